@@ -1,0 +1,115 @@
+"""Accounts and access tokens: the core operations shared by the CLI and the HTTP API."""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime, time
+from typing import Any
+
+import asyncpg
+import msgspec
+
+from gateway.ids import new_id
+from gateway.scopes import ALL_SCOPES
+from gateway.tokens import ACCESS_PREFIX, generate_token, hash_token, token_hint
+from store import queries as q
+from store.database import Conn
+
+__all__ = ["Account", "TokenInfo", "account_from_row", "create_account", "create_token", "revoke_token"]
+
+
+class Account(msgspec.Struct, kw_only=True):
+    """A customer account as the API shows it."""
+
+    id: str
+    name: str
+    relay_mode: str
+    default_region: str | None
+    subscription_expires_at: datetime | None
+    status: str
+    created_at: datetime
+
+    def subscription_active(self, now: datetime) -> bool:
+        """False once the subscription's expiry has passed."""
+        return self.subscription_expires_at is None or self.subscription_expires_at > now
+
+
+class TokenInfo(msgspec.Struct, kw_only=True):
+    """An access token's public record (never the token itself)."""
+
+    id: str
+    name: str
+    hint: str
+    scopes: list[str]
+    created_at: datetime
+    last_used_at: datetime | None
+    revoked_at: datetime | None
+
+
+def account_from_row(row: Any) -> Account:
+    """Build an :class:`Account` from a row with the accounts columns."""
+    return Account(
+        id=row["id"],
+        name=row["name"],
+        relay_mode=row["relay_mode"],
+        default_region=row["default_region"],
+        subscription_expires_at=row["subscription_expires_at"],
+        status=row["status"],
+        created_at=row["created_at"],
+    )
+
+
+def token_from_row(row: Any) -> TokenInfo:
+    """Build a :class:`TokenInfo` from an access_tokens row."""
+    return TokenInfo(
+        id=row["id"],
+        name=row["name"],
+        hint=row["hint"],
+        scopes=list(row["scopes"]),
+        created_at=row["created_at"],
+        last_used_at=row["last_used_at"],
+        revoked_at=row["revoked_at"],
+    )
+
+
+def expiry_from_date(day: date | None) -> datetime | None:
+    """A subscription paid through ``day`` expires at the end of that day (UTC)."""
+    if day is None:
+        return None
+    return datetime.combine(day, time.max, tzinfo=UTC)
+
+
+async def create_account(
+    conn: Conn,
+    name: str,
+    *,
+    expires: date | None = None,
+    relay_mode: str = "auto",
+    default_region: str | None = None,
+) -> tuple[Account, str]:
+    """Create an account and a token with every scope; return both (the token is shown once)."""
+    async with conn.transaction():
+        row = await conn.fetchrow(
+            q.ACCOUNT_INSERT, new_id("acc"), name, relay_mode, default_region, expiry_from_date(expires)
+        )
+        account = account_from_row(row)
+        _, token = await create_token(conn, account.id, list(ALL_SCOPES), name="initial")
+    return account, token
+
+
+async def create_token(
+    conn: Conn | asyncpg.Pool[Any], account_id: str, scopes: list[str], *, name: str = ""
+) -> tuple[TokenInfo, str]:
+    """Create an access token with ``scopes``; return its record and the token (shown once)."""
+    token = generate_token(ACCESS_PREFIX)
+    row = await conn.fetchrow(
+        q.TOKEN_INSERT, new_id("tok"), account_id, name, hash_token(token), token_hint(token), scopes
+    )
+    return token_from_row(row), token
+
+
+async def revoke_token(
+    conn: Conn | asyncpg.Pool[Any], token_id: str, account_id: str | None
+) -> TokenInfo | None:
+    """Revoke (idempotent); None when no such token (for that account)."""
+    row = await conn.fetchrow(q.TOKEN_REVOKE, token_id, account_id)
+    return None if row is None else token_from_row(row)

@@ -1,0 +1,56 @@
+"""``GET /v1/health``: liveness and database reachability, without a token."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+
+import msgspec
+from starlette.requests import Request
+from starlette.responses import Response
+
+from gateway import __version__
+from gateway.api.common import json_response, services
+from gateway.errors import ErrorBody
+from store import queries as q
+
+__all__ = ["health"]
+
+DB_CHECK_TIMEOUT = 1.5
+
+
+class Health(msgspec.Struct, kw_only=True, omit_defaults=True):
+    """Health report. ``ok`` is false (HTTP 503) when the database cannot be reached."""
+
+    ok: bool
+    status: str
+    version: str
+    database: str
+    uptime_seconds: float
+    error: ErrorBody | None = msgspec.field(default=None)
+
+
+async def _database_up(request: Request) -> bool:
+    pool = services(request).pool
+    try:
+        async with asyncio.timeout(DB_CHECK_TIMEOUT):
+            async with pool.acquire() as conn:
+                await conn.fetchval(q.PING)
+    except (TimeoutError, OSError, Exception):
+        return False
+    return True
+
+
+async def health(request: Request) -> Response:
+    """Answer within ~2 s whatever the database does."""
+    svc = services(request)
+    up = await _database_up(request)
+    report = Health(
+        ok=up,
+        status="ok" if up else "degraded",
+        version=__version__,
+        database="ok" if up else "down",
+        uptime_seconds=round(time.monotonic() - svc.started_at, 3),
+        error=None if up else ErrorBody(code="unavailable", message="database unreachable"),
+    )
+    return json_response(report, 200 if up else 503)

@@ -1,0 +1,68 @@
+"""The Starlette application: the route table plus the error handlers that give every failure
+the one JSON shape (see :mod:`gateway.errors`)."""
+
+from __future__ import annotations
+
+import asyncpg
+from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
+from starlette.requests import Request
+from starlette.responses import Response
+
+from gateway.api import routes
+from gateway.errors import ApiError, error_body
+from gateway.logs import get_logger
+from gateway.services import Services
+
+__all__ = ["build_app"]
+
+log = get_logger("gateway.http")
+
+
+def _response(error: ApiError) -> Response:
+    return Response(
+        error_body(error), status_code=error.status, headers=error.headers, media_type="application/json"
+    )
+
+
+async def _api_error(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, ApiError)
+    return _response(exc)
+
+
+async def _http_error(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, HTTPException)
+    if exc.status_code == 405:
+        allowed = (exc.headers or {}).get("Allow", "")
+        error = ApiError(
+            "method_not_allowed",
+            f"{request.method} is not allowed on {request.url.path}",
+            {"allowed_methods": [m.strip() for m in allowed.split(",") if m.strip()]},
+            headers={"Allow": allowed} if allowed else None,
+        )
+    elif exc.status_code == 404:
+        error = ApiError("not_found", f"no route {request.method} {request.url.path}")
+    else:
+        error = ApiError("validation_error", str(exc.detail))
+    return _response(error)
+
+
+_DATABASE_DOWN = (OSError, TimeoutError, asyncpg.PostgresConnectionError, asyncpg.InterfaceError)
+
+
+async def _internal(request: Request, exc: Exception) -> Response:
+    if isinstance(exc, _DATABASE_DOWN):
+        log.warning("http.database_unavailable", path=request.url.path, error=repr(exc))
+        return _response(ApiError("unavailable", "the database is unreachable; retry later"))
+    log.error("http.unhandled", path=request.url.path, method=request.method, exc_info=exc)
+    return _response(ApiError("internal", "internal error; the gateway logged the details"))
+
+
+def build_app(services: Services) -> Starlette:
+    """The ASGI app for one running gateway. Resources come from ``services``, never globals."""
+    app = Starlette(
+        routes=routes,
+        exception_handlers={ApiError: _api_error, HTTPException: _http_error, Exception: _internal},
+    )
+    app.state.services = services
+    return app

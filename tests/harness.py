@@ -1,0 +1,273 @@
+"""Test harness shared by every layer: real PostgreSQL, a database per test cloned from a
+template, a real gateway on free ports, a TCP proxy to cut the database off, and API helpers.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import itertools
+import os
+import socket
+import sys
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import parse_qs, urlencode, urlsplit, urlunsplit
+
+import aiohttp
+import asyncpg
+
+from gateway.accounts import create_account, create_token
+from gateway.config import Settings
+from gateway.runtime import Gateway
+from gateway.scopes import ALL_SCOPES
+from store.database import apply_schema
+
+__all__ = [
+    "ApiClient",
+    "DatabaseFactory",
+    "RunningGateway",
+    "TcpProxy",
+    "free_port",
+    "make_account",
+    "start_gateway",
+    "with_database",
+]
+
+
+def with_database(url: str, name: str) -> str:
+    """``url`` pointing at database ``name`` instead."""
+    parts = urlsplit(url)
+    return urlunsplit(parts._replace(path="/" + name))
+
+
+def free_port() -> int:
+    """A TCP port that was free a moment ago (prefer binding port 0 where possible)."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+class DatabaseFactory:
+    """Fresh databases cloned from a template that already holds the schema (~fast)."""
+
+    def __init__(self, server_url: str) -> None:
+        self.server_url = server_url
+        self.template = f"rg_template_{os.getpid()}"
+        self._counter = itertools.count(1)
+        self._created: list[str] = []
+
+    async def prepare(self) -> None:
+        """Create the template database with the current schema."""
+        conn = await asyncpg.connect(self.server_url)
+        try:
+            await conn.execute(f"DROP DATABASE IF EXISTS {self.template} WITH (FORCE)")
+            await conn.execute(f"CREATE DATABASE {self.template}")
+        finally:
+            await conn.close()
+        tconn = await asyncpg.connect(with_database(self.server_url, self.template))
+        try:
+            await apply_schema(tconn)
+        finally:
+            await tconn.close()
+
+    async def create(self, *, empty: bool = False) -> str:
+        """A new database's URL: a clone of the template, or ``empty`` with no schema."""
+        name = f"rg_t_{os.getpid()}_{next(self._counter)}"
+        conn = await asyncpg.connect(self.server_url)
+        try:
+            if empty:
+                await conn.execute(f"CREATE DATABASE {name}")
+            else:
+                await conn.execute(f"CREATE DATABASE {name} TEMPLATE {self.template}")
+        finally:
+            await conn.close()
+        self._created.append(name)
+        return with_database(self.server_url, name)
+
+    async def drop_all(self) -> None:
+        """Drop every database this factory made."""
+        conn = await asyncpg.connect(self.server_url)
+        try:
+            for name in [*self._created, self.template]:
+                await conn.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+        finally:
+            await conn.close()
+
+
+async def make_account(
+    database_url: str,
+    name: str = "acme",
+    *,
+    scopes: list[str] | None = None,
+    relay_mode: str = "auto",
+    expires: Any = None,
+    region: str | None = None,
+) -> tuple[str, str]:
+    """Create an account; return ``(account_id, token)`` (token limited to ``scopes`` if given)."""
+    conn = await asyncpg.connect(database_url)
+    try:
+        account, token = await create_account(
+            conn, name, relay_mode=relay_mode, expires=expires, default_region=region
+        )
+        if scopes is not None:
+            _, token = await create_token(conn, account.id, scopes or list(ALL_SCOPES))
+    finally:
+        await conn.close()
+    return account.id, token
+
+
+@dataclass
+class RunningGateway:
+    """A gateway running in the test's event loop on free ports."""
+
+    gateway: Gateway
+    database_url: str
+    announcements: list[str] = field(default_factory=list)
+
+    @property
+    def base_url(self) -> str:
+        """``http://127.0.0.1:PORT/api``."""
+        return f"http://127.0.0.1:{self.gateway.http_port}/api"
+
+    @property
+    def relay_url(self) -> str:
+        """``ws://127.0.0.1:PORT/relay/v1``."""
+        return f"ws://127.0.0.1:{self.gateway.relay_port}/relay/v1"
+
+    async def stop(self) -> None:
+        """Graceful shutdown, as on SIGTERM."""
+        await self.gateway.stop()
+
+
+async def start_gateway(database_url: str, **overrides: Any) -> RunningGateway:
+    """Start a real gateway against ``database_url`` with test-friendly settings."""
+    values: dict[str, Any] = {
+        "host": "127.0.0.1",
+        "http_port": 0,
+        "relay_port": 0,
+        "database_url": database_url,
+        "log_format": "json",
+        "log_level": "warning",
+        "shutdown_timeout": 3.0,
+        "webhook_allow_private": True,
+        "db_pool_size": 5,
+    }
+    values.update(overrides)
+    settings = Settings.from_env({}, **values)
+    running = RunningGateway(gateway=Gateway(settings), database_url=database_url)
+    running.gateway._announce = running.announcements.append
+    await running.gateway.start()
+    return running
+
+
+class ApiClient:
+    """A thin JSON client for the gateway's HTTP API (real sockets, aiohttp)."""
+
+    def __init__(self, session: aiohttp.ClientSession, base_url: str, token: str | None = None) -> None:
+        self.session = session
+        self.base_url = base_url
+        self.token = token
+
+    def with_token(self, token: str | None) -> ApiClient:
+        """The same client acting with another token."""
+        return ApiClient(self.session, self.base_url, token)
+
+    async def request(
+        self,
+        method: str,
+        path: str,
+        *,
+        json: Any = None,
+        data: bytes | None = None,
+        headers: dict[str, str] | None = None,
+        params: dict[str, str] | None = None,
+    ) -> tuple[int, Any, dict[str, str]]:
+        """``(status, decoded body, headers)``."""
+        hdrs = dict(headers or {})
+        if self.token is not None:
+            hdrs.setdefault("Authorization", f"Bearer {self.token}")
+        async with self.session.request(
+            method, self.base_url + path, json=json, data=data, headers=hdrs, params=params
+        ) as resp:
+            raw = await resp.read()
+            try:
+                body = await resp.json(content_type=None) if raw else None
+            except ValueError:
+                body = raw.decode(errors="replace")
+            return resp.status, body, dict(resp.headers)
+
+    async def get(self, path: str, **kw: Any) -> tuple[int, Any, dict[str, str]]:
+        """GET ``path``."""
+        return await self.request("GET", path, **kw)
+
+    async def post(self, path: str, **kw: Any) -> tuple[int, Any, dict[str, str]]:
+        """POST ``path``."""
+        return await self.request("POST", path, **kw)
+
+
+class TcpProxy:
+    """A TCP proxy to PostgreSQL so a test can cut the database off and restore it."""
+
+    def __init__(self, target_url: str) -> None:
+        parts = urlsplit(target_url)
+        host_q = parse_qs(parts.query).get("host", [None])[0]
+        self._unix = os.path.join(host_q, f".s.PGSQL.{parts.port or 5432}") if host_q else None
+        self._tcp = (parts.hostname or "127.0.0.1", parts.port or 5432)
+        self._target = parts
+        self._server: asyncio.Server | None = None
+        self._writers: set[asyncio.StreamWriter] = set()
+        self.port = 0
+
+    @property
+    def url(self) -> str:
+        """The target URL rewritten to go through the proxy."""
+        user = self._target.username or "postgres"
+        password = f":{self._target.password}" if self._target.password else ""
+        query = {k: v[0] for k, v in parse_qs(self._target.query).items() if k != "host"}
+        return urlunsplit(
+            ("postgresql", f"{user}{password}@127.0.0.1:{self.port}", self._target.path, urlencode(query), "")
+        )
+
+    async def start(self) -> None:
+        """Listen (on the same port again after a stop)."""
+        self._server = await asyncio.start_server(self._handle, "127.0.0.1", self.port)
+        self.port = self._server.sockets[0].getsockname()[1]
+
+    async def stop(self) -> None:
+        """Stop listening and cut every open connection."""
+        if self._server is not None:
+            self._server.close()
+            self._server = None
+        for writer in list(self._writers):
+            writer.transport.abort()
+        self._writers.clear()
+
+    async def _handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        if self._unix:
+            up_reader, up_writer = await asyncio.open_unix_connection(self._unix)
+        else:
+            up_reader, up_writer = await asyncio.open_connection(*self._tcp)
+        self._writers.update({writer, up_writer})
+
+        async def pipe(src: asyncio.StreamReader, dst: asyncio.StreamWriter) -> None:
+            with contextlib.suppress(Exception):
+                while chunk := await src.read(65536):
+                    dst.write(chunk)
+                    await dst.drain()
+            dst.transport.abort()
+
+        await asyncio.gather(pipe(reader, up_writer), pipe(up_reader, writer))
+        self._writers.discard(writer)
+        self._writers.discard(up_writer)
+
+
+@contextlib.asynccontextmanager
+async def http_session() -> AsyncIterator[aiohttp.ClientSession]:
+    """An aiohttp session for one test."""
+    async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=30)) as session:
+        yield session
+
+
+PYTHON = sys.executable

@@ -1,0 +1,1 @@
+"""Unit tests: pure, no sockets, no event loop, no database."""
