@@ -4,6 +4,7 @@
     relaygate accounts create NAME [--expires YYYY-MM-DD] [--relay-mode auto|manual] [--json]
     relaygate tokens create --account ID --scopes a,b [--name N] [--json]
     relaygate tokens revoke TOKEN_ID
+    relaygate pairing-code --account ID [--json]
 
 Flags override ``RELAYGATE_*`` environment variables (see :mod:`gateway.config`).
 """
@@ -23,8 +24,10 @@ import uvloop
 from gateway.accounts import create_account, create_token, revoke_token
 from gateway.config import Settings, SettingsError
 from gateway.logs import configure_logging
+from gateway.pairing import create_pairing_code, qr_payload
 from gateway.runtime import Gateway, resolve_database_url
 from gateway.scopes import ALL_SCOPES, parse_scopes
+from gateway.timefmt import rfc3339
 from store import queries as q
 from store.database import Conn, apply_schema, connect
 
@@ -62,6 +65,11 @@ def _parser() -> argparse.ArgumentParser:
     tok_create.add_argument("--json", action="store_true")
     tok_revoke = tokens.add_parser("revoke", help="revoke an access token")
     tok_revoke.add_argument("token_id")
+
+    pairing = sub.add_parser("pairing-code", help="create a pairing code (and show its QR) for a relay phone")
+    pairing.add_argument("--account", required=True)
+    pairing.add_argument("--public-url", help="API base URL the phone will use (RELAYGATE_PUBLIC_URL)")
+    pairing.add_argument("--json", action="store_true", help="print {code, qr_payload, expires_at} as JSON")
     return parser
 
 
@@ -87,8 +95,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         ("accounts", "create"): _accounts_create,
         ("tokens", "create"): _tokens_create,
         ("tokens", "revoke"): _tokens_revoke,
+        ("pairing-code", ""): _pairing_code,
     }
-    return uvloop.run(_with_database(settings, args, command[(args.command, args.action)]))
+    if args.command == "pairing-code" and args.public_url:
+        settings = settings.replace(public_url=args.public_url)
+    args.settings = settings
+    action = getattr(args, "action", "")
+    return uvloop.run(_with_database(settings, args, command[(args.command, action)]))
 
 
 async def _serve(settings: Settings) -> int:
@@ -157,4 +170,21 @@ async def _tokens_revoke(conn: Conn, args: argparse.Namespace) -> int:
         print(f"relaygate: no token {args.token_id}", file=sys.stderr)
         return 1
     print(f"token {info.id} revoked")
+    return 0
+
+
+async def _pairing_code(conn: Conn, args: argparse.Namespace) -> int:
+    if await conn.fetchrow(q.ACCOUNT_BY_ID, args.account) is None:
+        print(f"relaygate: no account {args.account}", file=sys.stderr)
+        return 1
+    code = await create_pairing_code(conn, args.account)
+    payload = qr_payload(code.code, args.settings.api_base_url())
+    if args.json:
+        print(json.dumps({"code": code.code, "qr_payload": payload, "expires_at": rfc3339(code.expires_at)}))
+        return 0
+    import segno
+
+    print(f"pairing code: {code.code}   (single use, expires {rfc3339(code.expires_at)})")
+    print(f"QR payload:   {payload}")
+    segno.make(payload, error="m").terminal(compact=True)
     return 0

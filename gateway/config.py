@@ -68,6 +68,12 @@ class Settings:
     """RELAYGATE_WEBHOOK_ALLOW_PRIVATE: allow webhook URLs on loopback/private networks."""
     db_pool_size: int = 10
     """RELAYGATE_DB_POOL_SIZE: maximum PostgreSQL connections held by the gateway."""
+    pair_rate_per_second: float = 0.5
+    """RELAYGATE_PAIR_RATE: pairing attempts per second per client address (unauthenticated route)."""
+    pair_burst: int = 30
+    """RELAYGATE_PAIR_BURST: pairing attempt burst per client address."""
+    telemetry_flush_interval: float = 5.0
+    """RELAYGATE_TELEMETRY_FLUSH_INTERVAL: seconds between batched writes of relay telemetry."""
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None, **overrides: Any) -> Settings:
@@ -141,4 +147,7 @@ _ENV: list[tuple[str, str, Any]] = [
     ("secret_key", "RELAYGATE_SECRET_KEY", str),
     ("webhook_allow_private", "RELAYGATE_WEBHOOK_ALLOW_PRIVATE", _bool),
     ("db_pool_size", "RELAYGATE_DB_POOL_SIZE", int),
+    ("pair_rate_per_second", "RELAYGATE_PAIR_RATE", float),
+    ("pair_burst", "RELAYGATE_PAIR_BURST", int),
+    ("telemetry_flush_interval", "RELAYGATE_TELEMETRY_FLUSH_INTERVAL", float),
 ]

@@ -30,6 +30,9 @@ from gateway.app import build_app
 from gateway.auth import Authenticator
 from gateway.config import Settings
 from gateway.logs import get_logger
+from gateway.ratelimit import KeyedTokenBuckets
+from gateway.relay.hub import RelayHub
+from gateway.relay.listener import RelayListener
 from gateway.services import Services
 from gateway.tasks import Supervisor
 from store import queries as q
@@ -79,6 +82,8 @@ class Gateway:
         self._http: _QuietServer | None = None
         self._http_sock: socket.socket | None = None
         self._relay_sock: socket.socket | None = None
+        self.hub: RelayHub | None = None
+        self.relay_listener: RelayListener | None = None
         self.database_url = ""
 
     @property
@@ -105,11 +110,14 @@ class Gateway:
 
         self._http_sock = bind_socket(s.host, s.http_port)
         self._relay_sock = bind_socket(s.host, s.relay_port)
+        self.hub = RelayHub(self.pool, flush_interval=s.telemetry_flush_interval)
         self.services = Services(
             settings=s,
             pool=self.pool,
             authenticator=Authenticator(self.pool, rate=s.api_rate_per_second, burst=s.api_rate_burst),
             started_at=time.monotonic(),
+            hub=self.hub,
+            pair_limits=KeyedTokenBuckets(s.pair_rate_per_second, s.pair_burst, time.monotonic),
             http_port=self.http_port,
             relay_port=self.relay_port,
         )
@@ -128,6 +136,9 @@ class Gateway:
         self._http.lifespan = config.lifespan_class(config)
         await self._http.startup(sockets=[self._http_sock])
         self.supervisor.spawn("http.clock", self._http.main_loop())
+        self.relay_listener = RelayListener(self.pool, self.hub, heartbeat_interval=s.heartbeat_interval)
+        await self.relay_listener.start(self._relay_sock)
+        self.supervisor.spawn("relay.telemetry", self.hub.run_flusher())
         log.info(
             "gateway.started", http=self.settings.api_base_url(self.http_port), relay_port=self.relay_port
         )
@@ -172,17 +183,26 @@ class Gateway:
         """Shut down in the documented order."""
         timeout = self.settings.shutdown_timeout
         log.info("gateway.stopping")
-        # 1. stop accepting connections
-        if self._relay_sock is not None:
+        # 1. stop accepting connections (uvicorn closes its own listener in step 2)
+        if self.relay_listener is not None:
+            self.relay_listener.stop_accepting()
+        elif self._relay_sock is not None:
             self._relay_sock.close()
-        # 2. let in-flight HTTP requests finish (uvicorn closes its listener first)
+        # 2. close relay sessions with 1001, let in-flight HTTP requests finish
+        if self.relay_listener is not None:
+            await self.relay_listener.close_all()
         if self._http is not None:
             self._http.should_exit = True
             await self.supervisor.stop("http.clock", timeout)
             await self._http.shutdown(sockets=[self._http_sock] if self._http_sock else None)
         # 3. background tasks
         await self.supervisor.cancel_all(timeout)
-        # 4. database pool
+        # 4. last telemetry, then the database pool
+        if self.hub is not None and self.pool is not None:
+            try:
+                await asyncio.wait_for(self.hub.flush_telemetry(), timeout)
+            except (TimeoutError, OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
+                log.warning("relay.telemetry_flush_failed", error=repr(exc))
         if self.pool is not None:
             try:
                 await asyncio.wait_for(self.pool.close(), timeout)

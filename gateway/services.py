@@ -9,6 +9,9 @@ import asyncpg
 
 from gateway.auth import Authenticator
 from gateway.config import Settings
+from gateway.ratelimit import KeyedTokenBuckets
+from gateway.relay.devices import DeviceRecord
+from gateway.relay.hub import RelayHub
 
 __all__ = ["Services"]
 
@@ -22,5 +25,19 @@ class Services:
     authenticator: Authenticator
     started_at: float
     """``time.monotonic()`` at start, for uptime."""
+    hub: RelayHub
+    pair_limits: KeyedTokenBuckets
+    """Pairing attempts per client address."""
     http_port: int = 0
     relay_port: int = 0
+
+    def device_load(self, device_id: str) -> int:
+        """Messages in flight on the device (sent to it and not yet finished)."""
+        return self.hub.in_flight(device_id)
+
+    def device_changed(self, device: DeviceRecord) -> None:
+        """A device's settings changed through the API."""
+        self.hub.update_device(device)
+
+    def device_removed(self, device_id: str) -> None:
+        """A device was unpaired."""

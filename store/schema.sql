@@ -41,6 +41,57 @@ CREATE TABLE IF NOT EXISTS access_tokens (
 );
 CREATE INDEX IF NOT EXISTS access_tokens_account_idx ON access_tokens (account_id, id);
 
-INSERT INTO schema_version (singleton, version) VALUES (true, 1)
+-- Relay phones. A device token (rgd_...) is stored only as its SHA-256. Limits NULL = defaults.
+-- The live view (online, in-flight) is in memory; telemetry columns are flushed from it.
+CREATE TABLE IF NOT EXISTS devices (
+    id                text PRIMARY KEY,
+    account_id        text NOT NULL REFERENCES accounts (id) ON DELETE CASCADE,
+    name              text NOT NULL,
+    model             text NOT NULL DEFAULT '',
+    app_version       text NOT NULL DEFAULT '',
+    token_hash        bytea NOT NULL UNIQUE,
+    enabled           boolean NOT NULL DEFAULT true,
+    max_in_flight     integer CHECK (max_in_flight BETWEEN 1 AND 100),
+    per_minute_limit  integer CHECK (per_minute_limit BETWEEN 1 AND 1000),
+    per_day_limit     integer CHECK (per_day_limit BETWEEN 1 AND 100000),
+    paired_at         timestamptz NOT NULL DEFAULT now(),
+    unpaired_at       timestamptz,
+    last_seen_at      timestamptz,
+    battery           integer,
+    charging          boolean,
+    signal            integer,
+    network           text,
+    sims              jsonb NOT NULL DEFAULT '[]',
+    queue_length      integer
+);
+CREATE INDEX IF NOT EXISTS devices_account_idx ON devices (account_id, id);
+
+-- Single-use pairing codes. The code is stored only as a hash of its secret half; the public
+-- half (`lookup`) finds it so wrong guesses can be counted against that code.
+CREATE TABLE IF NOT EXISTS pairing_codes (
+    id              text PRIMARY KEY,
+    account_id      text NOT NULL REFERENCES accounts (id) ON DELETE CASCADE,
+    lookup          text NOT NULL,
+    secret_hash     bytea NOT NULL,
+    expires_at      timestamptz NOT NULL,
+    failed_attempts integer NOT NULL DEFAULT 0,
+    used_at         timestamptz,
+    device_id       text,
+    created_at      timestamptz NOT NULL DEFAULT now()
+);
+CREATE INDEX IF NOT EXISTS pairing_codes_lookup_idx ON pairing_codes (lookup, expires_at);
+
+-- The outbox: every event a customer may hear about (message.*, device.*, otp.verified),
+-- written in the same transaction as the change that caused it. The webhook dispatcher reads it.
+CREATE TABLE IF NOT EXISTS events (
+    id          text PRIMARY KEY,
+    account_id  text NOT NULL REFERENCES accounts (id) ON DELETE CASCADE,
+    type        text NOT NULL,
+    data        jsonb NOT NULL,
+    created_at  timestamptz NOT NULL DEFAULT now()
+);
+CREATE INDEX IF NOT EXISTS events_account_idx ON events (account_id, id);
+
+INSERT INTO schema_version (singleton, version) VALUES (true, 2)
 ON CONFLICT (singleton) DO UPDATE SET version = EXCLUDED.version, applied_at = now()
 WHERE schema_version.version < EXCLUDED.version;

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from starlette.routing import Route
 
-from gateway.api import account, health, tokens
+from gateway.api import account, devices, health, tokens
 
 __all__ = ["routes"]
 
@@ -14,4 +14,9 @@ routes: list[Route] = [
     Route("/api/v1/tokens", tokens.list_tokens, methods=["GET"]),
     Route("/api/v1/tokens", tokens.create, methods=["POST"]),
     Route("/api/v1/tokens/{token_id}", tokens.revoke, methods=["DELETE"]),
+    Route("/api/v1/devices", devices.list_devices, methods=["GET"]),
+    Route("/api/v1/devices/pairing-codes", devices.create_pairing, methods=["POST"]),
+    Route("/api/v1/devices/{device_id}", devices.update_device, methods=["PATCH"]),
+    Route("/api/v1/devices/{device_id}", devices.delete_device, methods=["DELETE"]),
+    Route("/api/v1/relay/app/pair", devices.pair, methods=["POST"]),
 ]

@@ -1,0 +1,274 @@
+"""Relay devices: pairing codes, the app's pairing call, and the devices list/update/unpair.
+
+``POST /v1/relay/app/pair`` is the one route without an access token: the phone proves itself
+with the pairing code. It is rate limited per client address, and every failure (unknown,
+expired, used or dead code) gets the same ``not_found`` answer.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from typing import Annotated, Any
+
+import msgspec
+from starlette.requests import Request
+from starlette.responses import Response
+
+from gateway.api.common import authorize, body, cursor_page, json_response, services
+from gateway.bodies import decode_json, read_body
+from gateway.errors import ApiError
+from gateway.ids import has_prefix
+from gateway.pairing import (
+    PairingFailed,
+    create_pairing_code,
+    normalise_code,
+    pair_device,
+    parse_qr_payload,
+    qr_payload,
+)
+from gateway.relay.devices import device_from_row, telemetry_from_row
+from protocol import CloseCode
+from store import queries as q
+
+__all__ = ["create_pairing", "delete_device", "list_devices", "pair", "update_device"]
+
+Text64 = Annotated[str, msgspec.Meta(min_length=1, max_length=64)]
+
+
+class PairingCodeRequest(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
+    """Body of ``POST /v1/devices/pairing-codes`` (optional)."""
+
+    expires_in_seconds: Annotated[int, msgspec.Meta(ge=60, le=3600)] = 600
+
+
+class PairingCodeCreated(msgspec.Struct, kw_only=True):
+    """A single-use code and the QR payload carrying it."""
+
+    ok: bool = True
+    code: str
+    qr_payload: str
+    expires_at: datetime
+
+
+class PairRequest(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
+    """Body of ``POST /v1/relay/app/pair``: a code or a QR payload, and what the phone is."""
+
+    name: Text64
+    model: Text64
+    app_version: Annotated[str, msgspec.Meta(min_length=1, max_length=32)]
+    code: Annotated[str, msgspec.Meta(min_length=1, max_length=32)] | None = None
+    qr_payload: Annotated[str, msgspec.Meta(min_length=1, max_length=512)] | None = None
+
+
+class Paired(msgspec.Struct, kw_only=True):
+    """The device's own credential (shown once) and where to connect."""
+
+    ok: bool = True
+    device_id: str
+    device_token: str
+    ws_url: str
+    heartbeat_interval_seconds: int
+
+
+class DeviceLimits(msgspec.Struct, kw_only=True):
+    """Sending limits; null means the default (10 in flight, 30 per minute, no daily cap)."""
+
+    max_in_flight: int | None
+    per_minute: int | None
+    per_day: int | None
+
+
+class DeviceView(msgspec.Struct, kw_only=True):
+    """A relay as the API shows it: stored settings plus the live view."""
+
+    id: str
+    name: str
+    model: str
+    app_version: str
+    online: bool
+    enabled: bool
+    last_seen_at: datetime | None
+    battery: int | None
+    charging: bool | None
+    signal: int | None
+    network: str | None
+    sims: list[dict[str, Any]]
+    queue_length: int | None
+    in_flight: int
+    sent_last_hour: int
+    limits: DeviceLimits
+    paired_at: datetime
+
+
+class DeviceList(msgspec.Struct, kw_only=True):
+    """A page of the account's relays."""
+
+    ok: bool = True
+    devices: list[DeviceView]
+    next_cursor: str | None
+
+
+class DeviceResponse(msgspec.Struct, kw_only=True):
+    """One relay."""
+
+    ok: bool = True
+    device: DeviceView
+
+
+class DeviceUpdate(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
+    """Body of ``PATCH /v1/devices/{id}``: absent fields stay as they are, null limits reset."""
+
+    name: Text64 | msgspec.UnsetType = msgspec.UNSET
+    enabled: bool | msgspec.UnsetType = msgspec.UNSET
+    max_in_flight: Annotated[int, msgspec.Meta(ge=1, le=100)] | msgspec.UnsetType | None = msgspec.UNSET
+    per_minute_limit: Annotated[int, msgspec.Meta(ge=1, le=1000)] | msgspec.UnsetType | None = msgspec.UNSET
+    per_day_limit: Annotated[int, msgspec.Meta(ge=1, le=100000)] | msgspec.UnsetType | None = msgspec.UNSET
+
+
+class DeviceDeleted(msgspec.Struct, kw_only=True):
+    """The device was unpaired: its token no longer opens a socket."""
+
+    ok: bool = True
+    device_id: str
+    unpaired: bool = True
+
+
+def _view(request: Request, row: Any) -> DeviceView:
+    svc = services(request)
+    device = device_from_row(row)
+    conn = svc.hub.connection(device.id)
+    telemetry = conn.telemetry if conn is not None else telemetry_from_row(row)
+    return DeviceView(
+        id=device.id,
+        name=device.name,
+        model=device.model,
+        app_version=telemetry.app_version or device.app_version,
+        online=svc.hub.is_online(device.id),
+        enabled=device.enabled,
+        last_seen_at=telemetry.last_seen_at,
+        battery=telemetry.battery,
+        charging=telemetry.charging,
+        signal=telemetry.signal,
+        network=telemetry.network,
+        sims=telemetry.sims,
+        queue_length=telemetry.queue_length,
+        in_flight=svc.device_load(device.id),
+        sent_last_hour=svc.hub.sent_last_hour(device.id),
+        limits=DeviceLimits(
+            max_in_flight=device.max_in_flight,
+            per_minute=device.per_minute_limit,
+            per_day=device.per_day_limit,
+        ),
+        paired_at=device.paired_at,
+    )
+
+
+async def create_pairing(request: Request) -> Response:
+    """A new pairing code for the caller's account."""
+    principal = await authorize(request, "devices.manage")
+    svc = services(request)
+    raw = await read_body(request, svc.settings.max_body_bytes)
+    spec = decode_json(raw, PairingCodeRequest) if raw.strip() else PairingCodeRequest()
+    code = await create_pairing_code(
+        svc.pool, principal.account.id, ttl=timedelta(seconds=spec.expires_in_seconds)
+    )
+    payload = qr_payload(code.code, svc.settings.api_base_url(svc.http_port))
+    return json_response(
+        PairingCodeCreated(code=code.code, qr_payload=payload, expires_at=code.expires_at), 201
+    )
+
+
+async def pair(request: Request) -> Response:
+    """The phone spends a pairing code and receives its device token and WebSocket URL."""
+    svc = services(request)
+    client = request.client.host if request.client else "unknown"
+    wait = svc.pair_limits.take(client)
+    if wait > 0:
+        raise ApiError.rate_limited(wait, "too many pairing attempts from this address")
+    spec = await body(request, PairRequest)
+    if (spec.code is None) == (spec.qr_payload is None):
+        raise ApiError(
+            "validation_error",
+            "send exactly one of code or qr_payload",
+            {"fields": {"code": "or qr_payload"}},
+        )
+    code = normalise_code(spec.code) if spec.code is not None else parse_qr_payload(spec.qr_payload or "")
+    if code is None:
+        field = "code" if spec.code is not None else "qr_payload"
+        raise ApiError(
+            "validation_error", "not a pairing code", {"fields": {field: "not a relaygate pairing code"}}
+        )
+    try:
+        device = await pair_device(
+            svc.pool, code, name=spec.name, model=spec.model, app_version=spec.app_version
+        )
+    except PairingFailed:
+        raise ApiError("not_found", "pairing code unknown, expired, already used or locked") from None
+    return json_response(
+        Paired(
+            device_id=device.device_id,
+            device_token=device.device_token,
+            ws_url=svc.settings.relay_ws_url(svc.relay_port),
+            heartbeat_interval_seconds=int(svc.settings.heartbeat_interval),
+        )
+    )
+
+
+async def list_devices(request: Request) -> Response:
+    """The account's paired relays with their live state."""
+    principal = await authorize(request, "account.read")
+    cursor, limit = cursor_page(request)
+    rows = await services(request).pool.fetch(q.DEVICE_LIST, principal.account.id, cursor, limit + 1)
+    items = [_view(request, r) for r in rows[:limit]]
+    return json_response(DeviceList(devices=items, next_cursor=items[-1].id if len(rows) > limit else None))
+
+
+def _device_id(request: Request) -> str:
+    device_id: str = request.path_params["device_id"]
+    if not has_prefix(device_id, "dev"):
+        raise ApiError("not_found", "no such device", {"device_id": device_id[:64]})
+    return device_id
+
+
+async def update_device(request: Request) -> Response:
+    """Rename, enable/disable for routing, or change the sending limits of a relay."""
+    principal = await authorize(request, "devices.manage")
+    device_id = _device_id(request)
+    spec = await body(request, DeviceUpdate)
+    svc = services(request)
+
+    def given(value: Any) -> bool:
+        return value is not msgspec.UNSET
+
+    def value(v: Any) -> Any:
+        return None if v is msgspec.UNSET else v
+
+    row = await svc.pool.fetchrow(
+        q.DEVICE_UPDATE,
+        device_id,
+        principal.account.id,
+        value(spec.name),
+        value(spec.enabled),
+        value(spec.max_in_flight),
+        value(spec.per_minute_limit),
+        value(spec.per_day_limit),
+        given(spec.max_in_flight),
+        given(spec.per_minute_limit),
+        given(spec.per_day_limit),
+    )
+    if row is None:
+        raise ApiError("not_found", "no such device", {"device_id": device_id})
+    svc.device_changed(device_from_row(row))
+    return json_response(DeviceResponse(device=_view(request, row)))
+
+
+async def delete_device(request: Request) -> Response:
+    """Unpair: the device token is revoked and an open socket is closed with 4001."""
+    principal = await authorize(request, "devices.manage")
+    device_id = _device_id(request)
+    svc = services(request)
+    if await svc.pool.fetchval(q.DEVICE_UNPAIR, device_id, principal.account.id) is None:
+        raise ApiError("not_found", "no such device", {"device_id": device_id})
+    await svc.hub.close_device(device_id, CloseCode.DEVICE_UNPAIRED, "device unpaired")
+    svc.device_removed(device_id)
+    return json_response(DeviceDeleted(device_id=device_id))

@@ -1,0 +1,267 @@
+"""The live registry of connected relays.
+
+One :class:`RelayConnection` per connected device (a second connection of the same device
+replaces the first, which is closed with 4000). The hub keeps each phone's telemetry in memory,
+flushes it to the database in batches, records ``device.online`` / ``device.offline`` events
+in the outbox, and forwards the delivery-relevant happenings (online, offline, ack, report) to
+the :class:`RelayEvents` sink the send pipeline implements.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+from collections import deque
+from datetime import datetime
+from typing import Any, Protocol
+
+import asyncpg
+from websockets.asyncio.server import ServerConnection
+
+from gateway.ids import new_id
+from gateway.logs import get_logger
+from gateway.relay.devices import DeviceRecord, LiveTelemetry
+from gateway.timefmt import rfc3339, utcnow
+from protocol import CloseCode, RelaySession, Report
+from store import queries as q
+
+__all__ = ["NullRelayEvents", "RelayConnection", "RelayEvents", "RelayHub"]
+
+log = get_logger("gateway.relay")
+
+
+class RelayEvents(Protocol):
+    """What the send pipeline hears from the relay side."""
+
+    def relay_online(self, device: DeviceRecord) -> None:
+        """The device said hello: it can take work."""
+
+    def relay_offline(self, device_id: str) -> None:
+        """The device's session ended (or was replaced): its unacked work returns to the queue."""
+
+    def relay_acked(self, device_id: str, message_id: str) -> None:
+        """The device took a send command."""
+
+    async def relay_reported(self, device_id: str, report: Report) -> None:
+        """The device reported sent/delivered/failed; return once the report is stored."""
+
+
+class NullRelayEvents:
+    """A sink that ignores everything (used until the send pipeline is attached)."""
+
+    def relay_online(self, device: DeviceRecord) -> None:
+        """Ignore."""
+
+    def relay_offline(self, device_id: str) -> None:
+        """Ignore."""
+
+    def relay_acked(self, device_id: str, message_id: str) -> None:
+        """Ignore."""
+
+    async def relay_reported(self, device_id: str, report: Report) -> None:
+        """Ignore."""
+
+
+class RelayConnection:
+    """One open relay socket: the device, the sans-I/O session and the socket adapter."""
+
+    __slots__ = ("connected_at", "device", "session", "telemetry", "ws")
+
+    def __init__(
+        self, device: DeviceRecord, ws: ServerConnection, session: RelaySession, telemetry: LiveTelemetry
+    ) -> None:
+        self.device = device
+        self.ws = ws
+        self.session = session
+        self.telemetry = telemetry
+        self.connected_at = time.time()
+
+    async def flush(self) -> None:
+        """Write every frame the session queued, as text frames."""
+        for data in self.session.data_to_send():
+            await self.ws.send(data, text=True)
+
+
+class RelayHub:
+    """Registry of connections, telemetry and device events."""
+
+    def __init__(self, pool: asyncpg.Pool[Any], *, flush_interval: float = 5.0) -> None:
+        self._pool = pool
+        self.events: RelayEvents = NullRelayEvents()
+        self._conns: dict[str, RelayConnection] = {}
+        self._online: set[str] = set()
+        self._dirty: set[str] = set()
+        self._sent: dict[str, deque[float]] = {}
+        self._flush_interval = flush_interval
+        self._wake_flush = asyncio.Event()
+        self._last_known: dict[str, LiveTelemetry] = {}
+
+    # --- registry -----------------------------------------------------------------------------
+
+    def connection(self, device_id: str) -> RelayConnection | None:
+        """The device's current connection, if any."""
+        return self._conns.get(device_id)
+
+    def is_online(self, device_id: str) -> bool:
+        """Whether the device has said hello on its current connection."""
+        return device_id in self._online
+
+    @property
+    def online_count(self) -> int:
+        """How many relays are online."""
+        return len(self._online)
+
+    @property
+    def connection_count(self) -> int:
+        """How many relay sockets are open."""
+        return len(self._conns)
+
+    async def attach(self, conn: RelayConnection) -> None:
+        """Register a new connection, replacing (closing with 4000) an older one of that device."""
+        old = self._conns.get(conn.device.id)
+        self._conns[conn.device.id] = conn
+        if old is not None:
+            log.info("relay.replaced", device_id=conn.device.id)
+            self.events.relay_offline(conn.device.id)
+            old.session.close(CloseCode.SESSION_REPLACED, "session replaced by a newer connection")
+            await _close_quietly(old)
+
+    async def detach(self, conn: RelayConnection) -> None:
+        """The connection ended; if it was the device's current one the device is offline."""
+        if self._conns.get(conn.device.id) is not conn:
+            return
+        del self._conns[conn.device.id]
+        if conn.device.id in self._online:
+            self._online.discard(conn.device.id)
+            self.events.relay_offline(conn.device.id)
+            conn.telemetry.last_seen_at = utcnow()
+            self._last_known[conn.device.id] = conn.telemetry
+            self._dirty.add(conn.device.id)
+            await self.record_event(conn.device.account_id, "device.offline", self._device_event(conn))
+            log.info("relay.offline", device_id=conn.device.id, account_id=conn.device.account_id)
+
+    async def hello(self, conn: RelayConnection) -> None:
+        """The device's hello arrived: it is online."""
+        if self._conns.get(conn.device.id) is not conn:
+            return
+        self._dirty.add(conn.device.id)
+        was_online = conn.device.id in self._online
+        self._online.add(conn.device.id)
+        self.events.relay_online(conn.device)
+        if not was_online:
+            await self.record_event(conn.device.account_id, "device.online", self._device_event(conn))
+            log.info("relay.online", device_id=conn.device.id, account_id=conn.device.account_id)
+
+    def heartbeat(self, conn: RelayConnection) -> None:
+        """Telemetry changed; it will be flushed with the next batch."""
+        self._dirty.add(conn.device.id)
+
+    def update_device(self, device: DeviceRecord) -> None:
+        """Settings changed through the API (name, enabled, limits)."""
+        conn = self._conns.get(device.id)
+        if conn is not None:
+            conn.device = device
+            if device.id in self._online:
+                self.events.relay_online(device)
+
+    async def close_device(self, device_id: str, code: CloseCode, reason: str) -> None:
+        """Close the device's socket (unpairing, shutdown)."""
+        conn = self._conns.get(device_id)
+        if conn is not None:
+            conn.session.close(code, reason)
+            await _close_quietly(conn)
+
+    async def close_all(self, code: CloseCode, reason: str) -> None:
+        """Close every relay socket (gateway shutdown)."""
+        conns = list(self._conns.values())
+        for conn in conns:
+            conn.session.close(code, reason)
+        await asyncio.gather(*(_close_quietly(c) for c in conns))
+
+    def in_flight(self, device_id: str) -> int:
+        """Send commands the device has not yet acknowledged on its current connection."""
+        conn = self._conns.get(device_id)
+        return 0 if conn is None else len(conn.session.unacked)
+
+    # --- counters -----------------------------------------------------------------------------
+
+    def count_sent(self, device_id: str) -> None:
+        """One SMS reported sent by the device (for "sent in the last hour")."""
+        window = self._sent.setdefault(device_id, deque())
+        window.append(time.monotonic())
+
+    def sent_last_hour(self, device_id: str) -> int:
+        """SMS the device reported sent in the last hour (since this process started)."""
+        window = self._sent.get(device_id)
+        if not window:
+            return 0
+        horizon = time.monotonic() - 3600
+        while window and window[0] < horizon:
+            window.popleft()
+        return len(window)
+
+    # --- persistence --------------------------------------------------------------------------
+
+    def _device_event(self, conn: RelayConnection) -> dict[str, Any]:
+        t = conn.telemetry
+        return {
+            "device_id": conn.device.id,
+            "device_name": conn.device.name,
+            "last_seen_at": rfc3339(t.last_seen_at) if t.last_seen_at else None,
+            "battery": t.battery,
+            "signal": t.signal,
+        }
+
+    async def record_event(self, account_id: str, event_type: str, data: dict[str, Any]) -> None:
+        """Write one event to the outbox."""
+        await self._pool.execute(q.EVENT_INSERT, new_id("evt"), account_id, event_type, json.dumps(data))
+
+    async def flush_telemetry(self) -> int:
+        """Write the telemetry of every device that changed since the last flush; return how many."""
+        dirty, self._dirty = self._dirty, set()
+        rows: list[tuple[str, LiveTelemetry]] = []
+        for device_id in dirty:
+            conn = self._conns.get(device_id)
+            if conn is not None:
+                rows.append((device_id, conn.telemetry))
+            elif device_id in self._last_known:
+                rows.append((device_id, self._last_known.pop(device_id)))
+        if not rows:
+            return 0
+        seen: list[datetime | None] = [t.last_seen_at for _, t in rows]
+        await self._pool.execute(
+            q.DEVICE_TELEMETRY_FLUSH,
+            [d for d, _ in rows],
+            seen,
+            [t.battery for _, t in rows],
+            [t.charging for _, t in rows],
+            [t.signal for _, t in rows],
+            [t.network for _, t in rows],
+            [t.sims_json() for _, t in rows],
+            [t.queue_length for _, t in rows],
+            [t.app_version for _, t in rows],
+        )
+        return len(rows)
+
+    async def run_flusher(self) -> None:
+        """Background task ``relay.telemetry``: flush every ``flush_interval`` seconds."""
+        while True:
+            try:
+                await asyncio.wait_for(self._wake_flush.wait(), self._flush_interval)
+            except TimeoutError:
+                pass
+            self._wake_flush.clear()
+            try:
+                await self.flush_telemetry()
+            except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
+                log.warning("relay.telemetry_flush_failed", error=repr(exc))
+
+
+async def _close_quietly(conn: RelayConnection) -> None:
+    code = conn.session.close_code or CloseCode.NORMAL
+    try:
+        await conn.flush()
+    except Exception:
+        pass
+    await conn.ws.close(int(code), conn.session.close_reason[:120])

@@ -1,0 +1,184 @@
+"""The relay WebSocket listener: a thin adapter between sockets and :class:`protocol.RelaySession`.
+
+bytes in → session → events → actions (hub, send pipeline) → bytes out. Authentication happens
+on the upgrade request (``Authorization: Bearer rgd_…``): a bad, revoked or unpaired credential
+gets HTTP 401 before any frame. Compression is off (memory per socket), frames are capped at
+``MAX_FRAME_BYTES``, and ping/pong keepalive runs beside the protocol's own heartbeat timeout.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import http
+import socket
+import time
+import weakref
+from typing import Any
+
+import asyncpg
+from websockets.asyncio.server import Server, ServerConnection, serve
+from websockets.datastructures import Headers
+from websockets.exceptions import ConnectionClosed
+from websockets.http11 import Request, Response
+
+from gateway.errors import ApiError, error_body
+from gateway.logs import get_logger
+from gateway.relay.devices import DeviceRecord, LiveTelemetry, device_from_row, telemetry_from_row
+from gateway.relay.hub import RelayConnection, RelayHub
+from gateway.timefmt import utcnow
+from gateway.tokens import DEVICE_PREFIX, hash_token, is_well_formed
+from protocol import (
+    MAX_FRAME_BYTES,
+    SUBPROTOCOL,
+    CloseCode,
+    CommandAcked,
+    HeartbeatReceived,
+    HelloReceived,
+    ProtocolViolation,
+    RelaySession,
+    ReportReceived,
+)
+from store import queries as q
+
+__all__ = ["RelayListener"]
+
+log = get_logger("gateway.relay")
+
+RELAY_PATH = "/relay/v1"
+
+
+def _reject(status: http.HTTPStatus, code: str, text: str) -> Response:
+    body = error_body(ApiError(code, text))
+    headers = Headers([("Content-Type", "application/json"), ("Content-Length", str(len(body)))])
+    return Response(status.value, status.phrase, headers, body)
+
+
+class RelayListener:
+    """Serves relay sockets on one listening socket."""
+
+    def __init__(
+        self,
+        pool: asyncpg.Pool[Any],
+        hub: RelayHub,
+        *,
+        heartbeat_interval: float,
+        ping_interval: float = 20.0,
+    ) -> None:
+        self._pool = pool
+        self.hub = hub
+        self._heartbeat_interval = heartbeat_interval
+        self._ping_interval = ping_interval
+        self._server: Server | None = None
+        self._devices: weakref.WeakKeyDictionary[ServerConnection, tuple[DeviceRecord, LiveTelemetry]] = (
+            weakref.WeakKeyDictionary()
+        )
+
+    async def start(self, sock: socket.socket) -> None:
+        """Begin accepting relay connections on ``sock``."""
+        self._server = await serve(
+            self._handle,
+            sock=sock,
+            process_request=self._authenticate,
+            subprotocols=[SUBPROTOCOL],  # type: ignore[list-item]
+            compression=None,
+            max_size=MAX_FRAME_BYTES,
+            max_queue=16,
+            ping_interval=self._ping_interval,
+            ping_timeout=self._ping_interval,
+            close_timeout=5,
+            server_header=None,
+        )
+
+    def stop_accepting(self) -> None:
+        """Close the listening socket; open sessions continue until closed."""
+        if self._server is not None:
+            self._server.close(close_connections=False)
+
+    async def wait_closed(self) -> None:
+        """Until every connection handler has finished."""
+        if self._server is not None:
+            await self._server.wait_closed()
+
+    async def _authenticate(self, ws: ServerConnection, request: Request) -> Response | None:
+        if request.path.split("?", 1)[0] != RELAY_PATH:
+            return _reject(http.HTTPStatus.NOT_FOUND, "not_found", f"relay endpoint is {RELAY_PATH}")
+        header = request.headers.get("Authorization", "")
+        scheme, _, token = header.partition(" ")
+        token = token.strip()
+        if scheme.lower() != "bearer" or not is_well_formed(token, DEVICE_PREFIX):
+            return _reject(http.HTTPStatus.UNAUTHORIZED, "unauthorized", "missing or malformed device token")
+        row = await self._pool.fetchrow(q.DEVICE_BY_TOKEN, hash_token(token))
+        if row is None:
+            return _reject(
+                http.HTTPStatus.UNAUTHORIZED, "unauthorized", "unknown, revoked or unpaired device token"
+            )
+        offered = request.headers.get_all("Sec-WebSocket-Protocol")
+        if not any(SUBPROTOCOL in [p.strip() for p in value.split(",")] for value in offered):
+            return _reject(
+                http.HTTPStatus.UPGRADE_REQUIRED, "validation_error", f"offer subprotocol {SUBPROTOCOL}"
+            )
+        self._devices[ws] = (device_from_row(row), telemetry_from_row(row))
+        return None
+
+    async def _handle(self, ws: ServerConnection) -> None:
+        device, telemetry = self._devices.pop(ws)
+        session = RelaySession(
+            device_id=device.id,
+            now=time.time(),
+            heartbeat_interval=self._heartbeat_interval,
+            max_in_flight=device.effective_max_in_flight,
+        )
+        conn = RelayConnection(device, ws, session, telemetry)
+        await self.hub.attach(conn)
+        try:
+            await self._serve(conn)
+        except ConnectionClosed:
+            pass
+        finally:
+            await self.hub.detach(conn)
+
+    async def _serve(self, conn: RelayConnection) -> None:
+        session, ws = conn.session, conn.ws
+        while session.close_code is None:
+            remaining = session.next_deadline() - time.time()
+            try:
+                async with asyncio.timeout(max(remaining, 0.0)):
+                    data = await ws.recv()
+            except TimeoutError:
+                session.check_timeouts(time.time())
+            else:
+                session.receive_frame(data, time.time())
+            for event in session.events_received():
+                await self._on_event(conn, event)
+            await conn.flush()
+        log.info(
+            "relay.closing",
+            device_id=conn.device.id,
+            code=int(session.close_code),
+            reason=session.close_reason,
+        )
+        await ws.close(int(session.close_code), session.close_reason[:120])
+
+    async def _on_event(self, conn: RelayConnection, event: object) -> None:
+        match event:
+            case HelloReceived(frame=hello):
+                conn.telemetry.update_from(hello, utcnow())
+                await self.hub.hello(conn)
+            case HeartbeatReceived(frame=beat):
+                conn.telemetry.update_from(beat, utcnow())
+                self.hub.heartbeat(conn)
+            case CommandAcked(id=message_id):
+                self.hub.events.relay_acked(conn.device.id, message_id)
+            case ReportReceived(frame=report):
+                await self.hub.events.relay_reported(conn.device.id, report)
+                if report.status == "sent":
+                    self.hub.count_sent(conn.device.id)
+                conn.session.ack_report(report.id, report.status)
+            case ProtocolViolation(code=code, message=message):
+                log.info("relay.protocol_violation", device_id=conn.device.id, code=code, message=message)
+            case _:
+                pass
+
+    async def close_all(self) -> None:
+        """Close every session with 1001 (going away): phones reconnect with backoff."""
+        await self.hub.close_all(CloseCode.GOING_AWAY, "gateway shutting down")

@@ -1,0 +1,300 @@
+"""Frames of the relay WebSocket protocol, version 1, and their JSON codec.
+
+Every frame is a JSON object sent as one WebSocket *text* frame, tagged by
+its ``"type"`` field. Each frame type is a :class:`msgspec.Struct`; the two
+directions are the unions :data:`RelayFrame` (relay → gateway) and
+:data:`GatewayFrame` (gateway → relay), each decoded by one typed decoder
+built once at import.
+
+Limits are ``msgspec.Meta`` constraints, so they are enforced when a frame is
+*decoded*; constructing a Struct in Python does not validate it. Unknown
+fields are ignored in both directions so that a newer peer can add fields
+without breaking an older one.
+
+The decoders never let a ``msgspec`` exception escape: every failure becomes
+an :class:`~protocol.exceptions.InvalidFrame` carrying the error code the
+gateway answers with (``malformed_frame``, ``unknown_type`` or
+``invalid_field``). ``docs/protocol.md`` is the human-readable form of this
+module and must be kept in step with it.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Any, Final, Literal
+
+import msgspec
+
+from protocol.codes import CloseCode, ErrorCode
+from protocol.exceptions import InvalidFrame
+
+__all__ = [
+    "DEFAULT_HEARTBEAT_INTERVAL",
+    "DEFAULT_MAX_IN_FLIGHT",
+    "MAX_FRAME_BYTES",
+    "PROTOCOL_VERSION",
+    "SUBPROTOCOL",
+    "Ack",
+    "CloseCode",
+    "Error",
+    "ErrorCode",
+    "GatewayFrame",
+    "Heartbeat",
+    "Hello",
+    "RelayFrame",
+    "Report",
+    "ReportAck",
+    "Send",
+    "Sim",
+    "Welcome",
+    "decode_gateway_frame",
+    "decode_relay_frame",
+    "encode_frame",
+]
+
+PROTOCOL_VERSION: Final = 1
+"""Version carried in ``hello``/``welcome`` and in the subprotocol name."""
+
+SUBPROTOCOL: Final = "relaygate.v1"
+"""``Sec-WebSocket-Protocol`` value that selects this version."""
+
+MAX_FRAME_BYTES: Final = 65536
+"""Largest frame, in bytes of UTF-8, either side may send."""
+
+DEFAULT_HEARTBEAT_INTERVAL: Final = 30
+"""Seconds between two ``heartbeat`` frames, unless the gateway says otherwise."""
+
+DEFAULT_MAX_IN_FLIGHT: Final = 10
+"""Commands a relay may hold unacknowledged or unreported at once."""
+
+
+# Field types shared by several frames.
+MessageId = Annotated[str, msgspec.Meta(min_length=1, max_length=64)]
+UtcDatetime = Annotated[datetime, msgspec.Meta(tz=True)]
+NonNegativeInt = Annotated[int, msgspec.Meta(ge=0)]
+AppVersion = Annotated[str, msgspec.Meta(min_length=1, max_length=32)]
+
+
+class Sim(msgspec.Struct, kw_only=True, forbid_unknown_fields=False):
+    """One SIM slot of the relay phone, as reported in ``hello``/``heartbeat``."""
+
+    slot: Annotated[int, msgspec.Meta(ge=0, le=3)]
+    """Zero-based slot index."""
+    carrier: Annotated[str, msgspec.Meta(max_length=64)] | None = None
+    """Carrier display name, if known."""
+    ready: bool
+    """True when the SIM can send SMS right now."""
+
+
+SimList = Annotated[list[Sim], msgspec.Meta(max_length=4)]
+
+
+class _RelayFrameBase(msgspec.Struct, tag_field="type", kw_only=True, forbid_unknown_fields=False):
+    """Common options of relay → gateway frames: tagged by ``type``, unknown fields ignored.
+
+    Subclasses repeat ``kw_only=True`` because type checkers do not inherit it.
+    """
+
+
+class _GatewayFrameBase(msgspec.Struct, tag_field="type", kw_only=True, forbid_unknown_fields=False):
+    """Common options of gateway → relay frames."""
+
+
+class Hello(_RelayFrameBase, tag="hello", kw_only=True):
+    """First frame of every session: who the relay is and what it holds."""
+
+    protocol: Literal[1]
+    """Protocol version; must be 1 on the ``relaygate.v1`` subprotocol."""
+    app_version: AppVersion
+    """Version string of the relay app."""
+    model: Annotated[str, msgspec.Meta(max_length=64)] | None = None
+    """Phone model."""
+    os_version: Annotated[str, msgspec.Meta(max_length=32)] | None = None
+    """Android version."""
+    sims: SimList
+    """SIM slots present in the phone."""
+    queue_length: NonNegativeInt
+    """Commands the relay holds and has not finished sending."""
+
+
+class Heartbeat(_RelayFrameBase, tag="heartbeat", kw_only=True):
+    """Periodic telemetry; any frame keeps the session alive, this one carries state."""
+
+    battery: Annotated[int, msgspec.Meta(ge=0, le=100)] | None = None
+    """Battery level in percent."""
+    charging: bool | None = None
+    """Whether the phone is plugged in."""
+    signal: Annotated[int, msgspec.Meta(ge=0, le=4)] | None = None
+    """Cellular signal level, 0 (none) to 4 (full)."""
+    network: Literal["wifi", "cellular", "none", "unknown"]
+    """Data network the WebSocket runs over."""
+    sims: SimList
+    """SIM slots present in the phone."""
+    app_version: AppVersion | None = None
+    """Version of the relay app, if it changed since ``hello``."""
+    queue_length: NonNegativeInt
+    """Commands the relay holds and has not finished sending."""
+
+
+class Ack(_RelayFrameBase, tag="ack", kw_only=True):
+    """The relay took a ``send`` command and persisted it."""
+
+    id: MessageId
+    """Id of the ``send`` command."""
+
+
+ReportStatus = Literal["sent", "delivered", "failed"]
+
+
+class Report(_RelayFrameBase, tag="report", kw_only=True):
+    """Outcome of one message on the phone; ``reason`` is required when it failed."""
+
+    id: MessageId
+    """Id of the ``send`` command, possibly from an earlier session."""
+    status: ReportStatus
+    """What happened to the message."""
+    reason: Annotated[str, msgspec.Meta(min_length=1, max_length=64)] | None = None
+    """Why it failed, e.g. ``radio_off``; required when ``status`` is ``failed``."""
+    at: UtcDatetime
+    """When it happened on the phone."""
+    parts: Annotated[int, msgspec.Meta(ge=1, le=255)] | None = None
+    """Number of SMS parts the message was split into."""
+
+    def __post_init__(self) -> None:
+        # msgspec turns this ValueError into a ValidationError on decode.
+        if self.status == "failed" and self.reason is None:
+            raise ValueError("a report with status 'failed' requires a reason")
+
+
+class Welcome(_GatewayFrameBase, tag="welcome", kw_only=True):
+    """The gateway's answer to a valid ``hello``; the session is open."""
+
+    protocol: Literal[1] = 1
+    """Protocol version in use."""
+    device_id: str
+    """Id of the authenticated device (``dev_…``)."""
+    heartbeat_interval_seconds: int
+    """Seconds between two ``heartbeat`` frames."""
+    max_in_flight: int
+    """Commands the gateway keeps outstanding at most."""
+    max_frame_bytes: int
+    """Largest frame the gateway accepts."""
+    server_time: UtcDatetime
+    """Gateway clock, for the relay to estimate skew."""
+
+
+class Send(_GatewayFrameBase, tag="send", kw_only=True):
+    """Command to send one SMS; the relay acks it and de-duplicates by ``id``."""
+
+    id: MessageId
+    """Message id (``req_…``)."""
+    to: Annotated[str, msgspec.Meta(pattern=r"^\+[1-9][0-9]{1,14}$")]
+    """Recipient in E.164 form."""
+    message: Annotated[str, msgspec.Meta(min_length=1, max_length=1600)]
+    """Text of the SMS."""
+    sim_slot: Annotated[int, msgspec.Meta(ge=0, le=3)] | None = None
+    """SIM slot to send from; null lets the relay choose."""
+    expires_at: UtcDatetime
+    """The relay must not start sending after this instant."""
+
+
+class ReportAck(_GatewayFrameBase, tag="report_ack", kw_only=True):
+    """The gateway stored a report; the relay may drop it from its outbox."""
+
+    id: MessageId
+    """Id of the reported message."""
+    status: str
+    """Status of the stored report."""
+
+
+class Error(_GatewayFrameBase, tag="error", kw_only=True):
+    """A frame the relay sent was rejected; see ``code``."""
+
+    code: str
+    """One of :class:`ErrorCode` (a string, so newer codes decode too)."""
+    message: str
+    """Human-readable explanation, for logs."""
+    ref: str | None = None
+    """Id of the offending frame, when it had one."""
+
+
+RelayFrame = Hello | Heartbeat | Ack | Report
+"""Any frame a relay sends."""
+
+GatewayFrame = Welcome | Send | ReportAck | Error
+"""Any frame the gateway sends."""
+
+_RELAY_TYPES: Final = frozenset({"hello", "heartbeat", "ack", "report"})
+_GATEWAY_TYPES: Final = frozenset({"welcome", "send", "report_ack", "error"})
+_MAX_ERROR_DETAIL: Final = 200
+
+_relay_decoder: Final[msgspec.json.Decoder[RelayFrame]] = msgspec.json.Decoder(RelayFrame)
+_gateway_decoder: Final[msgspec.json.Decoder[GatewayFrame]] = msgspec.json.Decoder(GatewayFrame)
+_encoder: Final = msgspec.json.Encoder()
+
+
+def encode_frame(frame: RelayFrame | GatewayFrame) -> bytes:
+    """Encode any frame as the UTF-8 JSON payload of a text frame."""
+    return _encoder.encode(frame)
+
+
+def decode_relay_frame(data: bytes | str) -> RelayFrame:
+    """Decode and validate a relay → gateway frame.
+
+    Raises :class:`~protocol.exceptions.InvalidFrame` with the error code the
+    gateway must answer with.
+    """
+    try:
+        return _relay_decoder.decode(data)
+    except (msgspec.DecodeError, RecursionError, UnicodeError) as exc:
+        raise _classify(data, exc, _RELAY_TYPES) from exc
+
+
+def decode_gateway_frame(data: bytes | str) -> GatewayFrame:
+    """Decode and validate a gateway → relay frame (used by simulated relays).
+
+    Raises :class:`~protocol.exceptions.InvalidFrame` like
+    :func:`decode_relay_frame`.
+    """
+    try:
+        return _gateway_decoder.decode(data)
+    except (msgspec.DecodeError, RecursionError, UnicodeError) as exc:
+        raise _classify(data, exc, _GATEWAY_TYPES) from exc
+
+
+def _shorten(text: str) -> str:
+    """Cap a detail copied from untrusted input so error frames stay small."""
+    if len(text) <= _MAX_ERROR_DETAIL:
+        return text
+    return text[: _MAX_ERROR_DETAIL - 1] + "…"
+
+
+def _classify(data: bytes | str, exc: Exception, known_types: frozenset[str]) -> InvalidFrame:
+    """Tell why a frame failed the typed decoder, by re-reading it untyped.
+
+    Only runs on the error path, so the second parse costs nothing on valid
+    traffic.
+    """
+    try:
+        obj: Any = msgspec.json.decode(data)
+    except RecursionError:
+        return InvalidFrame(ErrorCode.MALFORMED_FRAME, "frame is nested too deeply")
+    except (msgspec.DecodeError, UnicodeError) as parse_exc:
+        return InvalidFrame(ErrorCode.MALFORMED_FRAME, _shorten(f"frame is not valid JSON: {parse_exc}"))
+    if not isinstance(obj, dict):
+        return InvalidFrame(
+            ErrorCode.MALFORMED_FRAME, f"frame must be a JSON object, got {type(obj).__name__}"
+        )
+    raw_id = obj.get("id")
+    ref = raw_id if isinstance(raw_id, str) and 0 < len(raw_id) <= 64 else None
+    if "type" not in obj:
+        return InvalidFrame(ErrorCode.UNKNOWN_TYPE, "frame has no 'type' field", ref)
+    frame_type = obj["type"]
+    if not isinstance(frame_type, str) or frame_type not in known_types:
+        expected = ", ".join(sorted(known_types))
+        return InvalidFrame(
+            ErrorCode.UNKNOWN_TYPE,
+            _shorten(f"unknown frame type {frame_type!r}; expected one of {expected}"),
+            ref,
+        )
+    return InvalidFrame(ErrorCode.INVALID_FIELD, _shorten(f"invalid {frame_type} frame: {exc}"), ref)
