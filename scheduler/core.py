@@ -1,0 +1,387 @@
+"""The scheduler: which queued SMS goes to which relay phone, and when.
+
+:class:`Scheduler` is pure and in memory. It makes no awaits and does no I/O;
+the gateway feeds it events (message enqueued, relay online/offline, ack,
+result) and asks it for decisions (:meth:`Scheduler.next_dispatches`,
+:meth:`Scheduler.expire_due`). Time comes only from the injected clock, so
+tests drive it with a fake one. The gateway's tick should call
+:meth:`~Scheduler.expire_due` before :meth:`~Scheduler.next_dispatches`, then
+sleep until :meth:`~Scheduler.next_wakeup` or the next event.
+
+Policy
+    Within an account: strict priority (OTP, HIGH, NORMAL, LOW), FIFO by
+    enqueue order within a priority; a message returning to the queue keeps
+    its place. Between accounts: round robin, one dispatch per ready account
+    per turn, and the turn order persists across calls, so a huge list of one
+    account never starves another account. An unpinned message goes to the
+    least-loaded relay of its account that is online, enabled, has room and is
+    within its rate limits (ties: fewest dispatches in the last minute, then
+    least recently used). A pinned message waits for its relay without
+    blocking the rest of the account. A retried message avoids the relays that
+    failed it; a pinned one retries on its own relay, the only one it may use.
+
+Complexity (n queued messages of the account, d its relays, g its distinct
+exclusion sets — 1 unless retries are pending, at most a handful)
+    * enqueue, finished, retry, ack: O(log n) amortised (lazy heap deletion).
+    * one dispatch decision: O(d log d + (d + g) * d + log n), i.e. O(log n)
+      in queue length: only the heads of the account's queues are looked at.
+    * accounts whose work cannot be placed are *parked*: they leave the
+      round robin and return only on an event that could change the answer
+      (new work, a relay online/enabled/freed, a rate window opening at a
+      time computed when parking), so :meth:`Scheduler.next_dispatches` never
+      rescans them.
+    * expire_due: O(k log N) for k expiries among N tracked messages.
+"""
+
+from __future__ import annotations
+
+import heapq
+import itertools
+from collections import deque
+from collections.abc import Callable
+
+from .model import DeviceLimits, Dispatch, Expiry, Work
+from .records import AccountRecord, MessageRecord, MessageState, RelayRecord
+from .routing import best_dispatch, rate_window_opening
+
+__all__ = ["Scheduler"]
+
+EXPIRY_COMPACT_MIN = 1024
+"""The expiry heap is rebuilt only when it holds this many more entries than live messages."""
+
+
+class Scheduler:
+    """Decides which queued message goes to which relay; see the module docstring."""
+
+    def __init__(self, clock: Callable[[], float], *, max_attempts: int = 3) -> None:
+        if max_attempts < 1:
+            raise ValueError(f"max_attempts must be at least 1, not {max_attempts}")
+        self._clock = clock
+        self._max_attempts = max_attempts
+        self._messages: dict[str, MessageRecord] = {}
+        self._relays: dict[str, RelayRecord] = {}
+        self._accounts: dict[str, AccountRecord] = {}
+        self._ready: deque[AccountRecord] = deque()
+        """Round robin of accounts that may have placeable work."""
+        self._wakeups: list[tuple[float, int, AccountRecord]] = []
+        """``(time, n, account)``: parked accounts to retry when a rate window opens."""
+        self._expiries: list[tuple[float, int, MessageRecord]] = []
+        """``(expires_at, seq, record)`` of every tracked message, plus stale entries."""
+        self._seq = itertools.count(1)
+        self._queued = 0
+        self._in_flight = 0
+
+    # -- relays -----------------------------------------------------------
+
+    def upsert_device(
+        self, device_id: str, account_id: str, *, enabled: bool = True, limits: DeviceLimits = DeviceLimits()
+    ) -> None:
+        """Create a relay (offline) or update its enabled flag and limits.
+
+        Online state and in-flight load are kept. Disabling a relay stops new
+        dispatches; what is in flight on it stays. A relay cannot move to
+        another account: remove it first (``ValueError`` otherwise).
+        """
+        relay = self._relays.get(device_id)
+        if relay is None:
+            relay = RelayRecord(device_id, account_id, enabled, limits)
+            self._relays[device_id] = relay
+            self._account(account_id).relays[device_id] = relay
+        elif relay.account_id != account_id:
+            raise ValueError(f"device {device_id!r} belongs to account {relay.account_id!r}")
+        else:
+            relay.enabled = enabled
+            relay.limits = limits
+        self._wake(self._accounts[account_id])
+
+    def set_online(self, device_id: str) -> None:
+        """Mark a known relay connected; ``KeyError`` if it was never upserted."""
+        relay = self._relays[device_id]
+        relay.online = True
+        self._wake(self._accounts[relay.account_id])
+
+    def set_offline(self, device_id: str) -> list[str]:
+        """Mark a relay disconnected; return the unacknowledged messages requeued.
+
+        Those keep their place in the queue and may go to any relay, this one
+        included once it is back. Acknowledged messages stay bound to the relay,
+        waiting for its report until they expire. Unknown relays: ``[]``.
+        """
+        relay = self._relays.get(device_id)
+        if relay is None:
+            return []
+        relay.online = False
+        account = self._accounts[relay.account_id]
+        requeued = sorted((self._messages[message_id] for message_id in relay.assigned), key=_by_seq)
+        for record in requeued:
+            self._release(record, relay)
+            self._requeue(record, account)
+        return [record.work.message_id for record in requeued]
+
+    def remove_device(self, device_id: str) -> tuple[list[str], list[str]]:
+        """Forget an unpaired relay.
+
+        Returns ``(requeued, orphaned)``: unacknowledged messages went back to
+        the queue as with :meth:`set_offline`; acknowledged ones are forgotten
+        and the gateway must fail them (``device_removed``). Messages pinned to
+        the relay stay queued and expire with ``no_device``.
+        """
+        relay = self._relays.get(device_id)
+        if relay is None:
+            return [], []
+        requeued = self.set_offline(device_id)
+        orphaned = sorted((self._messages[message_id] for message_id in relay.acked), key=_by_seq)
+        for record in orphaned:
+            self._forget(record)
+        del self._relays[device_id]
+        account = self._accounts[relay.account_id]
+        del account.relays[device_id]
+        self._drop_if_idle(account)
+        return requeued, [record.work.message_id for record in orphaned]
+
+    # -- work -------------------------------------------------------------
+
+    def enqueue(self, work: Work) -> None:
+        """Queue a new (or restored) message; ``ValueError`` if its id is already tracked."""
+        record = self._track(work, MessageState.QUEUED)
+        self._requeue(record, self._account(work.account_id))
+
+    def restore_acked(self, work: Work, device_id: str) -> None:
+        """After a restart: bind a message the relay had already acknowledged.
+
+        It counts as load on the relay (``KeyError`` if unknown) and waits for
+        its report or its expiry (``relay_timeout``); it is never dispatched.
+        """
+        relay = self._relays[device_id]
+        if relay.account_id != work.account_id:
+            raise ValueError(f"device {device_id!r} does not belong to account {work.account_id!r}")
+        record = self._track(work, MessageState.ACKED)
+        record.device_id = device_id
+        relay.acked.add(work.message_id)
+        self._in_flight += 1
+
+    def next_dispatches(self, limit: int = 1000) -> list[Dispatch]:
+        """Decide up to ``limit`` dispatches; each message becomes ASSIGNED to its relay."""
+        now = self._clock()
+        self._fire_wakeups(now)
+        dispatches: list[Dispatch] = []
+        ready = self._ready
+        while ready and len(dispatches) < limit:
+            account = ready.popleft()
+            account.in_ready = False
+            if not account.queued:
+                continue
+            choice = best_dispatch(account, now)
+            if choice is None:
+                self._park(account, now)
+                continue
+            record, relay = choice
+            dispatches.append(self._assign(record, relay, account, now))
+            self._wake(account)
+        return dispatches
+
+    def acked(self, message_id: str, device_id: str) -> bool:
+        """ASSIGNED to ``device_id`` becomes ACKED; anything else changes nothing and gives False."""
+        record = self._messages.get(message_id)
+        if record is None or record.state is not MessageState.ASSIGNED or record.device_id != device_id:
+            return False
+        relay = self._relays[device_id]
+        relay.assigned.discard(message_id)
+        relay.acked.add(message_id)
+        record.state = MessageState.ACKED
+        return True
+
+    def finished(self, message_id: str) -> bool:
+        """Forget a sent, delivered, finally failed or cancelled message; False if unknown."""
+        record = self._messages.get(message_id)
+        if record is None:
+            return False
+        self._forget(record)
+        return True
+
+    def retry(self, message_id: str) -> bool:
+        """Requeue after a retryable failure on the message's relay.
+
+        Returns True when the message waits for another attempt, avoiding the
+        relay that failed it (a pinned message retries on its own relay). When
+        it already had ``max_attempts`` dispatches it is forgotten and False
+        tells the gateway to fail it. Unknown: False. Already queued: True,
+        unchanged.
+        """
+        record = self._messages.get(message_id)
+        if record is None:
+            return False
+        if record.state is MessageState.QUEUED:
+            return True
+        if record.attempts >= self._max_attempts:
+            self._forget(record)
+            return False
+        assert record.device_id is not None
+        relay = self._relays[record.device_id]
+        self._release(record, relay)
+        if record.work.pinned_device is None:
+            record.excluded = record.excluded | {relay.device_id}
+        self._requeue(record, self._accounts[record.work.account_id])
+        return True
+
+    def expire_due(self) -> list[Expiry]:
+        """Forget and return every message whose ``expires_at`` has come."""
+        now = self._clock()
+        expired: list[Expiry] = []
+        expiries = self._expiries
+        while expiries and expiries[0][0] <= now:
+            record = heapq.heappop(expiries)[2]
+            if not record.tracked:
+                continue
+            expired.append(Expiry(record.work.message_id, self._expiry_reason(record)))
+            self._forget(record)
+        return expired
+
+    def next_wakeup(self) -> float | None:
+        """Earliest time at which time alone could produce a dispatch or an expiry.
+
+        That is the next expiry, or the opening of a rate window a parked
+        account waits for; the current time if accounts are ready now (an
+        earlier call hit its ``limit``). None when nothing is pending.
+        """
+        while self._ready and not self._ready[0].queued:
+            self._ready.popleft().in_ready = False
+        if self._ready:
+            return self._clock()
+        wakeups = self._wakeups
+        while wakeups and (wakeups[0][2].wake_at != wakeups[0][0] or not wakeups[0][2].queued):
+            wake_at, _, account = heapq.heappop(wakeups)
+            if account.wake_at == wake_at:
+                account.wake_at = None  # nothing queued any more: nothing to wake for
+        expiries = self._expiries
+        while expiries and not expiries[0][2].tracked:
+            heapq.heappop(expiries)
+        times = [heap[0][0] for heap in (wakeups, expiries) if heap]
+        return min(times) if times else None
+
+    # -- introspection ----------------------------------------------------
+
+    def device_load(self, device_id: str) -> int:
+        """Messages in flight (assigned or acked) on a relay; 0 if unknown."""
+        relay = self._relays.get(device_id)
+        return relay.load if relay is not None else 0
+
+    def queue_depth(self, account_id: str | None = None) -> int:
+        """Queued messages of one account, or of all accounts."""
+        if account_id is None:
+            return self._queued
+        account = self._accounts.get(account_id)
+        return account.queued if account is not None else 0
+
+    def in_flight(self) -> int:
+        """Messages assigned or acknowledged, over all relays."""
+        return self._in_flight
+
+    def location(self, message_id: str) -> tuple[str, str | None] | None:
+        """``(state, device_id)`` of a tracked message — state is queued, assigned or acked."""
+        record = self._messages.get(message_id)
+        if record is None:
+            return None
+        return record.state.value, record.device_id
+
+    # -- internals --------------------------------------------------------
+
+    def _account(self, account_id: str) -> AccountRecord:
+        account = self._accounts.get(account_id)
+        if account is None:
+            account = self._accounts[account_id] = AccountRecord(account_id)
+        return account
+
+    def _drop_if_idle(self, account: AccountRecord) -> None:
+        if account.idle and self._accounts.get(account.account_id) is account:
+            del self._accounts[account.account_id]
+
+    def _track(self, work: Work, state: MessageState) -> MessageRecord:
+        if work.message_id in self._messages:
+            raise ValueError(f"message {work.message_id!r} is already scheduled")
+        record = MessageRecord(work, next(self._seq), state)
+        self._messages[work.message_id] = record
+        heapq.heappush(self._expiries, (work.expires_at, record.seq, record))
+        return record
+
+    def _forget(self, record: MessageRecord) -> None:
+        """Stop tracking a message in any state, freeing its queue place or relay slot."""
+        account = self._accounts[record.work.account_id]
+        if record.state is MessageState.QUEUED:
+            account.take(record)
+            self._queued -= 1
+        else:
+            assert record.device_id is not None
+            self._release(record, self._relays[record.device_id])
+        record.tracked = False
+        del self._messages[record.work.message_id]
+        if len(self._expiries) > 2 * len(self._messages) + EXPIRY_COMPACT_MIN:
+            self._expiries = [entry for entry in self._expiries if entry[2].tracked]
+            heapq.heapify(self._expiries)
+        self._drop_if_idle(account)
+
+    def _release(self, record: MessageRecord, relay: RelayRecord) -> None:
+        """Take an in-flight message off its relay; the freed slot may unpark the account."""
+        relay.assigned.discard(record.work.message_id)
+        relay.acked.discard(record.work.message_id)
+        record.device_id = None
+        self._in_flight -= 1
+        self._wake(self._accounts[relay.account_id])
+
+    def _requeue(self, record: MessageRecord, account: AccountRecord) -> None:
+        record.state = MessageState.QUEUED
+        account.push(record)
+        self._queued += 1
+        self._wake(account)
+
+    def _assign(
+        self, record: MessageRecord, relay: RelayRecord, account: AccountRecord, now: float
+    ) -> Dispatch:
+        account.take(record)
+        self._queued -= 1
+        self._in_flight += 1
+        record.state = MessageState.ASSIGNED
+        record.device_id = relay.device_id
+        record.attempts += 1
+        relay.assigned.add(record.work.message_id)
+        relay.rate.record(now)
+        relay.last_dispatch_at = now
+        return Dispatch(record.work.message_id, relay.device_id, record.attempts)
+
+    def _park(self, account: AccountRecord, now: float) -> None:
+        """Leave the account out of the round robin until something could change its answer.
+
+        Events wake it; a relay that only waits for its rate window gets a timed wakeup.
+        """
+        wake_at = rate_window_opening(account, now)
+        if wake_at is None:
+            return
+        if account.wake_at is None or wake_at < account.wake_at:
+            account.wake_at = wake_at
+            heapq.heappush(self._wakeups, (wake_at, next(self._seq), account))
+
+    def _fire_wakeups(self, now: float) -> None:
+        wakeups = self._wakeups
+        while wakeups and wakeups[0][0] <= now:
+            wake_at, _, account = heapq.heappop(wakeups)
+            if account.wake_at == wake_at:
+                account.wake_at = None
+                self._wake(account)
+
+    def _wake(self, account: AccountRecord) -> None:
+        """Put an account with queued work back in the round robin (at the end)."""
+        if account.queued and not account.in_ready:
+            account.in_ready = True
+            self._ready.append(account)
+
+    def _expiry_reason(self, record: MessageRecord) -> str:
+        if record.state is MessageState.ACKED:
+            return "relay_timeout"
+        if record.state is MessageState.ASSIGNED:
+            return "expired"
+        account = self._accounts[record.work.account_id]
+        return "expired" if account.could_ever_send(record) else "no_device"
+
+
+def _by_seq(record: MessageRecord) -> int:
+    return record.seq

@@ -1,0 +1,115 @@
+"""Value types the gateway exchanges with the scheduler.
+
+These are the nouns of the scheduler's public API: the :class:`Work` the
+gateway hands in, the :class:`DeviceLimits` of a relay phone, and the
+:class:`Dispatch` and :class:`Expiry` decisions handed back. All are frozen,
+so the scheduler can keep them without copying and the gateway cannot change
+them behind its back. :func:`is_retryable` tells which failure reasons a relay
+reports are worth another attempt on another relay.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import IntEnum
+
+__all__ = [
+    "RETRYABLE_REASONS",
+    "DeviceLimits",
+    "Dispatch",
+    "Expiry",
+    "Priority",
+    "Work",
+    "is_retryable",
+]
+
+
+class Priority(IntEnum):
+    """Sending priority; lower values go first within an account."""
+
+    OTP = 0
+    """One-time passwords and login codes: they expire with their code."""
+    HIGH = 1
+    """Transactional messages a person is waiting for."""
+    NORMAL = 2
+    """Ordinary notices."""
+    LOW = 3
+    """List and bulk items; never delay anything above them."""
+
+
+@dataclass(frozen=True, slots=True)
+class DeviceLimits:
+    """Sending limits of one relay phone.
+
+    ``per_minute`` defaults to 30 because Android itself throttles an app that
+    sends more than 30 SMS a minute.
+    """
+
+    max_in_flight: int = 10
+    """Messages dispatched to the relay and not yet reported sent or failed."""
+    per_minute: int = 30
+    """Dispatches in any sliding 60 s window."""
+    per_day: int | None = None
+    """Dispatches in any sliding 24 h window (SIM plan limits); ``None``: no limit."""
+
+    def __post_init__(self) -> None:
+        if self.max_in_flight < 1:
+            raise ValueError(f"max_in_flight must be at least 1, not {self.max_in_flight}")
+        if self.per_minute < 1:
+            raise ValueError(f"per_minute must be at least 1, not {self.per_minute}")
+        if self.per_day is not None and self.per_day < 1:
+            raise ValueError(f"per_day must be at least 1 or None, not {self.per_day}")
+
+
+@dataclass(frozen=True, slots=True)
+class Work:
+    """One SMS message to schedule."""
+
+    message_id: str
+    account_id: str
+    priority: Priority
+    expires_at: float
+    """Clock time after which the message must not be dispatched any more."""
+    pinned_device: str | None = None
+    """Manual relay mode: only this device of the account may send the message."""
+    attempts: int = 0
+    """Dispatches so far (non-zero when restored after a restart)."""
+
+
+@dataclass(frozen=True, slots=True)
+class Dispatch:
+    """Decision: send ``message_id`` through ``device_id`` now."""
+
+    message_id: str
+    device_id: str
+    attempt: int
+    """Dispatches of this message including this one (1 for the first)."""
+
+
+@dataclass(frozen=True, slots=True)
+class Expiry:
+    """A message the scheduler gave up on because its expiry time passed.
+
+    ``reason`` is ``"no_device"`` (queued, and no online enabled relay could
+    take it), ``"expired"`` (queued or dispatched but never acknowledged) or
+    ``"relay_timeout"`` (a relay acknowledged it but never reported the result;
+    it may or may not have been sent, and it is never sent again).
+    """
+
+    message_id: str
+    reason: str
+
+
+RETRYABLE_REASONS: frozenset[str] = frozenset(
+    {"generic_failure", "no_service", "radio_off", "null_pdu", "limit_exceeded", "device_rejected"}
+)
+"""Failure reasons reported by a relay that another attempt may overcome."""
+
+
+def is_retryable(reason: str) -> bool:
+    """Whether a relay's failure ``reason`` is worth another attempt.
+
+    Everything outside :data:`RETRYABLE_REASONS` (``"invalid_destination"``,
+    ``"expired"``, unknown reasons…) is final.
+    """
+    return reason in RETRYABLE_REASONS

@@ -1,0 +1,233 @@
+"""Mutable bookkeeping of the scheduler: messages, their queues, relays, accounts.
+
+Everything here is private to :mod:`scheduler`; the gateway sees only the
+value types of :mod:`scheduler.model`. The structures are shaped so that every
+decision of :class:`scheduler.core.Scheduler` is cheap:
+
+* :class:`MessageQueue` is a binary heap ordered by ``(priority, seq)`` with
+  lazy deletion: removing a queued message from the middle (cancelled,
+  expired) only invalidates its entry, in O(1); stale entries are skipped when
+  they reach the top and the heap is rebuilt when they outnumber live ones, so
+  every operation stays O(log n) amortised and memory stays O(live).
+* :class:`AccountRecord` keeps one queue per *pinned device* and one queue per
+  *set of excluded devices* (almost always just the empty set; retried
+  messages avoid the relays that failed them), so the head of every queue can
+  be placed or refused by looking at the account's few relays only.
+"""
+
+from __future__ import annotations
+
+import heapq
+import itertools
+import math
+from enum import Enum
+
+from .model import DeviceLimits, Work
+from .rate_window import SendRateWindow
+
+__all__ = [
+    "AccountRecord",
+    "MessageQueue",
+    "MessageRecord",
+    "MessageState",
+    "RelayRecord",
+]
+
+COMPACT_MIN_ENTRIES = 64
+"""Heaps smaller than this are never rebuilt; stale entries there cost nothing."""
+
+_TICKETS = itertools.count(1)
+"""Source of queue-entry numbers, unique across all queues."""
+
+
+class MessageState(Enum):
+    """Where a message the scheduler tracks is; finished messages are forgotten."""
+
+    QUEUED = "queued"
+    """Waiting for a relay."""
+    ASSIGNED = "assigned"
+    """Dispatched to a relay that has not acknowledged it yet."""
+    ACKED = "acked"
+    """The relay took it; waiting for its sent/failed report."""
+
+
+class MessageRecord:
+    """The scheduler's view of one message."""
+
+    __slots__ = ("attempts", "device_id", "excluded", "seq", "state", "ticket", "tracked", "work")
+
+    def __init__(self, work: Work, seq: int, state: MessageState) -> None:
+        self.work = work
+        self.seq = seq
+        """Enqueue order; kept when the message returns to the queue."""
+        self.state = state
+        self.device_id: str | None = None
+        """Relay holding the message while ASSIGNED or ACKED."""
+        self.attempts = work.attempts
+        self.excluded: frozenset[str] = frozenset()
+        """Relays that failed this message and must not get it again."""
+        self.ticket = 0
+        """Number of this record's live :class:`MessageQueue` entry; 0 when not queued."""
+        self.tracked = True
+        """False once the scheduler forgot the message (its expiry entry is stale)."""
+
+    @property
+    def sort_key(self) -> tuple[int, int]:
+        """Queue order within an account: priority first, then enqueue order."""
+        return (int(self.work.priority), self.seq)
+
+
+QueueEntry = tuple[int, int, int, MessageRecord]
+"""``(priority, seq, ticket, record)``; tickets are unique, so records are never compared."""
+
+
+class MessageQueue:
+    """Heap of queued messages ordered by ``(priority, seq)``, with lazy deletion."""
+
+    __slots__ = ("_entries", "live")
+
+    def __init__(self) -> None:
+        self._entries: list[QueueEntry] = []
+        self.live = 0
+        """Entries whose record is still queued here."""
+
+    def push(self, record: MessageRecord) -> None:
+        """Queue ``record`` at the place its priority and seq give it."""
+        record.ticket = next(_TICKETS)
+        heapq.heappush(self._entries, (int(record.work.priority), record.seq, record.ticket, record))
+        self.live += 1
+
+    def peek(self) -> MessageRecord | None:
+        """The first live record, or None; drops stale entries on the way."""
+        entries = self._entries
+        while entries:
+            _, _, ticket, record = entries[0]
+            if record.ticket == ticket:
+                return record
+            heapq.heappop(entries)
+        return None
+
+    def pop(self) -> MessageRecord:
+        """Remove and return the first live record; the queue must not be empty."""
+        record = self.peek()
+        if record is None:
+            raise IndexError("pop from an empty MessageQueue")
+        heapq.heappop(self._entries)
+        record.ticket = 0
+        self.live -= 1
+        return record
+
+    def discard(self, record: MessageRecord) -> None:
+        """Remove ``record``, which must be queued here, wherever it is."""
+        record.ticket = 0
+        self.live -= 1
+        if len(self._entries) > COMPACT_MIN_ENTRIES and len(self._entries) > 2 * self.live:
+            self._entries = [entry for entry in self._entries if entry[3].ticket == entry[2]]
+            heapq.heapify(self._entries)
+
+
+class RelayRecord:
+    """The scheduler's view of one relay phone."""
+
+    __slots__ = (
+        "account_id",
+        "acked",
+        "assigned",
+        "device_id",
+        "enabled",
+        "last_dispatch_at",
+        "limits",
+        "online",
+        "rate",
+    )
+
+    def __init__(self, device_id: str, account_id: str, enabled: bool, limits: DeviceLimits) -> None:
+        self.device_id = device_id
+        self.account_id = account_id
+        self.enabled = enabled
+        self.online = False
+        self.limits = limits
+        self.rate = SendRateWindow()
+        self.assigned: set[str] = set()
+        """Messages dispatched to the relay and not acknowledged yet."""
+        self.acked: set[str] = set()
+        """Messages the relay acknowledged and has not reported on yet."""
+        self.last_dispatch_at = -math.inf
+
+    @property
+    def load(self) -> int:
+        """Messages in flight on this relay."""
+        return len(self.assigned) + len(self.acked)
+
+    @property
+    def usable(self) -> bool:
+        """Online and enabled: the relay could send if it had room."""
+        return self.online and self.enabled
+
+    def has_room(self) -> bool:
+        """Whether one more message fits in the relay's in-flight window."""
+        return self.load < self.limits.max_in_flight
+
+    def can_take(self, now: float) -> bool:
+        """Whether a dispatch to this relay at ``now`` is allowed."""
+        return self.usable and self.has_room() and self.rate.allows(now, self.limits)
+
+
+class AccountRecord:
+    """One customer account: its relays and its queued messages."""
+
+    __slots__ = ("account_id", "in_ready", "pinned", "queued", "relays", "unpinned", "wake_at")
+
+    def __init__(self, account_id: str) -> None:
+        self.account_id = account_id
+        self.relays: dict[str, RelayRecord] = {}
+        self.unpinned: dict[frozenset[str], MessageQueue] = {}
+        """Unpinned queued messages, by the set of relays they must avoid."""
+        self.pinned: dict[str, MessageQueue] = {}
+        """Pinned queued messages, by the device they are pinned to."""
+        self.queued = 0
+        """Queued messages of the account, over all its queues."""
+        self.in_ready = False
+        """Whether the account is in the scheduler's round-robin of ready accounts."""
+        self.wake_at: float | None = None
+        """When a rate window of one of its relays opens while its work waits."""
+
+    def push(self, record: MessageRecord) -> None:
+        """Queue ``record`` in the queue its pin or exclusions select."""
+        pinned = record.work.pinned_device
+        if pinned is not None:
+            queue = self.pinned.get(pinned)
+            if queue is None:
+                queue = self.pinned[pinned] = MessageQueue()
+        else:
+            queue = self.unpinned.get(record.excluded)
+            if queue is None:
+                queue = self.unpinned[record.excluded] = MessageQueue()
+        queue.push(record)
+        self.queued += 1
+
+    def take(self, record: MessageRecord) -> None:
+        """Remove queued ``record`` from its queue, wherever in it it is."""
+        pinned = record.work.pinned_device
+        if pinned is not None:
+            self.pinned[pinned].discard(record)
+            if not self.pinned[pinned].live:
+                del self.pinned[pinned]
+        else:
+            self.unpinned[record.excluded].discard(record)
+            if not self.unpinned[record.excluded].live:
+                del self.unpinned[record.excluded]
+        self.queued -= 1
+
+    def could_ever_send(self, record: MessageRecord) -> bool:
+        """Whether an online enabled relay exists that ``record`` may go to."""
+        pinned = record.work.pinned_device
+        if pinned is not None:
+            relay = self.relays.get(pinned)
+            return relay is not None and relay.usable
+        return any(relay.usable and relay.device_id not in record.excluded for relay in self.relays.values())
+
+    @property
+    def idle(self) -> bool:
+        """No relays and no queued work: the record can be dropped."""
+        return not self.relays and not self.queued
