@@ -72,6 +72,12 @@ _HEARTBEAT_TIMEOUT_FACTOR: Final = 2.5
 _ACKED_IDS_KEPT: Final = 10_000
 
 
+FRAMES_PER_COMMAND = 3
+"""Frames a relay may send per ``send`` command without touching its flood budget."""
+MAX_CREDIT = 300_000
+"""Upper bound of unspent command credit (memory and sanity)."""
+
+
 class SessionState(enum.Enum):
     """Where a :class:`RelaySession` is in its life."""
 
@@ -121,6 +127,7 @@ class RelaySession:
         self._last_frame_at = now
         self._tokens = float(flood_burst)
         self._tokens_at = now
+        self._credit = 0  # frames earned by commands sent (see send_message)
         self._error_count = 0
         self._unacked: set[str] = set()
         self._acked: dict[str, None] = {}  # insertion-ordered, bounded by _ACKED_IDS_KEPT
@@ -263,7 +270,11 @@ class RelaySession:
         self._events.append(CommandAcked(command_id))
 
     def _take_flood_token(self, now: float) -> bool:
-        """Token bucket: refill at ``flood_rate``/s up to ``flood_burst``, take one."""
+        """Spend command credit first, else the token bucket (refilled at ``flood_rate``/s up
+        to ``flood_burst``)."""
+        if self._credit > 0:
+            self._credit -= 1
+            return True
         elapsed = max(0.0, now - self._tokens_at)
         self._tokens = min(float(self._flood_burst), self._tokens + elapsed * self._flood_rate)
         self._tokens_at = max(self._tokens_at, now)
@@ -326,6 +337,9 @@ class RelaySession:
         self._outgoing.append(encode_frame(send))
         self._acked.pop(id, None)
         self._unacked.add(id)
+        # An honest relay answers a command with up to three frames (ack, sent, delivered):
+        # they never count against the flood limit, however fast the relay is allowed to send.
+        self._credit = min(self._credit + FRAMES_PER_COMMAND, MAX_CREDIT)
 
     def ack_report(self, id: str, status: str) -> None:
         """Queue a ``report_ack`` once the gateway has durably stored a report.

@@ -440,3 +440,29 @@ def test_arbitrary_input_never_raises_and_state_stays_consistent(
             if isinstance(out, Error):
                 assert out.code in {code.value for code in ErrorCode}
         session.events_received()
+
+
+def _still_open(session: RelaySession) -> bool:
+    return session.state is SessionState.OPEN and session.close_code is None
+
+
+def test_commands_earn_frame_credit_beyond_the_flood_limit() -> None:
+    """Each send command lets the relay answer with three frames that never count as a flood."""
+    from datetime import UTC, datetime
+
+    session = RelaySession(device_id="dev_x", now=0.0, flood_rate=1, flood_burst=5)
+    session.receive_frame('{"type":"hello","protocol":1,"app_version":"1","sims":[],"queue_length":0}', 0.0)
+    expires = datetime(2030, 1, 1, tzinfo=UTC)
+    for i in range(100):
+        session.send_message(
+            id=f"req_{i}", to="+998901234567", message="x", sim_slot=None, expires_at=expires
+        )
+    for i in range(100):
+        for status in ("sent", "delivered"):
+            frame = f'{{"type":"report","id":"req_{i}","status":"{status}","at":"2026-01-01T00:00:00Z"}}'
+            session.receive_frame(frame, 0.0)
+        session.receive_frame(f'{{"type":"ack","id":"req_{i}"}}', 0.0)
+    assert _still_open(session)
+    for _ in range(5):
+        session.receive_frame('{"type":"heartbeat","network":"wifi","sims":[],"queue_length":0}', 0.0)
+    assert session.state is SessionState.CLOSING  # credit spent: the plain limit applies again
