@@ -5,6 +5,8 @@
     relaygate tokens create --account ID --scopes a,b [--name N] [--json]
     relaygate tokens revoke TOKEN_ID
     relaygate pairing-code --account ID [--json]
+    relaygate relay-sim --api-url URL --token TOKEN --devices N [--state-dir D] [--record FILE] ...
+    relaygate demo
 
 Flags override ``RELAYGATE_*`` environment variables (see :mod:`gateway.config`).
 """
@@ -21,8 +23,10 @@ from datetime import date
 
 import uvloop
 
+from gateway import relaysim
 from gateway.accounts import create_account, create_token, revoke_token
 from gateway.config import Settings, SettingsError
+from gateway.demo import run_demo
 from gateway.logs import configure_logging
 from gateway.pairing import create_pairing_code, qr_payload
 from gateway.runtime import Gateway, resolve_database_url
@@ -40,12 +44,7 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--database-url", help="PostgreSQL URL (DATABASE_URL); default: embedded server")
     sub = parser.add_subparsers(dest="command", required=True)
 
-    serve = sub.add_parser("serve", help="run the gateway")
-    serve.add_argument("--host", help="bind address (RELAYGATE_HOST, default 127.0.0.1)")
-    serve.add_argument("--http-port", type=int, help="HTTP API port (RELAYGATE_HTTP_PORT, default 8080)")
-    serve.add_argument(
-        "--relay-port", type=int, help="relay WebSocket port (RELAYGATE_RELAY_PORT, default 8081)"
-    )
+    _add_listener_arguments(sub.add_parser("serve", help="run the gateway"))
 
     accounts = sub.add_parser("accounts", help="manage accounts").add_subparsers(dest="action", required=True)
     acc_create = accounts.add_parser("create", help="create an account and a token with every scope")
@@ -70,7 +69,22 @@ def _parser() -> argparse.ArgumentParser:
     pairing.add_argument("--account", required=True)
     pairing.add_argument("--public-url", help="API base URL the phone will use (RELAYGATE_PUBLIC_URL)")
     pairing.add_argument("--json", action="store_true", help="print {code, qr_payload, expires_at} as JSON")
+
+    sim = sub.add_parser("relay-sim", help="simulated relay phones speaking the real protocol")
+    relaysim.add_arguments(sim)
+
+    _add_listener_arguments(
+        sub.add_parser("demo", help="gateway on the embedded database with three simulated relays")
+    )
     return parser
+
+
+def _add_listener_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--host", help="bind address (RELAYGATE_HOST, default 127.0.0.1)")
+    parser.add_argument("--http-port", type=int, help="HTTP API port (RELAYGATE_HTTP_PORT, default 8080)")
+    parser.add_argument(
+        "--relay-port", type=int, help="relay WebSocket port (RELAYGATE_RELAY_PORT, default 8081)"
+    )
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -90,6 +104,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.command == "serve":
         configure_logging(level=settings.log_level, fmt=settings.log_format)
         return uvloop.run(_serve(settings))
+    if args.command == "relay-sim":
+        configure_logging(level="warning", fmt=settings.log_format, stream=sys.stderr)
+        return uvloop.run(relaysim.run_relay_sim(relaysim.options_from_args(args)))
+    if args.command == "demo":
+        configure_logging(level="warning", fmt=settings.log_format, stream=sys.stderr)
+        return uvloop.run(run_demo(settings))
     configure_logging(level="warning", fmt=settings.log_format, stream=sys.stderr)
     command: dict[tuple[str, str], Callable[[Conn, argparse.Namespace], Awaitable[int]]] = {
         ("accounts", "create"): _accounts_create,

@@ -72,6 +72,15 @@ class Settings:
     """RELAYGATE_PAIR_RATE: pairing attempts per second per client address (unauthenticated route)."""
     pair_burst: int = 30
     """RELAYGATE_PAIR_BURST: pairing attempt burst per client address."""
+    max_queue_per_account: int = 100_000
+    """RELAYGATE_MAX_QUEUE: queued messages per account before sends answer queue_blocked."""
+    max_attempts: int = 3
+    """RELAYGATE_MAX_ATTEMPTS: relays a message may be handed to after retryable failures."""
+    reclaim_grace: float = 30.0
+    """RELAYGATE_RECLAIM_GRACE: after a restart, seconds a dispatched-but-unacknowledged message
+    waits for its original relay (which de-duplicates) before any relay may take it."""
+    idempotency_ttl_hours: float = 24.0
+    """RELAYGATE_IDEMPOTENCY_TTL_HOURS: how long Idempotency-Key answers are kept (at least)."""
     telemetry_flush_interval: float = 5.0
     """RELAYGATE_TELEMETRY_FLUSH_INTERVAL: seconds between batched writes of relay telemetry."""
 
@@ -149,5 +158,9 @@ _ENV: list[tuple[str, str, Any]] = [
     ("db_pool_size", "RELAYGATE_DB_POOL_SIZE", int),
     ("pair_rate_per_second", "RELAYGATE_PAIR_RATE", float),
     ("pair_burst", "RELAYGATE_PAIR_BURST", int),
+    ("max_queue_per_account", "RELAYGATE_MAX_QUEUE", int),
+    ("max_attempts", "RELAYGATE_MAX_ATTEMPTS", int),
+    ("reclaim_grace", "RELAYGATE_RECLAIM_GRACE", float),
+    ("idempotency_ttl_hours", "RELAYGATE_IDEMPOTENCY_TTL_HOURS", float),
     ("telemetry_flush_interval", "RELAYGATE_TELEMETRY_FLUSH_INTERVAL", float),
 ]

@@ -1,15 +1,16 @@
 """The running gateway: start-up, supervision and the fixed shutdown order.
 
-Start-up: database (embedded or ``DATABASE_URL``) → schema → first-run bootstrap → services →
-HTTP listener → relay listener → background tasks.
+Start-up: database (embedded or ``DATABASE_URL``) → schema → first-run bootstrap → restart
+recovery (unfinished messages back into the scheduler) → HTTP listener → background tasks →
+relay listener.
 
 Shutdown (on SIGINT/SIGTERM, or when a supervised task dies), always in this order:
 
 1. stop accepting: close the HTTP and relay listening sockets;
 2. close relay sessions with 1001 (going away) so phones reconnect with backoff, and let
    in-flight HTTP requests finish (up to ``shutdown_timeout``);
-3. stop background tasks: each is asked to finish and waited for up to ``shutdown_timeout``,
-   then cancelled with a message;
+3. stop background tasks (dispatch, writers, flushers): cancelled with a message, then the
+   group-commit writers write what they still hold (acks, requeues) within ``shutdown_timeout``;
 4. close the database pool (everything acknowledged to a client is already committed);
 5. the embedded PostgreSQL handle is released when the process exits.
 """
@@ -30,6 +31,7 @@ from gateway.app import build_app
 from gateway.auth import Authenticator
 from gateway.config import Settings
 from gateway.logs import get_logger
+from gateway.pipeline import Pipeline
 from gateway.ratelimit import KeyedTokenBuckets
 from gateway.relay.hub import RelayHub
 from gateway.relay.listener import RelayListener
@@ -83,6 +85,7 @@ class Gateway:
         self._http_sock: socket.socket | None = None
         self._relay_sock: socket.socket | None = None
         self.hub: RelayHub | None = None
+        self.pipeline: Pipeline | None = None
         self.relay_listener: RelayListener | None = None
         self.database_url = ""
 
@@ -111,12 +114,18 @@ class Gateway:
         self._http_sock = bind_socket(s.host, s.http_port)
         self._relay_sock = bind_socket(s.host, s.relay_port)
         self.hub = RelayHub(self.pool, flush_interval=s.telemetry_flush_interval)
+        self.pipeline = Pipeline(
+            self.pool, self.hub, max_attempts=s.max_attempts, reclaim_grace=s.reclaim_grace
+        )
+        self.hub.events = self.pipeline
+        await self.pipeline.load()
         self.services = Services(
             settings=s,
             pool=self.pool,
             authenticator=Authenticator(self.pool, rate=s.api_rate_per_second, burst=s.api_rate_burst),
             started_at=time.monotonic(),
             hub=self.hub,
+            pipeline=self.pipeline,
             pair_limits=KeyedTokenBuckets(s.pair_rate_per_second, s.pair_burst, time.monotonic),
             http_port=self.http_port,
             relay_port=self.relay_port,
@@ -135,6 +144,10 @@ class Gateway:
         self._http = _QuietServer(config)
         self._http.lifespan = config.lifespan_class(config)
         await self._http.startup(sockets=[self._http_sock])
+        self.supervisor.spawn("messages.accept", self.pipeline.accepts.run())
+        self.supervisor.spawn("messages.transitions", self.pipeline.transitions.run())
+        self.supervisor.spawn("pipeline.dispatch", self.pipeline.run())
+        self.supervisor.spawn("idempotency.purge", self._purge_idempotency_keys())
         self.supervisor.spawn("http.clock", self._http.main_loop())
         self.relay_listener = RelayListener(self.pool, self.hub, heartbeat_interval=s.heartbeat_interval)
         await self.relay_listener.start(self._relay_sock)
@@ -167,6 +180,16 @@ class Gateway:
             )
         )
 
+    async def _purge_idempotency_keys(self) -> None:
+        """Background task ``idempotency.purge``: drop keys older than the retention, hourly."""
+        assert self.pool is not None
+        while True:
+            try:
+                await self.pool.execute(q.IDEMPOTENCY_PURGE, self.settings.idempotency_ttl_hours * 3600)
+            except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
+                log.warning("idempotency.purge_failed", error=repr(exc))
+            await asyncio.sleep(3600)
+
     def request_stop(self) -> None:
         """Ask the gateway to shut down (signal handlers call this)."""
         self._stop_requested.set()
@@ -195,8 +218,14 @@ class Gateway:
             self._http.should_exit = True
             await self.supervisor.stop("http.clock", timeout)
             await self._http.shutdown(sockets=[self._http_sock] if self._http_sock else None)
-        # 3. background tasks
+        # 3. background tasks; then write what the group-commit writers still hold
         await self.supervisor.cancel_all(timeout)
+        if self.pipeline is not None:
+            for batcher in (self.pipeline.accepts, self.pipeline.transitions):
+                try:
+                    await asyncio.wait_for(batcher.close(), timeout)
+                except (TimeoutError, OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
+                    log.warning("pipeline.flush_failed", writer=batcher.name, error=repr(exc))
         # 4. last telemetry, then the database pool
         if self.hub is not None and self.pool is not None:
             try:

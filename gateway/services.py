@@ -9,6 +9,7 @@ import asyncpg
 
 from gateway.auth import Authenticator
 from gateway.config import Settings
+from gateway.pipeline import Pipeline
 from gateway.ratelimit import KeyedTokenBuckets
 from gateway.relay.devices import DeviceRecord
 from gateway.relay.hub import RelayHub
@@ -26,6 +27,7 @@ class Services:
     started_at: float
     """``time.monotonic()`` at start, for uptime."""
     hub: RelayHub
+    pipeline: Pipeline
     pair_limits: KeyedTokenBuckets
     """Pairing attempts per client address."""
     http_port: int = 0
@@ -33,11 +35,13 @@ class Services:
 
     def device_load(self, device_id: str) -> int:
         """Messages in flight on the device (sent to it and not yet finished)."""
-        return self.hub.in_flight(device_id)
+        return self.pipeline.device_load(device_id)
 
     def device_changed(self, device: DeviceRecord) -> None:
-        """A device's settings changed through the API."""
+        """A device was paired or its settings changed through the API."""
+        self.pipeline.device_changed(device)
         self.hub.update_device(device)
 
     def device_removed(self, device_id: str) -> None:
         """A device was unpaired."""
+        self.pipeline.device_removed(device_id)

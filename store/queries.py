@@ -119,3 +119,127 @@ EVENT_INSERT_MANY = """
 INSERT INTO events (id, account_id, type, data)
 SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::jsonb[])
 """
+
+# --- messages ---------------------------------------------------------------------------------
+
+# Group-committed accept: one row per array element.
+MESSAGE_INSERT_MANY = """
+INSERT INTO messages (id, account_id, kind, to_number, body, encoding, segments, priority,
+                      pinned_device_id, sim_slot, metadata, expires_at, queued_at)
+SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::int[],
+                     $8::smallint[], $9::text[], $10::smallint[], $11::jsonb[], $12::timestamptz[],
+                     $13::timestamptz[])
+"""
+MESSAGE_INSERT = """
+INSERT INTO messages (id, account_id, kind, to_number, body, encoding, segments, priority,
+                      pinned_device_id, sim_slot, metadata, expires_at, queued_at)
+VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11::jsonb, $12, $13)
+"""
+IDEMPOTENCY_INSERT = """
+INSERT INTO idempotency_keys (account_id, key, request_hash, response) VALUES ($1, $2, $3, $4::jsonb)
+ON CONFLICT (account_id, key) DO NOTHING RETURNING key
+"""
+IDEMPOTENCY_GET = "SELECT request_hash, response FROM idempotency_keys WHERE account_id = $1 AND key = $2"
+IDEMPOTENCY_PURGE = "DELETE FROM idempotency_keys WHERE created_at < now() - make_interval(secs => $1)"
+
+# Unfinished work for restart recovery.
+MESSAGE_UNFINISHED = """
+SELECT id, account_id, to_number, body, priority, pinned_device_id, sim_slot, attempts, expires_at,
+       device_id, acked_at
+FROM messages WHERE status IN ('queued', 'dispatched') ORDER BY id
+"""
+
+# Transitions: arrays of equal length. Each returns the ids whose status changed, so the caller
+# knows which events to write. Status only moves forward; the device guard stops a relay from
+# reporting on a message it does not hold.
+MESSAGE_DISPATCHED = """
+WITH u AS (
+    UPDATE messages m SET status = CASE WHEN m.status = 'queued' THEN 'dispatched' ELSE m.status END,
+        device_id = v.device_id, acked_at = NULL, attempts = v.attempt,
+        dispatched_at = coalesce(m.dispatched_at, v.at)
+    FROM unnest($1::text[], $2::text[], $3::int[], $4::timestamptz[]) AS v(id, device_id, attempt, at)
+    WHERE m.id = v.id AND m.status IN ('queued', 'dispatched')
+    RETURNING m.id, v.device_id, v.attempt, v.at
+), attempt AS (
+    INSERT INTO message_attempts (message_id, attempt, device_id, dispatched_at)
+    SELECT id, attempt, device_id, at FROM u
+    ON CONFLICT (message_id, attempt) DO UPDATE SET device_id = EXCLUDED.device_id,
+        dispatched_at = EXCLUDED.dispatched_at, acked_at = NULL, outcome = NULL, reason = NULL, finished_at = NULL
+)
+SELECT id FROM u
+"""
+MESSAGE_ACKED = """
+WITH u AS (
+    UPDATE messages m SET acked_at = v.at
+    FROM unnest($1::text[], $2::text[], $3::timestamptz[]) AS v(id, device_id, at)
+    WHERE m.id = v.id AND m.device_id = v.device_id AND m.status = 'dispatched'
+    RETURNING m.id, m.attempts, v.at
+)
+UPDATE message_attempts a SET acked_at = u.at FROM u WHERE a.message_id = u.id AND a.attempt = u.attempts
+RETURNING a.message_id
+"""
+# Back to the queue (relay offline before ack, or a retryable failure): $4 outcome, $5 reason.
+# device_id keeps naming the last relay: a late report from it still counts.
+MESSAGE_REQUEUED = """
+WITH u AS (
+    UPDATE messages m SET acked_at = NULL
+    FROM unnest($1::text[], $2::text[], $3::timestamptz[], $4::text[], $5::text[])
+         AS v(id, device_id, at, outcome, reason)
+    WHERE m.id = v.id AND m.device_id = v.device_id AND m.status = 'dispatched'
+    RETURNING m.id, m.attempts, v.at, v.outcome, v.reason
+)
+UPDATE message_attempts a SET outcome = u.outcome, reason = u.reason, finished_at = u.at
+FROM u WHERE a.message_id = u.id AND a.attempt = u.attempts
+RETURNING a.message_id
+"""
+MESSAGE_SENT = """
+UPDATE messages m SET status = 'sent', sent_at = v.at
+FROM unnest($1::text[], $2::text[], $3::timestamptz[]) AS v(id, device_id, at)
+WHERE m.id = v.id AND m.device_id = v.device_id AND m.status IN ('queued', 'dispatched')
+RETURNING m.id
+"""
+MESSAGE_DELIVERED = """
+UPDATE messages m SET status = 'delivered', delivered_at = v.at, sent_at = coalesce(m.sent_at, v.at)
+FROM unnest($1::text[], $2::text[], $3::timestamptz[]) AS v(id, device_id, at)
+WHERE m.id = v.id AND m.device_id = v.device_id AND m.status IN ('queued', 'dispatched', 'sent')
+RETURNING m.id
+"""
+# $2 device guard: NULL for failures the gateway decides (expiry, no relay).
+MESSAGE_FAILED = """
+UPDATE messages m SET status = 'failed', failed_at = v.at, failure_reason = v.reason
+FROM unnest($1::text[], $2::text[], $3::timestamptz[], $4::text[]) AS v(id, device_id, at, reason)
+WHERE m.id = v.id AND (v.device_id IS NULL OR m.device_id = v.device_id)
+  AND m.status IN ('queued', 'dispatched', 'sent')
+RETURNING m.id
+"""
+# Close the current attempt of messages that finished (sent/failed).
+ATTEMPT_FINISH = """
+UPDATE message_attempts a SET outcome = v.outcome, reason = v.reason, finished_at = v.at
+FROM unnest($1::text[], $2::text[], $3::text[], $4::timestamptz[]) AS v(id, outcome, reason, at), messages m
+WHERE m.id = v.id AND a.message_id = m.id AND a.attempt = m.attempts
+  AND (a.outcome IS NULL OR a.outcome = 'sent')
+"""
+# The event payload of message.* events, for the ids given.
+MESSAGE_EVENT_DATA = """
+SELECT m.id, m.account_id, m.status, m.to_number, m.device_id, d.name AS device_name, m.attempts,
+       m.failure_reason, m.metadata, m.kind
+FROM messages m LEFT JOIN devices d ON d.id = m.device_id
+WHERE m.id = ANY($1::text[])
+"""
+
+MESSAGE_STATUS = """
+SELECT m.*, d.name AS device_name FROM messages m LEFT JOIN devices d ON d.id = m.device_id
+WHERE m.id = $1 AND m.account_id = $2
+"""
+MESSAGE_ATTEMPTS = """
+SELECT a.*, d.name AS device_name FROM message_attempts a LEFT JOIN devices d ON d.id = a.device_id
+WHERE a.message_id = $1 ORDER BY a.attempt
+"""
+# $1 account, $2 cursor ('' first page), $3 limit, $4 status or NULL, $5 since or NULL, $6 to or NULL
+MESSAGE_LIST = """
+SELECT m.*, d.name AS device_name FROM messages m LEFT JOIN devices d ON d.id = m.device_id
+WHERE m.account_id = $1 AND ($2 = '' OR m.id < $2)
+  AND ($4::text IS NULL OR m.status = $4) AND ($5::timestamptz IS NULL OR m.queued_at >= $5)
+  AND ($6::text IS NULL OR m.to_number = $6)
+ORDER BY m.id DESC LIMIT $3
+"""

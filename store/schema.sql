@@ -92,6 +92,63 @@ CREATE TABLE IF NOT EXISTS events (
 );
 CREATE INDEX IF NOT EXISTS events_account_idx ON events (account_id, id);
 
-INSERT INTO schema_version (singleton, version) VALUES (true, 2)
+-- Messages: one row per SMS, from accept to its final state. Status only moves forward:
+-- queued -> dispatched -> sent -> delivered, or -> failed (terminal). device_id is the last
+-- relay it was handed to (NULL before the first dispatch); acked_at marks that relay's ack of
+-- the current hand-over (NULL while the message waits in the queue again).
+CREATE TABLE IF NOT EXISTS messages (
+    id               text PRIMARY KEY,
+    account_id       text NOT NULL REFERENCES accounts (id) ON DELETE CASCADE,
+    kind             text NOT NULL DEFAULT 'sms' CHECK (kind IN ('sms', 'otp', 'list')),
+    to_number        text NOT NULL,
+    body             text NOT NULL,
+    encoding         text NOT NULL CHECK (encoding IN ('GSM-7', 'UCS-2')),
+    segments         integer NOT NULL,
+    priority         smallint NOT NULL,
+    status           text NOT NULL DEFAULT 'queued'
+                     CHECK (status IN ('queued', 'dispatched', 'sent', 'delivered', 'failed')),
+    failure_reason   text,
+    pinned_device_id text,
+    device_id        text,
+    sim_slot         smallint,
+    metadata         jsonb,
+    attempts         integer NOT NULL DEFAULT 0,
+    expires_at       timestamptz NOT NULL,
+    queued_at        timestamptz NOT NULL,
+    dispatched_at    timestamptz,
+    acked_at         timestamptz,
+    sent_at          timestamptz,
+    delivered_at     timestamptz,
+    failed_at        timestamptz
+);
+CREATE INDEX IF NOT EXISTS messages_account_idx ON messages (account_id, id);
+CREATE INDEX IF NOT EXISTS messages_account_to_idx ON messages (account_id, to_number, id);
+CREATE INDEX IF NOT EXISTS messages_unfinished_idx ON messages (id) WHERE status IN ('queued', 'dispatched');
+
+-- Every hand-over of a message to a relay and how it ended.
+CREATE TABLE IF NOT EXISTS message_attempts (
+    message_id    text NOT NULL REFERENCES messages (id) ON DELETE CASCADE,
+    attempt       integer NOT NULL,
+    device_id     text NOT NULL,
+    dispatched_at timestamptz NOT NULL,
+    acked_at      timestamptz,
+    outcome       text,
+    reason        text,
+    finished_at   timestamptz,
+    PRIMARY KEY (message_id, attempt)
+);
+
+-- Idempotency-Key: the first answer for (account, key), replayed for 24 hours at least.
+CREATE TABLE IF NOT EXISTS idempotency_keys (
+    account_id   text NOT NULL REFERENCES accounts (id) ON DELETE CASCADE,
+    key          text NOT NULL,
+    request_hash bytea NOT NULL,
+    response     jsonb NOT NULL,
+    created_at   timestamptz NOT NULL DEFAULT now(),
+    PRIMARY KEY (account_id, key)
+);
+CREATE INDEX IF NOT EXISTS idempotency_keys_created_idx ON idempotency_keys (created_at);
+
+INSERT INTO schema_version (singleton, version) VALUES (true, 3)
 ON CONFLICT (singleton) DO UPDATE SET version = EXCLUDED.version, applied_at = now()
 WHERE schema_version.version < EXCLUDED.version;

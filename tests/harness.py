@@ -271,3 +271,74 @@ async def http_session() -> AsyncIterator[aiohttp.ClientSession]:
 
 
 PYTHON = sys.executable
+
+
+class GatewayProcess:
+    """``relaygate serve`` in a subprocess, for crash tests (``kill -9``) and the CLI."""
+
+    def __init__(self, database_url: str, **env: str) -> None:
+        self.http_port = free_port()
+        self.relay_port = free_port()
+        base = {k: v for k, v in os.environ.items() if not k.startswith("RELAYGATE_") and k != "DATABASE_URL"}
+        self.env = {
+            **base,
+            "DATABASE_URL": database_url,
+            "RELAYGATE_HTTP_PORT": str(self.http_port),
+            "RELAYGATE_RELAY_PORT": str(self.relay_port),
+            "RELAYGATE_LOG_FORMAT": "json",
+            "RELAYGATE_LOG_LEVEL": "warning",
+            "RELAYGATE_PAIR_RATE": "10000",
+            "RELAYGATE_PAIR_BURST": "100000",
+            **env,
+        }
+        self.proc: asyncio.subprocess.Process | None = None
+        self.output: list[str] = []
+
+    @property
+    def base_url(self) -> str:
+        """The API base URL."""
+        return f"http://127.0.0.1:{self.http_port}/api"
+
+    async def start(self) -> None:
+        """Start and wait until it serves."""
+        self.proc = await asyncio.create_subprocess_exec(
+            PYTHON,
+            "-m",
+            "gateway",
+            "serve",
+            env={**self.env, "RELAYGATE_LOG_LEVEL": "info"},
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.STDOUT,
+        )
+        assert self.proc.stdout is not None
+        async with asyncio.timeout(60):
+            while True:
+                line = (await self.proc.stdout.readline()).decode()
+                if not line:
+                    raise RuntimeError("gateway exited:\n" + "".join(self.output))
+                self.output.append(line)
+                if "gateway.started" in line:
+                    break
+        self._drain = asyncio.ensure_future(self._read_rest(self.proc.stdout))
+
+    async def _read_rest(self, stream: asyncio.StreamReader) -> None:
+        while line := await stream.readline():
+            self.output.append(line.decode())
+
+    async def kill(self) -> None:
+        """``kill -9``: no shutdown code runs."""
+        assert self.proc is not None
+        self.proc.kill()
+        await self.proc.wait()
+        await self._drain
+
+    async def stop(self) -> int:
+        """SIGTERM and wait; the exit code."""
+        if self.proc is None:
+            return 0
+        if self.proc.returncode is not None:
+            return self.proc.returncode
+        self.proc.terminate()
+        code = await asyncio.wait_for(self.proc.wait(), 30)
+        await self._drain
+        return code

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from starlette.routing import Route
 
-from gateway.api import account, devices, health, tokens
+from gateway.api import account, devices, health, messages, tokens
 
 __all__ = ["routes"]
 
@@ -19,4 +19,7 @@ routes: list[Route] = [
     Route("/api/v1/devices/{device_id}", devices.update_device, methods=["PATCH"]),
     Route("/api/v1/devices/{device_id}", devices.delete_device, methods=["DELETE"]),
     Route("/api/v1/relay/app/pair", devices.pair, methods=["POST"]),
+    Route("/api/v1/sms/send", messages.send_sms, methods=["POST"]),
+    Route("/api/v1/messages/status", messages.message_status, methods=["GET"]),
+    Route("/api/v1/messages", messages.list_messages, methods=["GET"]),
 ]

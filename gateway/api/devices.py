@@ -204,6 +204,8 @@ async def pair(request: Request) -> Response:
         )
     except PairingFailed:
         raise ApiError("not_found", "pairing code unknown, expired, already used or locked") from None
+    row = await svc.pool.fetchrow(q.DEVICE_FOR_ACCOUNT, device.device_id, device.account_id)
+    svc.device_changed(device_from_row(row))
     return json_response(
         Paired(
             device_id=device.device_id,

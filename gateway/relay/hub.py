@@ -26,7 +26,7 @@ from gateway.timefmt import rfc3339, utcnow
 from protocol import CloseCode, RelaySession, Report
 from store import queries as q
 
-__all__ = ["NullRelayEvents", "RelayConnection", "RelayEvents", "RelayHub"]
+__all__ = ["NullRelayEvents", "RelayConnection", "RelayEvents", "RelayHub", "close_connection"]
 
 log = get_logger("gateway.relay")
 
@@ -125,7 +125,7 @@ class RelayHub:
             log.info("relay.replaced", device_id=conn.device.id)
             self.events.relay_offline(conn.device.id)
             old.session.close(CloseCode.SESSION_REPLACED, "session replaced by a newer connection")
-            await _close_quietly(old)
+            await close_connection(old)
 
     async def detach(self, conn: RelayConnection) -> None:
         """The connection ended; if it was the device's current one the device is offline."""
@@ -162,27 +162,20 @@ class RelayHub:
         conn = self._conns.get(device.id)
         if conn is not None:
             conn.device = device
-            if device.id in self._online:
-                self.events.relay_online(device)
 
     async def close_device(self, device_id: str, code: CloseCode, reason: str) -> None:
         """Close the device's socket (unpairing, shutdown)."""
         conn = self._conns.get(device_id)
         if conn is not None:
             conn.session.close(code, reason)
-            await _close_quietly(conn)
+            await close_connection(conn)
 
     async def close_all(self, code: CloseCode, reason: str) -> None:
         """Close every relay socket (gateway shutdown)."""
         conns = list(self._conns.values())
         for conn in conns:
             conn.session.close(code, reason)
-        await asyncio.gather(*(_close_quietly(c) for c in conns))
-
-    def in_flight(self, device_id: str) -> int:
-        """Send commands the device has not yet acknowledged on its current connection."""
-        conn = self._conns.get(device_id)
-        return 0 if conn is None else len(conn.session.unacked)
+        await asyncio.gather(*(close_connection(c) for c in conns))
 
     # --- counters -----------------------------------------------------------------------------
 
@@ -258,7 +251,7 @@ class RelayHub:
                 log.warning("relay.telemetry_flush_failed", error=repr(exc))
 
 
-async def _close_quietly(conn: RelayConnection) -> None:
+async def close_connection(conn: RelayConnection) -> None:
     code = conn.session.close_code or CloseCode.NORMAL
     try:
         await conn.flush()

@@ -24,7 +24,7 @@ from websockets.http11 import Request, Response
 from gateway.errors import ApiError, error_body
 from gateway.logs import get_logger
 from gateway.relay.devices import DeviceRecord, LiveTelemetry, device_from_row, telemetry_from_row
-from gateway.relay.hub import RelayConnection, RelayHub
+from gateway.relay.hub import RelayConnection, RelayHub, close_connection
 from gateway.timefmt import utcnow
 from gateway.tokens import DEVICE_PREFIX, hash_token, is_well_formed
 from protocol import (
@@ -157,7 +157,7 @@ class RelayListener:
             code=int(session.close_code),
             reason=session.close_reason,
         )
-        await ws.close(int(session.close_code), session.close_reason[:120])
+        await close_connection(conn)
 
     async def _on_event(self, conn: RelayConnection, event: object) -> None:
         match event:

@@ -1,0 +1,156 @@
+"""Turning a send request into a validated, stored, queued message.
+
+Numbers are parsed with ``phonenumbers`` (national numbers use the account's default region)
+and stored in E.164. The text's encoding and segment count are computed here. A request with
+an ``Idempotency-Key`` is stored in its own transaction together with the key and its answer,
+so concurrent requests with one key make exactly one message.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+import asyncpg
+import msgspec
+import phonenumbers
+
+from gateway.accounts import Account
+from gateway.errors import ApiError
+from gateway.ids import new_id
+from gateway.pipeline import NewMessage, Pipeline
+from gateway.sms_text import analyse
+from gateway.timefmt import utcnow
+from scheduler import Priority
+from store import queries as q
+
+__all__ = ["Accepted", "MessageSpec", "accept_message", "normalise_number"]
+
+MAX_METADATA_BYTES = 1024
+
+
+@dataclass(frozen=True, slots=True)
+class MessageSpec:
+    """What a caller asks to send (already shape-checked by the HTTP layer)."""
+
+    to: str
+    text: str
+    kind: str = "sms"
+    priority: Priority = Priority.NORMAL
+    ttl_seconds: int = 3600
+    device_id: str | None = None
+    sim_slot: int | None = None
+    metadata: dict[str, Any] | None = None
+
+
+class Accepted(msgspec.Struct, kw_only=True):
+    """The contract's answer: queued, after the commit."""
+
+    ok: bool = True
+    request_id: str
+    status: str = "queued"
+    queued_at: datetime
+
+
+def _field_error(field: str, reason: str) -> ApiError:
+    return ApiError("validation_error", "request body is invalid", {"fields": {field: reason}})
+
+
+def normalise_number(raw: str, region: str | None) -> str:
+    """E.164 form of ``raw``; validation_error naming ``to`` when it is not a valid number."""
+    try:
+        number = phonenumbers.parse(raw, region)
+    except phonenumbers.NumberParseException:
+        hint = (
+            ""
+            if raw.strip().startswith("+") or region
+            else " (use +E.164 or set the account's default region)"
+        )
+        raise _field_error("to", f"not a phone number{hint}") from None
+    if not phonenumbers.is_valid_number(number):
+        raise _field_error("to", "not a valid phone number")
+    return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
+
+
+def build_message(account: Account, spec: MessageSpec, pipeline: Pipeline, *, max_queue: int) -> NewMessage:
+    """Validate ``spec`` for ``account`` and build the row to store (no I/O)."""
+    if not spec.text.strip():
+        raise _field_error("message", "must not be empty or blank")
+    to = normalise_number(spec.to, account.default_region)
+    if spec.metadata is not None and len(json.dumps(spec.metadata)) > MAX_METADATA_BYTES:
+        raise _field_error("metadata", f"at most {MAX_METADATA_BYTES} bytes of JSON")
+    pinned = spec.device_id
+    if pinned is None and account.relay_mode == "manual":
+        raise _field_error("device_id", "required: the account's relay mode is manual")
+    if pinned is not None:
+        device = pipeline.devices.get(pinned)
+        if device is None or device.account_id != account.id:
+            raise ApiError("invalid_device", "no such relay on this account", {"device_id": pinned[:64]})
+        if not device.enabled:
+            raise ApiError("invalid_device", "this relay is disabled for routing", {"device_id": pinned})
+    if pipeline.queue_depth(account.id) >= max_queue:
+        raise ApiError(
+            "queue_blocked",
+            "the account's queue is full; retry later",
+            {"queue_depth": pipeline.queue_depth(account.id)},
+        )
+    info = analyse(spec.text)
+    now = utcnow()
+    return NewMessage(
+        id=new_id("req"),
+        account_id=account.id,
+        kind=spec.kind,
+        to=to,
+        body=spec.text,
+        encoding=info.encoding,
+        segments=info.segments,
+        priority=spec.priority,
+        pinned_device=pinned,
+        sim_slot=spec.sim_slot,
+        metadata=spec.metadata,
+        expires_at=now + timedelta(seconds=spec.ttl_seconds),
+        queued_at=now,
+    )
+
+
+async def accept_message(
+    pool: asyncpg.Pool[Any],
+    pipeline: Pipeline,
+    message: NewMessage,
+    *,
+    idempotency_key: str | None = None,
+    request_body: bytes = b"",
+) -> Accepted:
+    """Store and queue ``message``; with a key, replay or refuse per the key's first request."""
+    answer = Accepted(request_id=message.id, queued_at=message.queued_at)
+    if idempotency_key is None:
+        await pipeline.accept(message)
+        return answer
+    digest = hashlib.sha256(request_body).digest()
+    async with pool.acquire() as conn:
+        async with conn.transaction():
+            inserted = await conn.fetchval(
+                q.IDEMPOTENCY_INSERT,
+                message.account_id,
+                idempotency_key,
+                digest,
+                msgspec.json.encode(answer).decode(),
+            )
+            if inserted is not None:
+                await conn.execute(q.MESSAGE_INSERT, *message.row())
+        if inserted is None:
+            row = await conn.fetchrow(q.IDEMPOTENCY_GET, message.account_id, idempotency_key)
+    if inserted is not None:
+        pipeline.queue_committed(message)
+        return answer
+    assert row is not None
+    if bytes(row["request_hash"]) != digest:
+        raise ApiError(
+            "conflict",
+            "this Idempotency-Key was used with a different request body",
+            {"idempotency_key": idempotency_key},
+        )
+    return msgspec.json.decode(row["response"], type=Accepted)

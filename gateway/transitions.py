@@ -1,0 +1,130 @@
+"""Durable message state changes, group-committed, with their outbox events in the same
+transaction.
+
+A :class:`Transition` is one step of a message's life (dispatched, acked, requeued, sent,
+delivered, failed). :func:`write_transitions` applies a batch: the SQL only moves a status
+forward and checks that a relay reports only on messages it holds, and it returns, per item,
+whether anything changed — so duplicate and late reports are harmless. ``message.sent``,
+``message.delivered`` and ``message.failed`` events are written to the outbox in the same
+transaction as the change that caused them.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, Literal
+
+from gateway.ids import new_id
+from store import queries as q
+
+__all__ = ["Kind", "Transition", "write_transitions"]
+
+Kind = Literal["dispatched", "acked", "requeued", "sent", "delivered", "failed"]
+_ORDER: tuple[Kind, ...] = ("dispatched", "acked", "requeued", "sent", "delivered", "failed")
+_EVENT_KINDS = {"sent": "message.sent", "delivered": "message.delivered", "failed": "message.failed"}
+
+
+@dataclass(frozen=True, slots=True)
+class Transition:
+    """One state change of one message. ``device_id`` is the relay involved (None for the
+    gateway's own decisions such as expiry)."""
+
+    kind: Kind
+    message_id: str
+    device_id: str | None
+    at: datetime
+    attempt: int = 0
+    reason: str | None = None
+    outcome: str | None = None
+
+
+async def write_transitions(conn: Any, items: Sequence[Transition]) -> list[bool]:
+    """Apply ``items`` in one transaction (the caller's); True for each that changed something.
+
+    Items of the same message keep their order: the batch is split into generations in which a
+    message appears at most once, and each generation is applied kind by kind.
+    """
+    generations: list[list[int]] = []
+    seen: dict[str, int] = {}
+    for index, item in enumerate(items):
+        g = seen.get(item.message_id, 0)
+        seen[item.message_id] = g + 1
+        if g == len(generations):
+            generations.append([])
+        generations[g].append(index)
+
+    changed = [False] * len(items)
+    events: list[tuple[str, Kind]] = []
+    for generation in generations:
+        for kind in _ORDER:
+            idx = [i for i in generation if items[i].kind == kind]
+            if not idx:
+                continue
+            group = [items[i] for i in idx]
+            ids = set(await _apply(conn, kind, group))
+            for i in idx:
+                if items[i].message_id in ids:
+                    changed[i] = True
+                    if kind in _EVENT_KINDS:
+                        events.append((items[i].message_id, kind))
+    if events:
+        await _write_events(conn, events)
+    return changed
+
+
+async def _apply(conn: Any, kind: Kind, group: list[Transition]) -> list[str]:
+    ids = [t.message_id for t in group]
+    devices = [t.device_id for t in group]
+    ats = [t.at for t in group]
+    if kind == "dispatched":
+        rows = await conn.fetch(q.MESSAGE_DISPATCHED, ids, devices, [t.attempt for t in group], ats)
+    elif kind == "acked":
+        rows = await conn.fetch(q.MESSAGE_ACKED, ids, devices, ats)
+    elif kind == "requeued":
+        rows = await conn.fetch(
+            q.MESSAGE_REQUEUED, ids, devices, ats, [t.outcome for t in group], [t.reason for t in group]
+        )
+    elif kind == "sent":
+        rows = await conn.fetch(q.MESSAGE_SENT, ids, devices, ats)
+    elif kind == "delivered":
+        rows = await conn.fetch(q.MESSAGE_DELIVERED, ids, devices, ats)
+    else:
+        rows = await conn.fetch(q.MESSAGE_FAILED, ids, devices, ats, [t.reason for t in group])
+    changed = [r[0] for r in rows]
+    if kind in ("sent", "delivered", "failed") and changed:
+        done = [t for t in group if t.message_id in set(changed)]
+        await conn.execute(
+            q.ATTEMPT_FINISH,
+            [t.message_id for t in done],
+            [kind for _ in done],
+            [t.reason for t in done],
+            [t.at for t in done],
+        )
+    return changed
+
+
+async def _write_events(conn: Any, events: list[tuple[str, Kind]]) -> None:
+    rows = await conn.fetch(q.MESSAGE_EVENT_DATA, list({m for m, _ in events}))
+    by_id = {r["id"]: r for r in rows}
+    ids, accounts, types, payloads = [], [], [], []
+    for message_id, kind in events:
+        r = by_id[message_id]
+        data = {
+            "request_id": message_id,
+            "status": kind,
+            "to": r["to_number"],
+            "device_id": r["device_id"],
+            "device_name": r["device_name"],
+            "attempts": r["attempts"],
+            "failure_reason": r["failure_reason"] if kind == "failed" else None,
+            "metadata": json.loads(r["metadata"]) if r["metadata"] else None,
+            "kind": r["kind"],
+        }
+        ids.append(new_id("evt"))
+        accounts.append(r["account_id"])
+        types.append(_EVENT_KINDS[kind])
+        payloads.append(json.dumps(data))
+    await conn.execute(q.EVENT_INSERT_MANY, ids, accounts, types, payloads)
