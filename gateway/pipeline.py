@@ -27,6 +27,7 @@ from websockets.exceptions import ConnectionClosed
 from gateway.logs import get_logger
 from gateway.relay.devices import DeviceRecord, device_from_row
 from gateway.relay.hub import RelayHub
+from gateway.secret import ServerSecret
 from gateway.timefmt import utcnow
 from gateway.transitions import Kind, Transition, write_transitions
 from protocol import Report
@@ -58,6 +59,15 @@ class NewMessage:
     metadata: dict[str, Any] | None
     expires_at: datetime
     queued_at: datetime
+    secret_text: str | None = None
+    """The text to send when ``body`` is only a display copy (an OTP with its code masked).
+    Kept in memory; stored only as ``sealed_body``."""
+    sealed_body: bytes | None = None
+
+    @property
+    def text(self) -> str:
+        """What the relay sends."""
+        return self.secret_text if self.secret_text is not None else self.body
 
     def row(self) -> tuple[Any, ...]:
         """Values in ``MESSAGE_INSERT`` order."""
@@ -75,6 +85,7 @@ class NewMessage:
             json.dumps(self.metadata) if self.metadata is not None else None,
             self.expires_at,
             self.queued_at,
+            self.sealed_body,
         )
 
 
@@ -118,11 +129,13 @@ class Pipeline:
         pool: asyncpg.Pool[Any],
         hub: RelayHub,
         *,
+        secret: ServerSecret,
         clock: Callable[[], float] = time.time,
         max_attempts: int = 3,
         reclaim_grace: float = 30.0,
     ) -> None:
         self._pool = pool
+        self._secret = secret
         self.hub = hub
         self._clock = clock
         self.scheduler = Scheduler(clock, max_attempts=max_attempts)
@@ -153,8 +166,9 @@ class Pipeline:
                 pinned_device=r["pinned_device_id"],
                 attempts=r["attempts"],
             )
+            body = r["body"] if r["sealed_body"] is None else self._secret.unseal(r["sealed_body"], r["id"])
             self._payloads[r["id"]] = _Payload(
-                work, r["to_number"], r["body"], r["sim_slot"], r["expires_at"], attempts=r["attempts"]
+                work, r["to_number"], body, r["sim_slot"], r["expires_at"], attempts=r["attempts"]
             )
             device_id = r["device_id"]
             if device_id is not None and device_id not in self.devices:

@@ -35,6 +35,7 @@ from gateway.pipeline import Pipeline
 from gateway.ratelimit import KeyedTokenBuckets
 from gateway.relay.hub import RelayHub
 from gateway.relay.listener import RelayListener
+from gateway.secret import load_secret
 from gateway.services import Services
 from gateway.tasks import Supervisor
 from store import queries as q
@@ -114,8 +115,9 @@ class Gateway:
         self._http_sock = bind_socket(s.host, s.http_port)
         self._relay_sock = bind_socket(s.host, s.relay_port)
         self.hub = RelayHub(self.pool, flush_interval=s.telemetry_flush_interval)
+        secret = load_secret(s.secret_key, s.data_dir)
         self.pipeline = Pipeline(
-            self.pool, self.hub, max_attempts=s.max_attempts, reclaim_grace=s.reclaim_grace
+            self.pool, self.hub, secret=secret, max_attempts=s.max_attempts, reclaim_grace=s.reclaim_grace
         )
         self.hub.events = self.pipeline
         await self.pipeline.load()
@@ -126,6 +128,7 @@ class Gateway:
             started_at=time.monotonic(),
             hub=self.hub,
             pipeline=self.pipeline,
+            secret=secret,
             pair_limits=KeyedTokenBuckets(s.pair_rate_per_second, s.pair_burst, time.monotonic),
             http_port=self.http_port,
             relay_port=self.relay_port,

@@ -13,6 +13,7 @@ from gateway.pipeline import Pipeline
 from gateway.ratelimit import KeyedTokenBuckets
 from gateway.relay.devices import DeviceRecord
 from gateway.relay.hub import RelayHub
+from gateway.secret import ServerSecret
 
 __all__ = ["Services"]
 
@@ -28,6 +29,7 @@ class Services:
     """``time.monotonic()`` at start, for uptime."""
     hub: RelayHub
     pipeline: Pipeline
+    secret: ServerSecret
     pair_limits: KeyedTokenBuckets
     """Pairing attempts per client address."""
     http_port: int = 0

@@ -125,15 +125,15 @@ SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::jsonb[])
 # Group-committed accept: one row per array element.
 MESSAGE_INSERT_MANY = """
 INSERT INTO messages (id, account_id, kind, to_number, body, encoding, segments, priority,
-                      pinned_device_id, sim_slot, metadata, expires_at, queued_at)
+                      pinned_device_id, sim_slot, metadata, expires_at, queued_at, sealed_body)
 SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::int[],
                      $8::smallint[], $9::text[], $10::smallint[], $11::jsonb[], $12::timestamptz[],
-                     $13::timestamptz[])
+                     $13::timestamptz[], $14::bytea[])
 """
 MESSAGE_INSERT = """
 INSERT INTO messages (id, account_id, kind, to_number, body, encoding, segments, priority,
-                      pinned_device_id, sim_slot, metadata, expires_at, queued_at)
-VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11::jsonb, $12, $13)
+                      pinned_device_id, sim_slot, metadata, expires_at, queued_at, sealed_body)
+VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11::jsonb, $12, $13, $14)
 """
 IDEMPOTENCY_INSERT = """
 INSERT INTO idempotency_keys (account_id, key, request_hash, response) VALUES ($1, $2, $3, $4::jsonb)
@@ -144,8 +144,8 @@ IDEMPOTENCY_PURGE = "DELETE FROM idempotency_keys WHERE created_at < now() - mak
 
 # Unfinished work for restart recovery.
 MESSAGE_UNFINISHED = """
-SELECT id, account_id, to_number, body, priority, pinned_device_id, sim_slot, attempts, expires_at,
-       device_id, acked_at
+SELECT id, account_id, to_number, body, sealed_body, priority, pinned_device_id, sim_slot, attempts,
+       expires_at, device_id, acked_at
 FROM messages WHERE status IN ('queued', 'dispatched') ORDER BY id
 """
 

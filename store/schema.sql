@@ -149,6 +149,89 @@ CREATE TABLE IF NOT EXISTS idempotency_keys (
 );
 CREATE INDEX IF NOT EXISTS idempotency_keys_created_idx ON idempotency_keys (created_at);
 
-INSERT INTO schema_version (singleton, version) VALUES (true, 3)
+-- An OTP's SMS text is stored sealed (AES-GCM under the server secret); body then holds the
+-- text with the code masked, for display.
+ALTER TABLE messages ADD COLUMN IF NOT EXISTS sealed_body bytea;
+
+-- One-time codes. The code itself is never stored: code_hash is an HMAC-SHA256 keyed with the
+-- server secret. status: pending -> verified | expired | locked | invalidated (a newer code
+-- for the same number and purpose was sent).
+CREATE TABLE IF NOT EXISTS otps (
+    id             text PRIMARY KEY,
+    account_id     text NOT NULL REFERENCES accounts (id) ON DELETE CASCADE,
+    to_number      text NOT NULL,
+    purpose        text NOT NULL,
+    locale         text NOT NULL,
+    code_hash      bytea NOT NULL,
+    code_length    smallint NOT NULL,
+    message_id     text NOT NULL REFERENCES messages (id) ON DELETE CASCADE,
+    status         text NOT NULL DEFAULT 'pending'
+                   CHECK (status IN ('pending', 'verified', 'expired', 'locked', 'invalidated')),
+    attempts_used  integer NOT NULL DEFAULT 0,
+    max_attempts   integer NOT NULL DEFAULT 5,
+    expires_at     timestamptz NOT NULL,
+    created_at     timestamptz NOT NULL DEFAULT now(),
+    verified_at    timestamptz
+);
+CREATE INDEX IF NOT EXISTS otps_latest_idx ON otps (account_id, to_number, purpose, created_at DESC);
+
+-- Webhook endpoints. The signing secret must be readable to sign (it is shown to the customer
+-- only once); during a rotation the previous secret keeps signing until previous_expires_at.
+CREATE TABLE IF NOT EXISTS webhook_endpoints (
+    id                  text PRIMARY KEY,
+    account_id          text NOT NULL REFERENCES accounts (id) ON DELETE CASCADE,
+    url                 text NOT NULL,
+    events              text[] NOT NULL,
+    description         text NOT NULL DEFAULT '',
+    enabled             boolean NOT NULL DEFAULT true,
+    disabled_reason     text,
+    secret              text NOT NULL,
+    previous_secret     text,
+    previous_expires_at timestamptz,
+    created_at          timestamptz NOT NULL DEFAULT now(),
+    deleted_at          timestamptz
+);
+CREATE INDEX IF NOT EXISTS webhook_endpoints_account_idx ON webhook_endpoints (account_id, id);
+
+-- Events not yet fanned out to endpoints (the dispatcher's work list).
+ALTER TABLE events ADD COLUMN IF NOT EXISTS fanned_out_at timestamptz;
+CREATE INDEX IF NOT EXISTS events_pending_idx ON events (id) WHERE fanned_out_at IS NULL;
+
+-- One event for one endpoint, with its retry state. webhook-id on the wire is the event id.
+CREATE TABLE IF NOT EXISTS webhook_deliveries (
+    id              text PRIMARY KEY,
+    account_id      text NOT NULL REFERENCES accounts (id) ON DELETE CASCADE,
+    endpoint_id     text NOT NULL REFERENCES webhook_endpoints (id) ON DELETE CASCADE,
+    event_id        text NOT NULL REFERENCES events (id) ON DELETE CASCADE,
+    event_type      text NOT NULL,
+    request_id      text,
+    status          text NOT NULL DEFAULT 'pending'
+                    CHECK (status IN ('pending', 'succeeded', 'failed', 'blocked')),
+    attempts        integer NOT NULL DEFAULT 0,
+    next_attempt_at timestamptz,
+    last_attempt_at timestamptz,
+    created_at      timestamptz NOT NULL DEFAULT now(),
+    UNIQUE (endpoint_id, event_id)
+);
+CREATE INDEX IF NOT EXISTS webhook_deliveries_account_idx ON webhook_deliveries (account_id, id);
+CREATE INDEX IF NOT EXISTS webhook_deliveries_due_idx ON webhook_deliveries (next_attempt_at)
+    WHERE status = 'pending';
+
+-- Every attempt of every delivery: what the customer's endpoint answered, or why it failed.
+CREATE TABLE IF NOT EXISTS webhook_attempts (
+    delivery_id      text NOT NULL REFERENCES webhook_deliveries (id) ON DELETE CASCADE,
+    attempt          integer NOT NULL,
+    trigger          text NOT NULL CHECK (trigger IN ('scheduled', 'manual')),
+    started_at       timestamptz NOT NULL,
+    duration_ms      integer,
+    http_status      integer,
+    error            text,
+    response_excerpt text,
+    outcome          text NOT NULL CHECK (outcome IN ('succeeded', 'failed', 'blocked')),
+    next_attempt_at  timestamptz,
+    PRIMARY KEY (delivery_id, attempt)
+);
+
+INSERT INTO schema_version (singleton, version) VALUES (true, 4)
 ON CONFLICT (singleton) DO UPDATE SET version = EXCLUDED.version, applied_at = now()
 WHERE schema_version.version < EXCLUDED.version;

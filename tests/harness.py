@@ -153,6 +153,7 @@ async def start_gateway(database_url: str, **overrides: Any) -> RunningGateway:
         "shutdown_timeout": 3.0,
         "webhook_allow_private": True,
         "db_pool_size": 5,
+        "secret_key": "test-secret-key-0123456789abcdef",
     }
     values.update(overrides)
     settings = Settings.from_env({}, **values)
@@ -289,6 +290,7 @@ class GatewayProcess:
             "RELAYGATE_LOG_LEVEL": "warning",
             "RELAYGATE_PAIR_RATE": "10000",
             "RELAYGATE_PAIR_BURST": "100000",
+            "RELAYGATE_SECRET_KEY": "test-secret-key-0123456789abcdef",
             **env,
         }
         self.proc: asyncio.subprocess.Process | None = None
