@@ -29,6 +29,13 @@ def _bool(value: str) -> bool:
     raise SettingsError(f"not a boolean: {value!r}")
 
 
+def _seconds_list(value: str) -> tuple[float, ...]:
+    items = tuple(float(v) for v in value.split(",") if v.strip())
+    if not items or any(v < 0 for v in items):
+        raise SettingsError(f"not a list of non-negative seconds: {value!r}")
+    return items
+
+
 @dataclass(frozen=True, slots=True)
 class Settings:
     """Process-wide configuration. Field docs name the environment variable that sets them."""
@@ -66,6 +73,12 @@ class Settings:
     """RELAYGATE_SECRET_KEY: server secret for keyed hashes (default: generated into DATA_DIR/secret.key)."""
     webhook_allow_private: bool = False
     """RELAYGATE_WEBHOOK_ALLOW_PRIVATE: allow webhook URLs on loopback/private networks."""
+    webhook_schedule: tuple[float, ...] = (0, 5, 300, 1800, 7200, 18000, 36000, 36000)
+    """RELAYGATE_WEBHOOK_SCHEDULE: seconds before each attempt (comma-separated; ±10 % jitter)."""
+    webhook_timeout: float = 15.0
+    """RELAYGATE_WEBHOOK_TIMEOUT: seconds per webhook request."""
+    webhook_concurrency: int = 32
+    """RELAYGATE_WEBHOOK_CONCURRENCY: webhook requests in flight at once (per endpoint: 4)."""
     db_pool_size: int = 10
     """RELAYGATE_DB_POOL_SIZE: maximum PostgreSQL connections held by the gateway."""
     pair_rate_per_second: float = 0.5
@@ -155,6 +168,9 @@ _ENV: list[tuple[str, str, Any]] = [
     ("shutdown_timeout", "RELAYGATE_SHUTDOWN_TIMEOUT", float),
     ("secret_key", "RELAYGATE_SECRET_KEY", str),
     ("webhook_allow_private", "RELAYGATE_WEBHOOK_ALLOW_PRIVATE", _bool),
+    ("webhook_schedule", "RELAYGATE_WEBHOOK_SCHEDULE", _seconds_list),
+    ("webhook_timeout", "RELAYGATE_WEBHOOK_TIMEOUT", float),
+    ("webhook_concurrency", "RELAYGATE_WEBHOOK_CONCURRENCY", int),
     ("db_pool_size", "RELAYGATE_DB_POOL_SIZE", int),
     ("pair_rate_per_second", "RELAYGATE_PAIR_RATE", float),
     ("pair_burst", "RELAYGATE_PAIR_BURST", int),

@@ -38,6 +38,7 @@ from gateway.relay.listener import RelayListener
 from gateway.secret import load_secret
 from gateway.services import Services
 from gateway.tasks import Supervisor
+from gateway.webhooks.dispatcher import WebhookDispatcher
 from store import queries as q
 from store.database import Conn, apply_schema, create_pool
 from store.embedded import embedded_database_url
@@ -87,6 +88,7 @@ class Gateway:
         self._relay_sock: socket.socket | None = None
         self.hub: RelayHub | None = None
         self.pipeline: Pipeline | None = None
+        self.webhooks: WebhookDispatcher | None = None
         self.relay_listener: RelayListener | None = None
         self.database_url = ""
 
@@ -121,6 +123,14 @@ class Gateway:
         )
         self.hub.events = self.pipeline
         await self.pipeline.load()
+        self.webhooks = WebhookDispatcher(
+            self.pool,
+            self.database_url,
+            allow_private=s.webhook_allow_private,
+            schedule=s.webhook_schedule,
+            timeout=s.webhook_timeout,
+            concurrency=s.webhook_concurrency,
+        )
         self.services = Services(
             settings=s,
             pool=self.pool,
@@ -129,6 +139,7 @@ class Gateway:
             hub=self.hub,
             pipeline=self.pipeline,
             secret=secret,
+            webhooks=self.webhooks,
             pair_limits=KeyedTokenBuckets(s.pair_rate_per_second, s.pair_burst, time.monotonic),
             http_port=self.http_port,
             relay_port=self.relay_port,
@@ -151,6 +162,7 @@ class Gateway:
         self.supervisor.spawn("messages.transitions", self.pipeline.transitions.run())
         self.supervisor.spawn("pipeline.dispatch", self.pipeline.run())
         self.supervisor.spawn("idempotency.purge", self._purge_idempotency_keys())
+        self.supervisor.spawn("webhooks.dispatch", self.webhooks.run())
         self.supervisor.spawn("http.clock", self._http.main_loop())
         self.relay_listener = RelayListener(self.pool, self.hub, heartbeat_interval=s.heartbeat_interval)
         await self.relay_listener.start(self._relay_sock)

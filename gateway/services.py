@@ -14,6 +14,7 @@ from gateway.ratelimit import KeyedTokenBuckets
 from gateway.relay.devices import DeviceRecord
 from gateway.relay.hub import RelayHub
 from gateway.secret import ServerSecret
+from gateway.webhooks.dispatcher import WebhookDispatcher
 
 __all__ = ["Services"]
 
@@ -30,6 +31,7 @@ class Services:
     hub: RelayHub
     pipeline: Pipeline
     secret: ServerSecret
+    webhooks: WebhookDispatcher
     pair_limits: KeyedTokenBuckets
     """Pairing attempts per client address."""
     http_port: int = 0

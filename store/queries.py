@@ -243,3 +243,114 @@ WHERE m.account_id = $1 AND ($2 = '' OR m.id < $2)
   AND ($6::text IS NULL OR m.to_number = $6)
 ORDER BY m.id DESC LIMIT $3
 """
+
+# --- webhooks ---------------------------------------------------------------------------------
+
+_ENDPOINT_COLUMNS = "id, account_id, url, events, description, enabled, disabled_reason, created_at, previous_expires_at"
+WEBHOOK_INSERT = f"""
+INSERT INTO webhook_endpoints (id, account_id, url, events, description, secret)
+VALUES ($1, $2, $3, $4, $5, $6) RETURNING {_ENDPOINT_COLUMNS}
+"""
+WEBHOOK_GET = f"SELECT {_ENDPOINT_COLUMNS} FROM webhook_endpoints WHERE id = $1 AND account_id = $2 AND deleted_at IS NULL"
+WEBHOOK_LIST = f"""
+SELECT {_ENDPOINT_COLUMNS} FROM webhook_endpoints
+WHERE account_id = $1 AND deleted_at IS NULL AND id > $2 ORDER BY id LIMIT $3
+"""
+# $3 url, $4 events, $5 enabled, $6 description: NULL = unchanged. Re-enabling clears the reason.
+WEBHOOK_UPDATE = f"""
+UPDATE webhook_endpoints SET url = coalesce($3, url), events = coalesce($4, events),
+    enabled = coalesce($5, enabled), description = coalesce($6, description),
+    disabled_reason = CASE WHEN $5 THEN NULL ELSE disabled_reason END
+WHERE id = $1 AND account_id = $2 AND deleted_at IS NULL RETURNING {_ENDPOINT_COLUMNS}
+"""
+WEBHOOK_DELETE = """
+UPDATE webhook_endpoints SET deleted_at = now(), enabled = false
+WHERE id = $1 AND account_id = $2 AND deleted_at IS NULL RETURNING id
+"""
+WEBHOOK_ROTATE = f"""
+UPDATE webhook_endpoints SET previous_secret = secret, previous_expires_at = now() + make_interval(secs => $4),
+    secret = $3
+WHERE id = $1 AND account_id = $2 AND deleted_at IS NULL RETURNING {_ENDPOINT_COLUMNS}
+"""
+WEBHOOK_DISABLE = "UPDATE webhook_endpoints SET enabled = false, disabled_reason = $2 WHERE id = $1"
+# What an attempt needs: where to, and the secrets signing right now.
+WEBHOOK_TARGET = """
+SELECT url, enabled, deleted_at IS NOT NULL AS deleted, secret,
+       CASE WHEN previous_expires_at > now() THEN previous_secret END AS previous_secret
+FROM webhook_endpoints WHERE id = $1
+"""
+
+# Fan-out: events not yet matched to endpoints, oldest first, locked against other dispatchers.
+EVENTS_PENDING = """
+SELECT id, account_id, type, data FROM events WHERE fanned_out_at IS NULL ORDER BY id LIMIT $1
+FOR UPDATE SKIP LOCKED
+"""
+# One delivery per (event, subscribed enabled endpoint). $1 event ids.
+DELIVERIES_FAN_OUT = """
+INSERT INTO webhook_deliveries (id, account_id, endpoint_id, event_id, event_type, request_id, next_attempt_at)
+SELECT 'dlv_' || substr(e.id, 5) || '_' || substr(w.id, 5), e.account_id, w.id, e.id, e.type,
+       e.data ->> 'request_id', now()
+FROM events e JOIN webhook_endpoints w
+  ON w.account_id = e.account_id AND w.enabled AND w.deleted_at IS NULL AND e.type = ANY (w.events)
+WHERE e.id = ANY ($1::text[])
+ON CONFLICT (endpoint_id, event_id) DO NOTHING
+"""
+EVENTS_MARK_FANNED_OUT = "UPDATE events SET fanned_out_at = now() WHERE id = ANY ($1::text[])"
+# webhook.test: an event and its one delivery, bypassing fan-out.
+EVENT_INSERT_FANNED_OUT = """
+INSERT INTO events (id, account_id, type, data, fanned_out_at) VALUES ($1, $2, $3, $4::jsonb, now())
+"""
+DELIVERY_INSERT = """
+INSERT INTO webhook_deliveries (id, account_id, endpoint_id, event_id, event_type, request_id, next_attempt_at)
+VALUES ($1, $2, $3, $4, $5, $6, now())
+"""
+# Due deliveries not already being attempted in this process ($2).
+DELIVERIES_DUE = """
+SELECT d.id, d.endpoint_id, d.event_id, d.attempts, d.manual, e.type, e.data, e.created_at
+FROM webhook_deliveries d JOIN events e ON e.id = d.event_id
+WHERE d.status = 'pending' AND d.next_attempt_at <= now() AND NOT (d.id = ANY ($2::text[]))
+ORDER BY d.next_attempt_at LIMIT $1
+"""
+DELIVERIES_NEXT_DUE = """
+SELECT min(next_attempt_at) FROM webhook_deliveries
+WHERE status = 'pending' AND NOT (id = ANY ($1::text[]))
+"""
+# Record an attempt and the delivery's new state in one statement.
+ATTEMPT_RECORD = """
+WITH d AS (
+    UPDATE webhook_deliveries SET attempts = attempts + 1, status = $2, next_attempt_at = $3,
+        last_attempt_at = $4, manual = false
+    WHERE id = $1 RETURNING id, attempts
+)
+INSERT INTO webhook_attempts (delivery_id, attempt, trigger, started_at, duration_ms, http_status, error,
+                              response_excerpt, outcome, next_attempt_at)
+SELECT d.id, d.attempts, $5, $4, $6, $7, $8, $9, $10, $3 FROM d
+"""
+# $1 account, $2 cursor, $3 limit, $4 endpoint, $5 event type, $6 status, $7 request id (NULLs = any)
+DELIVERIES_LIST = """
+SELECT d.id, d.endpoint_id, d.event_id, d.event_type, d.request_id, d.status, d.attempts, d.next_attempt_at,
+       d.last_attempt_at, d.created_at
+FROM webhook_deliveries d
+WHERE d.account_id = $1 AND ($2 = '' OR d.id < $2)
+  AND ($4::text IS NULL OR d.endpoint_id = $4) AND ($5::text IS NULL OR d.event_type = $5)
+  AND ($6::text IS NULL OR d.status = $6) AND ($7::text IS NULL OR d.request_id = $7)
+ORDER BY d.id DESC LIMIT $3
+"""
+DELIVERY_GET = """
+SELECT d.id, d.endpoint_id, d.event_id, d.event_type, d.request_id, d.status, d.attempts, d.next_attempt_at,
+       d.last_attempt_at, d.created_at, e.data
+FROM webhook_deliveries d JOIN events e ON e.id = d.event_id
+WHERE d.id = $1 AND d.account_id = $2
+"""
+DELIVERY_ATTEMPTS = """
+SELECT attempt, trigger, started_at, duration_ms, http_status, error, response_excerpt, outcome, next_attempt_at
+FROM webhook_attempts WHERE delivery_id = $1 ORDER BY attempt
+"""
+# Manual redelivery: due now, whatever its state; the next attempt is marked manual.
+DELIVERY_RETRY_NOW = """
+UPDATE webhook_deliveries SET status = 'pending', next_attempt_at = now(), manual = true
+WHERE id = $1 AND account_id = $2 RETURNING id
+"""
+DELIVERIES_CANCEL_FOR_ENDPOINT = """
+UPDATE webhook_deliveries SET status = 'failed', next_attempt_at = NULL WHERE endpoint_id = $1 AND status = 'pending'
+"""

@@ -232,6 +232,20 @@ CREATE TABLE IF NOT EXISTS webhook_attempts (
     PRIMARY KEY (delivery_id, attempt)
 );
 
-INSERT INTO schema_version (singleton, version) VALUES (true, 4)
+-- A manual redelivery marks the next attempt as triggered by the customer.
+ALTER TABLE webhook_deliveries ADD COLUMN IF NOT EXISTS manual boolean NOT NULL DEFAULT false;
+
+-- Wake webhook dispatchers (in any process) when events are committed: NOTIFY is delivered at
+-- commit, once per statement.
+CREATE OR REPLACE FUNCTION relaygate_notify_events() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    PERFORM pg_notify('relaygate_events', '');
+    RETURN NULL;
+END;
+$$;
+DROP TRIGGER IF EXISTS events_notify ON events;
+CREATE TRIGGER events_notify AFTER INSERT ON events FOR EACH STATEMENT EXECUTE FUNCTION relaygate_notify_events();
+
+INSERT INTO schema_version (singleton, version) VALUES (true, 5)
 ON CONFLICT (singleton) DO UPDATE SET version = EXCLUDED.version, applied_at = now()
 WHERE schema_version.version < EXCLUDED.version;

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from starlette.routing import Route
 
-from gateway.api import account, devices, health, messages, tokens
+from gateway.api import account, devices, health, messages, tokens, webhooks
 
 __all__ = ["routes"]
 
@@ -22,4 +22,14 @@ routes: list[Route] = [
     Route("/api/v1/sms/send", messages.send_sms, methods=["POST"]),
     Route("/api/v1/messages/status", messages.message_status, methods=["GET"]),
     Route("/api/v1/messages", messages.list_messages, methods=["GET"]),
+    Route("/api/v1/webhooks", webhooks.list_webhooks, methods=["GET"]),
+    Route("/api/v1/webhooks", webhooks.create, methods=["POST"]),
+    Route("/api/v1/webhooks/deliveries", webhooks.list_deliveries, methods=["GET"]),
+    Route("/api/v1/webhooks/deliveries/{delivery_id}", webhooks.get_delivery, methods=["GET"]),
+    Route("/api/v1/webhooks/deliveries/{delivery_id}/retry", webhooks.retry_delivery, methods=["POST"]),
+    Route("/api/v1/webhooks/{webhook_id}", webhooks.get, methods=["GET"]),
+    Route("/api/v1/webhooks/{webhook_id}", webhooks.update, methods=["PATCH"]),
+    Route("/api/v1/webhooks/{webhook_id}", webhooks.delete, methods=["DELETE"]),
+    Route("/api/v1/webhooks/{webhook_id}/rotate-secret", webhooks.rotate_secret, methods=["POST"]),
+    Route("/api/v1/webhooks/{webhook_id}/test", webhooks.send_test, methods=["POST"]),
 ]

@@ -1,0 +1,1 @@
+"""Webhooks: endpoints, signing (Standard Webhooks), SSRF guard and the delivery dispatcher."""
