@@ -11,7 +11,7 @@ from pathlib import Path
 
 import aiohttp
 
-from tests.harness import PYTHON, ApiClient, free_port
+from tests.harness import PYTHON, ApiClient, free_port, make_account, start_gateway
 
 
 async def _run(*args: str, env: dict[str, str]) -> tuple[int, str, str]:
@@ -110,3 +110,27 @@ async def test_serve_on_embedded_database_first_run(tmp_path: Path, session: aio
         await asyncio.wait_for(proc.wait(), 30)
     assert proc.returncode == 0, rest.decode()
     assert "gateway.stopped" in rest.decode()
+
+
+async def test_cli_pairing_code_pairs_a_relay(database_url: str, session: aiohttp.ClientSession) -> None:
+    """`relaygate pairing-code --json` makes a code a phone can spend; without --json it draws the QR."""
+    account_id, _ = await make_account(database_url)
+    env = _env(DATABASE_URL=database_url, RELAYGATE_PUBLIC_URL="https://sms.example.com/api")
+    code, out, _ = await _run("pairing-code", "--account", account_id, "--json", env=env)
+    assert code == 0
+    created = json.loads(out)
+    assert created["qr_payload"].startswith("relaygate://pair?v=1&code=")
+    assert "url=https%3A%2F%2Fsms.example.com%2Fapi" in created["qr_payload"]
+    running = await start_gateway(database_url)
+    try:
+        status, paired, _ = await ApiClient(session, running.base_url).post(
+            "/v1/relay/app/pair",
+            json={"code": created["code"], "name": "p", "model": "m", "app_version": "1"},
+        )
+        assert status == 200 and paired["device_id"].startswith("dev_")
+    finally:
+        await running.stop()
+    code, out, _ = await _run("pairing-code", "--account", account_id, env=env)
+    assert code == 0 and "pairing code:" in out and "█" in out
+    code, _, err = await _run("pairing-code", "--account", "acc_missing", env=env)
+    assert code == 1 and "acc_missing" in err
