@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import json
 from datetime import datetime
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any
 from urllib.parse import urlsplit
 
 import msgspec
@@ -15,7 +15,7 @@ from starlette.responses import Response
 from gateway.api.common import authorize, body, cursor_page, json_response, services
 from gateway.errors import ApiError
 from gateway.ids import has_prefix, new_id
-from gateway.webhooks.signing import EVENT_TYPES, new_secret
+from gateway.webhooks.signing import EVENT_TYPES, EventType, new_secret
 from gateway.webhooks.ssrf import resolve_checked, validate_url
 from store import queries as q
 
@@ -33,15 +33,6 @@ __all__ = [
 ]
 
 ROTATION_OVERLAP_SECONDS = 24 * 3600
-EventType = Literal[
-    "message.sent",
-    "message.delivered",
-    "message.failed",
-    "otp.verified",
-    "device.online",
-    "device.offline",
-    "webhook.test",
-]
 Url = Annotated[str, msgspec.Meta(min_length=8, max_length=2048)]
 Events = Annotated[list[EventType], msgspec.Meta(min_length=1, max_length=len(EVENT_TYPES))]
 Description = Annotated[str, msgspec.Meta(max_length=200)]

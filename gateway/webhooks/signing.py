@@ -12,10 +12,11 @@ import base64
 import hashlib
 import hmac
 import secrets
+from typing import Literal, get_args
 
-__all__ = ["EVENT_TYPES", "new_secret", "sign", "signature_headers"]
+__all__ = ["EVENT_TYPES", "EventType", "new_secret", "sign", "signature_headers"]
 
-EVENT_TYPES = (
+EventType = Literal[
     "message.sent",
     "message.delivered",
     "message.failed",
@@ -23,7 +24,8 @@ EVENT_TYPES = (
     "device.online",
     "device.offline",
     "webhook.test",
-)
+]
+EVENT_TYPES: tuple[str, ...] = get_args(EventType)
 SECRET_PREFIX = "whsec_"
 
 
