@@ -246,7 +246,9 @@ ORDER BY m.id DESC LIMIT $3
 
 # --- webhooks ---------------------------------------------------------------------------------
 
-_ENDPOINT_COLUMNS = "id, account_id, url, events, description, enabled, disabled_reason, created_at, previous_expires_at"
+_ENDPOINT_COLUMNS = (
+    "id, account_id, url, events, description, enabled, disabled_reason, created_at, previous_expires_at"
+)
 WEBHOOK_INSERT = f"""
 INSERT INTO webhook_endpoints (id, account_id, url, events, description, secret)
 VALUES ($1, $2, $3, $4, $5, $6) RETURNING {_ENDPOINT_COLUMNS}
