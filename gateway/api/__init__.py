@@ -4,12 +4,13 @@ from __future__ import annotations
 
 from starlette.routing import Route
 
-from gateway.api import account, devices, health, messages, tokens, webhooks
+from gateway.api import account, devices, health, messages, metrics, tokens, webhooks
 
 __all__ = ["routes"]
 
 routes: list[Route] = [
     Route("/api/v1/health", health.health, methods=["GET"]),
+    Route("/metrics", metrics.metrics, methods=["GET"]),
     Route("/api/v1/account", account.get_account, methods=["GET"]),
     Route("/api/v1/tokens", tokens.list_tokens, methods=["GET"]),
     Route("/api/v1/tokens", tokens.create, methods=["POST"]),

@@ -119,6 +119,11 @@ class WebhookDispatcher:
         self._session: aiohttp.ClientSession | None = None
         self._listener: asyncpg.Connection[Any] | None = None
 
+    @property
+    def in_progress(self) -> int:
+        """Deliveries being attempted right now."""
+        return len(self._in_progress)
+
     def wake(self) -> None:
         """Something may be due (new events, a manual retry)."""
         self._wake.set()

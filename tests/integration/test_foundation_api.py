@@ -220,3 +220,16 @@ async def test_concurrent_requests_are_served(api: ApiClient) -> None:
     """Many concurrent authenticated calls succeed (pool and cache under contention)."""
     results = await asyncio.gather(*(api.get("/v1/account") for _ in range(50)))
     assert {r[0] for r in results} == {200}
+
+
+async def test_metrics_in_prometheus_format(gateway: RunningGateway, session: aiohttp.ClientSession) -> None:
+    """/metrics answers without a token in Prometheus text format with the live gauges."""
+    async with session.get(f"http://127.0.0.1:{gateway.gateway.http_port}/metrics") as resp:
+        text = await resp.text()
+        assert resp.status == 200 and resp.headers["Content-Type"].startswith("text/plain")
+    samples = {
+        line.split(" ")[0]: float(line.split(" ")[1]) for line in text.splitlines() if line and line[0] != "#"
+    }
+    assert samples["relaygate_relays_online"] == 0 and samples["relaygate_queue_depth"] == 0
+    assert samples["relaygate_uptime_seconds"] >= 0 and 'relaygate_info{version="' in text
+    assert "# TYPE relaygate_messages_accepted_total counter" in text

@@ -1,0 +1,81 @@
+"""``GET /metrics``: Prometheus text format, process-wide aggregates only (no account data).
+
+Unauthenticated like health; expose the API port to your scraper, not to the internet, or
+block ``/metrics`` at the proxy.
+"""
+
+from __future__ import annotations
+
+import time
+
+from starlette.requests import Request
+from starlette.responses import Response
+
+from gateway import __version__
+from gateway.api.common import services
+
+__all__ = ["metrics"]
+
+
+def _line(name: str, kind: str, help_text: str, value: float) -> str:
+    return f"# HELP {name} {help_text}\n# TYPE {name} {kind}\n{name} {value:g}\n"
+
+
+async def metrics(request: Request) -> Response:
+    """The gateway's live counters and gauges."""
+    svc = services(request)
+    pipeline, hub = svc.pipeline, svc.hub
+    parts = [
+        f'# HELP relaygate_info Build information.\n# TYPE relaygate_info gauge\nrelaygate_info{{version="{__version__}"}} 1\n',
+        _line(
+            "relaygate_uptime_seconds",
+            "gauge",
+            "Seconds since the gateway started.",
+            time.monotonic() - svc.started_at,
+        ),
+        _line("relaygate_relays_connected", "gauge", "Relay sockets open.", hub.connection_count),
+        _line("relaygate_relays_online", "gauge", "Relays that said hello.", hub.online_count),
+        _line(
+            "relaygate_queue_depth",
+            "gauge",
+            "Messages waiting for a relay.",
+            pipeline.scheduler.queue_depth(),
+        ),
+        _line(
+            "relaygate_in_flight",
+            "gauge",
+            "Messages handed to relays and not finished.",
+            pipeline.scheduler.in_flight(),
+        ),
+        _line(
+            "relaygate_messages_accepted_total",
+            "counter",
+            "Messages stored by the group-commit writer.",
+            pipeline.accepts.items,
+        ),
+        _line(
+            "relaygate_accept_batches_total",
+            "counter",
+            "Group commits of accepted messages.",
+            pipeline.accepts.batches,
+        ),
+        _line(
+            "relaygate_transitions_total",
+            "counter",
+            "Message state changes stored.",
+            pipeline.transitions.items,
+        ),
+        _line(
+            "relaygate_transition_batches_total",
+            "counter",
+            "Group commits of state changes.",
+            pipeline.transitions.batches,
+        ),
+        _line(
+            "relaygate_webhook_attempts_in_progress",
+            "gauge",
+            "Webhook requests in flight.",
+            svc.webhooks.in_progress,
+        ),
+    ]
+    return Response("".join(parts), media_type="text/plain; version=0.0.4")
