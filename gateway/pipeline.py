@@ -235,7 +235,7 @@ class Pipeline:
             pinned_device=message.pinned_device,
         )
         self._payloads[message.id] = _Payload(
-            work, message.to, message.body, message.sim_slot, message.expires_at
+            work, message.to, message.text, message.sim_slot, message.expires_at
         )
         self.scheduler.enqueue(work)
         self._wake.set()
