@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from starlette.routing import Route
 
-from gateway.api import account, devices, health, messages, metrics, tokens, webhooks
+from gateway.api import account, devices, health, messages, metrics, otp, tokens, webhooks
 
 __all__ = ["routes"]
 
@@ -23,6 +23,9 @@ routes: list[Route] = [
     Route("/api/v1/sms/send", messages.send_sms, methods=["POST"]),
     Route("/api/v1/messages/status", messages.message_status, methods=["GET"]),
     Route("/api/v1/messages", messages.list_messages, methods=["GET"]),
+    Route("/api/v1/otp/send", otp.send_otp, methods=["POST"]),
+    Route("/api/v1/otp/verify", otp.verify_otp, methods=["POST"]),
+    Route("/api/v1/otp/{otp_id}", otp.otp_status, methods=["GET"]),
     Route("/api/v1/webhooks", webhooks.list_webhooks, methods=["GET"]),
     Route("/api/v1/webhooks", webhooks.create, methods=["POST"]),
     Route("/api/v1/webhooks/deliveries", webhooks.list_deliveries, methods=["GET"]),

@@ -13,7 +13,7 @@ from gateway.bodies import read_json
 from gateway.errors import ApiError
 from gateway.services import Services
 
-__all__ = ["authorize", "body", "cursor_page", "json_response", "services"]
+__all__ = ["authorize", "body", "cursor_page", "idempotency_key", "json_response", "services"]
 
 T = TypeVar("T")
 
@@ -36,6 +36,18 @@ async def authorize(request: Request, scope: str, *, sending: bool = False) -> P
 async def body(request: Request, shape: type[T]) -> T:
     """The request body decoded as ``shape`` within the configured size limit."""
     return await read_json(request, shape, services(request).settings.max_body_bytes)
+
+
+def idempotency_key(request: Request) -> str | None:
+    """The ``Idempotency-Key`` header, if any (1-255 printable characters)."""
+    key = request.headers.get("idempotency-key")
+    if key is not None and not (1 <= len(key) <= 255 and key.isprintable()):
+        raise ApiError(
+            "validation_error",
+            "invalid Idempotency-Key header",
+            {"fields": {"Idempotency-Key": "1-255 printable characters"}},
+        )
+    return key
 
 
 def json_response(payload: Any, status: int = 200, headers: dict[str, str] | None = None) -> Response:

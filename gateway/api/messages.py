@@ -10,7 +10,7 @@ import msgspec
 from starlette.requests import Request
 from starlette.responses import Response
 
-from gateway.api.common import authorize, cursor_page, json_response, services
+from gateway.api.common import authorize, cursor_page, idempotency_key, json_response, services
 from gateway.bodies import decode_json, read_body
 from gateway.errors import ApiError
 from gateway.ids import has_prefix
@@ -119,13 +119,7 @@ async def send_sms(request: Request) -> Response:
     svc = services(request)
     raw = await read_body(request, svc.settings.max_body_bytes)
     spec = decode_json(raw, SendRequest)
-    key = request.headers.get("idempotency-key")
-    if key is not None and not (1 <= len(key) <= 255 and key.isprintable()):
-        raise ApiError(
-            "validation_error",
-            "invalid Idempotency-Key header",
-            {"fields": {"Idempotency-Key": "1-255 printable characters"}},
-        )
+    key = idempotency_key(request)
     message = build_message(
         principal.account,
         MessageSpec(
