@@ -15,7 +15,9 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
+import resource
 import signal
 import sys
 from collections.abc import Awaitable, Callable, Sequence
@@ -87,9 +89,19 @@ def _add_listener_arguments(parser: argparse.ArgumentParser) -> None:
     )
 
 
+def raise_open_files_limit() -> None:
+    """Every relay is a socket: lift the soft limit on open files to the hard limit."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    target = 1_048_576 if hard == resource.RLIM_INFINITY else hard
+    if soft < target:
+        with contextlib.suppress(ValueError, OSError):
+            resource.setrlimit(resource.RLIMIT_NOFILE, (target, hard))
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the console script."""
     args = _parser().parse_args(argv)
+    raise_open_files_limit()
     try:
         settings = Settings.from_env(
             data_dir=args.data_dir,

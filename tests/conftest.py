@@ -11,7 +11,14 @@ from pathlib import Path
 import aiohttp
 import pytest
 
+from gateway.cli import raise_open_files_limit
 from tests.harness import ApiClient, DatabaseFactory, RunningGateway, make_account, start_gateway
+
+
+@pytest.fixture(scope="session", autouse=True)
+def open_files_limit() -> None:
+    """Fleet tests open thousands of sockets in this process."""
+    raise_open_files_limit()
 
 
 @pytest.fixture(scope="session")
