@@ -103,6 +103,9 @@ async def test_thousand_messages_over_five_relays(database_url: str, session: ai
         assert len(sent_ids) == len(set(sent_ids)) == 1000, "a message was sent twice or not at all"
         per_device = collections.Counter(s["device_id"] for s in fleet.sent)
         assert len(per_device) == 5 and min(per_device.values()) >= 100, per_device
+        accepts = running.gateway.pipeline.accepts if running.gateway.pipeline else None
+        assert accepts is not None and accepts.items == 1000
+        assert accepts.batches < 500, "concurrent sends did not share commits"
     finally:
         await fleet.stop()
         await running.stop()
