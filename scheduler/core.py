@@ -42,7 +42,7 @@ from collections.abc import Callable
 
 from .model import DeviceLimits, Dispatch, Expiry, Work
 from .records import AccountRecord, MessageRecord, MessageState, RelayRecord
-from .routing import best_dispatch, rate_window_opening
+from .routing import RelayRanking, best_dispatch, rate_window_opening
 
 __all__ = ["Scheduler"]
 
@@ -165,18 +165,23 @@ class Scheduler:
         now = self._clock()
         self._fire_wakeups(now)
         dispatches: list[Dispatch] = []
+        rankings: dict[str, RelayRanking] = {}  # per account, for this pass only
         ready = self._ready
         while ready and len(dispatches) < limit:
             account = ready.popleft()
             account.in_ready = False
             if not account.queued:
                 continue
-            choice = best_dispatch(account, now)
+            ranking = rankings.get(account.account_id)
+            if ranking is None:
+                ranking = rankings[account.account_id] = RelayRanking(account, now)
+            choice = best_dispatch(account, ranking)
             if choice is None:
                 self._park(account, now)
                 continue
             record, relay = choice
             dispatches.append(self._assign(record, relay, account, now))
+            ranking.assigned(relay)
             self._wake(account)
         return dispatches
 

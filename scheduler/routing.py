@@ -3,63 +3,100 @@
 These functions read an :class:`~scheduler.records.AccountRecord` and change
 nothing; :class:`scheduler.core.Scheduler` applies what they decide.
 
-Cost per decision, for an account with d relays and g distinct exclusion sets
-(1 unless retried messages are waiting): O(d log d + (d + g) * d) plus the
-amortised O(log n) of peeking at queue heads — never a scan of a queue.
+Within one scheduling pass time stands still and relays change only through
+the pass's own assignments, so the relays that can take a message are ranked
+once per account per pass (:class:`RelayRanking`, a heap with lazy
+invalidation) and re-ranked one at a time as they are assigned work.
+
+Cost per decision, for an account with d relays and p pinned queues:
+O(log d + p) plus the amortised O(log n) of peeking at queue heads; the first
+decision of a pass for an account adds O(d). Messages that must avoid relays
+(after a retryable failure) add O(d log d) while they wait. Never a scan of a
+queue.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+import heapq
 
 from .records import AccountRecord, MessageRecord, RelayRecord
 
-__all__ = ["best_dispatch", "rate_window_opening", "relays_by_preference"]
+__all__ = ["RelayRanking", "best_dispatch", "rate_window_opening"]
+
+Preference = tuple[int, int, float, str]
 
 
-def relays_by_preference(relays: Iterable[RelayRecord], now: float) -> list[RelayRecord]:
-    """``relays`` ordered best first for the next unpinned message.
-
-    Least loaded first; ties go to the relay with the fewest dispatches in the
-    last minute, then to the one dispatched to least recently, so equal relays
-    take turns. The device id makes the order total.
-    """
-    return sorted(
-        relays,
-        key=lambda relay: (
-            relay.load,
-            relay.rate.sent_last_minute(now),
-            relay.last_dispatch_at,
-            relay.device_id,
-        ),
-    )
+def _preference(relay: RelayRecord, now: float) -> Preference:
+    """Least loaded first; ties go to the fewest dispatches in the last minute, then to the
+    relay dispatched to least recently (so equal relays take turns); the id makes it total."""
+    return (relay.load, relay.rate.sent_last_minute(now), relay.last_dispatch_at, relay.device_id)
 
 
-def best_dispatch(account: AccountRecord, now: float) -> tuple[MessageRecord, RelayRecord] | None:
+class RelayRanking:
+    """The account's relays that can take a message at ``now``, best first, for one pass."""
+
+    __slots__ = ("_current", "_heap", "_now", "_relays")
+
+    def __init__(self, account: AccountRecord, now: float) -> None:
+        self._now = now
+        self._relays = account.relays
+        self._current: dict[str, Preference] = {
+            relay.device_id: _preference(relay, now)
+            for relay in account.relays.values()
+            if relay.can_take(now)
+        }
+        self._heap = list(self._current.values())
+        heapq.heapify(self._heap)
+
+    def best(self, excluded: frozenset[str]) -> RelayRecord | None:
+        """The most preferred relay not in ``excluded``, or None."""
+        heap, current = self._heap, self._current
+        while heap and current.get(heap[0][3]) != heap[0]:
+            heapq.heappop(heap)  # stale: the relay was re-ranked or can no longer take work
+        if not heap:
+            return None
+        if not excluded:
+            return self._relays[heap[0][3]]
+        for key in sorted(current.values()):
+            if key[3] not in excluded:
+                return self._relays[key[3]]
+        return None
+
+    def can_take(self, device_id: str) -> bool:
+        """Whether the relay is among those that can take a message now."""
+        return device_id in self._current
+
+    def assigned(self, relay: RelayRecord) -> None:
+        """``relay`` was just given a message: rank it again (or drop it when it is full)."""
+        if relay.can_take(self._now):
+            key = _preference(relay, self._now)
+            self._current[relay.device_id] = key
+            heapq.heappush(self._heap, key)
+        else:
+            self._current.pop(relay.device_id, None)
+
+
+def best_dispatch(account: AccountRecord, ranking: RelayRanking) -> tuple[MessageRecord, RelayRecord] | None:
     """The account's first placeable message by ``(priority, seq)``, and its relay.
 
     Candidates are the head of each pinned queue whose relay can take a
     message now, and the head of each unpinned queue paired with the most
     preferred relay it does not exclude. None when nothing can go now.
     """
-    able = [relay for relay in account.relays.values() if relay.can_take(now)]
-    if not able:
-        return None
     best: tuple[MessageRecord, RelayRecord] | None = None
-    for relay in able:
-        queue = account.pinned.get(relay.device_id)
-        head = queue.peek() if queue is not None else None
-        if head is not None and (best is None or head.sort_key < best[0].sort_key):
+    for device_id, queue in account.pinned.items():
+        head = queue.peek()
+        if head is None or not ranking.can_take(device_id):
+            continue
+        if best is None or head.sort_key < best[0].sort_key:
+            best = (head, account.relays[device_id])
+    for excluded, queue in account.unpinned.items():
+        head = queue.peek()
+        if head is None or (best is not None and head.sort_key > best[0].sort_key):
+            continue
+        relay = ranking.best(excluded)
+        if relay is not None:
             best = (head, relay)
-    if account.unpinned:
-        ranked = relays_by_preference(able, now)
-        for excluded, queue in account.unpinned.items():
-            head = queue.peek()
-            if head is None or (best is not None and head.sort_key > best[0].sort_key):
-                continue
-            relay_for_head = next((relay for relay in ranked if relay.device_id not in excluded), None)
-            if relay_for_head is not None:
-                best = (head, relay_for_head)
     return best
 
 
