@@ -61,13 +61,15 @@ class Authenticator:
             raise ApiError("unauthorized", "Authorization: Bearer <access token> header is required")
         scheme, _, token = header.partition(" ")
         token = token.strip()
-        if scheme.lower() != "bearer" or not is_well_formed(token, ACCESS_PREFIX):
+        if scheme.lower() != "bearer" or not token.isascii():
             raise ApiError("unauthorized", _UNAUTHORIZED)
         key = hash_token(token)
         now = self._clock()
         cached = self._cache.get(key)
         if cached is not None and cached[1] > now:
-            return cached[0]
+            return cached[0]  # only tokens the database accepted are cached: no checksum needed
+        if not is_well_formed(token, ACCESS_PREFIX):
+            raise ApiError("unauthorized", _UNAUTHORIZED)
         row = await self._pool.fetchrow(q.TOKEN_AUTHENTICATE, key)
         if row is None:
             self._cache.pop(key, None)
