@@ -1,0 +1,57 @@
+"""The benchmark harness must not rot: ``python -m bench run --quick`` runs every scenario."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+SCENARIOS = ("S0", "S1", "S2", "S4", "S5", "S6")
+
+
+def _has_number(value: object) -> bool:
+    if isinstance(value, bool):
+        return False
+    if isinstance(value, int | float):
+        return True
+    if isinstance(value, dict):
+        return any(_has_number(v) for v in value.values())
+    if isinstance(value, list):
+        return any(_has_number(v) for v in value)
+    return False
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(150)
+def test_quick_run_reports_every_scenario(tmp_path: Path) -> None:
+    """A quick run finishes in time and reports figures (or an explicit skip) for every scenario."""
+    proc = subprocess.run(
+        [sys.executable, "-m", "bench", "run", "--quick", "--out", str(tmp_path)],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=85,
+    )
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    files = list(tmp_path.glob("*-all-quick.json"))
+    assert len(files) == 1, proc.stdout[-2000:]
+    result = json.loads(files[0].read_text())
+    assert result["machine"]["cores"] >= 1
+    assert result["versions"]["relaygate"]
+    for key in SCENARIOS:
+        scenario = result["scenarios"][key]
+        if scenario["status"] == "skipped":
+            assert scenario["reason"], key
+        else:
+            assert scenario["status"] in ("ok", "partial"), (key, scenario)
+            assert _has_number(scenario["figures"]), (key, scenario)
+    assert result["scenarios"]["S6"]["status"] == "skipped"
+    s2 = result["scenarios"]["S2"]["figures"]
+    assert s2["steps"][0]["accepted"] > 0
+    assert s2["steps"][0]["latency_ms"]["accept"]["p99"] is not None
+    s5 = result["scenarios"]["S5"]["figures"]
+    assert s5["lost"] == 0 and s5["duplicated"] == 0
