@@ -167,6 +167,7 @@ class Gateway:
         self.relay_listener = RelayListener(self.pool, self.hub, heartbeat_interval=s.heartbeat_interval)
         await self.relay_listener.start(self._relay_sock)
         self.supervisor.spawn("relay.telemetry", self.hub.run_flusher())
+        self.supervisor.spawn("relay.events", self.hub.event_writer.run())
         log.info(
             "gateway.started", http=self.settings.api_base_url(self.http_port), relay_port=self.relay_port
         )
@@ -235,8 +236,8 @@ class Gateway:
             await self._http.shutdown(sockets=[self._http_sock] if self._http_sock else None)
         # 3. background tasks; then write what the group-commit writers still hold
         await self.supervisor.cancel_all(timeout)
-        if self.pipeline is not None:
-            for batcher in (self.pipeline.accepts, self.pipeline.transitions):
+        if self.pipeline is not None and self.hub is not None:
+            for batcher in (self.pipeline.accepts, self.pipeline.transitions, self.hub.event_writer):
                 try:
                     await asyncio.wait_for(batcher.close(), timeout)
                 except (TimeoutError, OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:

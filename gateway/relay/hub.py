@@ -13,11 +13,13 @@ import asyncio
 import json
 import time
 from collections import deque
+from collections.abc import Sequence
 from datetime import datetime
 from typing import Any, Protocol
 
 import asyncpg
 from websockets.asyncio.server import ServerConnection
+from websockets.exceptions import ConnectionClosed
 
 from gateway.ids import new_id
 from gateway.logs import get_logger
@@ -25,6 +27,7 @@ from gateway.relay.devices import DeviceRecord, LiveTelemetry
 from gateway.timefmt import rfc3339, utcnow
 from protocol import CloseCode, RelaySession, Report
 from store import queries as q
+from store.batcher import Batcher
 
 __all__ = ["NullRelayEvents", "RelayConnection", "RelayEvents", "RelayHub", "close_connection"]
 
@@ -96,6 +99,9 @@ class RelayHub:
         self._flush_interval = flush_interval
         self._wake_flush = asyncio.Event()
         self._last_known: dict[str, LiveTelemetry] = {}
+        self.event_writer: Batcher[tuple[str, str, str, str], None] = Batcher(
+            pool, write_events, name="relay.events"
+        )
 
     # --- registry -----------------------------------------------------------------------------
 
@@ -138,7 +144,7 @@ class RelayHub:
             conn.telemetry.last_seen_at = utcnow()
             self._last_known[conn.device.id] = conn.telemetry
             self._dirty.add(conn.device.id)
-            await self.record_event(conn.device.account_id, "device.offline", self._device_event(conn))
+            self.record_event(conn.device.account_id, "device.offline", self._device_event(conn))
             log.info("relay.offline", device_id=conn.device.id, account_id=conn.device.account_id)
 
     async def hello(self, conn: RelayConnection) -> None:
@@ -150,7 +156,7 @@ class RelayHub:
         self._online.add(conn.device.id)
         self.events.relay_online(conn.device)
         if not was_online:
-            await self.record_event(conn.device.account_id, "device.online", self._device_event(conn))
+            self.record_event(conn.device.account_id, "device.online", self._device_event(conn))
             log.info("relay.online", device_id=conn.device.id, account_id=conn.device.account_id)
 
     def heartbeat(self, conn: RelayConnection) -> None:
@@ -206,9 +212,11 @@ class RelayHub:
             "signal": t.signal,
         }
 
-    async def record_event(self, account_id: str, event_type: str, data: dict[str, Any]) -> None:
-        """Write one event to the outbox."""
-        await self._pool.execute(q.EVENT_INSERT, new_id("evt"), account_id, event_type, json.dumps(data))
+    def record_event(self, account_id: str, event_type: str, data: dict[str, Any]) -> None:
+        """Queue one event for the outbox; the ``relay.events`` writer group-commits them, so a
+        reconnect storm costs one commit per batch, and no relay waits for it."""
+        future = self.event_writer.submit_nowait((new_id("evt"), account_id, event_type, json.dumps(data)))
+        future.add_done_callback(_log_lost_event)
 
     async def flush_telemetry(self) -> int:
         """Write the telemetry of every device that changed since the last flush; return how many."""
@@ -251,10 +259,32 @@ class RelayHub:
                 log.warning("relay.telemetry_flush_failed", error=repr(exc))
 
 
+CLOSE_TIMEOUT = 3.0
+
+
 async def close_connection(conn: RelayConnection) -> None:
+    """Send what the session queued and close with its code, never blocking for long.
+
+    A peer that stopped reading (its own writes blocked on ours) would make a plain
+    ``close()`` wait for a drain that never comes; after ``CLOSE_TIMEOUT`` the TCP connection
+    is aborted instead.
+    """
     code = conn.session.close_code or CloseCode.NORMAL
     try:
-        await conn.flush()
-    except Exception:
-        pass
-    await conn.ws.close(int(code), conn.session.close_reason[:120])
+        async with asyncio.timeout(CLOSE_TIMEOUT):
+            await conn.flush()
+            await conn.ws.close(int(code), conn.session.close_reason[:120])
+    except (TimeoutError, ConnectionClosed):
+        conn.ws.transport.abort()
+
+
+async def write_events(conn: Any, rows: Sequence[tuple[str, str, str, str]]) -> list[None]:
+    """Insert outbox events ``(id, account_id, type, data)`` with one statement."""
+    ids, accounts, types, payloads = (list(column) for column in zip(*rows, strict=True))
+    await conn.execute(q.EVENT_INSERT_MANY, ids, accounts, types, payloads)
+    return [None] * len(rows)
+
+
+def _log_lost_event(future: asyncio.Future[None]) -> None:
+    if not future.cancelled() and future.exception() is not None:
+        log.error("relay.event_lost", error=repr(future.exception()))

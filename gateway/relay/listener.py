@@ -148,9 +148,10 @@ class RelayListener:
                 session.check_timeouts(time.time())
             else:
                 session.receive_frame(data, time.time())
+                await conn.flush()  # welcome and error frames depend on nothing being stored
             for event in session.events_received():
                 await self._on_event(conn, event)
-            await conn.flush()
+            await conn.flush()  # report_acks go out only after their reports are stored
         log.info(
             "relay.closing",
             device_id=conn.device.id,

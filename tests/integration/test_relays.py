@@ -25,6 +25,14 @@ async def _events(database_url: str, event_type: str) -> list[dict[str, Any]]:
     return [json.loads(r["data"]) for r in rows]
 
 
+async def _wait_events(database_url: str, event_type: str, count: int) -> list[dict[str, Any]]:
+    """Device events are group-committed in the background: wait until ``count`` are stored."""
+    async with asyncio.timeout(5):
+        while len(events := await _events(database_url, event_type)) < count:
+            await asyncio.sleep(0.02)
+    return events
+
+
 async def _device(api: ApiClient, device_id: str) -> dict[str, Any]:
     status, body, _ = await api.get("/v1/devices")
     assert status == 200
@@ -152,7 +160,7 @@ async def test_relay_online_with_telemetry_then_offline_when_killed(
     device = await _device(api, paired["device_id"])
     assert device["charging"] is True and device["signal"] == 3 and device["network"] == "wifi"
     assert device["sims"] == [{"slot": 0, "carrier": "TestTel", "ready": True}] and device["last_seen_at"]
-    assert (await _events(database_url, "device.online"))[0]["device_id"] == paired["device_id"]
+    assert (await _wait_events(database_url, "device.online", 1))[0]["device_id"] == paired["device_id"]
 
     relay.kill()
 
@@ -160,7 +168,7 @@ async def test_relay_online_with_telemetry_then_offline_when_killed(
         return not (await _device(api, paired["device_id"]))["online"]
 
     await _wait_until(offline, timeout=3)
-    offline_events = await _events(database_url, "device.offline")
+    offline_events = await _wait_events(database_url, "device.offline", 1)
     assert [e["device_id"] for e in offline_events] == [paired["device_id"]]
 
 
@@ -175,7 +183,7 @@ async def test_silent_relay_times_out(database_url: str, session: aiohttp.Client
         code, _ = await relay.closed(timeout=5)
         assert code == 4002
         assert not (await _device(api, paired["device_id"]))["online"]
-        assert len(await _events(database_url, "device.offline")) == 1
+        assert len(await _wait_events(database_url, "device.offline", 1)) == 1
     finally:
         await running.stop()
 
@@ -192,8 +200,8 @@ async def test_second_connection_replaces_the_first(
     await second.send(HEARTBEAT)
     await asyncio.sleep(0.1)
     assert (await _device(api, paired["device_id"]))["online"] is True
+    assert len(await _wait_events(database_url, "device.online", 1)) == 1
     assert await _events(database_url, "device.offline") == []
-    assert len(await _events(database_url, "device.online")) == 1
     await second.close()
 
 
