@@ -47,5 +47,6 @@ class Services:
         self.hub.update_device(device)
 
     def device_removed(self, device_id: str) -> None:
-        """A device was unpaired."""
+        """A device was unpaired: its token stops opening sockets, its work is re-routed."""
+        self.hub.forget_device(device_id)
         self.pipeline.device_removed(device_id)

@@ -271,6 +271,6 @@ async def delete_device(request: Request) -> Response:
     svc = services(request)
     if await svc.pool.fetchval(q.DEVICE_UNPAIR, device_id, principal.account.id) is None:
         raise ApiError("not_found", "no such device", {"device_id": device_id})
-    await svc.hub.close_device(device_id, CloseCode.DEVICE_UNPAIRED, "device unpaired")
     svc.device_removed(device_id)
+    await svc.hub.close_device(device_id, CloseCode.DEVICE_UNPAIRED, "device unpaired")
     return json_response(DeviceDeleted(device_id=device_id))

@@ -99,6 +99,9 @@ class RelayHub:
         self._flush_interval = flush_interval
         self._wake_flush = asyncio.Event()
         self._last_known: dict[str, LiveTelemetry] = {}
+        self._by_token: dict[bytes, str] = {}
+        self._known: dict[str, tuple[bytes, DeviceRecord, LiveTelemetry]] = {}
+        self._unpaired: set[str] = set()
         self.event_writer: Batcher[tuple[str, str, str, str], None] = Batcher(
             pool, write_events, name="relay.events"
         )
@@ -168,6 +171,32 @@ class RelayHub:
         conn = self._conns.get(device.id)
         if conn is not None:
             conn.device = device
+        known = self._known.get(device.id)
+        if known is not None:
+            self._known[device.id] = (known[0], device, known[2])
+
+    # --- credentials seen in this process ------------------------------------------------------
+
+    def known_device(self, token_hash: bytes) -> tuple[DeviceRecord, LiveTelemetry] | None:
+        """The device a token hash opened a socket for before, so a reconnect needs no query."""
+        device_id = self._by_token.get(token_hash)
+        if device_id is None or device_id in self._unpaired:
+            return None
+        _, device, telemetry = self._known[device_id]
+        return device, telemetry
+
+    def remember_device(self, token_hash: bytes, device: DeviceRecord, telemetry: LiveTelemetry) -> None:
+        """Cache a device the database accepted (never one unpaired meanwhile)."""
+        if device.id not in self._unpaired:
+            self._by_token[token_hash] = device.id
+            self._known[device.id] = (token_hash, device, telemetry)
+
+    def forget_device(self, device_id: str) -> None:
+        """The device was unpaired: its token must not open a socket again."""
+        self._unpaired.add(device_id)
+        known = self._known.pop(device_id, None)
+        if known is not None:
+            self._by_token.pop(known[0], None)
 
     async def close_device(self, device_id: str, code: CloseCode, reason: str) -> None:
         """Close the device's socket (unpairing, shutdown)."""

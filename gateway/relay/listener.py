@@ -107,17 +107,22 @@ class RelayListener:
         token = token.strip()
         if scheme.lower() != "bearer" or not is_well_formed(token, DEVICE_PREFIX):
             return _reject(http.HTTPStatus.UNAUTHORIZED, "unauthorized", "missing or malformed device token")
-        row = await self._pool.fetchrow(q.DEVICE_BY_TOKEN, hash_token(token))
-        if row is None:
-            return _reject(
-                http.HTTPStatus.UNAUTHORIZED, "unauthorized", "unknown, revoked or unpaired device token"
-            )
+        key = hash_token(token)
+        known = self.hub.known_device(key)  # a reconnect of a device this process has seen
+        if known is None:
+            row = await self._pool.fetchrow(q.DEVICE_BY_TOKEN, key)
+            if row is None:
+                return _reject(
+                    http.HTTPStatus.UNAUTHORIZED, "unauthorized", "unknown, revoked or unpaired device token"
+                )
+            known = device_from_row(row), telemetry_from_row(row)
+            self.hub.remember_device(key, *known)
         offered = request.headers.get_all("Sec-WebSocket-Protocol")
         if not any(SUBPROTOCOL in [p.strip() for p in value.split(",")] for value in offered):
             return _reject(
                 http.HTTPStatus.UPGRADE_REQUIRED, "validation_error", f"offer subprotocol {SUBPROTOCOL}"
             )
-        self._devices[ws] = (device_from_row(row), telemetry_from_row(row))
+        self._devices[ws] = known
         return None
 
     async def _handle(self, ws: ServerConnection) -> None:
