@@ -7,10 +7,7 @@ from __future__ import annotations
 
 from ulid import ULID
 
-__all__ = ["PREFIXES", "has_prefix", "new_id"]
-
-PREFIXES = frozenset({"acc", "tok", "dev", "req", "otp", "pair", "whk", "evt", "dlv", "rcp", "lst", "att"})
-
+__all__ = ["has_prefix", "new_id"]
 
 def new_id(prefix: str) -> str:
     """A new id ``<prefix>_<ULID>``."""

@@ -4,17 +4,12 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-__all__ = ["from_timestamp", "rfc3339", "utcnow"]
+__all__ = ["rfc3339", "utcnow"]
 
 
 def utcnow() -> datetime:
     """The current time, timezone-aware UTC."""
     return datetime.now(UTC)
-
-
-def from_timestamp(ts: float) -> datetime:
-    """A POSIX timestamp as an aware UTC datetime."""
-    return datetime.fromtimestamp(ts, UTC)
 
 
 def rfc3339(moment: datetime) -> str:
