@@ -19,7 +19,7 @@ from gateway.accounts import Account, account_from_row
 from gateway.errors import ApiError
 from gateway.ratelimit import KeyedTokenBuckets
 from gateway.timefmt import utcnow
-from gateway.tokens import ACCESS_PREFIX, hash_token, is_well_formed
+from gateway.tokens import ACCESS_PREFIX, bearer_token, hash_token, is_well_formed
 from store import queries as q
 
 __all__ = ["Authenticator", "Principal"]
@@ -59,9 +59,8 @@ class Authenticator:
         """The caller, or ``unauthorized``."""
         if not header:
             raise ApiError("unauthorized", "Authorization: Bearer <access token> header is required")
-        scheme, _, token = header.partition(" ")
-        token = token.strip()
-        if scheme.lower() != "bearer" or not token.isascii():
+        token = bearer_token(header)
+        if token is None:
             raise ApiError("unauthorized", _UNAUTHORIZED)
         key = hash_token(token)
         now = self._clock()

@@ -9,6 +9,7 @@ from ulid import ULID
 
 __all__ = ["has_prefix", "new_id"]
 
+
 def new_id(prefix: str) -> str:
     """A new id ``<prefix>_<ULID>``."""
     return f"{prefix}_{ULID()}"

@@ -12,7 +12,15 @@ import hashlib
 import secrets
 import zlib
 
-__all__ = ["ACCESS_PREFIX", "DEVICE_PREFIX", "generate_token", "hash_token", "is_well_formed", "token_hint"]
+__all__ = [
+    "ACCESS_PREFIX",
+    "DEVICE_PREFIX",
+    "bearer_token",
+    "generate_token",
+    "hash_token",
+    "is_well_formed",
+    "token_hint",
+]
 
 ACCESS_PREFIX = "rgat"
 DEVICE_PREFIX = "rgd"
@@ -60,3 +68,10 @@ def token_hint(token: str) -> str:
     """A short, non-secret label such as ``rgat_Ab3d…`` for listings."""
     prefix, _, rest = token.partition("_")
     return f"{prefix}_{rest[:4]}…"
+
+
+def bearer_token(header: str | None) -> str | None:
+    """The token of an ``Authorization: Bearer <token>`` header, or None for any other shape."""
+    scheme, _, token = (header or "").partition(" ")
+    token = token.strip()
+    return token if scheme.lower() == "bearer" and token.isascii() else None

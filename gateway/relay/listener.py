@@ -26,7 +26,7 @@ from gateway.logs import get_logger
 from gateway.relay.devices import DeviceRecord, LiveTelemetry, device_from_row, telemetry_from_row
 from gateway.relay.hub import RelayConnection, RelayHub, close_connection
 from gateway.timefmt import utcnow
-from gateway.tokens import DEVICE_PREFIX, hash_token, is_well_formed
+from gateway.tokens import DEVICE_PREFIX, bearer_token, hash_token, is_well_formed
 from protocol import (
     MAX_FRAME_BYTES,
     SUBPROTOCOL,
@@ -102,10 +102,8 @@ class RelayListener:
     async def _authenticate(self, ws: ServerConnection, request: Request) -> Response | None:
         if request.path.split("?", 1)[0] != RELAY_PATH:
             return _reject(http.HTTPStatus.NOT_FOUND, "not_found", f"relay endpoint is {RELAY_PATH}")
-        header = request.headers.get("Authorization", "")
-        scheme, _, token = header.partition(" ")
-        token = token.strip()
-        if scheme.lower() != "bearer" or not is_well_formed(token, DEVICE_PREFIX):
+        token = bearer_token(request.headers.get("Authorization"))
+        if token is None or not is_well_formed(token, DEVICE_PREFIX):
             return _reject(http.HTTPStatus.UNAUTHORIZED, "unauthorized", "missing or malformed device token")
         key = hash_token(token)
         known = self.hub.known_device(key)  # a reconnect of a device this process has seen

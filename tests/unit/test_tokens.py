@@ -45,3 +45,14 @@ def test_hash_is_stable_and_hint_reveals_little() -> None:
     assert hash_token(a) == hash_token(a) != hash_token(b)
     assert len(hash_token(a)) == 32
     assert token_hint(a) == a[:9] + "…"
+
+
+def test_bearer_token_parsing() -> None:
+    """Only ``Bearer <ascii token>`` yields a token; any other header shape yields None."""
+    from gateway.tokens import bearer_token
+
+    assert bearer_token("Bearer rgat_x") == "rgat_x"
+    assert bearer_token("bearer  rgat_x ") == "rgat_x"
+    for header in [None, "", "Bearer", "Basic abc", "rgat_x", "Bearer rgat_é"]:
+        assert bearer_token(header) in (None, ""), header
+    assert not bearer_token("Bearer")
