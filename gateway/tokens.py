@@ -74,4 +74,4 @@ def bearer_token(header: str | None) -> str | None:
     """The token of an ``Authorization: Bearer <token>`` header, or None for any other shape."""
     scheme, _, token = (header or "").partition(" ")
     token = token.strip()
-    return token if scheme.lower() == "bearer" and token.isascii() else None
+    return token if scheme.lower() == "bearer" and token and token.isascii() else None
