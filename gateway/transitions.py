@@ -19,6 +19,7 @@ from typing import Any, Literal
 
 from gateway.ids import new_id
 from store import queries as q
+from store.outbox import insert_events
 
 __all__ = ["Kind", "Transition", "write_transitions"]
 
@@ -107,9 +108,8 @@ async def _apply(conn: Any, kind: Kind, group: list[Transition]) -> list[str]:
 
 
 async def _write_events(conn: Any, events: list[tuple[str, Kind]]) -> None:
-    rows = await conn.fetch(q.MESSAGE_EVENT_DATA, list({m for m, _ in events}))
-    by_id = {r["id"]: r for r in rows}
-    ids, accounts, types, payloads = [], [], [], []
+    by_id = {r["id"]: r for r in await conn.fetch(q.MESSAGE_EVENT_DATA, list({m for m, _ in events}))}
+    rows: list[tuple[str, str, str, str]] = []
     for message_id, kind in events:
         r = by_id[message_id]
         data = {
@@ -123,8 +123,5 @@ async def _write_events(conn: Any, events: list[tuple[str, Kind]]) -> None:
             "metadata": json.loads(r["metadata"]) if r["metadata"] else None,
             "kind": r["kind"],
         }
-        ids.append(new_id("evt"))
-        accounts.append(r["account_id"])
-        types.append(_EVENT_KINDS[kind])
-        payloads.append(json.dumps(data))
-    await conn.execute(q.EVENT_INSERT_MANY, ids, accounts, types, payloads)
+        rows.append((new_id("evt"), r["account_id"], _EVENT_KINDS[kind], json.dumps(data)))
+    await insert_events(conn, rows)

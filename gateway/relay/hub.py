@@ -13,7 +13,6 @@ import asyncio
 import json
 import time
 from collections import deque
-from collections.abc import Sequence
 from datetime import datetime
 from typing import Any, Protocol
 
@@ -28,6 +27,7 @@ from gateway.timefmt import rfc3339, utcnow
 from protocol import CloseCode, RelaySession, Report
 from store import queries as q
 from store.batcher import Batcher
+from store.outbox import insert_events
 
 __all__ = ["NullRelayEvents", "RelayConnection", "RelayEvents", "RelayHub", "close_connection"]
 
@@ -103,7 +103,7 @@ class RelayHub:
         self._known: dict[str, tuple[bytes, DeviceRecord, LiveTelemetry]] = {}
         self._unpaired: set[str] = set()
         self.event_writer: Batcher[tuple[str, str, str, str], None] = Batcher(
-            pool, write_events, name="relay.events"
+            pool, insert_events, name="relay.events"
         )
 
     # --- registry -----------------------------------------------------------------------------
@@ -305,13 +305,6 @@ async def close_connection(conn: RelayConnection) -> None:
             await conn.ws.close(int(code), conn.session.close_reason[:120])
     except (TimeoutError, ConnectionClosed):
         conn.ws.transport.abort()
-
-
-async def write_events(conn: Any, rows: Sequence[tuple[str, str, str, str]]) -> list[None]:
-    """Insert outbox events ``(id, account_id, type, data)`` with one statement."""
-    ids, accounts, types, payloads = (list(column) for column in zip(*rows, strict=True))
-    await conn.execute(q.EVENT_INSERT_MANY, ids, accounts, types, payloads)
-    return [None] * len(rows)
 
 
 def _log_lost_event(future: asyncio.Future[None]) -> None:
