@@ -98,7 +98,6 @@ class RelayHub:
         self._sent: dict[str, deque[float]] = {}
         self._flush_interval = flush_interval
         self._wake_flush = asyncio.Event()
-        self._last_known: dict[str, LiveTelemetry] = {}
         self._by_token: dict[bytes, str] = {}
         self._known: dict[str, tuple[bytes, DeviceRecord, LiveTelemetry]] = {}
         self._unpaired: set[str] = set()
@@ -145,7 +144,6 @@ class RelayHub:
             self._online.discard(conn.device.id)
             self.events.relay_offline(conn.device.id)
             conn.telemetry.last_seen_at = utcnow()
-            self._last_known[conn.device.id] = conn.telemetry
             self._dirty.add(conn.device.id)
             self.record_event(conn.device.account_id, "device.offline", self._device_event(conn))
             log.info("relay.offline", device_id=conn.device.id, account_id=conn.device.account_id)
@@ -255,8 +253,8 @@ class RelayHub:
             conn = self._conns.get(device_id)
             if conn is not None:
                 rows.append((device_id, conn.telemetry))
-            elif device_id in self._last_known:
-                rows.append((device_id, self._last_known.pop(device_id)))
+            elif (known := self._known.get(device_id)) is not None:
+                rows.append((device_id, known[2]))  # gone since: its last telemetry
         if not rows:
             return 0
         seen: list[datetime | None] = [t.last_seen_at for _, t in rows]

@@ -169,6 +169,16 @@ async def test_relay_online_with_telemetry_then_offline_when_killed(
 
     await _wait_until(offline, timeout=3)
     offline_events = await _wait_events(database_url, "device.offline", 1)
+    assert gateway.gateway.hub is not None
+    await gateway.gateway.hub.flush_telemetry()  # the gone relay's last telemetry is written
+    conn = await asyncpg.connect(database_url)
+    try:
+        stored = await conn.fetchrow(
+            "SELECT battery, last_seen_at FROM devices WHERE id = $1", paired["device_id"]
+        )
+    finally:
+        await conn.close()
+    assert stored is not None and stored["battery"] == 64 and stored["last_seen_at"] is not None
     assert [e["device_id"] for e in offline_events] == [paired["device_id"]]
 
 
