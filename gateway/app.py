@@ -6,10 +6,13 @@ from __future__ import annotations
 import asyncpg
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
+from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import Response
+from starlette.routing import Route
 
 from gateway.api import routes
+from gateway.api.guard import InputGuard
 from gateway.errors import ApiError, error_body
 from gateway.logs import get_logger
 from gateway.services import Services
@@ -33,11 +36,12 @@ async def _api_error(request: Request, exc: Exception) -> Response:
 async def _http_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, HTTPException)
     if exc.status_code == 405:
-        allowed = (exc.headers or {}).get("Allow", "")
+        methods = _allowed_methods(request)
+        allowed = ", ".join(methods)
         error = ApiError(
             "method_not_allowed",
             f"{request.method} is not allowed on {request.url.path}",
-            {"allowed_methods": [m.strip() for m in allowed.split(",") if m.strip()]},
+            {"allowed_methods": methods},
             headers={"Allow": allowed} if allowed else None,
         )
     elif exc.status_code == 404:
@@ -45,6 +49,16 @@ async def _http_error(request: Request, exc: Exception) -> Response:
     else:
         error = ApiError("validation_error", str(exc.detail))
     return _response(error)
+
+
+def _allowed_methods(request: Request) -> list[str]:
+    """Every method some route of this path answers (Starlette's own 405 names only the first)."""
+    path = request.scope.get("path", "")
+    methods: set[str] = set()
+    for route in request.app.routes:
+        if isinstance(route, Route) and route.methods and route.path_regex.match(path):
+            methods |= route.methods
+    return sorted(methods)
 
 
 _DATABASE_DOWN = (OSError, TimeoutError, asyncpg.PostgresConnectionError, asyncpg.InterfaceError)
@@ -62,6 +76,7 @@ def build_app(services: Services) -> Starlette:
     """The ASGI app for one running gateway. Resources come from ``services``, never globals."""
     app = Starlette(
         routes=routes,
+        middleware=[Middleware(InputGuard)],
         exception_handlers={ApiError: _api_error, HTTPException: _http_error, Exception: _internal},
     )
     app.state.services = services

@@ -3,6 +3,11 @@ validation errors name every bad field.
 
 ``details`` of a ``validation_error`` is ``{"fields": {"<field>": "<what is wrong>", ...}}``
 (or ``{"body": "..."}`` when the body itself is not a JSON object).
+
+Beyond what each Struct declares, every body is held to rules no field may break: no string
+(key or value, at any depth) may contain U+0000, which PostgreSQL cannot store (lone UTF-16
+surrogates are already refused by the JSON decoder); nesting deeper than the decoder's
+recursion limit and numbers out of range are a ``validation_error``, never a 500.
 """
 
 from __future__ import annotations
@@ -15,16 +20,19 @@ from starlette.requests import Request
 
 from gateway.errors import ApiError
 
-__all__ = ["decode_json", "read_body", "read_json"]
+__all__ = ["decode_json", "nul_field", "read_body", "read_json"]
 
 T = TypeVar("T")
+
+_NUL_ESCAPE = b"\\u0000"
+_NUL_REASON = "must not contain the NUL character (U+0000)"
 
 
 async def read_body(request: Request, limit: int) -> bytes:
     """The whole body, refusing with 413 as soon as it is known to exceed ``limit`` bytes."""
     declared = request.headers.get("content-length")
     if declared is not None:
-        if not declared.isdigit():
+        if not (declared.isascii() and declared.isdigit()):
             raise ApiError("validation_error", "invalid Content-Length header")
         if int(declared) > limit:
             raise ApiError("payload_too_large", f"request body over {limit} bytes", {"limit_bytes": limit})
@@ -47,21 +55,64 @@ async def read_json(request: Request, shape: type[T], limit: int) -> T:
     return decode_json(await read_body(request, limit), shape)
 
 
+def _invalid(details: dict[str, Any], message: str = "request body is invalid") -> ApiError:
+    return ApiError("validation_error", message, details)
+
+
 def decode_json(data: bytes, shape: type[T]) -> T:
     """Decode ``data`` as ``shape``; on failure raise a validation_error naming each bad field."""
     try:
-        return msgspec.json.decode(data, type=shape)
+        value = msgspec.json.decode(data, type=shape)
     except msgspec.ValidationError as exc:
-        first = str(exc)
+        raise _field_error_report(data, shape, str(exc)) from None
     except msgspec.DecodeError as exc:
-        raise ApiError("validation_error", "request body is not valid JSON", {"body": str(exc)}) from None
-    raw = msgspec.json.decode(data)
+        raise _invalid({"body": str(exc)[:200]}, "request body is not valid JSON") from None
+    except RecursionError:
+        raise _invalid({"body": "nested too deeply"}, "request body is nested too deeply") from None
+    if _NUL_ESCAPE in data:  # cheap test first: only such a body can hold a NUL
+        field = nul_field(msgspec.json.decode(data))
+        if field is not None:
+            raise _invalid({"fields": {field: _NUL_REASON}})
+    return value
+
+
+def nul_field(value: Any, name: str = "body") -> str | None:
+    """The top-level field (``name`` for a non-object) under which a NUL hides, or None."""
+    if isinstance(value, dict):
+        for key, item in value.items():
+            if "\x00" in str(key) or _holds_nul(item):
+                return str(key).replace("\x00", "\\u0000")[:64]
+        return None
+    return name if _holds_nul(value) else None
+
+
+def _holds_nul(value: Any) -> bool:
+    stack = [value]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, str):
+            if "\x00" in item:
+                return True
+        elif isinstance(item, dict):
+            stack.extend(item.keys())
+            stack.extend(item.values())
+        elif isinstance(item, list):
+            stack.extend(item)
+    return False
+
+
+def _field_error_report(data: bytes, shape: type[Any], first: str) -> ApiError:
+    """The validation_error for a body the typed decoder refused, naming every bad field."""
+    try:
+        raw = msgspec.json.decode(data)
+    except (msgspec.DecodeError, msgspec.ValidationError, RecursionError):
+        return _invalid({"body": first[:200]})  # e.g. a number out of range, or deep nesting
     if not isinstance(raw, dict):
-        raise ApiError("validation_error", "request body must be a JSON object", {"body": first})
+        return _invalid({"body": first[:200]}, "request body must be a JSON object")
     fields = _field_errors(raw, shape)
     if not fields:  # a cross-field rule (``__post_init__``) failed
-        fields = {"body": first}
-    raise ApiError("validation_error", "request body is invalid", {"fields": fields})
+        fields = {"body": first[:200]}
+    return _invalid({"fields": fields})
 
 
 def _field_errors(raw: dict[str, Any], shape: type[Any]) -> dict[str, str]:
@@ -78,10 +129,12 @@ def _field_errors(raw: dict[str, Any], shape: type[Any]) -> dict[str, str]:
         try:
             msgspec.json.decode(msgspec.json.encode(raw[f.encode_name]), type=hints[f.name])
         except msgspec.ValidationError as exc:
-            errors[f.encode_name] = str(exc).replace(" - at `$`", "")
+            errors[f.encode_name] = str(exc).replace(" - at `$`", "")[:200]
+        except RecursionError:
+            errors[f.encode_name] = "nested too deeply"
     config = getattr(shape, "__struct_config__", None)
     if config is not None and config.forbid_unknown_fields:
         for name in raw:
             if name not in known:
-                errors[name] = "unknown field"
+                errors[name[:64].replace("\x00", "\\u0000")] = "unknown field"
     return errors

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
-__all__ = ["ALL_SCOPES", "parse_scopes"]
+from typing import Literal, get_args
 
-ALL_SCOPES: tuple[str, ...] = (
+__all__ = ["ALL_SCOPES", "Scope", "parse_scopes"]
+
+Scope = Literal[
     "account.read",
     "messages.send",
     "messages.read",
@@ -15,7 +17,9 @@ ALL_SCOPES: tuple[str, ...] = (
     "devices.manage",
     "webhooks.manage",
     "tokens.manage",
-)
+]
+"""A scope name; an unknown one is refused by the decoder with a plain message."""
+ALL_SCOPES: tuple[str, ...] = get_args(Scope)
 
 
 def parse_scopes(values: list[str] | str) -> list[str]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any, TypeVar
 
 import msgspec
@@ -12,8 +13,18 @@ from gateway.auth import Principal
 from gateway.bodies import read_json
 from gateway.errors import ApiError
 from gateway.services import Services
+from gateway.timefmt import parse_rfc3339
 
-__all__ = ["authorize", "body", "cursor_page", "idempotency_key", "json_response", "services"]
+__all__ = [
+    "authorize",
+    "body",
+    "cursor_page",
+    "idempotency_key",
+    "invalid_query",
+    "json_response",
+    "query_time",
+    "services",
+]
 
 T = TypeVar("T")
 
@@ -38,15 +49,24 @@ async def body(request: Request, shape: type[T]) -> T:
     return await read_json(request, shape, services(request).settings.max_body_bytes)
 
 
-def idempotency_key(request: Request) -> str | None:
-    """The ``Idempotency-Key`` header, if any (1-255 printable characters)."""
+def idempotency_key(request: Request, account_id: str) -> str | None:
+    """The ``Idempotency-Key`` header, if any (1-255 printable characters), counted against the
+    account's daily budget of keyed requests (each may store one key for a day)."""
     key = request.headers.get("idempotency-key")
-    if key is not None and not (1 <= len(key) <= 255 and key.isprintable()):
+    if key is None:
+        return None
+    if not (1 <= len(key) <= 255 and key.isprintable()):
         raise ApiError(
             "validation_error",
             "invalid Idempotency-Key header",
             {"fields": {"Idempotency-Key": "1-255 printable characters"}},
         )
+    budget = services(request).idempotency_budget
+    wait = budget.take(account_id)
+    if wait > 0:
+        error = ApiError.rate_limited(wait, f"at most {budget.limit} requests with an Idempotency-Key a day")
+        error.details.update(reason="idempotency_keys", limit=budget.limit)
+        raise error
     return key
 
 
@@ -61,8 +81,26 @@ def cursor_page(request: Request, *, default_limit: int = 50, max_limit: int = 2
     """``(cursor, limit)`` from the query string; the cursor is the last id of the previous page."""
     cursor = request.query_params.get("cursor", "")
     raw_limit = request.query_params.get("limit", str(default_limit))
-    if not raw_limit.isdigit() or not 1 <= int(raw_limit) <= max_limit:
-        raise ApiError("validation_error", "invalid query", {"fields": {"limit": f"integer 1..{max_limit}"}})
-    if len(cursor) > 64:
-        raise ApiError("validation_error", "invalid query", {"fields": {"cursor": "too long"}})
+    if not (raw_limit.isascii() and raw_limit.isdigit() and len(raw_limit) <= 6) or not (
+        1 <= int(raw_limit) <= max_limit
+    ):
+        raise invalid_query("limit", f"integer 1..{max_limit}")
+    if len(cursor) > 80:
+        raise invalid_query("cursor", "too long")
     return cursor, int(raw_limit)
+
+
+def invalid_query(field: str, reason: str) -> ApiError:
+    """The validation_error for one bad query parameter."""
+    return ApiError("validation_error", "invalid query", {"fields": {field: reason}})
+
+
+def query_time(request: Request, name: str) -> datetime | None:
+    """An RFC 3339 time from the query (``?since=2026-03-14T12:30:00Z``), or None when absent."""
+    raw = request.query_params.get(name)
+    if raw is None:
+        return None
+    moment = parse_rfc3339(raw)
+    if moment is None:
+        raise invalid_query(name, "RFC 3339 time with an offset, e.g. 2026-03-14T12:30:00Z")
+    return moment

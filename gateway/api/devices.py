@@ -15,10 +15,13 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from gateway.api.common import authorize, body, cursor_page, json_response, services
+from gateway.api.fields import Label32, Label64
 from gateway.bodies import decode_json, read_body
 from gateway.errors import ApiError
 from gateway.ids import has_prefix
+from gateway.limits import MAX_PENDING_PAIRING_CODES
 from gateway.pairing import (
+    MAX_FAILED_TRIES,
     PairingFailed,
     create_pairing_code,
     normalise_code,
@@ -27,12 +30,11 @@ from gateway.pairing import (
     qr_payload,
 )
 from gateway.relay.devices import device_from_row, telemetry_from_row
+from gateway.timefmt import utcnow
 from protocol import CloseCode
 from store import queries as q
 
 __all__ = ["create_pairing", "delete_device", "list_devices", "pair", "update_device"]
-
-Text64 = Annotated[str, msgspec.Meta(min_length=1, max_length=64)]
 
 
 class PairingCodeRequest(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
@@ -53,9 +55,9 @@ class PairingCodeCreated(msgspec.Struct, kw_only=True):
 class PairRequest(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     """Body of ``POST /v1/relay/app/pair``: a code or a QR payload, and what the phone is."""
 
-    name: Text64
-    model: Text64
-    app_version: Annotated[str, msgspec.Meta(min_length=1, max_length=32)]
+    name: Label64
+    model: Label64
+    app_version: Label32
     code: Annotated[str, msgspec.Meta(min_length=1, max_length=32)] | None = None
     qr_payload: Annotated[str, msgspec.Meta(min_length=1, max_length=512)] | None = None
 
@@ -118,7 +120,7 @@ class DeviceResponse(msgspec.Struct, kw_only=True):
 class DeviceUpdate(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     """Body of ``PATCH /v1/devices/{id}``: absent fields stay as they are, null limits reset."""
 
-    name: Text64 | msgspec.UnsetType = msgspec.UNSET
+    name: Label64 | msgspec.UnsetType = msgspec.UNSET
     enabled: bool | msgspec.UnsetType = msgspec.UNSET
     max_in_flight: Annotated[int, msgspec.Meta(ge=1, le=100)] | msgspec.UnsetType | None = msgspec.UNSET
     per_minute_limit: Annotated[int, msgspec.Meta(ge=1, le=1000)] | msgspec.UnsetType | None = msgspec.UNSET
@@ -169,6 +171,14 @@ async def create_pairing(request: Request) -> Response:
     svc = services(request)
     raw = await read_body(request, svc.settings.max_body_bytes)
     spec = decode_json(raw, PairingCodeRequest) if raw.strip() else PairingCodeRequest()
+    live = await svc.pool.fetchrow(q.PAIRING_LIVE_FOR_ACCOUNT, principal.account.id, MAX_FAILED_TRIES)
+    if live is not None and live["live"] >= MAX_PENDING_PAIRING_CODES:
+        error = ApiError.rate_limited(
+            (live["first_expiry"] - utcnow()).total_seconds(),
+            f"at most {MAX_PENDING_PAIRING_CODES} unused pairing codes at once; use or let one expire",
+        )
+        error.details.update(reason="pending_pairing_codes", limit=MAX_PENDING_PAIRING_CODES)
+        raise error
     code = await create_pairing_code(
         svc.pool, principal.account.id, ttl=timedelta(seconds=spec.expires_in_seconds)
     )

@@ -10,7 +10,15 @@ import msgspec
 from starlette.requests import Request
 from starlette.responses import Response
 
-from gateway.api.common import authorize, cursor_page, idempotency_key, json_response, services
+from gateway.api.common import (
+    authorize,
+    cursor_page,
+    idempotency_key,
+    invalid_query,
+    json_response,
+    query_time,
+    services,
+)
 from gateway.bodies import decode_json, read_body
 from gateway.errors import ApiError
 from gateway.ids import has_prefix
@@ -119,7 +127,7 @@ async def send_sms(request: Request) -> Response:
     svc = services(request)
     raw = await read_body(request, svc.settings.max_body_bytes)
     spec = decode_json(raw, SendRequest)
-    key = idempotency_key(request)
+    key = idempotency_key(request, principal.account.id)
     message = build_message(
         principal.account,
         MessageSpec(
@@ -174,24 +182,14 @@ async def list_messages(request: Request) -> Response:
     params = request.query_params
     status = params.get("status")
     if status is not None and status not in STATUSES:
-        raise ApiError(
-            "validation_error", "invalid query", {"fields": {"status": f"one of {', '.join(STATUSES)}"}}
-        )
-    since = None
-    if "since" in params:
-        try:
-            since = datetime.fromisoformat(params["since"].replace("Z", "+00:00"))
-        except ValueError:
-            raise ApiError(
-                "validation_error", "invalid query", {"fields": {"since": "RFC 3339 time"}}
-            ) from None
-        if since.tzinfo is None:
-            raise ApiError(
-                "validation_error", "invalid query", {"fields": {"since": "needs a time zone (Z)"}}
-            )
+        raise invalid_query("status", f"one of {', '.join(STATUSES)}")
+    since = query_time(request, "since")
     to = params.get("to")
     if to is not None:
-        to = normalise_number(to, principal.account.default_region)
+        try:
+            to = normalise_number(to, principal.account.default_region)
+        except ApiError as exc:
+            raise invalid_query("to", exc.details.get("fields", {}).get("to", "not a phone number")) from None
     rows = await services(request).pool.fetch(
         q.MESSAGE_LIST, principal.account.id, cursor, limit + 1, status, since, to
     )

@@ -13,15 +13,15 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from gateway.api.common import authorize, body, idempotency_key, json_response, services
+from gateway.api.fields import Label40, Label64, Locale, OtpCode
 from gateway.bodies import decode_json, read_body
 from gateway.otp import OtpRequest, OtpService, OtpState
 from gateway.services import Services
 
 __all__ = ["otp_status", "send_otp", "verify_otp"]
 
-Purpose = Annotated[str, msgspec.Meta(min_length=1, max_length=64, pattern=r"^[^\x00-\x1f\x7f]+$")]
+Purpose = Label64
 """Free text naming what the code is for (``login``, ``signup``, ``reset``, …)."""
-Code = Annotated[str, msgspec.Meta(pattern=r"^[0-9]{4,8}$")]
 Number = Annotated[str, msgspec.Meta(min_length=3, max_length=32)]
 
 
@@ -30,12 +30,10 @@ class OtpSendRequest(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
 
     to: Number
     purpose: Purpose
-    locale: Annotated[str, msgspec.Meta(min_length=2, max_length=35)] = "en"
+    locale: Locale = "en"
     expires_in_seconds: Annotated[int, msgspec.Meta(ge=30, le=600)] = 300
     code_length: Annotated[int, msgspec.Meta(ge=4, le=8)] = 6
-    app_name: (
-        Annotated[str, msgspec.Meta(min_length=1, max_length=40, pattern=r"^[^\x00-\x1f\x7f]+$")] | None
-    ) = None
+    app_name: Label40 | None = None
     template: Annotated[str, msgspec.Meta(min_length=1, max_length=300)] | None = None
     device_id: Annotated[str, msgspec.Meta(min_length=1, max_length=64)] | None = None
     sim_slot: Annotated[int, msgspec.Meta(ge=0, le=3)] | None = None
@@ -58,7 +56,7 @@ class OtpSendAnswer(msgspec.Struct, kw_only=True):
 class OtpVerifyRequest(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     """Body of ``POST /v1/otp/verify``: ``otp_id``, or ``to`` and ``purpose`` for the latest code."""
 
-    code: Code
+    code: OtpCode
     otp_id: Annotated[str, msgspec.Meta(min_length=1, max_length=64)] | None = None
     to: Number | None = None
     purpose: Purpose | None = None
@@ -121,7 +119,7 @@ async def send_otp(request: Request) -> Response:
     svc = services(request)
     raw = await read_body(request, svc.settings.max_body_bytes)
     spec = decode_json(raw, OtpSendRequest)
-    key = idempotency_key(request)
+    key = idempotency_key(request, principal.account.id)
     sent = await otp_service(svc).send(
         principal.account,
         OtpRequest(

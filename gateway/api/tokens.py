@@ -13,23 +13,21 @@ from starlette.responses import Response
 
 from gateway.accounts import TokenInfo, create_token, revoke_token, token_from_row
 from gateway.api.common import authorize, body, cursor_page, json_response, services
+from gateway.api.fields import Label100
 from gateway.errors import ApiError
 from gateway.ids import has_prefix
-from gateway.scopes import ALL_SCOPES
+from gateway.limits import MAX_ACTIVE_TOKENS, too_many
+from gateway.scopes import ALL_SCOPES, Scope
 from store import queries as q
 
 __all__ = ["create", "list_tokens", "revoke"]
-
-Scope = Annotated[
-    str, msgspec.Meta(pattern="^(" + "|".join(s.replace(".", r"\.") for s in ALL_SCOPES) + ")$")
-]
 
 
 class TokenCreate(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     """Body of ``POST /v1/tokens``."""
 
     scopes: Annotated[list[Scope], msgspec.Meta(min_length=1, max_length=len(ALL_SCOPES))]
-    name: Annotated[str, msgspec.Meta(max_length=100)] = ""
+    name: Label100 = ""
 
 
 class TokenCreated(msgspec.Struct, kw_only=True):
@@ -72,8 +70,12 @@ async def create(request: Request) -> Response:
     missing = sorted(set(spec.scopes) - principal.scopes)
     if missing:
         raise ApiError("forbidden", "a token cannot grant scopes its creator lacks", {"scopes": missing})
-    scopes = [s for s in ALL_SCOPES if s in set(spec.scopes)]
-    info, token = await create_token(services(request).pool, principal.account.id, scopes, name=spec.name)
+    pool = services(request).pool
+    if await pool.fetchval(q.TOKEN_ACTIVE_COUNT, principal.account.id) >= MAX_ACTIVE_TOKENS:
+        raise too_many("access_tokens", MAX_ACTIVE_TOKENS, "active access tokens")
+    wanted: set[str] = set(spec.scopes)
+    scopes = [s for s in ALL_SCOPES if s in wanted]
+    info, token = await create_token(pool, principal.account.id, scopes, name=spec.name)
     return json_response(TokenCreated(token=token, token_info=info), 201)
 
 

@@ -13,8 +13,10 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from gateway.api.common import authorize, body, cursor_page, json_response, services
+from gateway.api.fields import Label200
 from gateway.errors import ApiError
 from gateway.ids import has_prefix, new_id
+from gateway.limits import MAX_WEBHOOK_ENDPOINTS, too_many
 from gateway.webhooks.signing import EVENT_TYPES, EventType, new_secret
 from gateway.webhooks.ssrf import resolve_checked, validate_url
 from store import queries as q
@@ -35,7 +37,7 @@ __all__ = [
 ROTATION_OVERLAP_SECONDS = 24 * 3600
 Url = Annotated[str, msgspec.Meta(min_length=8, max_length=2048)]
 Events = Annotated[list[EventType], msgspec.Meta(min_length=1, max_length=len(EVENT_TYPES))]
-Description = Annotated[str, msgspec.Meta(max_length=200)]
+Description = Label200
 
 
 class WebhookCreate(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
@@ -221,6 +223,9 @@ async def create(request: Request) -> Response:
     """Register an endpoint; its secret is in this answer only."""
     principal = await authorize(request, "webhooks.manage")
     spec = await body(request, WebhookCreate)
+    pool = services(request).pool
+    if await pool.fetchval(q.WEBHOOK_COUNT, principal.account.id) >= MAX_WEBHOOK_ENDPOINTS:
+        raise too_many("webhook_endpoints", MAX_WEBHOOK_ENDPOINTS, "webhook endpoints")
     url = await _checked_url(request, spec.url)
     secret = new_secret()
     events = sorted(set(spec.events), key=EVENT_TYPES.index)
