@@ -18,7 +18,7 @@ import asyncpg
 from gateway.accounts import Account, account_from_row
 from gateway.errors import ApiError
 from gateway.ratelimit import KeyedTokenBuckets
-from gateway.timefmt import utcnow
+from gateway.timefmt import rfc3339, utcnow
 from gateway.tokens import ACCESS_PREFIX, bearer_token, hash_token, is_well_formed
 from store import queries as q
 
@@ -104,7 +104,7 @@ class Authenticator:
                 "subscription_expired",
                 "the account's subscription has expired; renew it to send",
                 {
-                    "expired_at": account.subscription_expires_at.isoformat()
+                    "expired_at": rfc3339(account.subscription_expires_at)
                     if account.subscription_expires_at
                     else None
                 },

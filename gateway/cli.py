@@ -31,7 +31,7 @@ from gateway.config import Settings, SettingsError
 from gateway.demo import run_demo
 from gateway.logs import configure_logging
 from gateway.pairing import create_pairing_code, qr_payload
-from gateway.runtime import Gateway, resolve_database_url
+from gateway.runtime import Gateway, ListenError, resolve_database_url
 from gateway.scopes import ALL_SCOPES, parse_scopes
 from gateway.timefmt import rfc3339
 from store import queries as q
@@ -144,6 +144,9 @@ async def _serve(settings: Settings) -> int:
     try:
         await gateway.start()
         await gateway.wait()
+    except ListenError as exc:
+        print(f"relaygate: {exc}", file=sys.stderr)
+        return 2
     finally:
         await gateway.stop()
     return 1 if gateway.supervisor.failure is not None else 0

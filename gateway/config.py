@@ -7,6 +7,7 @@ override the environment. Nothing else in the code reads ``os.environ``.
 from __future__ import annotations
 
 import dataclasses
+import ipaddress
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -27,6 +28,16 @@ def _bool(value: str) -> bool:
     if lowered in {"0", "false", "no", "off", ""}:
         return False
     raise SettingsError(f"not a boolean: {value!r}")
+
+
+def _address_list(value: str) -> tuple[str, ...]:
+    items = tuple(v.strip() for v in value.split(",") if v.strip())
+    for item in items:
+        try:
+            ipaddress.ip_network(item, strict=False)
+        except ValueError:
+            raise SettingsError(f"not an IP address or network: {item!r}") from None
+    return items
 
 
 def _seconds_list(value: str) -> tuple[float, ...]:
@@ -96,6 +107,10 @@ class Settings:
     """RELAYGATE_IDEMPOTENCY_TTL_HOURS: how long Idempotency-Key answers are kept (at least)."""
     telemetry_flush_interval: float = 5.0
     """RELAYGATE_TELEMETRY_FLUSH_INTERVAL: seconds between batched writes of relay telemetry."""
+    trusted_proxies: tuple[str, ...] = ()
+    """RELAYGATE_TRUSTED_PROXIES: addresses or networks of reverse proxies whose X-Forwarded-For
+    and X-Forwarded-Proto are believed (comma-separated; default none: the socket's peer is the
+    client, so a client cannot pick its own address for the per-address limits)."""
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None, **overrides: Any) -> Settings:
@@ -110,7 +125,16 @@ class Settings:
                 values[name] = kind(raw)
             except ValueError as exc:
                 raise SettingsError(f"{variable}: {exc}") from exc
-        values.update({k: v for k, v in overrides.items() if v is not None})
+        kinds = {name: kind for name, _, kind in _ENV}
+        for name, value in overrides.items():
+            if value is None:
+                continue
+            if isinstance(value, str) and kinds.get(name, str) is not str:
+                try:  # a CLI flag arrives as text, like the environment
+                    value = kinds[name](value)
+                except ValueError as exc:
+                    raise SettingsError(f"--{name.replace('_', '-')}: {exc}") from exc
+            values[name] = value
         settings = cls(**values)
         settings.validate()
         return settings
@@ -179,4 +203,5 @@ _ENV: list[tuple[str, str, Any]] = [
     ("reclaim_grace", "RELAYGATE_RECLAIM_GRACE", float),
     ("idempotency_ttl_hours", "RELAYGATE_IDEMPOTENCY_TTL_HOURS", float),
     ("telemetry_flush_interval", "RELAYGATE_TELEMETRY_FLUSH_INTERVAL", float),
+    ("trusted_proxies", "RELAYGATE_TRUSTED_PROXIES", _address_list),
 ]

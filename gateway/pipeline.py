@@ -147,6 +147,8 @@ class Pipeline:
         )
         self._wake = asyncio.Event()
         self._reclaim_grace = reclaim_grace
+        self.accepted = 0
+        """Messages committed and queued by this process, whatever the send path."""
 
     # --- start-up -----------------------------------------------------------------------------
 
@@ -227,6 +229,7 @@ class Pipeline:
 
     def queue_committed(self, message: NewMessage) -> None:
         """Hand an already committed message to the scheduler."""
+        self.accepted += 1
         work = Work(
             message_id=message.id,
             account_id=message.account_id,

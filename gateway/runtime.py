@@ -30,11 +30,13 @@ from gateway.accounts import create_account
 from gateway.app import build_app
 from gateway.auth import Authenticator
 from gateway.config import Settings
+from gateway.limits import MAX_IDEMPOTENCY_KEYS_PER_DAY, DailyBudget
 from gateway.logs import get_logger
 from gateway.pipeline import Pipeline
 from gateway.ratelimit import KeyedTokenBuckets
 from gateway.relay.hub import RelayHub
 from gateway.relay.listener import RelayListener
+from gateway.scopes import ALL_SCOPES
 from gateway.secret import load_secret
 from gateway.services import Services
 from gateway.tasks import Supervisor
@@ -43,7 +45,7 @@ from store import queries as q
 from store.database import Conn, apply_schema, create_pool
 from store.embedded import embedded_database_url
 
-__all__ = ["Gateway", "bind_socket", "resolve_database_url"]
+__all__ = ["Gateway", "ListenError", "bind_socket", "resolve_database_url"]
 
 log = get_logger("gateway.runtime")
 
@@ -55,12 +57,26 @@ async def resolve_database_url(settings: Settings) -> str:
     return await asyncio.to_thread(embedded_database_url, settings.data_dir)
 
 
-def bind_socket(host: str, port: int) -> socket.socket:
-    """A listening TCP socket (port 0 picks a free one); SO_REUSEADDR so restarts rebind at once."""
+class ListenError(RuntimeError):
+    """A listener could not bind its address; the message names the setting to change."""
+
+
+def bind_socket(host: str, port: int, *, setting: str = "the port setting") -> socket.socket:
+    """A listening TCP socket (port 0 picks a free one); SO_REUSEADDR so restarts rebind at once.
+
+    Raises :class:`ListenError` naming ``setting`` when the address is taken or not ours.
+    """
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
     sock = socket.socket(family, socket.SOCK_STREAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    sock.bind((host, port))
+    try:
+        sock.bind((host, port))
+    except OSError as exc:
+        sock.close()
+        raise ListenError(
+            f"cannot listen on {host}:{port} ({exc.strerror or exc}); another program may use it: "
+            f"choose another port with {setting}"
+        ) from None
     sock.listen(2048)
     sock.setblocking(False)
     return sock
@@ -108,14 +124,16 @@ class Gateway:
         """Bring everything up; raises if any part cannot start."""
         s = self.settings
         self.database_url = await resolve_database_url(s)
+        # Both listeners are bound before anything is announced: a taken port fails here, with
+        # the setting to change, not after the first token was printed.
+        self._http_sock = bind_socket(s.host, s.http_port, setting="RELAYGATE_HTTP_PORT or --http-port")
+        self._relay_sock = bind_socket(s.host, s.relay_port, setting="RELAYGATE_RELAY_PORT or --relay-port")
         self.pool = await create_pool(self.database_url, max_size=s.db_pool_size)
         async with self.pool.acquire() as conn:
             version = await apply_schema(conn)
             await self._bootstrap(conn)
         log.info("database.ready", schema_version=version, embedded=not s.database_url)
 
-        self._http_sock = bind_socket(s.host, s.http_port)
-        self._relay_sock = bind_socket(s.host, s.relay_port)
         self.hub = RelayHub(self.pool, flush_interval=s.telemetry_flush_interval)
         secret = load_secret(s.secret_key, s.data_dir)
         self.pipeline = Pipeline(
@@ -141,6 +159,7 @@ class Gateway:
             secret=secret,
             webhooks=self.webhooks,
             pair_limits=KeyedTokenBuckets(s.pair_rate_per_second, s.pair_burst, time.monotonic),
+            idempotency_budget=DailyBudget(MAX_IDEMPOTENCY_KEYS_PER_DAY),
             http_port=self.http_port,
             relay_port=self.relay_port,
         )
@@ -153,6 +172,10 @@ class Gateway:
             ws="none",
             server_header=False,
             timeout_graceful_shutdown=int(s.shutdown_timeout),
+            # Forwarded headers only from the operator's own proxies (uvicorn trusts 127.0.0.1
+            # by default, which let any local client choose its address).
+            proxy_headers=bool(s.trusted_proxies),
+            forwarded_allow_ips=list(s.trusted_proxies),
         )
         config.load()
         self._http = _QuietServer(config)
@@ -192,6 +215,9 @@ class Gateway:
                     "Try it:",
                     f"    curl -H 'Authorization: Bearer {token}' {base}/v1/account",
                     "",
+                    "Lost it? Make a new one (and revoke this one through the API):",
+                    f"    relaygate tokens create --account {account.id} --scopes {','.join(ALL_SCOPES)}",
+                    "",
                 ]
             )
         )
@@ -227,6 +253,8 @@ class Gateway:
             self.relay_listener.stop_accepting()
         elif self._relay_sock is not None:
             self._relay_sock.close()
+        if self._http is None and self._http_sock is not None:
+            self._http_sock.close()  # start() failed before uvicorn took the socket
         # 2. close relay sessions with 1001, let in-flight HTTP requests finish
         if self.relay_listener is not None:
             await self.relay_listener.close_all()

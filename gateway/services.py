@@ -9,6 +9,7 @@ import asyncpg
 
 from gateway.auth import Authenticator
 from gateway.config import Settings
+from gateway.limits import DailyBudget
 from gateway.pipeline import Pipeline
 from gateway.ratelimit import KeyedTokenBuckets
 from gateway.relay.devices import DeviceRecord
@@ -34,6 +35,8 @@ class Services:
     webhooks: WebhookDispatcher
     pair_limits: KeyedTokenBuckets
     """Pairing attempts per client address."""
+    idempotency_budget: DailyBudget
+    """Requests with an ``Idempotency-Key`` per account and day."""
     http_port: int = 0
     relay_port: int = 0
 

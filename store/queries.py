@@ -23,6 +23,7 @@ INSERT INTO access_tokens (id, account_id, name, token_hash, hint, scopes)
 VALUES ($1, $2, $3, $4, $5, $6)
 RETURNING id, account_id, name, hint, scopes, created_at, last_used_at, revoked_at
 """
+TOKEN_ACTIVE_COUNT = "SELECT count(*) FROM access_tokens WHERE account_id = $1 AND revoked_at IS NULL"
 # Authenticate and stamp last_used_at in one round trip ($1 = token hash).
 TOKEN_AUTHENTICATE = """
 WITH t AS (
@@ -52,6 +53,11 @@ PING = "SELECT 1"
 
 # --- pairing ----------------------------------------------------------------------------------
 
+# Live codes of an account ($1): how many, and when the first of them expires.
+PAIRING_LIVE_FOR_ACCOUNT = """
+SELECT count(*) AS live, min(expires_at) AS first_expiry FROM pairing_codes
+WHERE account_id = $1 AND used_at IS NULL AND expires_at > now() AND failed_attempts < $2
+"""
 PAIRING_INSERT = """
 INSERT INTO pairing_codes (id, account_id, lookup, secret_hash, expires_at) VALUES ($1, $2, $3, $4, $5)
 """
@@ -249,6 +255,7 @@ ORDER BY m.id DESC LIMIT $3
 _ENDPOINT_COLUMNS = (
     "id, account_id, url, events, description, enabled, disabled_reason, created_at, previous_expires_at"
 )
+WEBHOOK_COUNT = "SELECT count(*) FROM webhook_endpoints WHERE account_id = $1 AND deleted_at IS NULL"
 WEBHOOK_INSERT = f"""
 INSERT INTO webhook_endpoints (id, account_id, url, events, description, secret)
 VALUES ($1, $2, $3, $4, $5, $6) RETURNING {_ENDPOINT_COLUMNS}

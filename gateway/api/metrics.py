@@ -50,8 +50,8 @@ async def metrics(request: Request) -> Response:
         _line(
             "relaygate_messages_accepted_total",
             "counter",
-            "Messages stored by the group-commit writer.",
-            pipeline.accepts.items,
+            "Messages accepted (committed and queued), over every send path.",
+            pipeline.accepted,
         ),
         _line(
             "relaygate_accept_batches_total",

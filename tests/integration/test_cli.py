@@ -7,11 +7,12 @@ import json
 import os
 import re
 import signal
+import socket
 from pathlib import Path
 
 import aiohttp
 
-from tests.harness import PYTHON, ApiClient, free_port, make_account, start_gateway
+from tests.harness import PYTHON, ApiClient, DatabaseFactory, free_port, make_account, start_gateway
 
 
 async def _run(*args: str, env: dict[str, str]) -> tuple[int, str, str]:
@@ -134,3 +135,32 @@ async def test_cli_pairing_code_pairs_a_relay(database_url: str, session: aiohtt
     assert code == 0 and "pairing code:" in out and "█" in out
     code, _, err = await _run("pairing-code", "--account", "acc_missing", env=env)
     assert code == 1 and "acc_missing" in err
+
+
+async def test_data_dir_flag_is_a_path(tmp_path: Path) -> None:
+    """``--data-dir`` works like RELAYGATE_DATA_DIR (it used to crash every command)."""
+    code, out, err = await _run(
+        "--data-dir", str(tmp_path / "data"), "accounts", "create", "shop", "--json", env=_env()
+    )
+    assert code == 0, err
+    assert json.loads(out)["account_id"].startswith("acc_")
+    assert (tmp_path / "data" / "pg").is_dir()
+
+
+async def test_port_in_use_is_a_clear_message_before_any_token(databases: DatabaseFactory) -> None:
+    """A taken port: exit 2 naming the port and the setting, no traceback, no token printed."""
+    database_url = await databases.create(empty=True)
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        env = _env(
+            DATABASE_URL=database_url,
+            RELAYGATE_HTTP_PORT=str(port),
+            RELAYGATE_RELAY_PORT=str(free_port()),
+            RELAYGATE_SECRET_KEY="test-secret-key-0123456789abcdef",
+        )
+        code, out, err = await _run("serve", env=env)
+    assert code == 2, (out, err)
+    assert str(port) in err and "RELAYGATE_HTTP_PORT" in err, err
+    assert "Traceback" not in err + out and "rgat_" not in out, (out, err)
