@@ -6,13 +6,15 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import http.client
 import itertools
 import os
 import socket
 import sys
-from collections.abc import AsyncIterator
+import threading
+from collections.abc import AsyncIterator, Coroutine
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 from urllib.parse import parse_qs, urlencode, urlsplit, urlunsplit
 
 import aiohttp
@@ -24,11 +26,14 @@ from gateway.runtime import Gateway
 from gateway.scopes import ALL_SCOPES
 from store.database import apply_schema
 
+_T = TypeVar("_T")
+
 __all__ = [
     "ApiClient",
     "DatabaseFactory",
     "RunningGateway",
     "TcpProxy",
+    "ThreadedGateway",
     "free_port",
     "make_account",
     "start_gateway",
@@ -161,6 +166,50 @@ async def start_gateway(database_url: str, **overrides: Any) -> RunningGateway:
     running.gateway._announce = running.announcements.append
     await running.gateway.start()
     return running
+
+
+class ThreadedGateway:
+    """A gateway on its own event loop in a thread, reachable synchronously."""
+
+    def __init__(self, database_url: str) -> None:
+        self.database_url = database_url
+        self.loop = asyncio.new_event_loop()
+        self._thread = threading.Thread(target=self.loop.run_forever, name="fuzz-gateway", daemon=True)
+        self._thread.start()
+        self.running: RunningGateway = self.run(start_gateway(database_url))
+        self.token = self.run(make_account(database_url, "fuzz"))[1]
+
+    def run(self, coro: Coroutine[Any, Any, _T]) -> _T:
+        """Run ``coro`` on the gateway's loop and wait for its result."""
+        return asyncio.run_coroutine_threadsafe(coro, self.loop).result(timeout=60)
+
+    def counts(self, tables: tuple[str, ...]) -> dict[str, int]:
+        """Rows per table."""
+
+        async def count() -> dict[str, int]:
+            conn = await asyncpg.connect(self.database_url)
+            try:
+                return {t: int(await conn.fetchval(f"SELECT count(*) FROM {t}")) for t in tables}
+            finally:
+                await conn.close()
+
+        return self.run(count())
+
+    def request(self, method: str, path: str, body: bytes, headers: dict[str, str]) -> tuple[int, bytes]:
+        """One HTTP request through a real socket."""
+        conn = http.client.HTTPConnection("127.0.0.1", self.running.gateway.http_port, timeout=30)
+        try:
+            conn.request(method, path, body=body or None, headers=headers)
+            response = conn.getresponse()
+            return response.status, response.read()
+        finally:
+            conn.close()
+
+    def stop(self) -> None:
+        """Stop the gateway and its loop."""
+        self.run(self.running.stop())
+        self.loop.call_soon_threadsafe(self.loop.stop)
+        self._thread.join(10)
 
 
 class ApiClient:

@@ -3,18 +3,16 @@
 from __future__ import annotations
 
 import msgspec
-from starlette.requests import Request
-from starlette.responses import Response
 
 from gateway.accounts import Account
-from gateway.api.common import authorize, json_response
+from gateway.api.routing import Call
 from gateway.timefmt import utcnow
 
-__all__ = ["get_account"]
+__all__ = ["AccountResponse", "get_account"]
 
 
 class AccountResponse(msgspec.Struct, kw_only=True):
-    """``{"ok": true, "account": {...}, "token": {"id", "scopes"}}``."""
+    """``{"ok": true, "account": {...}, "subscription_active", "token_id", "scopes"}``."""
 
     ok: bool = True
     account: Account
@@ -23,14 +21,13 @@ class AccountResponse(msgspec.Struct, kw_only=True):
     scopes: list[str]
 
 
-async def get_account(request: Request) -> Response:
+async def get_account(call: Call[None, None]) -> AccountResponse:
     """The account that owns the calling token."""
-    principal = await authorize(request, "account.read")
-    return json_response(
-        AccountResponse(
-            account=principal.account,
-            subscription_active=principal.account.subscription_active(utcnow()),
-            token_id=principal.token_id,
-            scopes=sorted(principal.scopes),
-        )
+    principal = call.principal
+    assert principal is not None
+    return AccountResponse(
+        account=principal.account,
+        subscription_active=principal.account.subscription_active(utcnow()),
+        token_id=principal.token_id,
+        scopes=sorted(principal.scopes),
     )
