@@ -1,7 +1,8 @@
 """Turning a send request into a validated, stored, queued message.
 
 Numbers are parsed with ``phonenumbers`` (national numbers use the account's default region)
-and stored in E.164. The text's encoding and segment count are computed here. A request with
+and stored in E.164. A text of only invisible characters is blank (:func:`is_blank`). The
+text's encoding and segment count are computed here. A request with
 an ``Idempotency-Key`` is stored in its own transaction together with the key and its answer,
 so concurrent requests with one key make exactly one message.
 """
@@ -10,6 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import unicodedata
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -27,9 +29,29 @@ from gateway.timefmt import utcnow
 from scheduler import Priority
 from store import queries as q
 
-__all__ = ["Accepted", "MessageSpec", "accept_message", "normalise_number"]
+__all__ = ["Accepted", "MessageSpec", "accept_message", "is_blank", "normalise_number"]
 
 MAX_METADATA_BYTES = 1024
+
+INVISIBLE_CATEGORIES = frozenset({"Zs", "Zl", "Zp", "Cc", "Cf"})
+"""Space separators, line/paragraph separators, controls and format characters (ZWSP, ZWJ,
+U+2060 WORD JOINER, U+FEFF BOM, bidi marks, tags, …)."""
+INVISIBLE_EXTRA = frozenset(
+    {0x034F, 0x115F, 0x1160, 0x17B4, 0x17B5, 0x180B, 0x180C, 0x180D, 0x180F, 0x2800, 0x3164, 0xFFA0}
+    | set(range(0xFE00, 0xFE10))
+    | set(range(0xE0100, 0xE01F0))
+)
+"""Characters of other categories that render as nothing: the combining grapheme joiner, the
+Hangul fillers, Khmer inherent vowels, Mongolian and other variation selectors, and
+U+2800 BRAILLE PATTERN BLANK."""
+
+
+def is_blank(text: str) -> bool:
+    """True when nothing in ``text`` would show: only whitespace and invisible characters."""
+    return all(
+        ord(ch) in INVISIBLE_EXTRA or unicodedata.category(ch) in INVISIBLE_CATEGORIES or ch.isspace()
+        for ch in text
+    )
 
 
 @dataclass(frozen=True, slots=True)
@@ -77,7 +99,7 @@ def normalise_number(raw: str, region: str | None) -> str:
 
 def build_message(account: Account, spec: MessageSpec, pipeline: Pipeline, *, max_queue: int) -> NewMessage:
     """Validate ``spec`` for ``account`` and build the row to store (no I/O)."""
-    if not spec.text.strip():
+    if is_blank(spec.text):
         raise _field_error("message", "must not be empty or blank")
     to = normalise_number(spec.to, account.default_region)
     if spec.metadata is not None and len(json.dumps(spec.metadata)) > MAX_METADATA_BYTES:

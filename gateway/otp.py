@@ -35,7 +35,7 @@ from gateway.accounts import Account
 from gateway.errors import ApiError
 from gateway.ids import has_prefix, new_id
 from gateway.logs import get_logger
-from gateway.messages import MessageSpec, build_message, normalise_number
+from gateway.messages import MessageSpec, build_message, is_blank, normalise_number
 from gateway.otp_templates import TEMPLATES, check_template, render, resolve_locale
 from gateway.pipeline import NewMessage, Pipeline
 from gateway.secret import ServerSecret
@@ -169,6 +169,13 @@ class OtpService:
         ``queue_blocked``. With ``idempotency_key``, a repeat of the same body returns the
         first answer and sends nothing.
         """
+        for name, value in (
+            ("purpose", request.purpose),
+            ("app_name", request.app_name),
+            ("template", request.template),
+        ):
+            if value is not None and is_blank(value):
+                raise _field_error(name, "must not be empty or blank")
         try:
             locale = resolve_locale(request.locale)
         except ValueError as exc:
