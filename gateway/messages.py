@@ -1,8 +1,9 @@
 """Turning a send request into a validated, stored, queued message.
 
 Numbers are parsed with ``phonenumbers`` (national numbers use the account's default region)
-and stored in E.164. A text of only invisible characters is blank (:func:`is_blank`). The
-text's encoding and segment count are computed here. A request with
+and stored in E.164, after the account's destination policy (:mod:`gateway.number_policy`)
+accepted them. A text of only invisible characters is blank (:func:`is_blank`). The text's
+encoding and segment count are computed here. A request with
 an ``Idempotency-Key`` is stored in its own transaction together with the key and its answer,
 so concurrent requests with one key make exactly one message.
 """
@@ -23,13 +24,14 @@ import phonenumbers
 from gateway.accounts import Account
 from gateway.errors import ApiError
 from gateway.ids import new_id
+from gateway.number_policy import check_destination
 from gateway.pipeline import NewMessage, Pipeline
 from gateway.sms_text import analyse
 from gateway.timefmt import utcnow
 from scheduler import Priority
 from store import queries as q
 
-__all__ = ["Accepted", "MessageSpec", "accept_message", "is_blank", "normalise_number"]
+__all__ = ["Accepted", "MessageSpec", "accept_message", "is_blank", "normalise_number", "parse_number"]
 
 MAX_METADATA_BYTES = 1024
 
@@ -83,6 +85,11 @@ def _field_error(field: str, reason: str) -> ApiError:
 
 def normalise_number(raw: str, region: str | None) -> str:
     """E.164 form of ``raw``; validation_error naming ``to`` when it is not a valid number."""
+    return phonenumbers.format_number(parse_number(raw, region), phonenumbers.PhoneNumberFormat.E164)
+
+
+def parse_number(raw: str, region: str | None) -> phonenumbers.PhoneNumber:
+    """``raw`` parsed; validation_error naming ``to`` when it is not a valid number."""
     try:
         number = phonenumbers.parse(raw, region)
     except phonenumbers.NumberParseException:
@@ -94,14 +101,16 @@ def normalise_number(raw: str, region: str | None) -> str:
         raise _field_error("to", f"not a phone number{hint}") from None
     if not phonenumbers.is_valid_number(number):
         raise _field_error("to", "not a valid phone number")
-    return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
+    return number
 
 
 def build_message(account: Account, spec: MessageSpec, pipeline: Pipeline, *, max_queue: int) -> NewMessage:
     """Validate ``spec`` for ``account`` and build the row to store (no I/O)."""
     if is_blank(spec.text):
         raise _field_error("message", "must not be empty or blank")
-    to = normalise_number(spec.to, account.default_region)
+    number = parse_number(spec.to, account.default_region)
+    check_destination(number, account.allowed_number_types, account.allowed_countries)
+    to = phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
     if spec.metadata is not None and len(json.dumps(spec.metadata)) > MAX_METADATA_BYTES:
         raise _field_error("metadata", f"at most {MAX_METADATA_BYTES} bytes of JSON")
     pinned = spec.device_id
