@@ -2,8 +2,9 @@
 
 SMS pumping ("toll fraud") makes a gateway send to numbers whose owner earns per message —
 premium-rate, shared-cost and "personal" redirect numbers — or floods countries the customer
-never serves. Every send path (SMS, OTP, list items) checks the destination here, after the
-number is parsed and valid:
+never serves. Every send path (SMS, OTP, anything that queues a message: they all go through
+:func:`gateway.messages.build_message`) checks the destination here, after the number is
+parsed and valid:
 
 * its type, as ``phonenumbers.number_type`` classifies it, must be one the account may reach:
   :data:`ALWAYS_ALLOWED` types always, the types in :data:`REFUSED_BY_DEFAULT` only when the
