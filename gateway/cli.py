@@ -2,6 +2,9 @@
 
     relaygate serve [--host H] [--http-port P] [--relay-port P] [--data-dir D]
     relaygate accounts create NAME [--expires YYYY-MM-DD] [--relay-mode auto|manual] [--json]
+    relaygate accounts show ID [--json]
+    relaygate accounts update ID [--allow-number-types a,b] [--countries UZ,BD | --all-countries]
+                                 [--otp-per-number-hour N] [--otp-per-number-day N] [--json]
     relaygate tokens create --account ID --scopes a,b [--name N] [--json]
     relaygate tokens revoke TOKEN_ID
     relaygate pairing-code --account ID [--json]
@@ -22,14 +25,24 @@ import signal
 import sys
 from collections.abc import Awaitable, Callable, Sequence
 from datetime import date
+from typing import Any
 
+import msgspec
 import uvloop
 
 from gateway import relaysim
-from gateway.accounts import create_account, create_token, revoke_token
+from gateway.accounts import (
+    Account,
+    account_from_row,
+    create_account,
+    create_token,
+    revoke_token,
+    update_number_policy,
+)
 from gateway.config import Settings, SettingsError
 from gateway.demo import run_demo
 from gateway.logs import configure_logging
+from gateway.number_policy import parse_countries, parse_number_types
 from gateway.pairing import create_pairing_code, qr_payload
 from gateway.runtime import Gateway, ListenError, resolve_database_url
 from gateway.scopes import ALL_SCOPES, parse_scopes
@@ -55,6 +68,24 @@ def _parser() -> argparse.ArgumentParser:
     acc_create.add_argument("--relay-mode", choices=["auto", "manual"], default="auto")
     acc_create.add_argument("--region", help="default region for national numbers, e.g. US, UZ, BD")
     acc_create.add_argument("--json", action="store_true", help="print {account_id, token} as JSON")
+    acc_show = accounts.add_parser("show", help="an account and its settings")
+    acc_show.add_argument("account_id")
+    acc_show.add_argument("--json", action="store_true", help="print the account as GET /v1/account shows it")
+    acc_update = accounts.add_parser(
+        "update", help="change an account's destination policy (running gateways see it within 2 s)"
+    )
+    acc_update.add_argument("account_id")
+    acc_update.add_argument(
+        "--allow-number-types",
+        metavar="TYPES",
+        help="refused-by-default number types to allow, e.g. premium_rate,shared_cost ('' = none)",
+    )
+    where = acc_update.add_mutually_exclusive_group()
+    where.add_argument("--countries", metavar="CC,CC", help="only these destination countries (ISO codes)")
+    where.add_argument("--all-countries", action="store_true", help="any destination country")
+    acc_update.add_argument("--otp-per-number-hour", type=int, metavar="N", help="codes per number per hour")
+    acc_update.add_argument("--otp-per-number-day", type=int, metavar="N", help="codes per number per 24 h")
+    acc_update.add_argument("--json", action="store_true", help="print the updated account as JSON")
 
     tokens = sub.add_parser("tokens", help="manage access tokens").add_subparsers(
         dest="action", required=True
@@ -125,6 +156,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     configure_logging(level="warning", fmt=settings.log_format, stream=sys.stderr)
     command: dict[tuple[str, str], Callable[[Conn, argparse.Namespace], Awaitable[int]]] = {
         ("accounts", "create"): _accounts_create,
+        ("accounts", "show"): _accounts_show,
+        ("accounts", "update"): _accounts_update,
         ("tokens", "create"): _tokens_create,
         ("tokens", "revoke"): _tokens_revoke,
         ("pairing-code", ""): _pairing_code,
@@ -178,6 +211,68 @@ async def _accounts_create(conn: Conn, args: argparse.Namespace) -> int:
     else:
         print(f"account {account.id} ({account.name}) created")
         print(f"access token (shown once): {token}")
+    return 0
+
+
+def _print_account(account: Account, as_json: bool) -> None:
+    if as_json:
+        print(msgspec.json.encode(account).decode())
+        return
+    countries = ",".join(account.allowed_countries) or "all"
+    print(f"account {account.id} ({account.name}) {account.status}, relay mode {account.relay_mode}")
+    print(f"  default region:       {account.default_region or '-'}")
+    expires = account.subscription_expires_at
+    print(f"  subscription expires: {rfc3339(expires) if expires else 'never'}")
+    print(f"  number types allowed: {','.join(account.allowed_number_types)}")
+    print(f"  countries allowed:    {countries}")
+    print(f"  OTP per number:       {account.otp_per_number_hour}/hour, {account.otp_per_number_day}/24 h")
+
+
+async def _accounts_show(conn: Conn, args: argparse.Namespace) -> int:
+    row = await conn.fetchrow(q.ACCOUNT_BY_ID, args.account_id)
+    if row is None:
+        print(f"relaygate: no account {args.account_id}", file=sys.stderr)
+        return 1
+    _print_account(account_from_row(row), args.json)
+    return 0
+
+
+OTP_HOUR_RANGE = (1, 1000)
+OTP_DAY_RANGE = (1, 10000)
+
+
+def number_policy_changes(args: argparse.Namespace) -> dict[str, Any]:
+    """The settings ``accounts update`` is to change, checked; ValueError says what is wrong."""
+    changes: dict[str, Any] = {}
+    if args.allow_number_types is not None:
+        changes["extra_number_types"] = parse_number_types(args.allow_number_types)
+    if args.all_countries:
+        changes["allowed_countries"] = []
+    elif args.countries is not None:
+        changes["allowed_countries"] = parse_countries(args.countries)
+    for name, (low, high) in (("otp_per_number_hour", OTP_HOUR_RANGE), ("otp_per_number_day", OTP_DAY_RANGE)):
+        value = getattr(args, name)
+        if value is None:
+            continue
+        if not low <= value <= high:
+            raise ValueError(f"--{name.replace('_', '-')} must be {low}-{high}")
+        changes[name] = value
+    if not changes:
+        raise ValueError("nothing to update (see relaygate accounts update --help)")
+    return changes
+
+
+async def _accounts_update(conn: Conn, args: argparse.Namespace) -> int:
+    try:
+        changes = number_policy_changes(args)
+    except ValueError as exc:
+        print(f"relaygate: {exc}", file=sys.stderr)
+        return 2
+    account = await update_number_policy(conn, args.account_id, **changes)
+    if account is None:
+        print(f"relaygate: no account {args.account_id}", file=sys.stderr)
+        return 1
+    _print_account(account, args.json)
     return 0
 
 

@@ -15,6 +15,16 @@ RETURNING *
 ACCOUNT_BY_ID = "SELECT * FROM accounts WHERE id = $1"
 ACCOUNT_COUNT = "SELECT count(*) FROM accounts"
 ACCOUNT_SET_EXPIRY = "UPDATE accounts SET subscription_expires_at = $2 WHERE id = $1 RETURNING *"
+# Destination policy; a NULL parameter keeps that setting. $2 extra_number_types,
+# $3 allowed_countries ('{}' = all), $4 otp_per_number_hour, $5 otp_per_number_day.
+ACCOUNT_UPDATE_NUMBER_POLICY = """
+UPDATE accounts SET extra_number_types = coalesce($2, extra_number_types),
+                    allowed_countries = coalesce($3, allowed_countries),
+                    otp_per_number_hour = coalesce($4, otp_per_number_hour),
+                    otp_per_number_day = coalesce($5, otp_per_number_day)
+WHERE id = $1
+RETURNING *
+"""
 
 # --- access tokens ----------------------------------------------------------------------------
 
@@ -32,7 +42,8 @@ WITH t AS (
     RETURNING id, account_id, scopes
 )
 SELECT t.id AS token_id, t.scopes, a.id, a.name, a.relay_mode, a.default_region,
-       a.subscription_expires_at, a.status, a.created_at
+       a.subscription_expires_at, a.status, a.created_at, a.extra_number_types, a.allowed_countries,
+       a.otp_per_number_hour, a.otp_per_number_day
 FROM t JOIN accounts a ON a.id = t.account_id
 """
 # $1 account, $2 cursor (last id seen, '' for the first page), $3 limit
@@ -379,6 +390,12 @@ OTP_INVALIDATE_PENDING = """
 UPDATE otps SET status = CASE WHEN expires_at <= $4 THEN 'expired' ELSE 'invalidated' END
 WHERE account_id = $1 AND to_number = $2 AND purpose = $3 AND status = 'pending'
 RETURNING id
+"""
+# Per-number caps across purposes: times of the sends to ($1 account, $2 number) since $3
+# (now - 24 hours), oldest first.
+OTP_NUMBER_SENDS = """
+SELECT coalesce(array_agg(created_at ORDER BY created_at), '{}') AS sent_at
+FROM otps WHERE account_id = $1 AND to_number = $2 AND created_at > $3
 """
 OTP_INSERT = """
 INSERT INTO otps (id, account_id, to_number, purpose, locale, code_hash, code_length, message_id,
