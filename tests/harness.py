@@ -12,7 +12,7 @@ import os
 import socket
 import sys
 import threading
-from collections.abc import AsyncIterator, Coroutine
+from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 from urllib.parse import parse_qs, urlencode, urlsplit, urlunsplit
@@ -34,6 +34,7 @@ __all__ = [
     "RunningGateway",
     "TcpProxy",
     "ThreadedGateway",
+    "eventually",
     "free_port",
     "make_account",
     "start_gateway",
@@ -210,6 +211,25 @@ class ThreadedGateway:
         self.run(self.running.stop())
         self.loop.call_soon_threadsafe(self.loop.stop)
         self._thread.join(10)
+
+
+async def eventually(
+    probe: Callable[[], Awaitable[_T | None]], *, timeout: float = 5.0, interval: float = 0.02, what: str = ""
+) -> _T:
+    """Call ``probe`` until it returns something other than None or False; return that.
+
+    The one polling loop of the tests, for state seen only from outside (the API, a database
+    row): ``TimeoutError`` naming ``what`` when ``timeout`` passes first.
+    """
+    try:
+        async with asyncio.timeout(timeout):
+            while True:
+                value = await probe()
+                if value is not None and value is not False:
+                    return value
+                await asyncio.sleep(interval)
+    except TimeoutError:
+        raise TimeoutError(f"not within {timeout} s: {what or getattr(probe, '__name__', 'probe')}") from None
 
 
 class ApiClient:
