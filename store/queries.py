@@ -102,6 +102,9 @@ SELECT {_DEVICE_COLUMNS} FROM devices
 WHERE account_id = $1 AND unpaired_at IS NULL AND id > $2 ORDER BY id LIMIT $3
 """
 DEVICE_ALL_PAIRED = f"SELECT {_DEVICE_COLUMNS} FROM devices WHERE unpaired_at IS NULL"
+DEVICE_ALL_FOR_ACCOUNT = (
+    f"SELECT {_DEVICE_COLUMNS} FROM devices WHERE account_id = $1 AND unpaired_at IS NULL ORDER BY id LIMIT 10000"
+)
 # $1 id, $2 account, $3 name, $4 enabled, $5 max_in_flight, $6 per_minute, $7 per_day; each NULL = unchanged
 # except limits, which use $8/$9/$10 flags to allow clearing back to the default.
 DEVICE_UPDATE = f"""
@@ -261,7 +264,19 @@ WHERE m.account_id = $1 AND ($2 = '' OR m.id < $2)
 ORDER BY m.id DESC LIMIT $3
 """
 
+# Messages of an account ($1) accepted since the time encoded in the id bound $2 (ids are ULIDs,
+# so a time range is an index range).
+MESSAGE_COUNT_SINCE = "SELECT count(*) FROM messages WHERE account_id = $1 AND id >= $2"
+
 # --- webhooks ---------------------------------------------------------------------------------
+
+# Launch readiness: enabled endpoints of the account, and the state of its latest test delivery.
+WEBHOOK_READINESS = """
+SELECT (SELECT count(*) FROM webhook_endpoints WHERE account_id = $1 AND deleted_at IS NULL AND enabled)
+           AS endpoints,
+       (SELECT status FROM webhook_deliveries WHERE account_id = $1 AND event_type = 'webhook.test'
+        ORDER BY id DESC LIMIT 1) AS last_test
+"""
 
 _ENDPOINT_COLUMNS = (
     "id, account_id, url, events, description, enabled, disabled_reason, created_at, previous_expires_at"

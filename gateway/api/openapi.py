@@ -40,7 +40,8 @@ def _examples() -> dict[type[Any], Any]:
     """An example instance of every request and answer type (encoded from the types, so an
     example can never disagree with its schema)."""
     from gateway.accounts import Account, TokenInfo
-    from gateway.api import account, devices, health, messages, otp, tokens, webhooks
+    from gateway.api import account, devices, health, messages, otp, readiness, tokens, webhooks
+    from gateway.readiness import Check
 
     acc = Account(
         id="acc_01HV4Z6Q7T8Y9ABCDEFGHJKMNP",
@@ -173,6 +174,19 @@ def _examples() -> dict[type[Any], Any]:
                 sent_at=_WHEN,
                 delivered_at=_WHEN,
             ),
+        ),
+        readiness.Readiness: readiness.Readiness(
+            ready=True,
+            checks=[
+                Check(
+                    id="token", status="pass", message="this token can send SMS and OTP and read their status"
+                ),
+                Check(id="subscription", status="warn", message="active, ends in 5.2 days"),
+                Check(id="relays_online", status="pass", message="2 relays online with a ready SIM"),
+                Check(id="webhook", status="pass", message="the last test event was delivered"),
+                Check(id="limits", status="pass", message="120 messages in 24 h; relays allow 86400/day"),
+                Check(id="queue", status="pass", message="0 messages waiting"),
+            ],
         ),
         account.AccountResponse: account.AccountResponse(
             account=acc, subscription_active=True, token_id=token.id, scopes=token.scopes
