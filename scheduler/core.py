@@ -106,16 +106,18 @@ class Scheduler:
         self._refresh_availability(self._accounts[relay.account_id])
         self._wake(self._accounts[relay.account_id])
 
-    def set_sims(self, device_id: str, ready_slots: frozenset[int] | None) -> None:
+    def set_sims(self, device_id: str, ready_slots: frozenset[int] | None) -> bool:
         """Record which SIM slots of a relay are ready to send (None: not reported, no
-        restriction). A relay with an empty set gets no work. Unknown relays are ignored."""
+        restriction); a relay with an empty set gets no work. True if that changed anything
+        (unknown relays: False)."""
         relay = self._relays.get(device_id)
         if relay is None or relay.ready_slots == ready_slots:
-            return
+            return False
         relay.ready_slots = ready_slots
         account = self._accounts[relay.account_id]
         self._refresh_availability(account)
         self._wake(account)
+        return True
 
     def set_offline(self, device_id: str) -> list[str]:
         """Mark a relay disconnected; return the unacknowledged messages requeued.

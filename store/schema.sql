@@ -246,6 +246,10 @@ $$;
 DROP TRIGGER IF EXISTS events_notify ON events;
 CREATE TRIGGER events_notify AFTER INSERT ON events FOR EACH STATEMENT EXECUTE FUNCTION relaygate_notify_events();
 
-INSERT INTO schema_version (singleton, version) VALUES (true, 5)
+-- v6: why a message failed, for people: e.g. "last attempt: radio_off on dev_…" when it expired
+-- after a relay's retryable failure. NULL when failure_reason says it all.
+ALTER TABLE messages ADD COLUMN IF NOT EXISTS failure_reason_detail text;
+
+INSERT INTO schema_version (singleton, version) VALUES (true, 6)
 ON CONFLICT (singleton) DO UPDATE SET version = EXCLUDED.version, applied_at = now()
 WHERE schema_version.version < EXCLUDED.version;
