@@ -261,3 +261,28 @@ async def test_max_attempts_counts_failed_attempts_not_reconnects(
         ]
     finally:
         await running.stop()
+
+
+async def test_failed_attempts_survive_a_restart(database_url: str, session: aiohttp.ClientSession) -> None:
+    """Failures recorded before a restart count toward RELAYGATE_MAX_ATTEMPTS after it."""
+    running = await start_gateway(database_url, max_attempts=2)
+    _, token = await make_account(database_url)
+    api = ApiClient(session, running.base_url, token)
+    try:
+        paired = await pair_relay(api)
+        relay = await RawRelay.connect(running.relay_url, paired["device_token"])
+        message_id = (await send(api))["request_id"]
+        assert (await relay.recv())["id"] == message_id
+        await report(relay, message_id, "failed", "radio_off")
+    finally:
+        await running.stop()
+    running = await start_gateway(database_url, max_attempts=2)
+    api = ApiClient(session, running.base_url, token)
+    try:
+        relay = await RawRelay.connect(running.relay_url, paired["device_token"])
+        assert (await relay.recv())["id"] == message_id  # the exclusion is not kept; the count is
+        await report(relay, message_id, "failed", "radio_off")
+        body = await wait_status(api, message_id, "failed")
+        assert body["failure_reason"] == "radio_off" and body["attempts"] == 2
+    finally:
+        await running.stop()
