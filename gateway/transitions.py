@@ -137,6 +137,7 @@ async def _write_events(conn: Any, events: list[tuple[str, Kind]]) -> None:
             "device_name": r["device_name"],
             "attempts": r["attempts"],
             "failure_reason": r["failure_reason"] if kind == "failed" else None,
+            "failure_reason_detail": r["failure_reason_detail"] if kind == "failed" else None,
             "metadata": json.loads(r["metadata"]) if r["metadata"] else None,
             "kind": r["kind"],
         }

@@ -240,7 +240,7 @@ WHERE m.id = v.id AND a.message_id = m.id AND a.attempt = m.attempts
 # The event payload of message.* events, for the ids given.
 MESSAGE_EVENT_DATA = """
 SELECT m.id, m.account_id, m.status, m.to_number, m.device_id, d.name AS device_name, m.attempts,
-       m.failure_reason, m.metadata, m.kind
+       m.failure_reason, m.failure_reason_detail, m.metadata, m.kind
 FROM messages m LEFT JOIN devices d ON d.id = m.device_id
 WHERE m.id = ANY($1::text[])
 """

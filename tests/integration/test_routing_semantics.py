@@ -83,12 +83,15 @@ async def test_expiry_says_no_device_only_when_no_relay_was_online(
     assert details[retried["request_id"]] == f"last attempt: radio_off on {online['device_id']}"
     conn = await asyncpg.connect(database_url)
     try:
-        reasons = await conn.fetch(
-            "SELECT data->>'failure_reason' AS reason FROM events WHERE type = 'message.failed' ORDER BY id"
+        events = await conn.fetch(
+            "SELECT data->>'request_id' AS id, data->>'failure_reason' AS reason,"
+            " data->>'failure_reason_detail' AS detail FROM events WHERE type = 'message.failed'"
         )
     finally:
         await conn.close()
-    assert sorted(r["reason"] for r in reasons) == ["expired", "expired", "no_device"]
+    assert sorted(e["reason"] for e in events) == ["expired", "expired", "no_device"]
+    by_id = {e["id"]: e["detail"] for e in events}
+    assert by_id[retried["request_id"]] == f"last attempt: radio_off on {online['device_id']}"
 
 
 async def test_report_at_is_used_within_the_clock_skew_allowance(
