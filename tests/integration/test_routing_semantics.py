@@ -5,6 +5,9 @@ RELAYGATE_MAX_ATTEMPTS counts."""
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import json
 import time
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -12,6 +15,8 @@ from typing import Any
 import aiohttp
 import asyncpg
 import pytest
+from websockets.asyncio.client import connect
+from websockets.exceptions import ConnectionClosed
 
 from tests.harness import ApiClient, RunningGateway, make_account, start_gateway
 from tests.integration.test_send_pipeline import TO, first_receiver, report, send, status_of, wait_status
@@ -289,3 +294,48 @@ async def test_failed_attempts_survive_a_restart(database_url: str, session: aio
         assert body["failure_reason"] == "radio_off" and body["attempts"] == 2
     finally:
         await running.stop()
+
+
+async def test_pings_and_pongs_do_not_count_as_heartbeats(
+    database_url: str, session: aiohttp.ClientSession
+) -> None:
+    """A relay that only exchanges WebSocket pings and pongs is still closed with 4002: the
+    heartbeat timeout counts protocol frames."""
+    running = await start_gateway(database_url, heartbeat_interval=0.4)
+    _, token = await make_account(database_url)
+    api = ApiClient(session, running.base_url, token)
+    try:
+        paired = await pair_relay(api)
+        relay = await RawRelay.connect(running.relay_url, paired["device_token"])
+
+        async def keepalive_only() -> None:
+            with contextlib.suppress(ConnectionClosed):
+                for _ in range(100):  # bounded: 10 s at most
+                    await relay.ws.pong()
+                    await relay.ws.ping()
+                    await asyncio.sleep(0.1)
+
+        chatter = asyncio.create_task(keepalive_only(), name="test.keepalive_only")
+        try:
+            code, _ = await relay.closed(timeout=5)
+        finally:
+            chatter.cancel()
+        assert code == 4002
+    finally:
+        await running.stop()
+
+
+async def test_permessage_deflate_is_declined(api: ApiClient, gateway: RunningGateway) -> None:
+    """A relay offering permessage-deflate gets no extension: frames are uncompressed."""
+    paired = await pair_relay(api)
+    async with connect(
+        gateway.relay_url,
+        additional_headers={"Authorization": f"Bearer {paired['device_token']}"},
+        subprotocols=["relaygate.v1"],  # type: ignore[list-item]
+    ) as ws:
+        assert (
+            ws.request is not None and "permessage-deflate" in ws.request.headers["Sec-WebSocket-Extensions"]
+        )
+        assert ws.response is not None and "Sec-WebSocket-Extensions" not in ws.response.headers
+        await ws.send(json.dumps(HELLO))
+        assert json.loads(await ws.recv())["type"] == "welcome"
