@@ -43,6 +43,13 @@ async def _connect(gateway: RunningGateway, token: str, sims: list[dict[str, Any
     return relay
 
 
+async def wait_acked(api: ApiClient, request_id: str) -> None:
+    """Until the status API shows the current hand-over acknowledged."""
+    async with asyncio.timeout(5):
+        while not (await status_of(api, request_id))["history"][-1]["acked_at"]:
+            await asyncio.sleep(0.02)
+
+
 def _expire_now(gateway: RunningGateway) -> None:
     """Mock time: the scheduler's clock jumps an hour ahead, past every test TTL."""
     pipeline = gateway.gateway.pipeline
@@ -66,6 +73,10 @@ async def test_expiry_says_no_device_only_when_no_relay_was_online(
     await relay.send({"type": "ack", "id": command["id"]})
     await report(relay, command["id"], "failed", "radio_off")
     pinned = await send(api, ttl_seconds=10, device_id=offline["device_id"])
+    silent = await send(api, ttl_seconds=10, device_id=online["device_id"])
+    assert (await relay.recv())["id"] == silent["request_id"]
+    await relay.send({"type": "ack", "id": silent["request_id"]})
+    await wait_acked(api, silent["request_id"])
     _, lonely_token = await make_account(database_url, "lonely")
     lonely = ApiClient(session, gateway.base_url, lonely_token)
     await pair_relay(lonely, "never connected")
@@ -79,6 +90,9 @@ async def test_expiry_says_no_device_only_when_no_relay_was_online(
     body = await wait_status(api, pinned["request_id"], "failed")
     assert body["failure_reason"] == "expired"
     assert body["failure_reason_detail"] == f"pinned relay {offline['device_id']} was not available"
+    body = await wait_status(api, silent["request_id"], "failed")
+    assert body["failure_reason"] == "relay_timeout"
+    assert body["failure_reason_detail"] == f"acknowledged by {online['device_id']}, never reported"
     body = await wait_status(lonely, orphan["request_id"], "failed")
     assert body["failure_reason"] == "no_device"
     assert body["failure_reason_detail"] == "no relay of the account was online and ready while it waited"
@@ -94,7 +108,7 @@ async def test_expiry_says_no_device_only_when_no_relay_was_online(
         )
     finally:
         await conn.close()
-    assert sorted(e["reason"] for e in events) == ["expired", "expired", "no_device"]
+    assert sorted(e["reason"] for e in events) == ["expired", "expired", "no_device", "relay_timeout"]
     by_id = {e["id"]: e["detail"] for e in events}
     assert by_id[retried["request_id"]] == f"last attempt: radio_off on {online['device_id']}"
 
