@@ -25,16 +25,19 @@ Policy
     hand-overs that end because a relay went away do not count.
 
 Complexity (n queued messages of the account, d its relays, g its distinct
-exclusion sets — 1 unless retries are pending, at most a handful)
+(exclusion set, SIM slot) queues — 1 unless retries are pending or messages ask
+for a SIM slot, at most a handful)
     * enqueue, finished, retry, ack: O(log n) amortised (lazy heap deletion).
     * one dispatch decision: O(d log d + (d + g) * d + log n), i.e. O(log n)
       in queue length: only the heads of the account's queues are looked at.
     * accounts whose work cannot be placed are *parked*: they leave the
       round robin and return only on an event that could change the answer
-      (new work, a relay online/enabled/freed, a rate window opening at a
+      (new work, a relay online/enabled/freed or its SIMs ready, a rate window opening at a
       time computed when parking), so :meth:`Scheduler.next_dispatches` never
       rescans them.
     * expire_due: O(k log N) for k expiries among N tracked messages.
+    * relay state changes (online, offline, enabled, SIMs): O(d), to keep
+      track of whether the account has a usable relay (for ``no_device``).
 """
 
 from __future__ import annotations
