@@ -353,3 +353,19 @@ async def test_permessage_deflate_is_declined(api: ApiClient, gateway: RunningGa
         assert ws.response is not None and "Sec-WebSocket-Extensions" not in ws.response.headers
         await ws.send(json.dumps(HELLO))
         assert json.loads(await ws.recv())["type"] == "welcome"
+
+
+async def test_failed_after_sent_is_final(api: ApiClient, gateway: RunningGateway) -> None:
+    """A retryable reason reported after sent fails the message for good: no other relay gets it."""
+    a = await pair_relay(api, "a")
+    relay = await RawRelay.connect(gateway.relay_url, a["device_token"])
+    answer = await send(api)
+    assert (await relay.recv())["id"] == answer["request_id"]
+    await report(relay, answer["request_id"], "sent")
+    b = await pair_relay(api, "b")
+    other = await RawRelay.connect(gateway.relay_url, b["device_token"])
+    await report(relay, answer["request_id"], "failed", "radio_off")
+    body = await status_of(api, answer["request_id"])
+    assert body["status"] == "failed" and body["failure_reason"] == "radio_off" and body["attempts"] == 1
+    with pytest.raises(TimeoutError):
+        await other.recv(timeout=0.3)
