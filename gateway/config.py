@@ -99,7 +99,8 @@ class Settings:
     max_queue_per_account: int = 100_000
     """RELAYGATE_MAX_QUEUE: queued messages per account before sends answer queue_blocked."""
     max_attempts: int = 3
-    """RELAYGATE_MAX_ATTEMPTS: relays a message may be handed to after retryable failures."""
+    """RELAYGATE_MAX_ATTEMPTS: retryable relay failures after which a message fails for good
+    (hand-overs ended by a reconnect do not count)."""
     reclaim_grace: float = 30.0
     """RELAYGATE_RECLAIM_GRACE: after a restart, seconds a dispatched-but-unacknowledged message
     waits for its original relay (which de-duplicates) before any relay may take it."""

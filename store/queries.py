@@ -102,9 +102,7 @@ SELECT {_DEVICE_COLUMNS} FROM devices
 WHERE account_id = $1 AND unpaired_at IS NULL AND id > $2 ORDER BY id LIMIT $3
 """
 DEVICE_ALL_PAIRED = f"SELECT {_DEVICE_COLUMNS} FROM devices WHERE unpaired_at IS NULL"
-DEVICE_ALL_FOR_ACCOUNT = (
-    f"SELECT {_DEVICE_COLUMNS} FROM devices WHERE account_id = $1 AND unpaired_at IS NULL ORDER BY id LIMIT 10000"
-)
+DEVICE_ALL_FOR_ACCOUNT = f"SELECT {_DEVICE_COLUMNS} FROM devices WHERE account_id = $1 AND unpaired_at IS NULL ORDER BY id LIMIT 10000"
 # $1 id, $2 account, $3 name, $4 enabled, $5 max_in_flight, $6 per_minute, $7 per_day; each NULL = unchanged
 # except limits, which use $8/$9/$10 flags to allow clearing back to the default.
 DEVICE_UPDATE = f"""
@@ -165,7 +163,9 @@ IDEMPOTENCY_PURGE = "DELETE FROM idempotency_keys WHERE created_at < now() - mak
 # Unfinished work for restart recovery.
 MESSAGE_UNFINISHED = """
 SELECT id, account_id, to_number, body, sealed_body, priority, pinned_device_id, sim_slot, attempts,
-       expires_at, device_id, acked_at
+       expires_at, device_id, acked_at,
+       (SELECT count(*) FROM message_attempts a WHERE a.message_id = messages.id AND a.outcome = 'failed')::int
+           AS failures
 FROM messages WHERE status IN ('queued', 'dispatched') ORDER BY id
 """
 
@@ -212,25 +212,41 @@ UPDATE message_attempts a SET outcome = u.outcome, reason = u.reason, finished_a
 FROM u WHERE a.message_id = u.id AND a.attempt = u.attempts
 RETURNING a.message_id
 """
-MESSAGE_SENT = """
-UPDATE messages m SET status = 'sent', sent_at = v.at
-FROM unnest($1::text[], $2::text[], $3::timestamptz[]) AS v(id, device_id, at)
+# When a reported event happened: the relay's own time (v.reported, the report's `at`) if it is
+# plausible — not more than 5 minutes after the gateway received the report (v.at) nor before the
+# message was dispatched — bounded to [dispatched_at, v.at]; the gateway's receive time otherwise.
+_REPORTED_AT = """CASE
+    WHEN v.reported IS NULL OR v.reported > v.at + interval '5 minutes'
+         OR v.reported < m.dispatched_at - interval '5 minutes' THEN v.at
+    ELSE least(v.at, greatest(v.reported, m.dispatched_at)) END"""
+# $3 receive time, $4 the relay's time (or NULL); each returns (id, the time stored).
+MESSAGE_SENT = f"""
+UPDATE messages m SET status = 'sent', sent_at = {_REPORTED_AT}
+FROM unnest($1::text[], $2::text[], $3::timestamptz[], $4::timestamptz[]) AS v(id, device_id, at, reported)
 WHERE m.id = v.id AND m.device_id = v.device_id AND m.status IN ('queued', 'dispatched')
-RETURNING m.id
+RETURNING m.id, m.sent_at
 """
-MESSAGE_DELIVERED = """
-UPDATE messages m SET status = 'delivered', delivered_at = v.at, sent_at = coalesce(m.sent_at, v.at)
-FROM unnest($1::text[], $2::text[], $3::timestamptz[]) AS v(id, device_id, at)
+MESSAGE_DELIVERED = f"""
+UPDATE messages m SET status = 'delivered', delivered_at = greatest({_REPORTED_AT}, m.sent_at),
+    sent_at = coalesce(m.sent_at, {_REPORTED_AT})
+FROM unnest($1::text[], $2::text[], $3::timestamptz[], $4::timestamptz[]) AS v(id, device_id, at, reported)
 WHERE m.id = v.id AND m.device_id = v.device_id AND m.status IN ('queued', 'dispatched', 'sent')
-RETURNING m.id
+RETURNING m.id, m.delivered_at
 """
-# $2 device guard: NULL for failures the gateway decides (expiry, no relay).
-MESSAGE_FAILED = """
-UPDATE messages m SET status = 'failed', failed_at = v.at, failure_reason = v.reason
-FROM unnest($1::text[], $2::text[], $3::timestamptz[], $4::text[]) AS v(id, device_id, at, reason)
+# $2 device guard: NULL for failures the gateway decides (expiry, no relay); for those the detail
+# names the last attempt when it ended (e.g. "last attempt: radio_off on dev_…"), else $6.
+MESSAGE_FAILED = f"""
+UPDATE messages m SET status = 'failed', failed_at = {_REPORTED_AT}, failure_reason = v.reason,
+    failure_reason_detail = CASE WHEN v.device_id IS NOT NULL THEN v.detail ELSE coalesce(
+        (SELECT 'last attempt: ' || coalesce(a.reason, a.outcome) || ' on ' || a.device_id
+         FROM message_attempts a
+         WHERE a.message_id = m.id AND a.attempt = m.attempts AND a.outcome IS NOT NULL),
+        v.detail) END
+FROM unnest($1::text[], $2::text[], $3::timestamptz[], $4::timestamptz[], $5::text[], $6::text[])
+     AS v(id, device_id, at, reported, reason, detail)
 WHERE m.id = v.id AND (v.device_id IS NULL OR m.device_id = v.device_id)
   AND m.status IN ('queued', 'dispatched', 'sent')
-RETURNING m.id
+RETURNING m.id, m.failed_at
 """
 # Close the current attempt of messages that finished (sent/failed).
 ATTEMPT_FINISH = """
@@ -242,7 +258,7 @@ WHERE m.id = v.id AND a.message_id = m.id AND a.attempt = m.attempts
 # The event payload of message.* events, for the ids given.
 MESSAGE_EVENT_DATA = """
 SELECT m.id, m.account_id, m.status, m.to_number, m.device_id, d.name AS device_name, m.attempts,
-       m.failure_reason, m.metadata, m.kind
+       m.failure_reason, m.failure_reason_detail, m.metadata, m.kind
 FROM messages m LEFT JOIN devices d ON d.id = m.device_id
 WHERE m.id = ANY($1::text[])
 """

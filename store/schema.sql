@@ -259,6 +259,10 @@ ALTER TABLE accounts ADD COLUMN IF NOT EXISTS otp_per_number_day integer NOT NUL
     CHECK (otp_per_number_day BETWEEN 1 AND 10000);
 CREATE INDEX IF NOT EXISTS otps_number_idx ON otps (account_id, to_number, created_at);
 
+-- v6: why a message failed, for people: e.g. "last attempt: radio_off on dev_…" when it expired
+-- after a relay's retryable failure. NULL when failure_reason says it all.
+ALTER TABLE messages ADD COLUMN IF NOT EXISTS failure_reason_detail text;
+
 INSERT INTO schema_version (singleton, version) VALUES (true, 6)
 ON CONFLICT (singleton) DO UPDATE SET version = EXCLUDED.version, applied_at = now()
 WHERE schema_version.version < EXCLUDED.version;

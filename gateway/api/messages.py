@@ -66,6 +66,8 @@ class MessageView(msgspec.Struct, kw_only=True):
     device_name: str | None
     attempts: int
     failure_reason: str | None
+    failure_reason_detail: str | None
+    """For people: e.g. "last attempt: radio_off on dev_…" when the message expired."""
     kind: str
     priority: str
     encoding: str
@@ -106,6 +108,7 @@ def _view_fields(r: Any) -> dict[str, Any]:
         "device_name": r["device_name"],
         "attempts": r["attempts"],
         "failure_reason": r["failure_reason"],
+        "failure_reason_detail": r["failure_reason_detail"],
         "kind": r["kind"],
         "priority": _PRIORITY_NAMES.get(r["priority"], "normal"),
         "encoding": r["encoding"],

@@ -77,7 +77,9 @@ def _examples() -> dict[type[Any], Any]:
         queue_length=0,
         in_flight=1,
         sent_last_hour=42,
-        limits=devices.DeviceLimits(max_in_flight=None, per_minute=None, per_day=None),
+        limits=devices.DeviceLimits(
+            max_in_flight=10, per_minute=30, per_day=None, defaults=["max_in_flight", "per_minute", "per_day"]
+        ),
         paired_at=_WHEN,
     )
     view = messages.MessageView(
@@ -88,6 +90,7 @@ def _examples() -> dict[type[Any], Any]:
         device_name=device.name,
         attempts=1,
         failure_reason=None,
+        failure_reason_detail=None,
         kind="sms",
         priority="normal",
         encoding="GSM-7",
