@@ -32,6 +32,8 @@ class MessageEventData(msgspec.Struct, kw_only=True, forbid_unknown_fields=True)
     attempts: int
     failure_reason: str | None
     """Set on ``message.failed`` only."""
+    failure_reason_detail: str | None = None
+    """For people: e.g. ``last attempt: radio_off on dev_…`` (``message.failed`` only)."""
     metadata: dict[str, Any] | None
     kind: Literal["sms", "otp", "list"]
 
