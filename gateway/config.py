@@ -73,7 +73,7 @@ class Settings:
     max_body_bytes: int = 256 * 1024
     """RELAYGATE_MAX_BODY_BYTES: request bodies larger than this are refused with 413."""
     api_rate_per_second: float = 500.0
-    """RELAYGATE_API_RATE: sustained API requests per second per account."""
+    """RELAYGATE_API_RATE: sustained API requests per second per access token."""
     api_rate_burst: int = 1000
     """RELAYGATE_API_BURST: API request burst per account."""
     heartbeat_interval: float = 30.0

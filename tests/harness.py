@@ -12,7 +12,7 @@ import os
 import socket
 import sys
 import threading
-from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine
+from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Mapping
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 from urllib.parse import parse_qs, urlencode, urlsplit, urlunsplit
@@ -253,7 +253,7 @@ class ApiClient:
         data: bytes | None = None,
         headers: dict[str, str] | None = None,
         params: dict[str, str] | None = None,
-    ) -> tuple[int, Any, dict[str, str]]:
+    ) -> tuple[int, Any, Mapping[str, str]]:
         """``(status, decoded body, headers)``."""
         hdrs = dict(headers or {})
         if self.token is not None:
@@ -266,13 +266,13 @@ class ApiClient:
                 body = await resp.json(content_type=None) if raw else None
             except ValueError:
                 body = raw.decode(errors="replace")
-            return resp.status, body, dict(resp.headers)
+            return resp.status, body, resp.headers  # header names are case-insensitive
 
-    async def get(self, path: str, **kw: Any) -> tuple[int, Any, dict[str, str]]:
+    async def get(self, path: str, **kw: Any) -> tuple[int, Any, Mapping[str, str]]:
         """GET ``path``."""
         return await self.request("GET", path, **kw)
 
-    async def post(self, path: str, **kw: Any) -> tuple[int, Any, dict[str, str]]:
+    async def post(self, path: str, **kw: Any) -> tuple[int, Any, Mapping[str, str]]:
         """POST ``path``."""
         return await self.request("POST", path, **kw)
 
