@@ -15,6 +15,13 @@ RETURNING *
 ACCOUNT_BY_ID = "SELECT * FROM accounts WHERE id = $1"
 ACCOUNT_COUNT = "SELECT count(*) FROM accounts"
 ACCOUNT_SET_EXPIRY = "UPDATE accounts SET subscription_expires_at = $2 WHERE id = $1 RETURNING *"
+ACCOUNT_LIST = "SELECT * FROM accounts ORDER BY id LIMIT 10000"
+# $2 name, $3 relay mode: NULL = unchanged; $4 default region applies only when $5 is true.
+ACCOUNT_UPDATE_PROFILE = """
+UPDATE accounts SET name = coalesce($2, name), relay_mode = coalesce($3, relay_mode),
+    default_region = CASE WHEN $5 THEN $4 ELSE default_region END
+WHERE id = $1 RETURNING *
+"""
 # Destination policy; a NULL parameter keeps that setting. $2 extra_number_types,
 # $3 allowed_countries ('{}' = all), $4 otp_per_number_hour, $5 otp_per_number_day.
 ACCOUNT_UPDATE_NUMBER_POLICY = """

@@ -24,6 +24,10 @@ ENDPOINTS: list[Endpoint] = [
         {200: account.AccountResponse}, scope="account.read",
     ),
     Endpoint(
+        "PATCH", "/api/v1/account", account.update_account, "Rename, relay mode, default region", "account",
+        {200: account.AccountResponse}, scope="account.manage", body=account.AccountUpdate,
+    ),
+    Endpoint(
         "GET", "/api/v1/launch/readiness", readiness.launch_readiness,
         "Is the account ready for real traffic? One pass/warn/fail line per check", "account",
         {200: readiness.Readiness}, scope="account.read",

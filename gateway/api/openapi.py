@@ -191,6 +191,9 @@ def _examples() -> dict[type[Any], Any]:
                 Check(id="queue", status="pass", message="0 messages waiting"),
             ],
         ),
+        account.AccountUpdate: account.AccountUpdate(
+            name="Acme shop", relay_mode="auto", default_region="UZ"
+        ),
         account.AccountResponse: account.AccountResponse(
             account=acc, subscription_active=True, token_id=token.id, scopes=token.scopes
         ),
