@@ -33,13 +33,26 @@ from gateway.transitions import Kind, Transition, write_transitions
 from protocol import Report
 from scheduler import DeviceLimits, Priority, Scheduler, Work, is_retryable
 from store import queries as q
-from store.batcher import Batcher
+from store.batcher import Batcher, ItemRejected, is_data_error
 
 __all__ = ["NewMessage", "Pipeline"]
 
 log = get_logger("gateway.pipeline")
 
 DISPATCH_BATCH = 500
+UNAVAILABLE_RETRY = 1.0
+"""Seconds the dispatch loop waits before retrying when the database cannot be reached."""
+
+
+class _Unavailable(Exception):
+    """The database could not be reached; the loop put its decisions back and backs off."""
+
+
+def _is_unavailable(exc: BaseException) -> bool:
+    """A failure of the connection or server (the write may succeed later), not of the data."""
+    return isinstance(exc, OSError | TimeoutError | asyncpg.InterfaceError | asyncpg.PostgresError) and not (
+        isinstance(exc, ItemRejected) or is_data_error(exc)
+    )
 
 
 @dataclass(frozen=True, slots=True)
@@ -339,7 +352,11 @@ class Pipeline:
 
     async def run(self) -> None:
         """Background task ``pipeline.dispatch``: expire, decide, record, send; sleep until the
-        next event or the next time-based change the scheduler knows of."""
+        next event or the next time-based change the scheduler knows of.
+
+        A change the database refuses (:class:`ItemRejected`) drops that one message from the
+        loop; a database that cannot be reached puts the decisions back and retries after
+        ``UNAVAILABLE_RETRY`` seconds. Neither ends the task."""
         while True:
             wakeup = self.scheduler.next_wakeup()
             timeout = None if wakeup is None else max(0.0, wakeup - self._clock())
@@ -349,23 +366,43 @@ class Pipeline:
             except TimeoutError:
                 pass
             self._wake.clear()
-            await self._expire()
-            while await self._dispatch_once():
-                pass
+            try:
+                await self._expire()
+                while await self._dispatch_once():
+                    pass
+            except _Unavailable as exc:
+                log.warning("pipeline.database_unavailable", error=repr(exc.__cause__))
+                await asyncio.sleep(UNAVAILABLE_RETRY)
+                self._wake.set()
 
     async def _expire(self) -> None:
         expired = self.scheduler.expire_due()
         if not expired:
             return
         now = utcnow()
-        for e in expired:
-            self._payloads.pop(e.message_id, None)
-        await asyncio.gather(
+        stored = await asyncio.gather(
             *(
                 self.transitions.submit(Transition("failed", e.message_id, None, now, reason=e.reason))
                 for e in expired
-            )
+            ),
+            return_exceptions=True,
         )
+        unavailable: BaseException | None = None
+        for e, result in zip(expired, stored, strict=True):
+            payload = self._payloads.pop(e.message_id, None)
+            if not isinstance(result, BaseException):
+                continue
+            if _is_unavailable(result) and payload is not None:
+                # Not stored: track it again; the next pass expires it once more.
+                self.scheduler.enqueue(dataclasses.replace(payload.work, attempts=payload.attempts))
+                self._payloads[e.message_id] = payload
+                unavailable = result
+            elif isinstance(result, ItemRejected):
+                log.error("pipeline.expiry_refused", message_id=e.message_id, error=repr(result.__cause__))
+            elif not _is_unavailable(result):
+                raise result
+        if unavailable is not None:
+            raise _Unavailable from unavailable
 
     async def _dispatch_once(self) -> bool:
         decisions = self.scheduler.next_dispatches(DISPATCH_BATCH)
@@ -382,11 +419,16 @@ class Pipeline:
                     Transition("dispatched", d.message_id, d.device_id, now, attempt=d.attempt)
                 )
                 for d in decisions
-            )
+            ),
+            return_exceptions=True,
         )
         touched = set()
+        unavailable: BaseException | None = None
         for decision, ok in zip(decisions, stored, strict=True):
             payload = self._payloads.get(decision.message_id)
+            if isinstance(ok, BaseException):
+                unavailable = self._dispatch_not_stored(decision.message_id, decision.attempt, ok)
+                continue
             if not ok or payload is None:
                 self.scheduler.finished(decision.message_id)
                 continue
@@ -406,4 +448,23 @@ class Pipeline:
                 await conn.flush()
             except ConnectionClosed:
                 pass  # the listener notices and reports the relay offline
+        if unavailable is not None:
+            raise _Unavailable from unavailable
         return len(decisions) == DISPATCH_BATCH
+
+    def _dispatch_not_stored(self, message_id: str, attempt: int, exc: BaseException) -> BaseException | None:
+        """A ``dispatched`` transition failed: nothing goes to the relay. Refused data drops the
+        message from the loop (it stays queued in the database; a restart loads it again); an
+        unreachable database puts it back in the queue. Returns ``exc`` in the latter case."""
+        payload = self._payloads.get(message_id)
+        self.scheduler.finished(message_id)
+        if isinstance(exc, ItemRejected):
+            log.error("pipeline.dispatch_refused", message_id=message_id, error=repr(exc.__cause__))
+            self._payloads.pop(message_id, None)
+            return None
+        if not _is_unavailable(exc):
+            raise exc
+        if payload is not None:
+            payload.attempts = attempt - 1
+            self.scheduler.enqueue(dataclasses.replace(payload.work, attempts=payload.attempts))
+        return exc
