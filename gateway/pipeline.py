@@ -30,8 +30,8 @@ from gateway.relay.hub import RelayHub
 from gateway.secret import ServerSecret
 from gateway.timefmt import utcnow
 from gateway.transitions import Kind, Transition, write_transitions
-from protocol import Report
-from scheduler import DeviceLimits, Priority, Scheduler, Work, is_retryable
+from protocol import Report, SessionState
+from scheduler import DeviceLimits, Dispatch, Priority, Scheduler, Work, is_retryable
 from store import queries as q
 from store.batcher import Batcher, ItemRejected, is_data_error
 
@@ -408,6 +408,12 @@ class Pipeline:
         decisions = self.scheduler.next_dispatches(DISPATCH_BATCH)
         if not decisions:
             return False
+        # Each decision is for the relay's session of this moment, not for the device: while we
+        # commit, that session may end and the phone reconnect at once. The offline handling
+        # of the old session then holds the message for the device again, and a `send` written
+        # to the new session would reach the phone outside the scheduler's books (or before its
+        # hello). So the frame goes out only on the very connection the decision was made for.
+        sessions = {d.device_id: self.hub.connection(d.device_id) for d in decisions}
         for decision in decisions:
             payload = self._payloads.get(decision.message_id)
             if payload is not None:  # before any await: a relay may leave while we commit
@@ -427,14 +433,18 @@ class Pipeline:
         for decision, ok in zip(decisions, stored, strict=True):
             payload = self._payloads.get(decision.message_id)
             if isinstance(ok, BaseException):
-                unavailable = self._dispatch_not_stored(decision.message_id, decision.attempt, ok)
+                unavailable = self._dispatch_not_stored(decision, ok) or unavailable
                 continue
             if not ok or payload is None:
                 self.scheduler.finished(decision.message_id)
                 continue
             conn = self.hub.connection(decision.device_id)
-            if conn is None or conn.session.close_code is not None:
-                continue  # the relay left meanwhile: relay_offline has requeued it
+            if (
+                conn is None
+                or conn is not sessions[decision.device_id]
+                or conn.session.state is not SessionState.OPEN
+            ):
+                continue  # that session ended meanwhile: its relay_offline has requeued the message
             conn.session.send_message(
                 id=decision.message_id,
                 to=payload.to,
@@ -452,19 +462,24 @@ class Pipeline:
             raise _Unavailable from unavailable
         return len(decisions) == DISPATCH_BATCH
 
-    def _dispatch_not_stored(self, message_id: str, attempt: int, exc: BaseException) -> BaseException | None:
+    def _dispatch_not_stored(self, decision: Dispatch, exc: BaseException) -> BaseException | None:
         """A ``dispatched`` transition failed: nothing goes to the relay. Refused data drops the
         message from the loop (it stays queued in the database; a restart loads it again); an
-        unreachable database puts it back in the queue. Returns ``exc`` in the latter case."""
-        payload = self._payloads.get(message_id)
-        self.scheduler.finished(message_id)
+        unreachable database puts it back in the queue. Returns ``exc`` in the latter case.
+
+        If the relay's session ended meanwhile, its offline handling already requeued the
+        message: that record is left alone."""
+        message_id = decision.message_id
         if isinstance(exc, ItemRejected):
             log.error("pipeline.dispatch_refused", message_id=message_id, error=repr(exc.__cause__))
+            self.scheduler.finished(message_id)
             self._payloads.pop(message_id, None)
             return None
         if not _is_unavailable(exc):
             raise exc
-        if payload is not None:
-            payload.attempts = attempt - 1
+        payload = self._payloads.get(message_id)
+        if self.scheduler.location(message_id) == ("assigned", decision.device_id) and payload is not None:
+            self.scheduler.finished(message_id)
+            payload.attempts = decision.attempt - 1
             self.scheduler.enqueue(dataclasses.replace(payload.work, attempts=payload.attempts))
         return exc
