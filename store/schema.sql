@@ -246,6 +246,16 @@ $$;
 DROP TRIGGER IF EXISTS events_notify ON events;
 CREATE TRIGGER events_notify AFTER INSERT ON events FOR EACH STATEMENT EXECUTE FUNCTION relaygate_notify_events();
 
-INSERT INTO schema_version (singleton, version) VALUES (true, 5)
+-- v6: late reports. A relay's sent/delivered report for a message the gateway had already
+-- failed (typically relay_timeout: acked, then no report before the TTL) is kept beside the
+-- failure; the status stays failed (it only moves forward). Per message and per attempt.
+ALTER TABLE messages ADD COLUMN IF NOT EXISTS late_report_status text
+    CHECK (late_report_status IN ('sent', 'delivered'));
+ALTER TABLE messages ADD COLUMN IF NOT EXISTS late_report_at timestamptz;
+ALTER TABLE message_attempts ADD COLUMN IF NOT EXISTS late_report_status text
+    CHECK (late_report_status IN ('sent', 'delivered'));
+ALTER TABLE message_attempts ADD COLUMN IF NOT EXISTS late_report_at timestamptz;
+
+INSERT INTO schema_version (singleton, version) VALUES (true, 6)
 ON CONFLICT (singleton) DO UPDATE SET version = EXCLUDED.version, applied_at = now()
 WHERE schema_version.version < EXCLUDED.version;
