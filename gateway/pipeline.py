@@ -332,17 +332,16 @@ class Pipeline:
                     self._wake.set()
                     return
                 self._payloads.pop(message_id, None)
-            elif held_here:
-                self.scheduler.finished(message_id)
-                self._payloads.pop(message_id, None)
             await self.transitions.submit(Transition("failed", message_id, device_id, now, reason=reason))
         else:
-            if held_here:
-                self.scheduler.finished(message_id)
-                self._payloads.pop(message_id, None)
-                self._wake.set()
             kind: Kind = "sent" if report.status == "sent" else "delivered"
             await self.transitions.submit(Transition(kind, message_id, device_id, now))
+        if held_here:
+            # Only once the report is stored: one the database refused or could not take leaves
+            # the message tracked (and its slot taken), so it still ends like an unreported one.
+            self.scheduler.finished(message_id)
+            self._payloads.pop(message_id, None)
+            self._wake.set()
 
     # --- dispatching --------------------------------------------------------------------------
 

@@ -178,10 +178,14 @@ async def test_report_the_database_refuses_fails_alone(scene: Scene, database_ur
     _assert_alive(scene.running)
     _, body, _ = await scene.attacker.get("/v1/messages/status", params={"request_id": command["id"]})
     assert body["status"] == "dispatched" and body["failure_reason"] is None
+    pipeline = scene.running.gateway.pipeline
+    assert pipeline is not None  # still tracked: it times out like any unreported message
+    assert pipeline.scheduler.location(command["id"]) == ("acked", paired["device_id"])
     await evil.send({"type": "report", "id": command["id"], "status": "sent", "at": AT})
     assert await evil.recv() == {"type": "report_ack", "id": command["id"], "status": "sent"}
     _, body, _ = await scene.attacker.get("/v1/messages/status", params={"request_id": command["id"]})
     assert body["status"] == "sent"
+    assert pipeline.scheduler.location(command["id"]) is None
 
 
 async def _battery(database_url: str, device_id: str, wanted: int, timeout: float = 5.0) -> None:
