@@ -72,7 +72,9 @@ class Batcher(Generic[T, R]):
         self._pending: list[tuple[T, asyncio.Future[R]]] = []
         self._wake = asyncio.Event()
         self.batches = 0
+        """Transactions committed."""
         self.items = 0
+        """Items committed (refused ones are not counted)."""
 
     async def submit(self, item: T) -> R:
         """Queue ``item`` and wait until its batch is committed; return its result."""
@@ -143,7 +145,7 @@ class Batcher(Generic[T, R]):
             _fail(batch, exc)
             return
         self.batches += 1
-        self.items += len(batch)
+        self.items += sum(not isinstance(outcome, ItemRejected) for outcome in outcomes)
         for (_, future), outcome in zip(batch, outcomes, strict=True):
             if future.done():
                 continue
