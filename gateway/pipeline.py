@@ -31,7 +31,7 @@ from gateway.secret import ServerSecret
 from gateway.timefmt import utcnow
 from gateway.transitions import Kind, Transition, write_transitions
 from protocol import Report, SessionState
-from scheduler import DeviceLimits, Dispatch, Priority, Scheduler, Work, is_retryable
+from scheduler import DeviceLimits, Dispatch, Expiry, Priority, Scheduler, Work, is_retryable
 from store import queries as q
 from store.batcher import Batcher, ItemRejected, is_data_error
 
@@ -160,6 +160,8 @@ class Pipeline:
         )
         self._wake = asyncio.Event()
         self._reclaim_grace = reclaim_grace
+        self._unstored_expiries: list[Expiry] = []
+        """Expiries the database could not take; written again on the next pass."""
 
     # --- start-up -----------------------------------------------------------------------------
 
@@ -375,7 +377,7 @@ class Pipeline:
                 self._wake.set()
 
     async def _expire(self) -> None:
-        expired = self.scheduler.expire_due()
+        expired, self._unstored_expiries = self._unstored_expiries + self.scheduler.expire_due(), []
         if not expired:
             return
         now = utcnow()
@@ -388,17 +390,14 @@ class Pipeline:
         )
         unavailable: BaseException | None = None
         for e, result in zip(expired, stored, strict=True):
-            payload = self._payloads.pop(e.message_id, None)
-            if not isinstance(result, BaseException):
-                continue
-            if _is_unavailable(result) and payload is not None:
-                # Not stored: track it again; the next pass expires it once more.
-                self.scheduler.enqueue(dataclasses.replace(payload.work, attempts=payload.attempts))
-                self._payloads[e.message_id] = payload
+            if isinstance(result, BaseException) and _is_unavailable(result):
+                self._unstored_expiries.append(e)  # the scheduler forgot it: retried from here
                 unavailable = result
-            elif isinstance(result, ItemRejected):
+                continue
+            self._payloads.pop(e.message_id, None)
+            if isinstance(result, ItemRejected):
                 log.error("pipeline.expiry_refused", message_id=e.message_id, error=repr(result.__cause__))
-            elif not _is_unavailable(result):
+            elif isinstance(result, BaseException):
                 raise result
         if unavailable is not None:
             raise _Unavailable from unavailable
