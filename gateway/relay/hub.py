@@ -47,7 +47,11 @@ class RelayEvents(Protocol):
         """The device took a send command."""
 
     async def relay_reported(self, device_id: str, report: Report) -> None:
-        """The device reported sent/delivered/failed; return once the report is stored."""
+        """The device reported sent/delivered/failed; return once the report is stored.
+
+        Raises :class:`store.batcher.ItemRejected` if the database refused it, or the
+        connection error if the database could not be reached; the relay gets no
+        ``report_ack`` then."""
 
 
 class NullRelayEvents:

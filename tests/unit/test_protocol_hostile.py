@@ -10,7 +10,15 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from protocol import CloseCode, ErrorCode, InvalidFrame, RelaySession, SessionState, decode_relay_frame
+from protocol import (
+    CloseCode,
+    ErrorCode,
+    InvalidFrame,
+    ProtocolStateError,
+    RelaySession,
+    SessionState,
+    decode_relay_frame,
+)
 
 AT = "2026-03-14T12:30:00Z"
 SIM = {"slot": 0, "carrier": "Orange", "ready": True}
@@ -93,6 +101,30 @@ def test_nul_report_gets_an_error_frame_and_the_session_stays_open() -> None:
     assert error["type"] == "error" and error["code"] == "invalid_field" and error["ref"] == "req_x\x00"
     assert [type(e).__name__ for e in session.events_received()] == ["ProtocolViolation"]
     assert session.state is SessionState.OPEN
+
+
+def test_refuse_report_answers_with_an_error_frame() -> None:
+    """A report the gateway could not store gets invalid_field with its id, counts as an error,
+    is refused before hello and is a no-op once closing."""
+    session = RelaySession(device_id="dev_1", now=0.0, max_errors=2)
+    with pytest.raises(ProtocolStateError):
+        session.refuse_report("req_1", "could not be stored")
+    session.receive_frame(json.dumps(VALID["hello"]), 0.0)
+    session.data_to_send()
+    session.refuse_report("req_1", "could not be stored")
+    (error,) = [json.loads(f) for f in session.data_to_send()]
+    assert error == {
+        "type": "error",
+        "code": "invalid_field",
+        "message": "could not be stored",
+        "ref": "req_1",
+    }
+    assert session.error_count == 1 and session.state is SessionState.OPEN
+    session.refuse_report("req_2", "could not be stored")
+    assert session.close_code is CloseCode.PROTOCOL_VIOLATION
+    session.data_to_send()
+    session.refuse_report("req_3", "could not be stored")
+    assert session.data_to_send() == [] and session.error_count == 2
 
 
 # --- fuzzing ----------------------------------------------------------------------------------
