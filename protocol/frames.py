@@ -80,7 +80,9 @@ _NO_NUL: Final = msgspec.Meta(pattern=STORABLE_TEXT)
 # Field types shared by several frames. Every string type carries _NO_NUL.
 MessageId = Annotated[str, msgspec.Meta(min_length=1, max_length=64), _NO_NUL]
 UtcDatetime = Annotated[datetime, msgspec.Meta(tz=True)]
-NonNegativeInt = Annotated[int, msgspec.Meta(ge=0)]
+MAX_QUEUE_LENGTH: Final = 1_000_000
+"""Largest ``queue_length`` a relay may report (it is stored as a 32-bit integer)."""
+QueueLength = Annotated[int, msgspec.Meta(ge=0, le=MAX_QUEUE_LENGTH)]
 AppVersion = Annotated[str, msgspec.Meta(min_length=1, max_length=32), _NO_NUL]
 Text32 = Annotated[str, msgspec.Meta(max_length=32), _NO_NUL]
 Text64 = Annotated[str, msgspec.Meta(max_length=64), _NO_NUL]
@@ -125,7 +127,7 @@ class Hello(_RelayFrameBase, tag="hello", kw_only=True):
     """Android version."""
     sims: SimList
     """SIM slots present in the phone."""
-    queue_length: NonNegativeInt
+    queue_length: QueueLength
     """Commands the relay holds and has not finished sending."""
 
 
@@ -144,7 +146,7 @@ class Heartbeat(_RelayFrameBase, tag="heartbeat", kw_only=True):
     """SIM slots present in the phone."""
     app_version: AppVersion | None = None
     """Version of the relay app, if it changed since ``hello``."""
-    queue_length: NonNegativeInt
+    queue_length: QueueLength
     """Commands the relay holds and has not finished sending."""
 
 

@@ -131,6 +131,8 @@ async def test_nul_report_while_another_account_sends_a_thousand(scene: Scene, d
     await _expect_error(evil, None)
     await evil.send({**HEARTBEAT, "sims": [{"slot": 0, "carrier": "Evil\x00Tel", "ready": True}]})
     await _expect_error(evil, None)
+    await evil.send({**HEARTBEAT, "queue_length": 2**40})  # would overflow its integer column
+    await _expect_error(evil, None)
     await evil.send({**HELLO, "model": "\x00"})  # a second hello is out of order anyway
     assert (await evil.recv())["type"] == "error"
     ids = await sending

@@ -90,6 +90,15 @@ def test_every_string_field_keeps_other_text(frame_type: str, path: tuple[str | 
     decode_relay_frame(json.dumps(_with(frame_type, path, "a\u0001\t😀\n")))
 
 
+@pytest.mark.parametrize("frame_type", ["hello", "heartbeat"])
+def test_queue_length_fits_the_database(frame_type: str) -> None:
+    """queue_length is bounded (it is stored as a 32-bit integer): 2**31 is invalid_field."""
+    decode_relay_frame(json.dumps({**VALID[frame_type], "queue_length": 1_000_000}))
+    with pytest.raises(InvalidFrame) as info:
+        decode_relay_frame(json.dumps({**VALID[frame_type], "queue_length": 2**31}))
+    assert info.value.code is ErrorCode.INVALID_FIELD and "queue_length" in info.value.message
+
+
 def test_nul_report_gets_an_error_frame_and_the_session_stays_open() -> None:
     """The report of the issue is answered with invalid_field, its id as ref, and no event."""
     session = RelaySession(device_id="dev_1", now=0.0)
