@@ -5,6 +5,9 @@ own report or telemetry row, and neither stops the gateway or another account's 
 from __future__ import annotations
 
 import asyncio
+import json
+import random
+import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Any
@@ -14,6 +17,7 @@ import asyncpg
 import pytest
 
 from gateway.relaysim import RelayFleet, SimOptions
+from protocol import RelaySession, ReportReceived
 from tests.harness import ApiClient, RunningGateway, make_account, start_gateway
 from tests.relay_client import HEARTBEAT, HELLO, RawRelay, pair_relay
 
@@ -231,3 +235,83 @@ async def test_bad_telemetry_does_not_stop_the_flush_of_others(scene: Scene, dat
         assert await conn.fetchval("SELECT battery FROM devices WHERE id = $1", first["device_id"]) != 11
     finally:
         await conn.close()
+
+
+def _random_frame(rnd: random.Random) -> str:
+    """One hostile frame: near-valid frames with odd ids, reasons and numbers, wrong types,
+    non-objects and broken JSON."""
+    texts = ["req_x", "req_\x00", "\x01\x02", "😀" * 16, "a" * 64, "a" * 65, "", " ", "\n", "req_\u202e"]
+    text = rnd.choice(texts)
+    kind = rnd.randrange(8)
+    if kind == 0:
+        status = rnd.choice(["sent", "delivered", "failed", "unknown", 3])
+        frame: dict[str, Any] = {
+            "type": "report",
+            "id": text,
+            "status": status,
+            "at": rnd.choice([AT, "x", 5]),
+        }
+        if rnd.random() < 0.7:
+            frame["reason"] = rnd.choice([text, "radio_off", None])
+        return json.dumps(frame)
+    if kind == 1:
+        return json.dumps({"type": "ack", "id": rnd.choice([text, 7, None])})
+    if kind == 2:
+        return json.dumps(
+            {
+                **HEARTBEAT,
+                "battery": rnd.choice([0, 100, 101, -1, 2**63, 1.5, "50"]),
+                "queue_length": rnd.choice([0, 2**31, -5]),
+                "app_version": rnd.choice([text, None]),
+                "sims": [{"slot": rnd.choice([0, 3, 4]), "carrier": text, "ready": True}],
+            }
+        )
+    if kind == 3:
+        return json.dumps({**HELLO, "model": text})
+    if kind == 4:
+        return json.dumps(rnd.choice([[], "report", 5, None, {"type": 5}, {"type": "send", "id": "x"}]))
+    if kind == 5:
+        return rnd.choice(["{", '{"type": "report", "id": "\\ud800"}', "\x00", "[" * 3000])
+    if kind == 6:
+        return json.dumps({"type": "report", "id": f"req_{rnd.randrange(10**6)}", "status": "sent", "at": AT})
+    return json.dumps({"type": "heartbeat", "network": "wifi", "sims": [], "queue_length": 0})
+
+
+async def test_random_frames_through_a_real_socket(scene: Scene) -> None:
+    """300 random hostile frames over real sockets get exactly the answers the sans-I/O session
+    model predicts (error frames, report_acks, closes with its code), and the gateway stays up."""
+    paired = await pair_relay(scene.attacker, "fuzzer")
+    rnd = random.Random(20261201)
+
+    async def connect() -> tuple[RawRelay, RelaySession]:
+        relay = await RawRelay.connect(scene.running.relay_url, paired["device_token"])
+        model = RelaySession(device_id=paired["device_id"], now=time.time())
+        model.receive_frame(json.dumps(HELLO), time.time())
+        model.data_to_send(), model.events_received()
+        return relay, model
+
+    relay, model = await connect()
+    closes = 0
+    for _ in range(300):
+        data = _random_frame(rnd)
+        model.receive_frame(data, time.time())
+        expected = [json.loads(f) for f in model.data_to_send()]
+        for event in model.events_received():
+            if isinstance(event, ReportReceived):
+                expected.append({"type": "report_ack", "id": event.frame.id, "status": event.frame.status})
+        await relay.send(data)
+        for wanted in expected:
+            got = await relay.recv()
+            assert (got["type"], got.get("code"), got.get("id")) == (
+                wanted["type"],
+                wanted.get("code"),
+                wanted.get("id"),
+            ), (data, got, wanted)
+        if model.close_code is not None:
+            assert (await relay.closed())[0] == int(model.close_code), data
+            closes += 1
+            relay, model = await connect()
+    assert closes > 0  # the error limit was reached at least once
+    await relay.send({"type": "report", "id": "req_last", "status": "sent", "at": AT})
+    assert await relay.recv() == {"type": "report_ack", "id": "req_last", "status": "sent"}
+    _assert_alive(scene.running)
