@@ -358,6 +358,17 @@ class RelaySession:
             raise ProtocolStateError("no report can have been received before hello")
         self._outgoing.append(encode_frame(ReportAck(id=id, status=status)))
 
+    def refuse_report(self, id: str, message: str) -> None:
+        """Answer a valid-looking report the gateway could not store because the database refused
+        its content: an ``error`` frame ``invalid_field`` with ``ref`` = ``id`` instead of a
+        ``report_ack``. It counts toward ``max_errors`` like any rejected frame. A no-op once
+        CLOSING."""
+        if self._state is SessionState.CLOSING:
+            return
+        if self._state is SessionState.AWAITING_HELLO:
+            raise ProtocolStateError("no report can have been received before hello")
+        self._reject(ErrorCode.INVALID_FIELD, message, id)
+
     def close(self, code: CloseCode, reason: str) -> None:
         """Decide a gateway-initiated close (replaced, unpaired, shutdown).
 

@@ -242,6 +242,22 @@ FROM unnest($1::text[], $2::text[], $3::timestamptz[], $4::timestamptz[]) AS v(i
 WHERE m.id = v.id AND m.device_id = v.device_id AND m.status IN ('queued', 'dispatched', 'sent')
 RETURNING m.id, m.delivered_at
 """
+# A sent/delivered report for a message that already failed, from the relay it was last handed
+# to: kept beside the failure (status stays failed), on the message and its last attempt. Moves
+# only forward too (nothing -> sent -> delivered); returns the ids that changed.
+MESSAGE_LATE_REPORT = """
+WITH u AS (
+    UPDATE messages m SET late_report_status = v.status, late_report_at = v.at
+    FROM unnest($1::text[], $2::text[], $3::text[], $4::timestamptz[]) AS v(id, device_id, status, at)
+    WHERE m.id = v.id AND m.device_id = v.device_id AND m.status = 'failed'
+      AND (m.late_report_status IS NULL OR (m.late_report_status = 'sent' AND v.status = 'delivered'))
+    RETURNING m.id, m.attempts, v.status, v.at
+), attempt AS (
+    UPDATE message_attempts a SET late_report_status = u.status, late_report_at = u.at
+    FROM u WHERE a.message_id = u.id AND a.attempt = u.attempts
+)
+SELECT id FROM u
+"""
 # $2 device guard: NULL for failures the gateway decides (expiry, no relay); for those the detail
 # names the last attempt when it ended (e.g. "last attempt: radio_off on dev_…"), else $6.
 MESSAGE_FAILED = f"""
@@ -267,7 +283,7 @@ WHERE m.id = v.id AND a.message_id = m.id AND a.attempt = m.attempts
 # The event payload of message.* events, for the ids given.
 MESSAGE_EVENT_DATA = """
 SELECT m.id, m.account_id, m.status, m.to_number, m.device_id, d.name AS device_name, m.attempts,
-       m.failure_reason, m.failure_reason_detail, m.metadata, m.kind
+       m.failure_reason, m.failure_reason_detail, m.metadata, m.kind, m.late_report_status, m.late_report_at
 FROM messages m LEFT JOIN devices d ON d.id = m.device_id
 WHERE m.id = ANY($1::text[])
 """

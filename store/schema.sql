@@ -263,6 +263,16 @@ CREATE INDEX IF NOT EXISTS otps_number_idx ON otps (account_id, to_number, creat
 -- after a relay's retryable failure. NULL when failure_reason says it all.
 ALTER TABLE messages ADD COLUMN IF NOT EXISTS failure_reason_detail text;
 
+-- v6: late reports. A relay's sent/delivered report for a message the gateway had already
+-- failed (typically relay_timeout: acked, then no report before the TTL) is kept beside the
+-- failure; the status stays failed (it only moves forward). Per message and per attempt.
+ALTER TABLE messages ADD COLUMN IF NOT EXISTS late_report_status text
+    CHECK (late_report_status IN ('sent', 'delivered'));
+ALTER TABLE messages ADD COLUMN IF NOT EXISTS late_report_at timestamptz;
+ALTER TABLE message_attempts ADD COLUMN IF NOT EXISTS late_report_status text
+    CHECK (late_report_status IN ('sent', 'delivered'));
+ALTER TABLE message_attempts ADD COLUMN IF NOT EXISTS late_report_at timestamptz;
+
 INSERT INTO schema_version (singleton, version) VALUES (true, 6)
 ON CONFLICT (singleton) DO UPDATE SET version = EXCLUDED.version, applied_at = now()
 WHERE schema_version.version < EXCLUDED.version;

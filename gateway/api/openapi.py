@@ -91,6 +91,7 @@ def _examples() -> dict[type[Any], Any]:
         attempts=1,
         failure_reason=None,
         failure_reason_detail=None,
+        late_report=None,
         kind="sms",
         priority="normal",
         encoding="GSM-7",
