@@ -11,6 +11,9 @@ from typing import Any, Literal
 
 import msgspec
 
+from gateway.ids import new_id
+from store.outbox import insert_events
+
 __all__ = [
     "DeviceEventData",
     "LateReportData",
@@ -18,6 +21,8 @@ __all__ = [
     "OtpVerifiedData",
     "WebhookEvent",
     "WebhookTestData",
+    "emit",
+    "event_row",
     "event_types",
 ]
 
@@ -157,3 +162,26 @@ EVENT_STRUCTS: tuple[type[_Event], ...] = (
 def event_types() -> list[str]:
     """The ``type`` of every event, in catalogue order."""
     return [str(s.__struct_config__.tag) for s in EVENT_STRUCTS]
+
+
+EventData = MessageEventData | OtpVerifiedData | DeviceEventData | WebhookTestData
+_DATA_OF: dict[str, type[Any]] = {
+    str(s.__struct_config__.tag): next(f.type for f in msgspec.structs.fields(s) if f.name == "data")
+    for s in EVENT_STRUCTS
+}
+_encoder = msgspec.json.Encoder()
+
+
+def event_row(account_id: str, event_type: str, data: EventData) -> tuple[str, str, str, str]:
+    """``(id, account_id, type, data_json)`` of a new outbox row, the one way an event is built;
+    ``ValueError`` when ``data`` is not the declared data of ``event_type``."""
+    if _DATA_OF.get(event_type) is not type(data):
+        raise ValueError(f"{type(data).__name__} is not the data of {event_type!r}")
+    return new_id("evt"), account_id, event_type, _encoder.encode(data).decode()
+
+
+async def emit(conn: Any, account_id: str, event_type: str, data: EventData) -> str:
+    """Write one event to the outbox in the caller's transaction; return its id."""
+    row = event_row(account_id, event_type, data)
+    await insert_events(conn, [row])
+    return row[0]

@@ -22,7 +22,6 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import hmac
-import json
 import secrets
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -34,6 +33,7 @@ import msgspec
 
 from gateway.accounts import Account
 from gateway.errors import ApiError
+from gateway.events import OtpVerifiedData, emit
 from gateway.ids import has_prefix, new_id
 from gateway.logs import get_logger
 from gateway.messages import MessageSpec, build_message, is_blank, normalise_number
@@ -41,7 +41,7 @@ from gateway.otp_templates import TEMPLATES, check_template, render, resolve_loc
 from gateway.pipeline import NewMessage, Pipeline
 from gateway.secret import ServerSecret
 from gateway.sms_text import analyse
-from gateway.timefmt import rfc3339, utcnow
+from gateway.timefmt import utcnow
 from scheduler import Priority
 from store import queries as q
 
@@ -400,16 +400,14 @@ class OtpService:
             if (status, used) != (row["status"], row["attempts_used"]):
                 await conn.execute(q.OTP_RECORD_VERIFY, row["id"], status, used, verified_at)
             if verified_at is not None:
-                data = {
-                    "otp_id": row["id"],
-                    "to": row["to_number"],
-                    "purpose": row["purpose"],
-                    "request_id": row["message_id"],
-                    "verified_at": rfc3339(verified_at),
-                }
-                await conn.execute(
-                    q.EVENT_INSERT, new_id("evt"), account.id, "otp.verified", json.dumps(data)
+                data = OtpVerifiedData(
+                    otp_id=row["id"],
+                    to=row["to_number"],
+                    purpose=row["purpose"],
+                    request_id=row["message_id"],
+                    verified_at=verified_at,
                 )
+                await emit(conn, account.id, "otp.verified", data)
         log.info(
             "otp.verify",
             otp_id=verdict.otp_id,

@@ -22,12 +22,11 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Literal
 
-from gateway.ids import new_id
-from gateway.timefmt import rfc3339
+from gateway.events import LateReportData, MessageEventData, event_row
 from store import queries as q
 from store.outbox import insert_events
 
-__all__ = ["LATE_REPORT_EVENT", "Kind", "Transition", "late_report_view", "write_transitions"]
+__all__ = ["LATE_REPORT_EVENT", "Kind", "Transition", "write_transitions"]
 
 Kind = Literal["dispatched", "acked", "requeued", "sent", "delivered", "failed"]
 _ORDER: tuple[Kind, ...] = ("dispatched", "acked", "requeued", "sent", "delivered", "failed")
@@ -152,38 +151,36 @@ async def _apply_late(conn: Any, kind: Kind, group: list[Transition]) -> list[st
     return [r[0] for r in rows]
 
 
+_STATUS_OF: dict[str, Literal["sent", "delivered", "failed"]] = {
+    "message.sent": "sent",
+    "message.delivered": "delivered",
+    "message.failed": "failed",
+}
+
+
 async def _write_events(conn: Any, events: list[tuple[str, str]]) -> None:
     by_id = {r["id"]: r for r in await conn.fetch(q.MESSAGE_EVENT_DATA, list({m for m, _ in events}))}
     rows: list[tuple[str, str, str, str]] = []
     for message_id, event_type in events:
         r = by_id[message_id]
         late = event_type == LATE_REPORT_EVENT
-        data: dict[str, Any] = {
-            "request_id": message_id,
-            "status": r["status"] if late else event_type.removeprefix("message."),
-            "to": r["to_number"],
-            "device_id": r["device_id"],
-            "device_name": r["device_name"],
-            "attempts": r["attempts"],
-            "failure_reason": r["failure_reason"] if late or event_type == "message.failed" else None,
-            "failure_reason_detail": r["failure_reason_detail"]
-            if late or event_type == "message.failed"
+        failed = late or event_type == "message.failed"
+        data = MessageEventData(
+            request_id=message_id,
+            status=r["status"] if late else _STATUS_OF[event_type],
+            to=r["to_number"],
+            device_id=r["device_id"],
+            device_name=r["device_name"],
+            attempts=r["attempts"],
+            failure_reason=r["failure_reason"] if failed else None,
+            failure_reason_detail=r["failure_reason_detail"] if failed else None,
+            metadata=json.loads(r["metadata"]) if r["metadata"] else None,
+            kind=r["kind"],
+            late_report=LateReportData(
+                status=r["late_report_status"], at=r["late_report_at"], device_id=r["device_id"]
+            )
+            if late and r["late_report_status"] is not None
             else None,
-            "metadata": json.loads(r["metadata"]) if r["metadata"] else None,
-            "kind": r["kind"],
-        }
-        if late:
-            data["late_report"] = late_report_view(r)
-        rows.append((new_id("evt"), r["account_id"], event_type, json.dumps(data)))
+        )
+        rows.append(event_row(r["account_id"], event_type, data))
     await insert_events(conn, rows)
-
-
-def late_report_view(row: Any) -> dict[str, str] | None:
-    """``{"status", "at", "device_id"}`` of a message row's late report, or None."""
-    if row["late_report_status"] is None:
-        return None
-    return {
-        "status": row["late_report_status"],
-        "at": rfc3339(row["late_report_at"]),
-        "device_id": row["device_id"],
-    }

@@ -141,7 +141,6 @@ WHERE d.id = u.id
 
 # --- events (outbox) --------------------------------------------------------------------------
 
-EVENT_INSERT = "INSERT INTO events (id, account_id, type, data) VALUES ($1, $2, $3, $4::jsonb)"
 EVENT_INSERT_MANY = """
 INSERT INTO events (id, account_id, type, data)
 SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::jsonb[])

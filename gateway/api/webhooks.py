@@ -14,6 +14,7 @@ from gateway.api.common import PageQuery, page
 from gateway.api.fields import Label200
 from gateway.api.routing import Call
 from gateway.errors import ApiError
+from gateway.events import WebhookTestData, event_row
 from gateway.ids import has_prefix, new_id
 from gateway.limits import MAX_WEBHOOK_ENDPOINTS, too_many
 from gateway.services import Services
@@ -303,14 +304,17 @@ async def send_test(call: Call[None, None]) -> TestQueued:
     """Queue a ``webhook.test`` event for this endpoint only."""
     endpoint_id = _endpoint_id(call)
     svc = call.services
-    event_id, delivery_id = new_id("evt"), new_id("dlv")
+    event_id, _, event_type, data = event_row(
+        call.account_id,
+        "webhook.test",
+        WebhookTestData(webhook_id=endpoint_id, message="relaygate test event"),
+    )
+    delivery_id = new_id("dlv")
     async with svc.pool.acquire() as conn, conn.transaction():
         if await conn.fetchrow(q.WEBHOOK_GET, endpoint_id, call.account_id) is None:
             raise ApiError("not_found", "no such webhook")
-        data = {"webhook_id": endpoint_id, "message": "relaygate test event"}
-        await conn.execute(
-            q.EVENT_INSERT_FANNED_OUT, event_id, call.account_id, "webhook.test", json.dumps(data)
-        )
+        # this one endpoint only, so the event skips fan-out
+        await conn.execute(q.EVENT_INSERT_FANNED_OUT, event_id, call.account_id, event_type, data)
         await conn.execute(
             q.DELIVERY_INSERT, delivery_id, call.account_id, endpoint_id, event_id, "webhook.test", None
         )
