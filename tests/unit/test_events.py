@@ -26,7 +26,7 @@ def test_event_row_checks_the_data_type() -> None:
     event_id, account_id, event_type, body = event_row("acc_x", "webhook.test", data)
     assert event_id.startswith("evt_") and account_id == "acc_x" and event_type == "webhook.test"
     assert json.loads(body) == {"webhook_id": "whk_x", "message": "hi"}
-    with pytest.raises(ValueError, match="not the data of 'message.sent'"):
+    with pytest.raises(ValueError, match=r"not the data of 'message\.sent'"):
         event_row("acc_x", "message.sent", data)
     with pytest.raises(ValueError):
         event_row("acc_x", "no.such_event", data)
