@@ -164,6 +164,17 @@ def event_types() -> list[str]:
     return [str(s.__struct_config__.tag) for s in EVENT_STRUCTS]
 
 
+def catalogue_markdown() -> str:
+    """The events table of docs/api.md, made from the Structs (a test keeps the doc in sync)."""
+    rows = ["| type | when | `data` fields |", "|---|---|---|"]
+    for s in EVENT_STRUCTS:
+        data = _DATA_OF[str(s.__struct_config__.tag)]
+        fields = ", ".join(f"`{f.encode_name}`" for f in msgspec.structs.fields(data))
+        when = " ".join((s.__doc__ or "").split()).replace("``", "`")
+        rows.append(f"| `{s.__struct_config__.tag}` | {when} | {fields} |")
+    return "\n".join(rows) + "\n"
+
+
 EventData = MessageEventData | OtpVerifiedData | DeviceEventData | WebhookTestData
 _DATA_OF: dict[str, type[Any]] = {
     str(s.__struct_config__.tag): next(f.type for f in msgspec.structs.fields(s) if f.name == "data")

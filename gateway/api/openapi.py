@@ -19,7 +19,7 @@ import msgspec
 from gateway import __version__
 from gateway.api.routing import Endpoint
 from gateway.errors import STATUS_BY_CODE, ErrorBody, ErrorEnvelope
-from gateway.events import EVENT_STRUCTS
+from gateway.events import EVENT_STRUCTS, catalogue_markdown
 
 __all__ = ["build_openapi", "main"]
 
@@ -403,8 +403,21 @@ def render(document: dict[str, Any]) -> bytes:
     return msgspec.json.format(msgspec.json.encode(document), indent=2) + b"\n"
 
 
+EVENTS_BEGIN = "<!-- events:begin"
+EVENTS_END = "<!-- events:end -->"
+
+
+def with_event_catalogue(markdown: str) -> str:
+    """``markdown`` (docs/api.md) with its generated events table replaced by the current one."""
+    start = markdown.index(EVENTS_BEGIN)
+    body = markdown.index("\n", start) + 1
+    end = markdown.index(EVENTS_END, body)
+    return markdown[:body] + catalogue_markdown() + markdown[end:]
+
+
 def main(argv: list[str] | None = None) -> int:
-    """``python -m gateway.api.openapi [FILE]``: write the document (to stdout without FILE)."""
+    """``python -m gateway.api.openapi [OPENAPI_FILE [API_MD]]``: write the document (to stdout
+    without a file) and refresh the generated events table of docs/api.md when it is given."""
     from gateway.api import ENDPOINTS
 
     args = sys.argv[1:] if argv is None else argv
@@ -414,6 +427,11 @@ def main(argv: list[str] | None = None) -> int:
             out.write(data)
     else:
         sys.stdout.buffer.write(data)
+    if len(args) > 1:
+        with open(args[1], encoding="utf-8") as f:
+            text = f.read()
+        with open(args[1], "w", encoding="utf-8") as f:
+            f.write(with_event_catalogue(text))
     return 0
 
 

@@ -21,7 +21,7 @@ from schemathesis.checks import (
 )
 
 from gateway.api import ENDPOINTS
-from gateway.api.openapi import build_openapi, render
+from gateway.api.openapi import build_openapi, render, with_event_catalogue
 from gateway.events import WebhookEvent, event_types
 from gateway.webhooks.signing import EVENT_TYPES
 from tests.harness import ApiClient, RunningGateway, ThreadedGateway
@@ -41,6 +41,15 @@ async def test_served_document_is_the_committed_file(api: ApiClient) -> None:
         "docs/openapi.json is stale: python -m gateway.api.openapi docs/openapi.json"
     )
     assert served == render(build_openapi(ENDPOINTS))
+
+
+def test_api_md_event_table_is_generated_from_the_types() -> None:
+    """docs/api.md's events table is the one gateway/events.py makes (regenerate with
+    ``python -m gateway.api.openapi docs/openapi.json docs/api.md``)."""
+    api_md = (COMMITTED.parent / "api.md").read_text(encoding="utf-8")
+    assert with_event_catalogue(api_md) == api_md, (
+        "stale: python -m gateway.api.openapi docs/openapi.json docs/api.md"
+    )
 
 
 def test_document_is_valid_openapi_31() -> None:
