@@ -78,3 +78,40 @@ def build_examples(out: Path) -> Built:
     java_sources = sorted(str(p) for p in (EXAMPLES / "java").glob("*.java"))
     run_tool(["javac", "-Werror", "-Xlint:all,-serial", "-d", str(out / "java"), *java_sources])
     return Built(python=sys.executable, go_bin=out / "go", java_classes=out / "java")
+
+
+def build_kotlin(out: Path) -> Path:
+    """Compile the Kotlin examples into one jar with the Kotlin runtime inside; its path."""
+    require("kotlinc", "java")
+    jar = out / "relaygate-kotlin.jar"
+    sources = sorted(str(p) for p in (EXAMPLES / "kotlin").glob("*.kt"))
+    run_tool(["kotlinc", "-Werror", "-include-runtime", "-d", str(jar), *sources])
+    return jar
+
+
+def check_csharp(out: Path) -> Path:
+    """Compile the C# examples with Mono's mcs (warnings are errors) against System.Net.Http and
+    a signature stub of System.Text.Json (Mono has none); the built assembly's path."""
+    require("mcs")
+    stub = out / "System.Text.Json.dll"
+    run_tool(
+        [
+            "mcs",
+            "-target:library",
+            f"-out:{stub}",
+            str(Path(__file__).parent / "csharp_stub" / "System.Text.Json.cs"),
+        ]
+    )
+    exe = out / "RelaygateExamples.exe"
+    sources = sorted(str(p) for p in (EXAMPLES / "csharp").glob("*.cs"))
+    run_tool(["mcs", "-warnaserror", "-r:System.Net.Http.dll", f"-r:{stub}", f"-out:{exe}", *sources])
+    return exe
+
+
+def check_php_syntax(folder: Path) -> list[Path]:
+    """``php -l`` every PHP file under ``folder``; the files checked."""
+    require("php")
+    files = sorted(folder.rglob("*.php"))
+    for path in files:
+        run_tool(["php", "-l", str(path)])
+    return files
