@@ -9,12 +9,24 @@ import asyncpg
 import msgspec
 
 from gateway.ids import new_id
+from gateway.number_policy import ALWAYS_ALLOWED, effective_number_types
 from gateway.scopes import ALL_SCOPES
 from gateway.tokens import ACCESS_PREFIX, generate_token, hash_token, token_hint
 from store import queries as q
 from store.database import Conn
 
-__all__ = ["Account", "TokenInfo", "account_from_row", "create_account", "create_token", "revoke_token"]
+__all__ = [
+    "Account",
+    "TokenInfo",
+    "account_from_row",
+    "create_account",
+    "create_token",
+    "revoke_token",
+    "update_number_policy",
+]
+
+DEFAULT_OTP_PER_NUMBER_HOUR = 10
+DEFAULT_OTP_PER_NUMBER_DAY = 20
 
 
 class Account(msgspec.Struct, kw_only=True):
@@ -27,6 +39,14 @@ class Account(msgspec.Struct, kw_only=True):
     subscription_expires_at: datetime | None
     status: str
     created_at: datetime
+    allowed_number_types: list[str] = msgspec.field(default_factory=lambda: list(ALWAYS_ALLOWED))
+    """Number types this account may send to (see :mod:`gateway.number_policy`)."""
+    allowed_countries: list[str] = msgspec.field(default_factory=list)
+    """ISO 3166 region codes messages may go to; empty = every country."""
+    otp_per_number_hour: int = DEFAULT_OTP_PER_NUMBER_HOUR
+    """OTP codes to one number (all purposes together) in any rolling hour."""
+    otp_per_number_day: int = DEFAULT_OTP_PER_NUMBER_DAY
+    """OTP codes to one number (all purposes together) in any rolling 24 hours."""
 
     def subscription_active(self, now: datetime) -> bool:
         """False once the subscription's expiry has passed."""
@@ -55,6 +75,10 @@ def account_from_row(row: Any) -> Account:
         subscription_expires_at=row["subscription_expires_at"],
         status=row["status"],
         created_at=row["created_at"],
+        allowed_number_types=effective_number_types(row["extra_number_types"]),
+        allowed_countries=list(row["allowed_countries"]),
+        otp_per_number_hour=row["otp_per_number_hour"],
+        otp_per_number_day=row["otp_per_number_day"],
     )
 
 
@@ -113,3 +137,50 @@ async def revoke_token(
     """Revoke (idempotent); None when no such token (for that account)."""
     row = await conn.fetchrow(q.TOKEN_REVOKE, token_id, account_id)
     return None if row is None else token_from_row(row)
+
+
+async def update_profile(
+    conn: Conn | asyncpg.Pool[Any],
+    account_id: str,
+    *,
+    name: str | None = None,
+    relay_mode: str | None = None,
+    default_region: str | None = None,
+    set_region: bool = False,
+) -> Account | None:
+    """Change the name, relay mode or default region (``set_region`` to change the region, to
+    None too); None when no such account."""
+    row = await conn.fetchrow(
+        q.ACCOUNT_UPDATE_PROFILE, account_id, name, relay_mode, default_region, set_region
+    )
+    return None if row is None else account_from_row(row)
+
+
+async def renew(conn: Conn | asyncpg.Pool[Any], account_id: str, through: date | None) -> Account | None:
+    """The subscription is paid through ``through`` (None: no expiry); None when no such account."""
+    row = await conn.fetchrow(q.ACCOUNT_SET_EXPIRY, account_id, expiry_from_date(through))
+    return None if row is None else account_from_row(row)
+
+
+async def update_number_policy(
+    conn: Conn | asyncpg.Pool[Any],
+    account_id: str,
+    *,
+    extra_number_types: list[str] | None = None,
+    allowed_countries: list[str] | None = None,
+    otp_per_number_hour: int | None = None,
+    otp_per_number_day: int | None = None,
+) -> Account | None:
+    """Change the given destination settings (None keeps one); None when no such account.
+
+    A running gateway sees the change within its auth cache's TTL (2 s).
+    """
+    row = await conn.fetchrow(
+        q.ACCOUNT_UPDATE_NUMBER_POLICY,
+        account_id,
+        extra_number_types,
+        allowed_countries,
+        otp_per_number_hour,
+        otp_per_number_day,
+    )
+    return None if row is None else account_from_row(row)

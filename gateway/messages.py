@@ -1,7 +1,9 @@
 """Turning a send request into a validated, stored, queued message.
 
 Numbers are parsed with ``phonenumbers`` (national numbers use the account's default region)
-and stored in E.164. The text's encoding and segment count are computed here. A request with
+and stored in E.164, after the account's destination policy (:mod:`gateway.number_policy`)
+accepted them. A text of only invisible characters is blank (:func:`is_blank`). The text's
+encoding and segment count are computed here. A request with
 an ``Idempotency-Key`` is stored in its own transaction together with the key and its answer,
 so concurrent requests with one key make exactly one message.
 """
@@ -10,6 +12,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import unicodedata
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -21,15 +24,36 @@ import phonenumbers
 from gateway.accounts import Account
 from gateway.errors import ApiError
 from gateway.ids import new_id
+from gateway.number_policy import check_destination
 from gateway.pipeline import NewMessage, Pipeline
 from gateway.sms_text import analyse
 from gateway.timefmt import utcnow
 from scheduler import Priority
 from store import queries as q
 
-__all__ = ["Accepted", "MessageSpec", "accept_message", "normalise_number"]
+__all__ = ["Accepted", "MessageSpec", "accept_message", "is_blank", "normalise_number", "parse_number"]
 
 MAX_METADATA_BYTES = 1024
+
+INVISIBLE_CATEGORIES = frozenset({"Zs", "Zl", "Zp", "Cc", "Cf"})
+"""Space separators, line/paragraph separators, controls and format characters (ZWSP, ZWJ,
+U+2060 WORD JOINER, U+FEFF BOM, bidi marks, tags, …)."""
+INVISIBLE_EXTRA = frozenset(
+    {0x034F, 0x115F, 0x1160, 0x17B4, 0x17B5, 0x180B, 0x180C, 0x180D, 0x180F, 0x2800, 0x3164, 0xFFA0}
+    | set(range(0xFE00, 0xFE10))
+    | set(range(0xE0100, 0xE01F0))
+)
+"""Characters of other categories that render as nothing: the combining grapheme joiner, the
+Hangul fillers, Khmer inherent vowels, Mongolian and other variation selectors, and
+U+2800 BRAILLE PATTERN BLANK."""
+
+
+def is_blank(text: str) -> bool:
+    """True when nothing in ``text`` would show: only whitespace and invisible characters."""
+    return all(
+        ord(ch) in INVISIBLE_EXTRA or unicodedata.category(ch) in INVISIBLE_CATEGORIES or ch.isspace()
+        for ch in text
+    )
 
 
 @dataclass(frozen=True, slots=True)
@@ -61,6 +85,11 @@ def _field_error(field: str, reason: str) -> ApiError:
 
 def normalise_number(raw: str, region: str | None) -> str:
     """E.164 form of ``raw``; validation_error naming ``to`` when it is not a valid number."""
+    return phonenumbers.format_number(parse_number(raw, region), phonenumbers.PhoneNumberFormat.E164)
+
+
+def parse_number(raw: str, region: str | None) -> phonenumbers.PhoneNumber:
+    """``raw`` parsed; validation_error naming ``to`` when it is not a valid number."""
     try:
         number = phonenumbers.parse(raw, region)
     except phonenumbers.NumberParseException:
@@ -72,14 +101,16 @@ def normalise_number(raw: str, region: str | None) -> str:
         raise _field_error("to", f"not a phone number{hint}") from None
     if not phonenumbers.is_valid_number(number):
         raise _field_error("to", "not a valid phone number")
-    return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
+    return number
 
 
 def build_message(account: Account, spec: MessageSpec, pipeline: Pipeline, *, max_queue: int) -> NewMessage:
     """Validate ``spec`` for ``account`` and build the row to store (no I/O)."""
-    if not spec.text.strip():
+    if is_blank(spec.text):
         raise _field_error("message", "must not be empty or blank")
-    to = normalise_number(spec.to, account.default_region)
+    number = parse_number(spec.to, account.default_region)
+    check_destination(number, account.allowed_number_types, account.allowed_countries)
+    to = phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
     if spec.metadata is not None and len(json.dumps(spec.metadata)) > MAX_METADATA_BYTES:
         raise _field_error("metadata", f"at most {MAX_METADATA_BYTES} bytes of JSON")
     pinned = spec.device_id
@@ -91,6 +122,13 @@ def build_message(account: Account, spec: MessageSpec, pipeline: Pipeline, *, ma
             raise ApiError("invalid_device", "no such relay on this account", {"device_id": pinned[:64]})
         if not device.enabled:
             raise ApiError("invalid_device", "this relay is disabled for routing", {"device_id": pinned})
+        declared = pipeline.declared_sim_slots(pinned)
+        if spec.sim_slot is not None and spec.sim_slot not in declared:
+            raise ApiError(
+                "invalid_device",
+                f"this relay has not declared SIM slot {spec.sim_slot}",
+                {"device_id": pinned, "sim_slot": spec.sim_slot, "declared_slots": sorted(declared)},
+            )
     if pipeline.queue_depth(account.id) >= max_queue:
         raise ApiError(
             "queue_blocked",

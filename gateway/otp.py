@@ -1,13 +1,14 @@
 """One-time codes: send one as an SMS, verify it once, report on it.
 
 * **Send** builds the SMS like any other message (number, relay and queue checks of
-  :func:`gateway.messages.build_message`) at :attr:`Priority.OTP`, expiring with the code. In
-  one transaction it checks the resend throttle of the (account, number, purpose) pair,
-  invalidates the pair's pending code, and stores the message and the code's row; only after
-  the commit is the message queued. The database never holds the code: the message's ``body``
-  is the text with the code masked (``•``), the real text is sealed (``sealed_body``, AES-GCM
-  under the server secret) so the SMS survives a restart, and the ``otps`` row holds only an
-  HMAC of the code.
+  :func:`gateway.messages.build_message`, the account's destination policy among them) at
+  :attr:`Priority.OTP`, expiring with the code. In one transaction, under a lock of the
+  (account, number), it checks the resend throttle of the (account, number, purpose) pair and
+  the account's per-number caps across purposes, invalidates the pair's pending code, and
+  stores the message and the code's row; only after the commit is the message queued. The
+  database never holds the code: the message's ``body`` is the text with the code masked
+  (``•``), the real text is sealed (``sealed_body``, AES-GCM under the server secret) so the
+  SMS survives a restart, and the ``otps`` row holds only an HMAC of the code.
 * **Verify** locks the code's row, decides, records the outcome and — on success — writes the
   ``otp.verified`` event in the same transaction, so concurrent verifies of one code produce
   exactly one success.
@@ -35,7 +36,7 @@ from gateway.accounts import Account
 from gateway.errors import ApiError
 from gateway.ids import has_prefix, new_id
 from gateway.logs import get_logger
-from gateway.messages import MessageSpec, build_message, normalise_number
+from gateway.messages import MessageSpec, build_message, is_blank, normalise_number
 from gateway.otp_templates import TEMPLATES, check_template, render, resolve_locale
 from gateway.pipeline import NewMessage, Pipeline
 from gateway.secret import ServerSecret
@@ -127,6 +128,37 @@ def _field_error(field: str, reason: str) -> ApiError:
     return ApiError("validation_error", "request body is invalid", {"fields": {field: reason}})
 
 
+def _rate_limited(retry_after: float, message: str, reason: str) -> ApiError:
+    """``rate_limited`` with ``Retry-After`` and ``details.reason`` naming the limit hit."""
+    error = ApiError.rate_limited(retry_after, message)
+    error.details["reason"] = reason
+    return error
+
+
+_HOUR = timedelta(hours=1)
+_DAY = timedelta(days=1)
+
+
+def _check_number_caps(account: Account, sent_at: list[datetime], now: datetime) -> None:
+    """Refuse when the account's per-number caps (all purposes together) are reached.
+
+    ``sent_at``: the times of the sends to the number in the last 24 hours, oldest first. The
+    wait is until enough of them leave the window; of two limits hit, the longer wait counts.
+    """
+    refusals: list[tuple[timedelta, str, str]] = []
+    for cap, window, reason, label in (
+        (account.otp_per_number_hour, _HOUR, "otp_per_number_hour", "hour"),
+        (account.otp_per_number_day, _DAY, "otp_per_number_day", "24 hours"),
+    ):
+        inside = [t for t in sent_at if t > now - window]
+        if len(inside) >= cap:
+            wait = inside[len(inside) - cap] + window - now
+            refusals.append((wait, reason, f"at most {cap} codes per {label} to one number (all purposes)"))
+    if refusals:
+        wait, reason, message = max(refusals)
+        raise _rate_limited(wait.total_seconds(), message, reason)
+
+
 def _not_found(otp_id: str) -> ApiError:
     return ApiError("not_found", "no such OTP", {"otp_id": otp_id[:64]})
 
@@ -169,6 +201,13 @@ class OtpService:
         ``queue_blocked``. With ``idempotency_key``, a repeat of the same body returns the
         first answer and sends nothing.
         """
+        for name, value in (
+            ("purpose", request.purpose),
+            ("app_name", request.app_name),
+            ("template", request.template),
+        ):
+            if value is not None and is_blank(value):
+                raise _field_error(name, "must not be empty or blank")
         try:
             locale = resolve_locale(request.locale)
         except ValueError as exc:
@@ -255,7 +294,8 @@ class OtpService:
         now = message.queued_at
         pair = (account.id, message.to, purpose)
         async with self._pool.acquire() as conn, conn.transaction():
-            await conn.execute(q.OTP_LOCK_PAIR, "\x1f".join(("otp", *pair)))
+            # One lock per (account, number): the per-number caps span every purpose.
+            await conn.execute(q.OTP_LOCK_PAIR, "\x1f".join(("otp", account.id, message.to)))
             if idempotency_key is not None:
                 replay = await self._replay(conn, account.id, idempotency_key, request_body, answer)
                 if replay is not None:
@@ -263,6 +303,8 @@ class OtpService:
             window = await conn.fetchrow(q.OTP_SEND_WINDOW, *pair, now - timedelta(hours=1))
             assert window is not None
             self._check_throttle(window, now)
+            sent_at = await conn.fetchval(q.OTP_NUMBER_SENDS, account.id, message.to, now - _DAY)
+            _check_number_caps(account, list(sent_at), now)
             invalidated = await conn.fetch(q.OTP_INVALIDATE_PENDING, *pair, now)
             await conn.execute(q.MESSAGE_INSERT, *message.row())
             await conn.execute(
@@ -307,16 +349,18 @@ class OtpService:
         if window["last_at"] is not None:
             since_last = (now - window["last_at"]).total_seconds()
             if since_last < policy.min_resend_interval:
-                raise ApiError.rate_limited(
+                raise _rate_limited(
                     policy.min_resend_interval - since_last,
                     f"a code was sent to this number for this purpose less than "
                     f"{policy.min_resend_interval:g} s ago",
+                    "otp_resend_interval",
                 )
         if window["sent"] >= policy.max_sends_per_hour:
             retry = window["first_at"] + timedelta(hours=1) - now
-            raise ApiError.rate_limited(
+            raise _rate_limited(
                 retry.total_seconds(),
                 f"at most {policy.max_sends_per_hour} codes per hour to one number for one purpose",
+                "otp_per_purpose_hour",
             )
 
     # --- verify -------------------------------------------------------------------------------

@@ -25,7 +25,7 @@ import asyncpg
 from websockets.exceptions import ConnectionClosed
 
 from gateway.logs import get_logger
-from gateway.relay.devices import DeviceRecord, device_from_row
+from gateway.relay.devices import DeviceRecord, device_from_row, telemetry_from_row
 from gateway.relay.hub import RelayHub
 from gateway.secret import ServerSecret
 from gateway.timefmt import utcnow
@@ -101,6 +101,8 @@ class _Payload:
     expires_at: datetime
     attempts: int = 0
     """Dispatches so far."""
+    failures: int = 0
+    """Retryable failures so far (what ``max_attempts`` counts)."""
     held_for: str | None = None
     """The relay that may already hold the message (its ack was lost), while we wait for it."""
     held_until: float = 0.0
@@ -149,6 +151,7 @@ class Pipeline:
         self._reclaim_grace = reclaim_grace
         self.accepted = 0
         """Messages committed and queued by this process, whatever the send path."""
+        self._declared_slots: dict[str, frozenset[int]] = {}
 
     # --- start-up -----------------------------------------------------------------------------
 
@@ -156,6 +159,7 @@ class Pipeline:
         """Load paired devices and every unfinished message (restart recovery); return the count."""
         for row in await self._pool.fetch(q.DEVICE_ALL_PAIRED):
             self.device_changed(device_from_row(row))
+            self._declared_slots[row["id"]] = frozenset(s["slot"] for s in telemetry_from_row(row).sims)
         orphans: list[Transition] = []
         reclaimed = 0
         rows = await self._pool.fetch(q.MESSAGE_UNFINISHED)
@@ -167,10 +171,18 @@ class Pipeline:
                 expires_at=r["expires_at"].timestamp(),
                 pinned_device=r["pinned_device_id"],
                 attempts=r["attempts"],
+                sim_slot=r["sim_slot"],
+                failures=r["failures"],
             )
             body = r["body"] if r["sealed_body"] is None else self._secret.unseal(r["sealed_body"], r["id"])
             self._payloads[r["id"]] = _Payload(
-                work, r["to_number"], body, r["sim_slot"], r["expires_at"], attempts=r["attempts"]
+                work,
+                r["to_number"],
+                body,
+                r["sim_slot"],
+                r["expires_at"],
+                attempts=r["attempts"],
+                failures=r["failures"],
             )
             device_id = r["device_id"]
             if device_id is not None and device_id not in self.devices:
@@ -203,7 +215,9 @@ class Pipeline:
         if self.scheduler.location(message_id) is not None:
             self.scheduler.finished(message_id)
         self.scheduler.enqueue(
-            dataclasses.replace(payload.work, pinned_device=device_id, attempts=payload.attempts)
+            dataclasses.replace(
+                payload.work, pinned_device=device_id, attempts=payload.attempts, failures=payload.failures
+            )
         )
         payload.held_for, payload.held_until = device_id, self._clock() + self._reclaim_grace
         asyncio.get_running_loop().call_later(self._reclaim_grace, self._release, message_id)
@@ -217,7 +231,9 @@ class Pipeline:
         location = self.scheduler.location(message_id)
         if location is not None and location[0] == "queued":
             self.scheduler.finished(message_id)
-            self.scheduler.enqueue(dataclasses.replace(payload.work, attempts=payload.attempts))
+            self.scheduler.enqueue(
+                dataclasses.replace(payload.work, attempts=payload.attempts, failures=payload.failures)
+            )
             self._wake.set()
 
     # --- accepting ----------------------------------------------------------------------------
@@ -236,6 +252,7 @@ class Pipeline:
             priority=message.priority,
             expires_at=message.expires_at.timestamp(),
             pinned_device=message.pinned_device,
+            sim_slot=message.sim_slot,
         )
         self._payloads[message.id] = _Payload(
             work, message.to, message.text, message.sim_slot, message.expires_at
@@ -299,6 +316,16 @@ class Pipeline:
             log.info("pipeline.requeued", device_id=device_id, messages=len(requeued))
         self._wake.set()
 
+    def relay_sims(self, device_id: str, declared: frozenset[int], ready: frozenset[int]) -> None:
+        """A relay listed its SIM slots: it gets work only on ready ones."""
+        self._declared_slots[device_id] = declared
+        if self.scheduler.set_sims(device_id, ready):
+            self._wake.set()
+
+    def declared_sim_slots(self, device_id: str) -> frozenset[int]:
+        """SIM slots the relay listed in its last hello/heartbeat (stored ones after a restart)."""
+        return self._declared_slots.get(device_id, frozenset())
+
     def relay_acked(self, device_id: str, message_id: str) -> None:
         """A relay took a message."""
         if self.scheduler.acked(message_id, device_id):
@@ -315,6 +342,8 @@ class Pipeline:
         if report.status == "failed":
             reason = report.reason or "generic_failure"
             if held_here and is_retryable(reason):
+                if payload is not None:
+                    payload.failures += 1
                 if self.scheduler.retry(message_id):
                     await self.transitions.submit(
                         Transition("requeued", message_id, device_id, now, outcome="failed", reason=reason)
@@ -325,14 +354,16 @@ class Pipeline:
             elif held_here:
                 self.scheduler.finished(message_id)
                 self._payloads.pop(message_id, None)
-            await self.transitions.submit(Transition("failed", message_id, device_id, now, reason=reason))
+            await self.transitions.submit(
+                Transition("failed", message_id, device_id, now, reason=reason, reported_at=report.at)
+            )
         else:
             if held_here:
                 self.scheduler.finished(message_id)
                 self._payloads.pop(message_id, None)
                 self._wake.set()
             kind: Kind = "sent" if report.status == "sent" else "delivered"
-            await self.transitions.submit(Transition(kind, message_id, device_id, now))
+            await self.transitions.submit(Transition(kind, message_id, device_id, now, reported_at=report.at))
 
     # --- dispatching --------------------------------------------------------------------------
 
@@ -365,7 +396,9 @@ class Pipeline:
             self._payloads.pop(e.message_id, None)
         await asyncio.gather(
             *(
-                self.transitions.submit(Transition("failed", e.message_id, None, now, reason=e.reason))
+                self.transitions.submit(
+                    Transition("failed", e.message_id, None, now, reason=e.reason, detail=e.detail)
+                )
                 for e in expired
             )
         )

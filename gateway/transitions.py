@@ -37,9 +37,15 @@ class Transition:
     message_id: str
     device_id: str | None
     at: datetime
+    """When the gateway learned of it."""
     attempt: int = 0
     reason: str | None = None
     outcome: str | None = None
+    reported_at: datetime | None = None
+    """The relay's own time of a reported sent/delivered/failed (the report's ``at``); it is
+    stored instead of ``at`` when plausible (see ``queries._REPORTED_AT``)."""
+    detail: str | None = None
+    """For ``failed``: the human-readable ``failure_reason_detail``."""
 
 
 async def write_transitions(conn: Any, items: Sequence[Transition]) -> list[bool]:
@@ -88,23 +94,34 @@ async def _apply(conn: Any, kind: Kind, group: list[Transition]) -> list[str]:
         rows = await conn.fetch(
             q.MESSAGE_REQUEUED, ids, devices, ats, [t.outcome for t in group], [t.reason for t in group]
         )
-    elif kind == "sent":
-        rows = await conn.fetch(q.MESSAGE_SENT, ids, devices, ats)
-    elif kind == "delivered":
-        rows = await conn.fetch(q.MESSAGE_DELIVERED, ids, devices, ats)
     else:
-        rows = await conn.fetch(q.MESSAGE_FAILED, ids, devices, ats, [t.reason for t in group])
-    changed = [r[0] for r in rows]
-    if kind in ("sent", "delivered", "failed") and changed:
-        done = [t for t in group if t.message_id in set(changed)]
-        await conn.execute(
-            q.ATTEMPT_FINISH,
-            [t.message_id for t in done],
-            [kind for _ in done],
-            [t.reason for t in done],
-            [t.at for t in done],
-        )
-    return changed
+        reported = [t.reported_at for t in group]
+        if kind == "sent":
+            rows = await conn.fetch(q.MESSAGE_SENT, ids, devices, ats, reported)
+        elif kind == "delivered":
+            rows = await conn.fetch(q.MESSAGE_DELIVERED, ids, devices, ats, reported)
+        else:
+            rows = await conn.fetch(
+                q.MESSAGE_FAILED,
+                ids,
+                devices,
+                ats,
+                reported,
+                [t.reason for t in group],
+                [t.detail for t in group],
+            )
+        stored_at = {r[0]: r[1] for r in rows}  # the time each change was stored with
+        done = [t for t in group if t.message_id in stored_at]
+        if done:
+            await conn.execute(
+                q.ATTEMPT_FINISH,
+                [t.message_id for t in done],
+                [kind for _ in done],
+                [t.reason for t in done],
+                [stored_at[t.message_id] for t in done],
+            )
+        return list(stored_at)
+    return [r[0] for r in rows]
 
 
 async def _write_events(conn: Any, events: list[tuple[str, Kind]]) -> None:
@@ -120,6 +137,7 @@ async def _write_events(conn: Any, events: list[tuple[str, Kind]]) -> None:
             "device_name": r["device_name"],
             "attempts": r["attempts"],
             "failure_reason": r["failure_reason"] if kind == "failed" else None,
+            "failure_reason_detail": r["failure_reason_detail"] if kind == "failed" else None,
             "metadata": json.loads(r["metadata"]) if r["metadata"] else None,
             "kind": r["kind"],
         }

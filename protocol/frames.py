@@ -181,6 +181,11 @@ class Welcome(_GatewayFrameBase, tag="welcome", kw_only=True):
     """Largest frame the gateway accepts."""
     server_time: UtcDatetime
     """Gateway clock, for the relay to estimate skew."""
+    per_minute_limit: int | None = None
+    """Dispatches per sliding minute the gateway allows this relay (informative; the gateway
+    enforces it). Null from gateways that do not say."""
+    per_day_limit: int | None = None
+    """Dispatches per sliding 24 h the gateway allows this relay; null: no daily cap."""
 
 
 class Send(_GatewayFrameBase, tag="send", kw_only=True):

@@ -105,6 +105,8 @@ class RelaySession:
         heartbeat_interval: float = DEFAULT_HEARTBEAT_INTERVAL,
         heartbeat_timeout: float | None = None,
         max_in_flight: int = DEFAULT_MAX_IN_FLIGHT,
+        per_minute_limit: int | None = None,
+        per_day_limit: int | None = None,
         flood_rate: float = 50,
         flood_burst: int = 200,
         max_errors: int = 10,
@@ -119,6 +121,7 @@ class RelaySession:
         self._heartbeat_interval = heartbeat_interval
         self._heartbeat_timeout = heartbeat_timeout
         self._max_in_flight = max_in_flight
+        self._rate_limits = (per_minute_limit, per_day_limit)  # only announced in welcome
         self._flood_rate = flood_rate
         self._flood_burst = flood_burst
         self._max_errors = max_errors
@@ -257,6 +260,8 @@ class RelaySession:
             max_in_flight=self._max_in_flight,
             max_frame_bytes=MAX_FRAME_BYTES,
             server_time=datetime.fromtimestamp(now, UTC),
+            per_minute_limit=self._rate_limits[0],
+            per_day_limit=self._rate_limits[1],
         )
         self._outgoing.append(encode_frame(welcome))
         self._events.append(HelloReceived(hello))

@@ -246,6 +246,23 @@ $$;
 DROP TRIGGER IF EXISTS events_notify ON events;
 CREATE TRIGGER events_notify AFTER INSERT ON events FOR EACH STATEMENT EXECUTE FUNCTION relaygate_notify_events();
 
-INSERT INTO schema_version (singleton, version) VALUES (true, 5)
+-- v6: each account's destination policy against toll fraud / SMS pumping (docs/api.md, "Number
+-- policy and toll-fraud protection"). extra_number_types: number types refused by default that
+-- the operator allowed for this account; allowed_countries: ISO 3166 region codes messages may
+-- go to ('{}' = every country); otp_per_number_hour/_day: codes to one number, all purposes
+-- together, per rolling hour / 24 hours.
+ALTER TABLE accounts ADD COLUMN IF NOT EXISTS extra_number_types text[] NOT NULL DEFAULT '{}';
+ALTER TABLE accounts ADD COLUMN IF NOT EXISTS allowed_countries text[] NOT NULL DEFAULT '{}';
+ALTER TABLE accounts ADD COLUMN IF NOT EXISTS otp_per_number_hour integer NOT NULL DEFAULT 10
+    CHECK (otp_per_number_hour BETWEEN 1 AND 1000);
+ALTER TABLE accounts ADD COLUMN IF NOT EXISTS otp_per_number_day integer NOT NULL DEFAULT 20
+    CHECK (otp_per_number_day BETWEEN 1 AND 10000);
+CREATE INDEX IF NOT EXISTS otps_number_idx ON otps (account_id, to_number, created_at);
+
+-- v6: why a message failed, for people: e.g. "last attempt: radio_off on dev_…" when it expired
+-- after a relay's retryable failure. NULL when failure_reason says it all.
+ALTER TABLE messages ADD COLUMN IF NOT EXISTS failure_reason_detail text;
+
+INSERT INTO schema_version (singleton, version) VALUES (true, 6)
 ON CONFLICT (singleton) DO UPDATE SET version = EXCLUDED.version, applied_at = now()
 WHERE schema_version.version < EXCLUDED.version;

@@ -6,13 +6,15 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import http.client
 import itertools
 import os
 import socket
 import sys
-from collections.abc import AsyncIterator
+import threading
+from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 from urllib.parse import parse_qs, urlencode, urlsplit, urlunsplit
 
 import aiohttp
@@ -24,11 +26,15 @@ from gateway.runtime import Gateway
 from gateway.scopes import ALL_SCOPES
 from store.database import apply_schema
 
+_T = TypeVar("_T")
+
 __all__ = [
     "ApiClient",
     "DatabaseFactory",
     "RunningGateway",
     "TcpProxy",
+    "ThreadedGateway",
+    "eventually",
     "free_port",
     "make_account",
     "start_gateway",
@@ -163,6 +169,69 @@ async def start_gateway(database_url: str, **overrides: Any) -> RunningGateway:
     return running
 
 
+class ThreadedGateway:
+    """A gateway on its own event loop in a thread, reachable synchronously."""
+
+    def __init__(self, database_url: str) -> None:
+        self.database_url = database_url
+        self.loop = asyncio.new_event_loop()
+        self._thread = threading.Thread(target=self.loop.run_forever, name="fuzz-gateway", daemon=True)
+        self._thread.start()
+        self.running: RunningGateway = self.run(start_gateway(database_url))
+        self.token = self.run(make_account(database_url, "fuzz"))[1]
+
+    def run(self, coro: Coroutine[Any, Any, _T]) -> _T:
+        """Run ``coro`` on the gateway's loop and wait for its result."""
+        return asyncio.run_coroutine_threadsafe(coro, self.loop).result(timeout=60)
+
+    def counts(self, tables: tuple[str, ...]) -> dict[str, int]:
+        """Rows per table."""
+
+        async def count() -> dict[str, int]:
+            conn = await asyncpg.connect(self.database_url)
+            try:
+                return {t: int(await conn.fetchval(f"SELECT count(*) FROM {t}")) for t in tables}
+            finally:
+                await conn.close()
+
+        return self.run(count())
+
+    def request(self, method: str, path: str, body: bytes, headers: dict[str, str]) -> tuple[int, bytes]:
+        """One HTTP request through a real socket."""
+        conn = http.client.HTTPConnection("127.0.0.1", self.running.gateway.http_port, timeout=30)
+        try:
+            conn.request(method, path, body=body or None, headers=headers)
+            response = conn.getresponse()
+            return response.status, response.read()
+        finally:
+            conn.close()
+
+    def stop(self) -> None:
+        """Stop the gateway and its loop."""
+        self.run(self.running.stop())
+        self.loop.call_soon_threadsafe(self.loop.stop)
+        self._thread.join(10)
+
+
+async def eventually(
+    probe: Callable[[], Awaitable[_T | None]], *, timeout: float = 5.0, interval: float = 0.02, what: str = ""
+) -> _T:
+    """Call ``probe`` until it returns something other than None or False; return that.
+
+    The one polling loop of the tests, for state seen only from outside (the API, a database
+    row): ``TimeoutError`` naming ``what`` when ``timeout`` passes first.
+    """
+    try:
+        async with asyncio.timeout(timeout):
+            while True:
+                value = await probe()
+                if value is not None and value is not False:
+                    return value
+                await asyncio.sleep(interval)
+    except TimeoutError:
+        raise TimeoutError(f"not within {timeout} s: {what or getattr(probe, '__name__', 'probe')}") from None
+
+
 class ApiClient:
     """A thin JSON client for the gateway's HTTP API (real sockets, aiohttp)."""
 
@@ -184,7 +253,7 @@ class ApiClient:
         data: bytes | None = None,
         headers: dict[str, str] | None = None,
         params: dict[str, str] | None = None,
-    ) -> tuple[int, Any, dict[str, str]]:
+    ) -> tuple[int, Any, Mapping[str, str]]:
         """``(status, decoded body, headers)``."""
         hdrs = dict(headers or {})
         if self.token is not None:
@@ -197,13 +266,13 @@ class ApiClient:
                 body = await resp.json(content_type=None) if raw else None
             except ValueError:
                 body = raw.decode(errors="replace")
-            return resp.status, body, dict(resp.headers)
+            return resp.status, body, resp.headers  # header names are case-insensitive
 
-    async def get(self, path: str, **kw: Any) -> tuple[int, Any, dict[str, str]]:
+    async def get(self, path: str, **kw: Any) -> tuple[int, Any, Mapping[str, str]]:
         """GET ``path``."""
         return await self.request("GET", path, **kw)
 
-    async def post(self, path: str, **kw: Any) -> tuple[int, Any, dict[str, str]]:
+    async def post(self, path: str, **kw: Any) -> tuple[int, Any, Mapping[str, str]]:
         """POST ``path``."""
         return await self.request("POST", path, **kw)
 

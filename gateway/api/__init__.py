@@ -1,39 +1,149 @@
-"""The HTTP API: one route table, handlers grouped by resource in sibling modules."""
+"""The HTTP API: the one table of endpoints (:data:`ENDPOINTS`), handlers grouped by resource in
+sibling modules. Starlette's routes, the 405 ``Allow`` header and the OpenAPI document are all
+made from this table."""
 
 from __future__ import annotations
 
 from starlette.routing import Route
 
-from gateway.api import account, devices, health, messages, metrics, otp, tokens, webhooks
+from gateway.api import account, devices, docs, health, messages, metrics, otp, readiness, tokens, webhooks
+from gateway.api.common import PageQuery
+from gateway.api.routing import Endpoint, starlette_routes
 
-__all__ = ["routes"]
+__all__ = ["ENDPOINTS", "routes"]
+
+
+ENDPOINTS: list[Endpoint] = [
+    # --- health and account ----------------------------------------------------------------
+    Endpoint(
+        "GET", "/api/v1/health", health.health, "Health: process up, database reachable", "health",
+        {200: health.Health, 503: health.Health},
+    ),
+    Endpoint(
+        "GET", "/api/v1/account", account.get_account, "The calling account and token", "account",
+        {200: account.AccountResponse}, scope="account.read",
+    ),
+    Endpoint(
+        "PATCH", "/api/v1/account", account.update_account, "Rename, relay mode, default region", "account",
+        {200: account.AccountResponse}, scope="account.manage", body=account.AccountUpdate,
+    ),
+    Endpoint(
+        "GET", "/api/v1/launch/readiness", readiness.launch_readiness,
+        "Is the account ready for real traffic? One pass/warn/fail line per check", "account",
+        {200: readiness.Readiness}, scope="account.read",
+    ),
+    # --- tokens ------------------------------------------------------------------------------
+    Endpoint(
+        "GET", "/api/v1/tokens", tokens.list_tokens, "List access tokens", "tokens",
+        {200: tokens.TokenList}, scope="tokens.manage", query=PageQuery,
+    ),
+    Endpoint(
+        "POST", "/api/v1/tokens", tokens.create, "Create an access token (shown once)", "tokens",
+        {201: tokens.TokenCreated}, scope="tokens.manage", body=tokens.TokenCreate,
+    ),
+    Endpoint(
+        "DELETE", "/api/v1/tokens/{token_id}", tokens.revoke, "Revoke an access token", "tokens",
+        {200: tokens.TokenRevoked}, scope="tokens.manage",
+    ),
+    # --- relays ------------------------------------------------------------------------------
+    Endpoint(
+        "GET", "/api/v1/devices", devices.list_devices, "List relays with their live state", "devices",
+        {200: devices.DeviceList}, scope="account.read", query=PageQuery,
+    ),
+    Endpoint(
+        "POST", "/api/v1/devices/pairing-codes", devices.create_pairing, "Create a pairing code", "devices",
+        {201: devices.PairingCodeCreated}, scope="devices.manage", body=devices.PairingCodeRequest,
+        body_optional=True,
+    ),
+    Endpoint(
+        "PATCH", "/api/v1/devices/{device_id}", devices.update_device, "Rename, enable/disable, set limits",
+        "devices", {200: devices.DeviceResponse}, scope="devices.manage", body=devices.DeviceUpdate,
+    ),
+    Endpoint(
+        "DELETE", "/api/v1/devices/{device_id}", devices.delete_device, "Unpair a relay", "devices",
+        {200: devices.DeviceDeleted}, scope="devices.manage",
+    ),
+    Endpoint(
+        "POST", "/api/v1/relay/app/pair", devices.pair, "The relay app spends a pairing code", "devices",
+        {200: devices.Paired}, body=devices.PairRequest, before_body=devices.pairing_rate_limit,
+        errors=("not_found", "rate_limited"),
+    ),
+    # --- sending -----------------------------------------------------------------------------
+    Endpoint(
+        "POST", "/api/v1/sms/send", messages.send_sms, "Send one SMS", "messages",
+        {200: messages.Accepted}, scope="messages.send", sending=True, body=messages.SendRequest,
+        errors=("invalid_device", "queue_blocked", "conflict"), idempotent=True,
+    ),
+    Endpoint(
+        "GET", "/api/v1/messages/status", messages.message_status, "A message's status and timeline",
+        "messages", {200: messages.MessageStatus}, scope="messages.read", query=messages.StatusQuery,
+        errors=("not_found",),
+    ),
+    Endpoint(
+        "GET", "/api/v1/messages", messages.list_messages, "List messages, newest first", "messages",
+        {200: messages.MessageList}, scope="messages.read", query=messages.MessageListQuery,
+    ),
+    # --- OTP ---------------------------------------------------------------------------------
+    Endpoint(
+        "POST", "/api/v1/otp/send", otp.send_otp, "Send a one-time code", "otp",
+        {200: otp.OtpSendAnswer}, scope="otp.send", sending=True, body=otp.OtpSendRequest,
+        errors=("invalid_device", "queue_blocked", "conflict"), idempotent=True,
+    ),
+    Endpoint(
+        "POST", "/api/v1/otp/verify", otp.verify_otp, "Verify a one-time code", "otp",
+        {200: otp.OtpVerifyAnswer}, scope="otp.verify", body=otp.OtpVerifyRequest, errors=("not_found",),
+    ),
+    Endpoint(
+        "GET", "/api/v1/otp/{otp_id}", otp.otp_status, "A code's state (never the code)", "otp",
+        {200: otp.OtpStatus}, scope="messages.read",
+    ),
+    # --- webhooks ----------------------------------------------------------------------------
+    Endpoint(
+        "GET", "/api/v1/webhooks", webhooks.list_webhooks, "List webhook endpoints", "webhooks",
+        {200: webhooks.WebhookList}, scope="webhooks.manage", query=PageQuery,
+    ),
+    Endpoint(
+        "POST", "/api/v1/webhooks", webhooks.create, "Register a webhook endpoint", "webhooks",
+        {201: webhooks.WebhookCreated}, scope="webhooks.manage", body=webhooks.WebhookCreate,
+    ),
+    Endpoint(
+        "GET", "/api/v1/webhooks/deliveries", webhooks.list_deliveries, "List webhook deliveries",
+        "webhooks", {200: webhooks.DeliveryList}, scope="webhooks.manage", query=webhooks.DeliveryListQuery,
+    ),
+    Endpoint(
+        "GET", "/api/v1/webhooks/deliveries/{delivery_id}", webhooks.get_delivery,
+        "A delivery with its payload and attempts", "webhooks", {200: webhooks.DeliveryDetail},
+        scope="webhooks.manage",
+    ),
+    Endpoint(
+        "POST", "/api/v1/webhooks/deliveries/{delivery_id}/retry", webhooks.retry_delivery,
+        "Redeliver now", "webhooks", {202: webhooks.DeliveryResponse}, scope="webhooks.manage",
+    ),
+    Endpoint(
+        "GET", "/api/v1/webhooks/{webhook_id}", webhooks.get, "One webhook endpoint", "webhooks",
+        {200: webhooks.WebhookResponse}, scope="webhooks.manage",
+    ),
+    Endpoint(
+        "PATCH", "/api/v1/webhooks/{webhook_id}", webhooks.update, "Change a webhook endpoint", "webhooks",
+        {200: webhooks.WebhookResponse}, scope="webhooks.manage", body=webhooks.WebhookUpdate,
+    ),
+    Endpoint(
+        "DELETE", "/api/v1/webhooks/{webhook_id}", webhooks.delete, "Remove a webhook endpoint", "webhooks",
+        {200: webhooks.WebhookDeleted}, scope="webhooks.manage",
+    ),
+    Endpoint(
+        "POST", "/api/v1/webhooks/{webhook_id}/rotate-secret", webhooks.rotate_secret,
+        "Rotate the signing secret", "webhooks", {200: webhooks.SecretRotated}, scope="webhooks.manage",
+    ),
+    Endpoint(
+        "POST", "/api/v1/webhooks/{webhook_id}/test", webhooks.send_test, "Send a webhook.test event",
+        "webhooks", {202: webhooks.TestQueued}, scope="webhooks.manage",
+    ),
+]  # fmt: skip
 
 routes: list[Route] = [
-    Route("/api/v1/health", health.health, methods=["GET"]),
+    *starlette_routes(ENDPOINTS),
     Route("/metrics", metrics.metrics, methods=["GET"]),
-    Route("/api/v1/account", account.get_account, methods=["GET"]),
-    Route("/api/v1/tokens", tokens.list_tokens, methods=["GET"]),
-    Route("/api/v1/tokens", tokens.create, methods=["POST"]),
-    Route("/api/v1/tokens/{token_id}", tokens.revoke, methods=["DELETE"]),
-    Route("/api/v1/devices", devices.list_devices, methods=["GET"]),
-    Route("/api/v1/devices/pairing-codes", devices.create_pairing, methods=["POST"]),
-    Route("/api/v1/devices/{device_id}", devices.update_device, methods=["PATCH"]),
-    Route("/api/v1/devices/{device_id}", devices.delete_device, methods=["DELETE"]),
-    Route("/api/v1/relay/app/pair", devices.pair, methods=["POST"]),
-    Route("/api/v1/sms/send", messages.send_sms, methods=["POST"]),
-    Route("/api/v1/messages/status", messages.message_status, methods=["GET"]),
-    Route("/api/v1/messages", messages.list_messages, methods=["GET"]),
-    Route("/api/v1/otp/send", otp.send_otp, methods=["POST"]),
-    Route("/api/v1/otp/verify", otp.verify_otp, methods=["POST"]),
-    Route("/api/v1/otp/{otp_id}", otp.otp_status, methods=["GET"]),
-    Route("/api/v1/webhooks", webhooks.list_webhooks, methods=["GET"]),
-    Route("/api/v1/webhooks", webhooks.create, methods=["POST"]),
-    Route("/api/v1/webhooks/deliveries", webhooks.list_deliveries, methods=["GET"]),
-    Route("/api/v1/webhooks/deliveries/{delivery_id}", webhooks.get_delivery, methods=["GET"]),
-    Route("/api/v1/webhooks/deliveries/{delivery_id}/retry", webhooks.retry_delivery, methods=["POST"]),
-    Route("/api/v1/webhooks/{webhook_id}", webhooks.get, methods=["GET"]),
-    Route("/api/v1/webhooks/{webhook_id}", webhooks.update, methods=["PATCH"]),
-    Route("/api/v1/webhooks/{webhook_id}", webhooks.delete, methods=["DELETE"]),
-    Route("/api/v1/webhooks/{webhook_id}/rotate-secret", webhooks.rotate_secret, methods=["POST"]),
-    Route("/api/v1/webhooks/{webhook_id}/test", webhooks.send_test, methods=["POST"]),
+    Route("/api/openapi.json", docs.openapi_json, methods=["GET"]),
+    Route("/api/docs", docs.reference_page, methods=["GET"]),
 ]

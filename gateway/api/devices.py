@@ -12,11 +12,10 @@ from typing import Annotated, Any
 
 import msgspec
 from starlette.requests import Request
-from starlette.responses import Response
 
-from gateway.api.common import authorize, body, cursor_page, json_response, services
+from gateway.api.common import PageQuery, page
 from gateway.api.fields import Label32, Label64
-from gateway.bodies import decode_json, read_body
+from gateway.api.routing import Call
 from gateway.errors import ApiError
 from gateway.ids import has_prefix
 from gateway.limits import MAX_PENDING_PAIRING_CODES
@@ -30,11 +29,27 @@ from gateway.pairing import (
     qr_payload,
 )
 from gateway.relay.devices import device_from_row, telemetry_from_row
+from gateway.services import Services
 from gateway.timefmt import utcnow
 from protocol import CloseCode
 from store import queries as q
 
-__all__ = ["create_pairing", "delete_device", "list_devices", "pair", "update_device"]
+__all__ = [
+    "DeviceDeleted",
+    "DeviceList",
+    "DeviceResponse",
+    "DeviceUpdate",
+    "PairRequest",
+    "Paired",
+    "PairingCodeCreated",
+    "PairingCodeRequest",
+    "create_pairing",
+    "delete_device",
+    "list_devices",
+    "pair",
+    "pairing_rate_limit",
+    "update_device",
+]
 
 
 class PairingCodeRequest(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
@@ -73,11 +88,14 @@ class Paired(msgspec.Struct, kw_only=True):
 
 
 class DeviceLimits(msgspec.Struct, kw_only=True):
-    """Sending limits; null means the default (10 in flight, 30 per minute, no daily cap)."""
+    """The sending limits in force (what routing uses and ``welcome`` announces)."""
 
-    max_in_flight: int | None
-    per_minute: int | None
+    max_in_flight: int
+    per_minute: int
     per_day: int | None
+    """Null: no daily cap."""
+    defaults: list[str]
+    """Names of the limits above that are the defaults (not set for this relay)."""
 
 
 class DeviceView(msgspec.Struct, kw_only=True):
@@ -135,8 +153,7 @@ class DeviceDeleted(msgspec.Struct, kw_only=True):
     unpaired: bool = True
 
 
-def _view(request: Request, row: Any) -> DeviceView:
-    svc = services(request)
+def _view(svc: Services, row: Any) -> DeviceView:
     device = device_from_row(row)
     conn = svc.hub.connection(device.id)
     telemetry = conn.telemetry if conn is not None else telemetry_from_row(row)
@@ -157,21 +174,27 @@ def _view(request: Request, row: Any) -> DeviceView:
         in_flight=svc.device_load(device.id),
         sent_last_hour=svc.hub.sent_last_hour(device.id),
         limits=DeviceLimits(
-            max_in_flight=device.max_in_flight,
-            per_minute=device.per_minute_limit,
+            max_in_flight=device.effective_max_in_flight,
+            per_minute=device.effective_per_minute,
             per_day=device.per_day_limit,
+            defaults=[
+                name
+                for name, configured in (
+                    ("max_in_flight", device.max_in_flight),
+                    ("per_minute", device.per_minute_limit),
+                    ("per_day", device.per_day_limit),
+                )
+                if configured is None
+            ],
         ),
         paired_at=device.paired_at,
     )
 
 
-async def create_pairing(request: Request) -> Response:
+async def create_pairing(call: Call[PairingCodeRequest, None]) -> PairingCodeCreated:
     """A new pairing code for the caller's account."""
-    principal = await authorize(request, "devices.manage")
-    svc = services(request)
-    raw = await read_body(request, svc.settings.max_body_bytes)
-    spec = decode_json(raw, PairingCodeRequest) if raw.strip() else PairingCodeRequest()
-    live = await svc.pool.fetchrow(q.PAIRING_LIVE_FOR_ACCOUNT, principal.account.id, MAX_FAILED_TRIES)
+    svc = call.services
+    live = await svc.pool.fetchrow(q.PAIRING_LIVE_FOR_ACCOUNT, call.account_id, MAX_FAILED_TRIES)
     if live is not None and live["live"] >= MAX_PENDING_PAIRING_CODES:
         error = ApiError.rate_limited(
             (live["first_expiry"] - utcnow()).total_seconds(),
@@ -180,22 +203,23 @@ async def create_pairing(request: Request) -> Response:
         error.details.update(reason="pending_pairing_codes", limit=MAX_PENDING_PAIRING_CODES)
         raise error
     code = await create_pairing_code(
-        svc.pool, principal.account.id, ttl=timedelta(seconds=spec.expires_in_seconds)
+        svc.pool, call.account_id, ttl=timedelta(seconds=call.body.expires_in_seconds)
     )
     payload = qr_payload(code.code, svc.settings.api_base_url(svc.http_port))
-    return json_response(
-        PairingCodeCreated(code=code.code, qr_payload=payload, expires_at=code.expires_at), 201
-    )
+    return PairingCodeCreated(code=code.code, qr_payload=payload, expires_at=code.expires_at)
 
 
-async def pair(request: Request) -> Response:
-    """The phone spends a pairing code and receives its device token and WebSocket URL."""
-    svc = services(request)
+def pairing_rate_limit(request: Request, svc: Services) -> None:
+    """Pairing attempts per client address (before the body is read)."""
     client = request.client.host if request.client else "unknown"
     wait = svc.pair_limits.take(client)
     if wait > 0:
         raise ApiError.rate_limited(wait, "too many pairing attempts from this address")
-    spec = await body(request, PairRequest)
+
+
+async def pair(call: Call[PairRequest, None]) -> Paired:
+    """The phone spends a pairing code and receives its device token and WebSocket URL."""
+    svc, spec = call.services, call.body
     if (spec.code is None) == (spec.qr_payload is None):
         raise ApiError(
             "validation_error",
@@ -216,38 +240,33 @@ async def pair(request: Request) -> Response:
         raise ApiError("not_found", "pairing code unknown, expired, already used or locked") from None
     row = await svc.pool.fetchrow(q.DEVICE_FOR_ACCOUNT, device.device_id, device.account_id)
     svc.device_changed(device_from_row(row))
-    return json_response(
-        Paired(
-            device_id=device.device_id,
-            device_token=device.device_token,
-            ws_url=svc.settings.relay_ws_url(svc.relay_port),
-            heartbeat_interval_seconds=int(svc.settings.heartbeat_interval),
-        )
+    return Paired(
+        device_id=device.device_id,
+        device_token=device.device_token,
+        ws_url=svc.settings.relay_ws_url(svc.relay_port),
+        heartbeat_interval_seconds=int(svc.settings.heartbeat_interval),
     )
 
 
-async def list_devices(request: Request) -> Response:
+async def list_devices(call: Call[None, PageQuery]) -> DeviceList:
     """The account's paired relays with their live state."""
-    principal = await authorize(request, "account.read")
-    cursor, limit = cursor_page(request)
-    rows = await services(request).pool.fetch(q.DEVICE_LIST, principal.account.id, cursor, limit + 1)
-    items = [_view(request, r) for r in rows[:limit]]
-    return json_response(DeviceList(devices=items, next_cursor=items[-1].id if len(rows) > limit else None))
+    svc, query = call.services, call.query
+    rows = await svc.pool.fetch(q.DEVICE_LIST, call.account_id, query.cursor, query.limit + 1)
+    items, next_cursor = page(rows, query.limit, lambda r: _view(svc, r), lambda d: d.id)
+    return DeviceList(devices=items, next_cursor=next_cursor)
 
 
-def _device_id(request: Request) -> str:
-    device_id: str = request.path_params["device_id"]
+def _device_id(call: Call[Any, Any]) -> str:
+    device_id = call.path["device_id"]
     if not has_prefix(device_id, "dev"):
         raise ApiError("not_found", "no such device", {"device_id": device_id[:64]})
     return device_id
 
 
-async def update_device(request: Request) -> Response:
+async def update_device(call: Call[DeviceUpdate, None]) -> DeviceResponse:
     """Rename, enable/disable for routing, or change the sending limits of a relay."""
-    principal = await authorize(request, "devices.manage")
-    device_id = _device_id(request)
-    spec = await body(request, DeviceUpdate)
-    svc = services(request)
+    device_id = _device_id(call)
+    svc, spec = call.services, call.body
 
     def given(value: Any) -> bool:
         return value is not msgspec.UNSET
@@ -258,7 +277,7 @@ async def update_device(request: Request) -> Response:
     row = await svc.pool.fetchrow(
         q.DEVICE_UPDATE,
         device_id,
-        principal.account.id,
+        call.account_id,
         value(spec.name),
         value(spec.enabled),
         value(spec.max_in_flight),
@@ -271,16 +290,15 @@ async def update_device(request: Request) -> Response:
     if row is None:
         raise ApiError("not_found", "no such device", {"device_id": device_id})
     svc.device_changed(device_from_row(row))
-    return json_response(DeviceResponse(device=_view(request, row)))
+    return DeviceResponse(device=_view(svc, row))
 
 
-async def delete_device(request: Request) -> Response:
+async def delete_device(call: Call[None, None]) -> DeviceDeleted:
     """Unpair: the device token is revoked and an open socket is closed with 4001."""
-    principal = await authorize(request, "devices.manage")
-    device_id = _device_id(request)
-    svc = services(request)
-    if await svc.pool.fetchval(q.DEVICE_UNPAIR, device_id, principal.account.id) is None:
+    device_id = _device_id(call)
+    svc = call.services
+    if await svc.pool.fetchval(q.DEVICE_UNPAIR, device_id, call.account_id) is None:
         raise ApiError("not_found", "no such device", {"device_id": device_id})
     svc.device_removed(device_id)
     await svc.hub.close_device(device_id, CloseCode.DEVICE_UNPAIRED, "device unpaired")
-    return json_response(DeviceDeleted(device_id=device_id))
+    return DeviceDeleted(device_id=device_id)

@@ -6,15 +6,14 @@ import asyncio
 import time
 
 import msgspec
-from starlette.requests import Request
-from starlette.responses import Response
 
 from gateway import __version__
-from gateway.api.common import json_response, services
+from gateway.api.routing import Call, Reply
 from gateway.errors import ErrorBody
+from gateway.services import Services
 from store import queries as q
 
-__all__ = ["health"]
+__all__ = ["Health", "health"]
 
 DB_CHECK_TIMEOUT = 1.5
 
@@ -30,8 +29,8 @@ class Health(msgspec.Struct, kw_only=True, omit_defaults=True):
     error: ErrorBody | None = msgspec.field(default=None)
 
 
-async def _database_up(request: Request) -> bool:
-    pool = services(request).pool
+async def _database_up(svc: Services) -> bool:
+    pool = svc.pool
     try:
         async with asyncio.timeout(DB_CHECK_TIMEOUT):
             async with pool.acquire() as conn:
@@ -41,10 +40,10 @@ async def _database_up(request: Request) -> bool:
     return True
 
 
-async def health(request: Request) -> Response:
+async def health(call: Call[None, None]) -> Reply:
     """Answer within ~2 s whatever the database does."""
-    svc = services(request)
-    up = await _database_up(request)
+    svc = call.services
+    up = await _database_up(svc)
     report = Health(
         ok=up,
         status="ok" if up else "degraded",
@@ -53,4 +52,4 @@ async def health(request: Request) -> Response:
         uptime_seconds=round(time.monotonic() - svc.started_at, 3),
         error=None if up else ErrorBody(code="unavailable", message="database unreachable"),
     )
-    return json_response(report, 200 if up else 503)
+    return Reply(report, 200 if up else 503)

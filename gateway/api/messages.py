@@ -3,33 +3,32 @@
 from __future__ import annotations
 
 import json
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Annotated, Any, Literal
 
 import msgspec
-from starlette.requests import Request
-from starlette.responses import Response
 
-from gateway.api.common import (
-    authorize,
-    cursor_page,
-    idempotency_key,
-    invalid_query,
-    json_response,
-    query_time,
-    services,
-)
-from gateway.bodies import decode_json, read_body
+from gateway.api.common import PageQuery, idempotency_key, invalid_query, page
+from gateway.api.routing import Call
 from gateway.errors import ApiError
 from gateway.ids import has_prefix
-from gateway.messages import MessageSpec, accept_message, build_message, normalise_number
+from gateway.messages import Accepted, MessageSpec, accept_message, build_message, normalise_number
 from scheduler import Priority
 from store import queries as q
 
-__all__ = ["list_messages", "message_status", "send_sms"]
+__all__ = [
+    "Accepted",
+    "MessageList",
+    "MessageListQuery",
+    "MessageStatus",
+    "SendRequest",
+    "StatusQuery",
+    "list_messages",
+    "message_status",
+    "send_sms",
+]
 
 PRIORITIES = {"high": Priority.HIGH, "normal": Priority.NORMAL, "low": Priority.LOW}
-STATUSES = ("queued", "dispatched", "sent", "delivered", "failed")
 
 
 class SendRequest(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
@@ -44,7 +43,7 @@ class SendRequest(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     metadata: Annotated[dict[str, Any], msgspec.Meta(max_length=20)] | None = None
 
 
-class Attempt(msgspec.Struct, kw_only=True):
+class MessageAttempt(msgspec.Struct, kw_only=True):
     """One hand-over of the message to a relay."""
 
     attempt: int
@@ -67,6 +66,8 @@ class MessageView(msgspec.Struct, kw_only=True):
     device_name: str | None
     attempts: int
     failure_reason: str | None
+    failure_reason_detail: str | None
+    """For people: e.g. "last attempt: radio_off on dev_…" when the message expired."""
     kind: str
     priority: str
     encoding: str
@@ -84,7 +85,7 @@ class MessageStatus(MessageView, kw_only=True):
     """``GET /v1/messages/status``: the contract's fields plus the timeline and attempts."""
 
     ok: bool = True
-    history: list[Attempt]
+    history: list[MessageAttempt]
 
 
 class MessageList(msgspec.Struct, kw_only=True):
@@ -107,6 +108,7 @@ def _view_fields(r: Any) -> dict[str, Any]:
         "device_name": r["device_name"],
         "attempts": r["attempts"],
         "failure_reason": r["failure_reason"],
+        "failure_reason_detail": r["failure_reason_detail"],
         "kind": r["kind"],
         "priority": _PRIORITY_NAMES.get(r["priority"], "normal"),
         "encoding": r["encoding"],
@@ -121,15 +123,38 @@ def _view_fields(r: Any) -> dict[str, Any]:
     }
 
 
-async def send_sms(request: Request) -> Response:
+class StatusQuery(msgspec.Struct, kw_only=True):
+    """``?request_id=req_…``."""
+
+    request_id: Annotated[str, msgspec.Meta(min_length=1, max_length=80)]
+
+
+class MessageListQuery(PageQuery, kw_only=True):
+    """Filters of ``GET /v1/messages``."""
+
+    status: Literal["queued", "dispatched", "sent", "delivered", "failed"] | None = None
+    since: datetime | None = None
+    """RFC 3339 with an offset; compared with ``queued_at``."""
+    to: Annotated[str, msgspec.Meta(min_length=1, max_length=32)] | None = None
+    """Any number format; normalised like ``to`` of a send."""
+
+    def __post_init__(self) -> None:
+        if self.since is not None:
+            if self.since.tzinfo is None:
+                raise ValueError("`since` needs a time zone offset (e.g. Z)")
+            try:
+                self.since = self.since.astimezone(UTC)
+            except OverflowError:
+                raise ValueError("`since` is out of range") from None
+
+
+async def send_sms(call: Call[SendRequest, None]) -> Accepted:
     """Validate, store (answer only after the commit) and queue one SMS."""
-    principal = await authorize(request, "messages.send", sending=True)
-    svc = services(request)
-    raw = await read_body(request, svc.settings.max_body_bytes)
-    spec = decode_json(raw, SendRequest)
-    key = idempotency_key(request, principal.account.id)
+    assert call.principal is not None
+    svc, spec = call.services, call.body
+    key = idempotency_key(call)
     message = build_message(
-        principal.account,
+        call.principal.account,
         MessageSpec(
             to=spec.to,
             text=spec.message,
@@ -142,25 +167,23 @@ async def send_sms(request: Request) -> Response:
         svc.pipeline,
         max_queue=svc.settings.max_queue_per_account,
     )
-    answer = await accept_message(svc.pool, svc.pipeline, message, idempotency_key=key, request_body=raw)
-    return json_response(answer)
+    return await accept_message(
+        svc.pool, svc.pipeline, message, idempotency_key=key, request_body=call.raw_body
+    )
 
 
-async def message_status(request: Request) -> Response:
+async def message_status(call: Call[None, StatusQuery]) -> MessageStatus:
     """Status, device, attempts, failure reason and timeline of one message."""
-    principal = await authorize(request, "messages.read")
-    request_id = request.query_params.get("request_id", "")
-    if not request_id:
-        raise ApiError("validation_error", "request_id is required", {"fields": {"request_id": "required"}})
-    svc = services(request)
+    request_id = call.query.request_id
+    pool = call.services.pool
     row = None
     if has_prefix(request_id, "req"):
-        row = await svc.pool.fetchrow(q.MESSAGE_STATUS, request_id, principal.account.id)
+        row = await pool.fetchrow(q.MESSAGE_STATUS, request_id, call.account_id)
     if row is None:
         raise ApiError("not_found", "no such message", {"request_id": request_id[:64]})
-    attempts = await svc.pool.fetch(q.MESSAGE_ATTEMPTS, request_id)
+    attempts = await pool.fetch(q.MESSAGE_ATTEMPTS, request_id)
     history = [
-        Attempt(
+        MessageAttempt(
             attempt=a["attempt"],
             device_id=a["device_id"],
             device_name=a["device_name"],
@@ -172,28 +195,23 @@ async def message_status(request: Request) -> Response:
         )
         for a in attempts
     ]
-    return json_response(MessageStatus(**_view_fields(row), history=history))
+    return MessageStatus(**_view_fields(row), history=history)
 
 
-async def list_messages(request: Request) -> Response:
+async def list_messages(call: Call[None, MessageListQuery]) -> MessageList:
     """The account's messages, newest first, filtered by status, since and to."""
-    principal = await authorize(request, "messages.read")
-    cursor, limit = cursor_page(request)
-    params = request.query_params
-    status = params.get("status")
-    if status is not None and status not in STATUSES:
-        raise invalid_query("status", f"one of {', '.join(STATUSES)}")
-    since = query_time(request, "since")
-    to = params.get("to")
+    assert call.principal is not None
+    query = call.query
+    to = query.to
     if to is not None:
         try:
-            to = normalise_number(to, principal.account.default_region)
+            to = normalise_number(to, call.principal.account.default_region)
         except ApiError as exc:
             raise invalid_query("to", exc.details.get("fields", {}).get("to", "not a phone number")) from None
-    rows = await services(request).pool.fetch(
-        q.MESSAGE_LIST, principal.account.id, cursor, limit + 1, status, since, to
+    rows = await call.services.pool.fetch(
+        q.MESSAGE_LIST, call.account_id, query.cursor, query.limit + 1, query.status, query.since, to
     )
-    items = [MessageView(**_view_fields(r)) for r in rows[:limit]]
-    return json_response(
-        MessageList(messages=items, next_cursor=items[-1].request_id if len(rows) > limit else None)
+    items, next_cursor = page(
+        rows, query.limit, lambda r: MessageView(**_view_fields(r)), lambda m: m.request_id
     )
+    return MessageList(messages=items, next_cursor=next_cursor)

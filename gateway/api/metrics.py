@@ -12,7 +12,6 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from gateway import __version__
-from gateway.api.common import services
 
 __all__ = ["metrics"]
 
@@ -23,7 +22,7 @@ def _line(name: str, kind: str, help_text: str, value: float) -> str:
 
 async def metrics(request: Request) -> Response:
     """The gateway's live counters and gauges."""
-    svc = services(request)
+    svc = request.app.state.services
     pipeline, hub = svc.pipeline, svc.hub
     parts = [
         f'# HELP relaygate_info Build information.\n# TYPE relaygate_info gauge\nrelaygate_info{{version="{__version__}"}} 1\n',

@@ -9,16 +9,23 @@ from datetime import datetime
 from typing import Annotated, Literal
 
 import msgspec
-from starlette.requests import Request
-from starlette.responses import Response
 
-from gateway.api.common import authorize, body, idempotency_key, json_response, services
+from gateway.api.common import idempotency_key
 from gateway.api.fields import Label40, Label64, Locale, OtpCode
-from gateway.bodies import decode_json, read_body
+from gateway.api.routing import Call
 from gateway.otp import OtpRequest, OtpService, OtpState
 from gateway.services import Services
 
-__all__ = ["otp_status", "send_otp", "verify_otp"]
+__all__ = [
+    "OtpSendAnswer",
+    "OtpSendRequest",
+    "OtpStatus",
+    "OtpVerifyAnswer",
+    "OtpVerifyRequest",
+    "otp_status",
+    "send_otp",
+    "verify_otp",
+]
 
 Purpose = Label64
 """Free text naming what the code is for (``login``, ``signup``, ``reset``, …)."""
@@ -113,15 +120,13 @@ def otp_service(svc: Services) -> OtpService:
     return OtpService(svc.pool, svc.pipeline, svc.secret, max_queue=svc.settings.max_queue_per_account)
 
 
-async def send_otp(request: Request) -> Response:
+async def send_otp(call: Call[OtpSendRequest, None]) -> OtpSendAnswer:
     """Generate a code, store it hashed and its SMS sealed, queue the SMS at OTP priority."""
-    principal = await authorize(request, "otp.send", sending=True)
-    svc = services(request)
-    raw = await read_body(request, svc.settings.max_body_bytes)
-    spec = decode_json(raw, OtpSendRequest)
-    key = idempotency_key(request, principal.account.id)
-    sent = await otp_service(svc).send(
-        principal.account,
+    assert call.principal is not None
+    spec = call.body
+    key = idempotency_key(call)
+    sent = await otp_service(call.services).send(
+        call.principal.account,
         OtpRequest(
             to=spec.to,
             purpose=spec.purpose,
@@ -134,65 +139,59 @@ async def send_otp(request: Request) -> Response:
             sim_slot=spec.sim_slot,
         ),
         idempotency_key=key,
-        request_body=raw,
+        request_body=call.raw_body,
     )
-    return json_response(
-        OtpSendAnswer(
-            otp_id=sent.otp_id,
-            expires_in_seconds=sent.expires_in_seconds,
-            request_id=sent.request_id,
-            expires_at=sent.expires_at,
-            locale=sent.locale,
-            encoding=sent.encoding,
-            segments=sent.segments,
-        )
+    return OtpSendAnswer(
+        otp_id=sent.otp_id,
+        expires_in_seconds=sent.expires_in_seconds,
+        request_id=sent.request_id,
+        expires_at=sent.expires_at,
+        locale=sent.locale,
+        encoding=sent.encoding,
+        segments=sent.segments,
     )
 
 
-async def verify_otp(request: Request) -> Response:
+async def verify_otp(call: Call[OtpVerifyRequest, None]) -> OtpVerifyAnswer:
     """Check a code: ``success`` once, ``failed`` with a reason, or ``expired``."""
-    principal = await authorize(request, "otp.verify")
-    spec = await body(request, OtpVerifyRequest)
-    verdict = await otp_service(services(request)).verify(
-        principal.account, spec.code, otp_id=spec.otp_id, to=spec.to, purpose=spec.purpose
+    assert call.principal is not None
+    spec = call.body
+    verdict = await otp_service(call.services).verify(
+        call.principal.account, spec.code, otp_id=spec.otp_id, to=spec.to, purpose=spec.purpose
     )
-    return json_response(
-        OtpVerifyAnswer(
-            ok=True,
-            otp_id=verdict.otp_id,
-            status=verdict.status,
-            attempts_left=verdict.attempts_left,
-            reason=verdict.reason,
-        )
+    return OtpVerifyAnswer(
+        ok=True,
+        otp_id=verdict.otp_id,
+        status=verdict.status,
+        attempts_left=verdict.attempts_left,
+        reason=verdict.reason,
     )
 
 
-async def otp_status(request: Request) -> Response:
+async def otp_status(call: Call[None, None]) -> OtpStatus:
     """The code's state, attempts, expiry and its SMS's delivery state."""
-    principal = await authorize(request, "messages.read")
-    service = otp_service(services(request))
-    row = await service.status(principal.account, request.path_params["otp_id"])
-    return json_response(
-        OtpStatus(
-            otp_id=row["id"],
-            status=service.effective_status(row),
-            to=row["to_number"],
-            purpose=row["purpose"],
-            locale=row["locale"],
-            code_length=row["code_length"],
-            attempts_used=row["attempts_used"],
-            attempts_left=max(0, row["max_attempts"] - row["attempts_used"]),
-            max_attempts=row["max_attempts"],
-            created_at=row["created_at"],
-            expires_at=row["expires_at"],
-            verified_at=row["verified_at"],
-            sms=OtpSms(
-                request_id=row["message_id"],
-                status=row["sms_status"],
-                failure_reason=row["sms_failure_reason"],
-                device_id=row["sms_device_id"],
-                sent_at=row["sms_sent_at"],
-                delivered_at=row["sms_delivered_at"],
-            ),
-        )
+    assert call.principal is not None
+    service = otp_service(call.services)
+    row = await service.status(call.principal.account, call.path["otp_id"])
+    return OtpStatus(
+        otp_id=row["id"],
+        status=service.effective_status(row),
+        to=row["to_number"],
+        purpose=row["purpose"],
+        locale=row["locale"],
+        code_length=row["code_length"],
+        attempts_used=row["attempts_used"],
+        attempts_left=max(0, row["max_attempts"] - row["attempts_used"]),
+        max_attempts=row["max_attempts"],
+        created_at=row["created_at"],
+        expires_at=row["expires_at"],
+        verified_at=row["verified_at"],
+        sms=OtpSms(
+            request_id=row["message_id"],
+            status=row["sms_status"],
+            failure_reason=row["sms_failure_reason"],
+            device_id=row["sms_device_id"],
+            sent_at=row["sms_sent_at"],
+            delivered_at=row["sms_delivered_at"],
+        ),
     )

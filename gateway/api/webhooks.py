@@ -5,18 +5,18 @@ from __future__ import annotations
 
 import json
 from datetime import datetime
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 from urllib.parse import urlsplit
 
 import msgspec
-from starlette.requests import Request
-from starlette.responses import Response
 
-from gateway.api.common import authorize, body, cursor_page, json_response, services
+from gateway.api.common import PageQuery, page
 from gateway.api.fields import Label200
+from gateway.api.routing import Call
 from gateway.errors import ApiError
 from gateway.ids import has_prefix, new_id
 from gateway.limits import MAX_WEBHOOK_ENDPOINTS, too_many
+from gateway.services import Services
 from gateway.webhooks.signing import EVENT_TYPES, EventType, new_secret
 from gateway.webhooks.ssrf import resolve_checked, validate_url
 from store import queries as q
@@ -132,7 +132,7 @@ class Delivery(msgspec.Struct, kw_only=True):
     created_at: datetime
 
 
-class Attempt(msgspec.Struct, kw_only=True):
+class DeliveryAttempt(msgspec.Struct, kw_only=True):
     """One HTTP attempt of a delivery."""
 
     attempt: int
@@ -167,7 +167,7 @@ class DeliveryDetail(msgspec.Struct, kw_only=True):
     ok: bool = True
     delivery: Delivery
     payload: dict[str, Any]
-    attempts_log: list[Attempt]
+    attempts_log: list[DeliveryAttempt]
 
 
 def _webhook(r: Any) -> Webhook:
@@ -198,9 +198,18 @@ def _delivery(r: Any) -> Delivery:
     )
 
 
-async def _checked_url(request: Request, url: str) -> str:
+class DeliveryListQuery(PageQuery, kw_only=True):
+    """Filters of ``GET /v1/webhooks/deliveries``."""
+
+    webhook_id: Annotated[str, msgspec.Meta(max_length=80)] | None = None
+    event_type: EventType | None = None
+    status: Literal["pending", "succeeded", "failed", "blocked"] | None = None
+    request_id: Annotated[str, msgspec.Meta(max_length=80)] | None = None
+
+
+async def _checked_url(svc: Services, url: str) -> str:
     """Refuse bad or (unless allowed) non-public targets up front; delivery checks again."""
-    allow = services(request).settings.webhook_allow_private
+    allow = svc.settings.webhook_allow_private
     reason = validate_url(url, allow_private=allow)
     if reason is None:
         try:
@@ -212,58 +221,53 @@ async def _checked_url(request: Request, url: str) -> str:
     return url
 
 
-def _endpoint_id(request: Request) -> str:
-    value: str = request.path_params["webhook_id"]
+def _endpoint_id(call: Call[Any, Any]) -> str:
+    value = call.path["webhook_id"]
     if not has_prefix(value, "whk"):
         raise ApiError("not_found", "no such webhook", {"webhook_id": value[:64]})
     return value
 
 
-async def create(request: Request) -> Response:
+async def create(call: Call[WebhookCreate, None]) -> WebhookCreated:
     """Register an endpoint; its secret is in this answer only."""
-    principal = await authorize(request, "webhooks.manage")
-    spec = await body(request, WebhookCreate)
-    pool = services(request).pool
-    if await pool.fetchval(q.WEBHOOK_COUNT, principal.account.id) >= MAX_WEBHOOK_ENDPOINTS:
+    svc, spec = call.services, call.body
+    if await svc.pool.fetchval(q.WEBHOOK_COUNT, call.account_id) >= MAX_WEBHOOK_ENDPOINTS:
         raise too_many("webhook_endpoints", MAX_WEBHOOK_ENDPOINTS, "webhook endpoints")
-    url = await _checked_url(request, spec.url)
+    url = await _checked_url(svc, spec.url)
     secret = new_secret()
     events = sorted(set(spec.events), key=EVENT_TYPES.index)
-    row = await services(request).pool.fetchrow(
-        q.WEBHOOK_INSERT, new_id("whk"), principal.account.id, url, events, spec.description, secret
+    row = await svc.pool.fetchrow(
+        q.WEBHOOK_INSERT, new_id("whk"), call.account_id, url, events, spec.description, secret
     )
-    return json_response(WebhookCreated(webhook=_webhook(row), secret=secret), 201)
+    return WebhookCreated(webhook=_webhook(row), secret=secret)
 
 
-async def list_webhooks(request: Request) -> Response:
+async def list_webhooks(call: Call[None, PageQuery]) -> WebhookList:
     """The account's endpoints."""
-    principal = await authorize(request, "webhooks.manage")
-    cursor, limit = cursor_page(request)
-    rows = await services(request).pool.fetch(q.WEBHOOK_LIST, principal.account.id, cursor, limit + 1)
-    items = [_webhook(r) for r in rows[:limit]]
-    return json_response(WebhookList(webhooks=items, next_cursor=items[-1].id if len(rows) > limit else None))
+    query = call.query
+    rows = await call.services.pool.fetch(q.WEBHOOK_LIST, call.account_id, query.cursor, query.limit + 1)
+    items, next_cursor = page(rows, query.limit, _webhook, lambda w: w.id)
+    return WebhookList(webhooks=items, next_cursor=next_cursor)
 
 
-async def get(request: Request) -> Response:
+async def get(call: Call[None, None]) -> WebhookResponse:
     """One endpoint."""
-    principal = await authorize(request, "webhooks.manage")
-    row = await services(request).pool.fetchrow(q.WEBHOOK_GET, _endpoint_id(request), principal.account.id)
+    row = await call.services.pool.fetchrow(q.WEBHOOK_GET, _endpoint_id(call), call.account_id)
     if row is None:
         raise ApiError("not_found", "no such webhook")
-    return json_response(WebhookResponse(webhook=_webhook(row)))
+    return WebhookResponse(webhook=_webhook(row))
 
 
-async def update(request: Request) -> Response:
+async def update(call: Call[WebhookUpdate, None]) -> WebhookResponse:
     """Change the URL, events, description, or enable/disable."""
-    principal = await authorize(request, "webhooks.manage")
-    endpoint_id = _endpoint_id(request)
-    spec = await body(request, WebhookUpdate)
-    url = None if spec.url is msgspec.UNSET else await _checked_url(request, spec.url)
+    endpoint_id = _endpoint_id(call)
+    svc, spec = call.services, call.body
+    url = None if spec.url is msgspec.UNSET else await _checked_url(svc, spec.url)
     events = None if spec.events is msgspec.UNSET else sorted(set(spec.events), key=EVENT_TYPES.index)
-    row = await services(request).pool.fetchrow(
+    row = await svc.pool.fetchrow(
         q.WEBHOOK_UPDATE,
         endpoint_id,
-        principal.account.id,
+        call.account_id,
         url,
         events,
         None if spec.enabled is msgspec.UNSET else spec.enabled,
@@ -271,109 +275,92 @@ async def update(request: Request) -> Response:
     )
     if row is None:
         raise ApiError("not_found", "no such webhook")
-    return json_response(WebhookResponse(webhook=_webhook(row)))
+    return WebhookResponse(webhook=_webhook(row))
 
 
-async def delete(request: Request) -> Response:
+async def delete(call: Call[None, None]) -> WebhookDeleted:
     """Remove an endpoint; its pending deliveries stop."""
-    principal = await authorize(request, "webhooks.manage")
-    endpoint_id = _endpoint_id(request)
-    svc = services(request)
-    if await svc.pool.fetchval(q.WEBHOOK_DELETE, endpoint_id, principal.account.id) is None:
+    endpoint_id = _endpoint_id(call)
+    pool = call.services.pool
+    if await pool.fetchval(q.WEBHOOK_DELETE, endpoint_id, call.account_id) is None:
         raise ApiError("not_found", "no such webhook")
-    await svc.pool.execute(q.DELIVERIES_CANCEL_FOR_ENDPOINT, endpoint_id)
-    return json_response(WebhookDeleted(webhook_id=endpoint_id))
+    await pool.execute(q.DELIVERIES_CANCEL_FOR_ENDPOINT, endpoint_id)
+    return WebhookDeleted(webhook_id=endpoint_id)
 
 
-async def rotate_secret(request: Request) -> Response:
+async def rotate_secret(call: Call[None, None]) -> SecretRotated:
     """A new secret; the old one keeps signing alongside it for 24 hours."""
-    principal = await authorize(request, "webhooks.manage")
     secret = new_secret()
-    row = await services(request).pool.fetchrow(
-        q.WEBHOOK_ROTATE, _endpoint_id(request), principal.account.id, secret, ROTATION_OVERLAP_SECONDS
+    row = await call.services.pool.fetchrow(
+        q.WEBHOOK_ROTATE, _endpoint_id(call), call.account_id, secret, ROTATION_OVERLAP_SECONDS
     )
     if row is None:
         raise ApiError("not_found", "no such webhook")
-    return json_response(SecretRotated(webhook=_webhook(row), secret=secret))
+    return SecretRotated(webhook=_webhook(row), secret=secret)
 
 
-async def send_test(request: Request) -> Response:
+async def send_test(call: Call[None, None]) -> TestQueued:
     """Queue a ``webhook.test`` event for this endpoint only."""
-    principal = await authorize(request, "webhooks.manage")
-    endpoint_id = _endpoint_id(request)
-    svc = services(request)
+    endpoint_id = _endpoint_id(call)
+    svc = call.services
     event_id, delivery_id = new_id("evt"), new_id("dlv")
     async with svc.pool.acquire() as conn, conn.transaction():
-        if await conn.fetchrow(q.WEBHOOK_GET, endpoint_id, principal.account.id) is None:
+        if await conn.fetchrow(q.WEBHOOK_GET, endpoint_id, call.account_id) is None:
             raise ApiError("not_found", "no such webhook")
         data = {"webhook_id": endpoint_id, "message": "relaygate test event"}
         await conn.execute(
-            q.EVENT_INSERT_FANNED_OUT, event_id, principal.account.id, "webhook.test", json.dumps(data)
+            q.EVENT_INSERT_FANNED_OUT, event_id, call.account_id, "webhook.test", json.dumps(data)
         )
         await conn.execute(
-            q.DELIVERY_INSERT, delivery_id, principal.account.id, endpoint_id, event_id, "webhook.test", None
+            q.DELIVERY_INSERT, delivery_id, call.account_id, endpoint_id, event_id, "webhook.test", None
         )
     svc.webhooks.wake()
-    return json_response(TestQueued(delivery_id=delivery_id, event_id=event_id), 202)
+    return TestQueued(delivery_id=delivery_id, event_id=event_id)
 
 
-async def list_deliveries(request: Request) -> Response:
+async def list_deliveries(call: Call[None, DeliveryListQuery]) -> DeliveryList:
     """Deliveries, newest first, filtered by webhook_id, event_type, status and request_id."""
-    principal = await authorize(request, "webhooks.manage")
-    cursor, limit = cursor_page(request)
-    params = request.query_params
-    status = params.get("status")
-    if status is not None and status not in ("pending", "succeeded", "failed", "blocked"):
-        raise ApiError(
-            "validation_error", "invalid query", {"fields": {"status": "pending|succeeded|failed|blocked"}}
-        )
-    event_type = params.get("event_type")
-    if event_type is not None and event_type not in EVENT_TYPES:
-        raise ApiError("validation_error", "invalid query", {"fields": {"event_type": "unknown event type"}})
-    rows = await services(request).pool.fetch(
+    query = call.query
+    rows = await call.services.pool.fetch(
         q.DELIVERIES_LIST,
-        principal.account.id,
-        cursor,
-        limit + 1,
-        params.get("webhook_id"),
-        event_type,
-        status,
-        params.get("request_id"),
+        call.account_id,
+        query.cursor,
+        query.limit + 1,
+        query.webhook_id,
+        query.event_type,
+        query.status,
+        query.request_id,
     )
-    items = [_delivery(r) for r in rows[:limit]]
-    return json_response(
-        DeliveryList(deliveries=items, next_cursor=items[-1].id if len(rows) > limit else None)
-    )
+    items, next_cursor = page(rows, query.limit, _delivery, lambda d: d.id)
+    return DeliveryList(deliveries=items, next_cursor=next_cursor)
 
 
-def _delivery_id(request: Request) -> str:
-    value: str = request.path_params["delivery_id"]
+def _delivery_id(call: Call[Any, Any]) -> str:
+    value = call.path["delivery_id"]
     if not value.startswith("dlv_") or len(value) > 80:
         raise ApiError("not_found", "no such delivery", {"delivery_id": value[:80]})
     return value
 
 
-async def get_delivery(request: Request) -> Response:
+async def get_delivery(call: Call[None, None]) -> DeliveryDetail:
     """One delivery with its payload and every attempt."""
-    principal = await authorize(request, "webhooks.manage")
-    delivery_id = _delivery_id(request)
-    svc = services(request)
-    row = await svc.pool.fetchrow(q.DELIVERY_GET, delivery_id, principal.account.id)
+    delivery_id = _delivery_id(call)
+    pool = call.services.pool
+    row = await pool.fetchrow(q.DELIVERY_GET, delivery_id, call.account_id)
     if row is None:
         raise ApiError("not_found", "no such delivery")
-    attempts = [Attempt(**dict(a)) for a in await svc.pool.fetch(q.DELIVERY_ATTEMPTS, delivery_id)]
+    attempts = [DeliveryAttempt(**dict(a)) for a in await pool.fetch(q.DELIVERY_ATTEMPTS, delivery_id)]
     data = json.loads(row["data"]) if isinstance(row["data"], str) else row["data"]
     payload = {"type": row["event_type"], "data": data}
-    return json_response(DeliveryDetail(delivery=_delivery(row), payload=payload, attempts_log=attempts))
+    return DeliveryDetail(delivery=_delivery(row), payload=payload, attempts_log=attempts)
 
 
-async def retry_delivery(request: Request) -> Response:
+async def retry_delivery(call: Call[None, None]) -> DeliveryResponse:
     """Redeliver now, with the same ``webhook-id``; the attempt is logged as manual."""
-    principal = await authorize(request, "webhooks.manage")
-    delivery_id = _delivery_id(request)
-    svc = services(request)
-    if await svc.pool.fetchval(q.DELIVERY_RETRY_NOW, delivery_id, principal.account.id) is None:
+    delivery_id = _delivery_id(call)
+    svc = call.services
+    if await svc.pool.fetchval(q.DELIVERY_RETRY_NOW, delivery_id, call.account_id) is None:
         raise ApiError("not_found", "no such delivery")
     svc.webhooks.wake()
-    row = await svc.pool.fetchrow(q.DELIVERY_GET, delivery_id, principal.account.id)
-    return json_response(DeliveryResponse(delivery=_delivery(row)), 202)
+    row = await svc.pool.fetchrow(q.DELIVERY_GET, delivery_id, call.account_id)
+    return DeliveryResponse(delivery=_delivery(row))

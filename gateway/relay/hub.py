@@ -46,6 +46,9 @@ class RelayEvents(Protocol):
     def relay_acked(self, device_id: str, message_id: str) -> None:
         """The device took a send command."""
 
+    def relay_sims(self, device_id: str, declared: frozenset[int], ready: frozenset[int]) -> None:
+        """The device's hello or heartbeat listed its SIM slots and which are ready."""
+
     async def relay_reported(self, device_id: str, report: Report) -> None:
         """The device reported sent/delivered/failed; return once the report is stored."""
 
@@ -60,6 +63,9 @@ class NullRelayEvents:
         """Ignore."""
 
     def relay_acked(self, device_id: str, message_id: str) -> None:
+        """Ignore."""
+
+    def relay_sims(self, device_id: str, declared: frozenset[int], ready: frozenset[int]) -> None:
         """Ignore."""
 
     async def relay_reported(self, device_id: str, report: Report) -> None:
@@ -155,6 +161,7 @@ class RelayHub:
         self._dirty.add(conn.device.id)
         was_online = conn.device.id in self._online
         self._online.add(conn.device.id)
+        self._report_sims(conn)
         self.events.relay_online(conn.device)
         if not was_online:
             self.record_event(conn.device.account_id, "device.online", self._device_event(conn))
@@ -163,6 +170,16 @@ class RelayHub:
     def heartbeat(self, conn: RelayConnection) -> None:
         """Telemetry changed; it will be flushed with the next batch."""
         self._dirty.add(conn.device.id)
+        if self._conns.get(conn.device.id) is conn:
+            self._report_sims(conn)
+
+    def _report_sims(self, conn: RelayConnection) -> None:
+        """Tell the pipeline which SIM slots the phone has and which can send now."""
+        sims = conn.telemetry.sims
+        declared = frozenset(int(s["slot"]) for s in sims)
+        self.events.relay_sims(
+            conn.device.id, declared, frozenset(int(s["slot"]) for s in sims if s["ready"])
+        )
 
     def update_device(self, device: DeviceRecord) -> None:
         """Settings changed through the API (name, enabled, limits)."""

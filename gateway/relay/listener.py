@@ -130,6 +130,8 @@ class RelayListener:
             now=time.time(),
             heartbeat_interval=self._heartbeat_interval,
             max_in_flight=device.effective_max_in_flight,
+            per_minute_limit=device.effective_per_minute,
+            per_day_limit=device.per_day_limit,
         )
         conn = RelayConnection(device, ws, session, telemetry)
         await self.hub.attach(conn)

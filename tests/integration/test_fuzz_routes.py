@@ -8,25 +8,18 @@ plain synchronous test through real sockets (``http.client``).
 
 from __future__ import annotations
 
-import asyncio
 import http.client
 import json
-import threading
-from collections.abc import Callable, Coroutine, Iterator
-from typing import Any, TypeVar
+from collections.abc import Callable
 from urllib.parse import quote, urlencode
 
-import asyncpg
-import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from starlette.routing import Route
 
 from gateway.api import routes
-from tests.harness import RunningGateway, make_account, start_gateway
+from tests.harness import ThreadedGateway
 from tests.integration.test_hostile_http import COUNTED
-
-T = TypeVar("T")
 
 FIELDS = [
     "to", "message", "device_id", "priority", "ttl_seconds", "sim_slot", "metadata", "purpose", "code",
@@ -59,58 +52,6 @@ bodies = (
 )
 queries = st.dictionaries(st.sampled_from(QUERY_KEYS) | texts, texts, max_size=4)
 path_ids = texts | st.sampled_from(["req_01M8SR7DXAY08QJ77MHNTW5J0B", "dlv_x", "%00", "..", "whk_\x00"])
-
-
-class ThreadedGateway:
-    """A gateway on its own event loop in a thread, reachable synchronously."""
-
-    def __init__(self, database_url: str) -> None:
-        self.database_url = database_url
-        self.loop = asyncio.new_event_loop()
-        self._thread = threading.Thread(target=self.loop.run_forever, name="fuzz-gateway", daemon=True)
-        self._thread.start()
-        self.running: RunningGateway = self.run(start_gateway(database_url))
-        self.token = self.run(make_account(database_url, "fuzz"))[1]
-
-    def run(self, coro: Coroutine[Any, Any, T]) -> T:
-        """Run ``coro`` on the gateway's loop and wait for its result."""
-        return asyncio.run_coroutine_threadsafe(coro, self.loop).result(timeout=60)
-
-    def counts(self) -> dict[str, int]:
-        """Rows per table."""
-
-        async def count() -> dict[str, int]:
-            conn = await asyncpg.connect(self.database_url)
-            try:
-                return {t: int(await conn.fetchval(f"SELECT count(*) FROM {t}")) for t in COUNTED}
-            finally:
-                await conn.close()
-
-        return self.run(count())
-
-    def request(self, method: str, path: str, body: bytes, headers: dict[str, str]) -> tuple[int, bytes]:
-        """One HTTP request through a real socket."""
-        conn = http.client.HTTPConnection("127.0.0.1", self.running.gateway.http_port, timeout=30)
-        try:
-            conn.request(method, path, body=body or None, headers=headers)
-            response = conn.getresponse()
-            return response.status, response.read()
-        finally:
-            conn.close()
-
-    def stop(self) -> None:
-        """Stop the gateway and its loop."""
-        self.run(self.running.stop())
-        self.loop.call_soon_threadsafe(self.loop.stop)
-        self._thread.join(10)
-
-
-@pytest.fixture
-def threaded(database_url: str) -> Iterator[ThreadedGateway]:
-    """A running gateway in a thread."""
-    gateway = ThreadedGateway(database_url)
-    yield gateway
-    gateway.stop()
 
 
 TABLE = [
@@ -156,7 +97,7 @@ def test_no_route_answers_5xx_or_changes_state_when_refusing(
         key = st.text(alphabet=st.characters(codec="latin-1", exclude_categories=["Cc"]), max_size=300)
         headers["Idempotency-Key"] = data.draw(key)
     body = data.draw(bodies)
-    before = threaded.counts()
+    before = threaded.counts(COUNTED)
     try:
         status, raw = threaded.request(method, url, body, headers)
     except (ValueError, http.client.InvalidURL):
@@ -165,4 +106,4 @@ def test_no_route_answers_5xx_or_changes_state_when_refusing(
     if status >= 400 and url != "/metrics":
         answer = json.loads(raw)
         assert answer["ok"] is False and set(answer["error"]) == {"code", "message", "details"}, answer
-        assert threaded.counts() == before, (method, url, body, status, raw)
+        assert threaded.counts(COUNTED) == before, (method, url, body, status, raw)

@@ -1,0 +1,133 @@
+"""Every webhook event as a type: the body relaygate POSTs is one of :data:`WebhookEvent`,
+tagged by ``type``. The catalogue in docs/api.md and the OpenAPI ``webhooks`` section come from
+these Structs; the tests decode every delivery they receive with them (unknown fields refused),
+so a producer that drifts from its declared shape fails a test.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any, Literal
+
+import msgspec
+
+__all__ = [
+    "DeviceEventData",
+    "MessageEventData",
+    "OtpVerifiedData",
+    "WebhookEvent",
+    "WebhookTestData",
+    "event_types",
+]
+
+
+class MessageEventData(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
+    """``data`` of the ``message.*`` events."""
+
+    request_id: str
+    status: Literal["sent", "delivered", "failed"]
+    to: str
+    device_id: str | None
+    device_name: str | None
+    attempts: int
+    failure_reason: str | None
+    """Set on ``message.failed`` only."""
+    failure_reason_detail: str | None = None
+    """For people: e.g. ``last attempt: radio_off on dev_…`` (``message.failed`` only)."""
+    metadata: dict[str, Any] | None
+    kind: Literal["sms", "otp", "list"]
+
+
+class OtpVerifiedData(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
+    """``data`` of ``otp.verified``."""
+
+    otp_id: str
+    to: str
+    purpose: str
+    request_id: str
+    verified_at: datetime
+
+
+class DeviceEventData(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
+    """``data`` of ``device.online`` and ``device.offline``."""
+
+    device_id: str
+    device_name: str
+    last_seen_at: datetime | None
+    battery: int | None
+    signal: int | None
+
+
+class WebhookTestData(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
+    """``data`` of ``webhook.test``."""
+
+    webhook_id: str
+    message: str
+
+
+class _Event(msgspec.Struct, kw_only=True, tag_field="type", forbid_unknown_fields=True):
+    timestamp: datetime
+    """When the event happened (the outbox row's time)."""
+
+
+class MessageSent(_Event, tag="message.sent", kw_only=True):
+    """A relay reported the SMS sent (the radio accepted it)."""
+
+    data: MessageEventData
+
+
+class MessageDelivered(_Event, tag="message.delivered", kw_only=True):
+    """The delivery report arrived."""
+
+    data: MessageEventData
+
+
+class MessageFailed(_Event, tag="message.failed", kw_only=True):
+    """Final failure: a relay error after retries, ``expired``, ``no_device``, ``relay_timeout``, …"""
+
+    data: MessageEventData
+
+
+class OtpVerified(_Event, tag="otp.verified", kw_only=True):
+    """An OTP was verified successfully."""
+
+    data: OtpVerifiedData
+
+
+class DeviceOnline(_Event, tag="device.online", kw_only=True):
+    """A relay connected and said hello."""
+
+    data: DeviceEventData
+
+
+class DeviceOffline(_Event, tag="device.offline", kw_only=True):
+    """A relay went away."""
+
+    data: DeviceEventData
+
+
+class WebhookTest(_Event, tag="webhook.test", kw_only=True):
+    """``POST /v1/webhooks/{id}/test`` was called."""
+
+    data: WebhookTestData
+
+
+WebhookEvent = (
+    MessageSent | MessageDelivered | MessageFailed | OtpVerified | DeviceOnline | DeviceOffline | WebhookTest
+)
+"""The body of every webhook request."""
+
+EVENT_STRUCTS: tuple[type[_Event], ...] = (
+    MessageSent,
+    MessageDelivered,
+    MessageFailed,
+    OtpVerified,
+    DeviceOnline,
+    DeviceOffline,
+    WebhookTest,
+)
+
+
+def event_types() -> list[str]:
+    """The ``type`` of every event, in catalogue order."""
+    return [str(s.__struct_config__.tag) for s in EVENT_STRUCTS]
