@@ -63,8 +63,10 @@ class Relaygate {
     }
     headers.forEach(request.headers.set);
     if (body != null) {
+      final bytes = utf8.encode(jsonEncode(body));
       request.headers.contentType = ContentType.json;
-      request.add(utf8.encode(jsonEncode(body)));
+      request.contentLength = bytes.length;
+      request.add(bytes);
     }
     final response = await request.close().timeout(const Duration(seconds: 15));
     final raw = await response.transform(utf8.decoder).join();
