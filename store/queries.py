@@ -76,6 +76,8 @@ PAIRING_LIVE_FOR_ACCOUNT = """
 SELECT count(*) AS live, min(expires_at) AS first_expiry FROM pairing_codes
 WHERE account_id = $1 AND used_at IS NULL AND expires_at > now() AND failed_attempts < $2
 """
+# Spent or expired codes older than a day ($1 seconds) are of no use to anyone.
+PAIRING_PURGE = "DELETE FROM pairing_codes WHERE expires_at < now() - make_interval(secs => $1)"
 PAIRING_INSERT = """
 INSERT INTO pairing_codes (id, account_id, lookup, secret_hash, expires_at) VALUES ($1, $2, $3, $4, $5)
 """

@@ -8,8 +8,10 @@ import re
 from datetime import date
 
 import aiohttp
+import pytest
 
 from gateway import limits
+from gateway.api import devices as devices_api
 from tests.harness import ApiClient, RunningGateway, make_account, start_gateway
 
 
@@ -96,11 +98,12 @@ async def test_forwarded_for_is_ignored_unless_the_proxy_is_trusted(
         await running.stop()
 
 
-async def test_pending_pairing_codes_are_capped(api: ApiClient) -> None:
-    """At most MAX_PENDING_PAIRING_CODES live codes: then rate_limited with Retry-After and a
-    reason; spending a code frees its slot."""
+async def test_pending_pairing_codes_are_capped(api: ApiClient, monkeypatch: pytest.MonkeyPatch) -> None:
+    """At most MAX_PENDING_PAIRING_CODES live codes (lowered to 5 here): then rate_limited with
+    Retry-After and a reason; spending a code frees its slot."""
+    monkeypatch.setattr(devices_api, "MAX_PENDING_PAIRING_CODES", 5)
     codes = []
-    for _ in range(limits.MAX_PENDING_PAIRING_CODES):
+    for _ in range(5):
         status, created, _ = await api.post("/v1/devices/pairing-codes")
         assert status == 201
         codes.append(created["code"])

@@ -6,12 +6,10 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import msgspec
-import pytest
 import schemathesis
 from hypothesis import HealthCheck, given, settings
 from openapi_spec_validator import validate
@@ -31,14 +29,6 @@ from tests.relay_client import RawRelay, pair_relay
 from tests.webhook_receiver import Receiver
 
 COMMITTED = Path(__file__).resolve().parents[2] / "docs" / "openapi.json"
-
-
-@pytest.fixture
-def threaded(database_url: str) -> Iterator[ThreadedGateway]:
-    """A running gateway in a thread (schemathesis drives it synchronously)."""
-    gateway = ThreadedGateway(database_url)
-    yield gateway
-    gateway.stop()
 
 
 async def test_served_document_is_the_committed_file(api: ApiClient) -> None:
