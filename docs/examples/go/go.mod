@@ -1,0 +1,3 @@
+module example.com/relaygate-examples
+
+go 1.19
