@@ -49,7 +49,7 @@ from gateway.logs import configure_logging
 from gateway.number_policy import parse_countries, parse_number_types
 from gateway.pairing import create_pairing_code, qr_payload
 from gateway.recipients.directory import is_opted_out, set_opt_out
-from gateway.recipients.importer import RowError, parse_csv, write_parsed
+from gateway.recipients.importer import CsvReader, RowError, import_file
 from gateway.recipients.numbers import InvalidNumber, e164
 from gateway.runtime import Gateway, ListenError, resolve_database_url
 from gateway.scopes import ALL_SCOPES, parse_scopes
@@ -353,7 +353,7 @@ def _progress_bar(done: int, total: int) -> None:
     filled = width * done // max(total, 1)
     end = "\n" if done >= total else ""
     print(
-        f"\r  [{'#' * filled}{'.' * (width - filled)}] {done:,}/{total:,} rows",
+        f"\r  [{'#' * filled}{'.' * (width - filled)}] {done:,}/{total:,} lines",
         end=end,
         file=sys.stderr,
         flush=True,
@@ -367,26 +367,25 @@ async def _recipients_import(conn: Conn, args: argparse.Namespace) -> int:
         return 1
     try:
         data = await asyncio.to_thread(Path(args.file).read_bytes)
-        parsed = parse_csv(data, row["default_region"], max_rows=None)
+        reader = CsvReader(data, row["default_region"], max_rows=None)
+        report = await import_file(
+            conn,
+            args.account,
+            reader,
+            all_or_nothing=args.all_or_nothing,
+            chunk_rows=IMPORT_CHUNK_ROWS,
+            progress=_progress_bar,
+        )
     except OSError as exc:
         print(f"relaygate: {exc}", file=sys.stderr)
         return 2
     except ApiError as exc:
+        if exc.details.get("reason") == "rows_refused":
+            _print_row_errors(reader.report.errors)
+            print(f"relaygate: {exc.message}", file=sys.stderr)
+            return 1
         print(f"relaygate: {args.file}: {exc.message} {json.dumps(exc.details)}", file=sys.stderr)
-        return 2
-    if args.all_or_nothing and parsed.errors_total:
-        _print_row_errors(parsed.errors)
-        print(
-            f"relaygate: {parsed.errors_total} rows cannot be imported; nothing was imported", file=sys.stderr
-        )
-        return 1
-    try:
-        report = await write_parsed(
-            conn, args.account, parsed, chunk_rows=IMPORT_CHUNK_ROWS, progress=_progress_bar
-        )
-    except ApiError as exc:
-        print(f"relaygate: {exc.message}", file=sys.stderr)
-        return 1
+        return 2 if exc.details.get("reason") == "invalid_csv" else 1
     if args.json:
         print(msgspec.json.encode(report).decode())
         return 0

@@ -471,6 +471,11 @@ ON CONFLICT (account_id, phone) DO NOTHING
 RECIPIENT_IDS_BY_PHONES = "SELECT id FROM recipients WHERE account_id = $1 AND phone = ANY($2::text[])"
 
 
+# Searches are planned for their actual values (a generic plan cannot know that a tag or a
+# 3-gram is rare, and would walk the whole directory in id order looking for it).
+RECIPIENT_SEARCH_CUSTOM_PLAN = "SET LOCAL plan_cache_mode = force_custom_plan"
+
+
 def recipient_search(*, grams: bool, name_like: bool, phone_like: bool, tag: bool, opted_out: bool) -> str:
     """The directory search for the filters in use ($1 account, $2 cursor, $3 limit, then one
     parameter per filter in this order: grams, name pattern, phone pattern, tag, opted_out).
@@ -521,6 +526,13 @@ WITH written AS (
 )
 SELECT count(*) FILTER (WHERE inserted) AS imported, count(*) FILTER (WHERE NOT inserted) AS updated
 FROM written
+"""
+
+# After a large import: fresh planner statistics and the GIN indexes' pending entries merged,
+# so that searches right after it are as fast as later ones.
+RECIPIENT_ANALYZE = """
+ANALYZE recipients;
+SELECT gin_clean_pending_list('recipients_grams_idx'), gin_clean_pending_list('recipients_tags_idx');
 """
 
 # --- recipient lists --------------------------------------------------------------------------

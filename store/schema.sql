@@ -284,6 +284,7 @@ CREATE TABLE IF NOT EXISTS recipients (
 CREATE INDEX IF NOT EXISTS recipients_account_idx ON recipients (account_id, id);
 CREATE INDEX IF NOT EXISTS recipients_grams_idx ON recipients USING gin (search_grams);
 CREATE INDEX IF NOT EXISTS recipients_tags_idx ON recipients USING gin (tags);
+CREATE INDEX IF NOT EXISTS recipients_opted_out_idx ON recipients (account_id, id) WHERE opted_out;
 
 CREATE TABLE IF NOT EXISTS recipient_lists (
     id         text PRIMARY KEY,

@@ -3,7 +3,9 @@ send path uses. Every function is scoped to one account: another account's id is
 
 from __future__ import annotations
 
+import contextlib
 import json
+from collections.abc import AsyncIterator
 from typing import Any, TypeAlias
 
 import asyncpg
@@ -158,7 +160,20 @@ async def search_recipients(
         tag=tag is not None,
         opted_out=opted_out is not None,
     )
-    return [recipient_from_row(r) for r in await db.fetch(sql, *args)]
+    async with _connection(db) as conn, conn.transaction():
+        await conn.execute(q.RECIPIENT_SEARCH_CUSTOM_PLAN)
+        rows = await conn.fetch(sql, *args)
+    return [recipient_from_row(r) for r in rows]
+
+
+@contextlib.asynccontextmanager
+async def _connection(db: Db) -> AsyncIterator[Conn]:
+    """A connection: ``db`` itself, or one from it when it is the pool."""
+    if isinstance(db, asyncpg.Pool):
+        async with db.acquire() as conn:
+            yield conn
+    else:
+        yield db
 
 
 async def is_opted_out(db: Db, account_id: str, e164: str) -> bool:

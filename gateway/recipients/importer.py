@@ -14,7 +14,6 @@ from __future__ import annotations
 import asyncio
 import csv
 import io
-import json
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -39,14 +38,15 @@ from store.database import Conn
 __all__ = [
     "MAX_IMPORT_ROWS",
     "MAX_REPORTED_ERRORS",
+    "CsvReader",
     "ImportMode",
     "ImportReport",
     "ParsedFile",
     "RowError",
     "import_csv",
+    "import_file",
     "parse_csv",
     "refused_file",
-    "write_parsed",
     "write_rows",
 ]
 
@@ -57,6 +57,8 @@ MAX_REPORTED_ERRORS = 1_000
 MAX_METADATA_COLUMNS = 20
 _LOCALE = re.compile(r"\A[A-Za-z0-9_-]{2,35}\Z")  # gateway.api.fields.Locale
 _LABEL_FORBIDDEN = {chr(c) for c in (*range(0x20), *range(0x7F, 0xA0), 0x2028, 0x2029)}
+
+_encode = msgspec.json.Encoder().encode
 
 ImportMode = Literal["partial", "all_or_nothing"]
 
@@ -172,49 +174,85 @@ def _row(
     metadata = {key: cells[i].strip() for key, i in extra.items() if cells[i].strip()}
     if any(len(v) > 200 for v in metadata.values()):
         return "metadata values are at most 200 characters"
-    encoded = json.dumps(metadata, ensure_ascii=False)
-    if len(encoded.encode()) > MAX_METADATA_BYTES:
+    encoded = _encode(metadata) if metadata else b"{}"
+    if len(encoded) > MAX_METADATA_BYTES:
         return f"metadata is at most {MAX_METADATA_BYTES} bytes of JSON"
     key = name_key(name)
-    return (new_id("rcp"), name, phone, tags, locale or None, encoded, key, search_grams(key, phone))
+    return (new_id("rcp"), name, phone, tags, locale or None, encoded.decode(), key, search_grams(key, phone))
+
+
+class CsvReader:
+    """Reads a file chunk by chunk (each a CPU-only step, meant for a worker thread), checking
+    every row and remembering the bad ones. The header is read at once: a problem with the file
+    as a whole (not UTF-8, no usable header, malformed CSV, too many rows) is a validation_error,
+    from the constructor or from :meth:`next_chunk`."""
+
+    def __init__(self, data: bytes, region: str | None, *, max_rows: int | None = MAX_IMPORT_ROWS) -> None:
+        self.total_lines = data.count(b"\n") + (0 if data.endswith(b"\n") else 1)
+        self._reader = csv.reader(io.StringIO(_decode(data), newline=""))
+        self._region = region
+        self._max_rows = max_rows
+        self.report = ParsedFile()
+        """Errors so far and the columns the file has (``rows`` stays empty)."""
+        self._seen: dict[str, int] = {}
+        self._count = 0
+        header = self._next_cells()
+        if header is None:
+            raise _file_error("the file is empty: it needs a header row naming name and phone")
+        self._known, self._extra = _header(header)
+        self._width = len(header)
+        self.report.has_tags, self.report.has_locale = "tags" in self._known, "locale" in self._known
+
+    @property
+    def line(self) -> int:
+        """The last line read (the header is line 1)."""
+        return self._reader.line_num
+
+    def _next_cells(self) -> list[str] | None:
+        try:
+            return next(self._reader, None)
+        except csv.Error as exc:
+            raise _file_error(f"malformed CSV: {exc}", line=self._reader.line_num) from None
+
+    def next_chunk(self, size: int) -> list[ImportRow]:
+        """Up to ``size`` good rows; an empty list at the end of the file."""
+        rows: list[ImportRow] = []
+        while len(rows) < size:
+            cells = self._next_cells()
+            if cells is None:
+                break
+            if not cells or (len(cells) == 1 and not cells[0].strip()):
+                continue  # a blank line
+            self._count += 1
+            line = self._reader.line_num
+            if self._max_rows is not None and self._count > self._max_rows:
+                raise _file_error(f"at most {self._max_rows} rows per import", line=line)
+            if len(cells) != self._width:
+                self.report.refuse(line, f"expected {self._width} fields, found {len(cells)}")
+                continue
+            row = _row(cells, self._known, self._extra, self._region)
+            if isinstance(row, str):
+                self.report.refuse(line, row)
+                continue
+            first = self._seen.setdefault(row[2], line)
+            if first != line:
+                self.report.refuse(line, f"the same number as line {first}")
+                continue
+            rows.append(row)
+        return rows
+
+    def next_chunk_at(self, size: int) -> tuple[list[ImportRow], int]:
+        """:meth:`next_chunk` and the line it stopped at."""
+        rows = self.next_chunk(size)
+        return rows, self.line
 
 
 def parse_csv(data: bytes, region: str | None, *, max_rows: int | None = MAX_IMPORT_ROWS) -> ParsedFile:
-    """Every row of ``data`` checked (CPU only; call it in a thread). A problem with the file
-    as a whole (not UTF-8, no usable header, malformed CSV, too many rows) is a validation_error."""
-    reader = csv.reader(io.StringIO(_decode(data), newline=""))
-    parsed = ParsedFile()
-    try:
-        header = next(reader, None)
-        if header is None:
-            raise _file_error("the file is empty: it needs a header row naming name and phone")
-        known, extra = _header(header)
-        parsed.has_tags, parsed.has_locale = "tags" in known, "locale" in known
-        width = len(header)
-        seen: dict[str, int] = {}
-        count = 0
-        for cells in reader:
-            if not cells or (len(cells) == 1 and not cells[0].strip()):
-                continue  # a blank line
-            count += 1
-            if max_rows is not None and count > max_rows:
-                raise _file_error(f"at most {max_rows} rows per import", line=reader.line_num)
-            line = reader.line_num
-            if len(cells) != width:
-                parsed.refuse(line, f"expected {width} fields, found {len(cells)}")
-                continue
-            row = _row(cells, known, extra, region)
-            if isinstance(row, str):
-                parsed.refuse(line, row)
-                continue
-            first = seen.setdefault(row[2], line)
-            if first != line:
-                parsed.refuse(line, f"the same number as line {first}")
-                continue
-            parsed.rows.append(row)
-    except csv.Error as exc:
-        raise _file_error(f"malformed CSV: {exc}", line=reader.line_num) from None
-    return parsed
+    """The whole file at once: every good row and every bad one."""
+    reader = CsvReader(data, region, max_rows=max_rows)
+    while chunk := reader.next_chunk(10_000):
+        reader.report.rows.extend(chunk)
+    return reader.report
 
 
 async def write_rows(
@@ -249,44 +287,63 @@ def refused_file(parsed: ParsedFile) -> ApiError:
     )
 
 
-async def write_parsed(
+IMPORT_CHUNK_ROWS = 10_000
+ANALYZE_AFTER_ROWS = 10_000
+"""An import that adds this many rows refreshes the planner's statistics right away, so that
+searches plan well without waiting for autovacuum."""
+
+
+async def import_file(
     conn: Conn,
     account_id: str,
-    parsed: ParsedFile,
+    reader: CsvReader,
     *,
-    chunk_rows: int | None = None,
+    all_or_nothing: bool,
+    chunk_rows: int = IMPORT_CHUNK_ROWS,
     progress: Callable[[int, int], None] | None = None,
 ) -> ImportReport:
-    """Write the good rows of ``parsed`` in one transaction, ``chunk_rows`` at a time (all when
-    None), calling ``progress(done, total)`` after each chunk; the ceiling is checked before
-    commit, so a refused import leaves the directory as it was."""
-    imported = updated = 0
-    total = len(parsed.rows)
-    step = chunk_rows or max(total, 1)
-    if parsed.rows:
+    """Import what ``reader`` reads in one transaction, ``chunk_rows`` at a time: the next chunk
+    is parsed in a worker thread while PostgreSQL upserts the current one. With
+    ``all_or_nothing`` a bad row refuses the whole file (nothing is written); the account's
+    ceiling is checked before commit. ``progress(line, total_lines)`` follows each chunk."""
+    imported = updated = written = 0
+    report = reader.report
+    pending: asyncio.Future[tuple[list[ImportRow], int]] | None = None
+    try:
         async with conn.transaction():
-            for start in range(0, total, step):
-                new, changed = await write_rows(conn, account_id, parsed, parsed.rows[start : start + step])
-                imported, updated = imported + new, updated + changed
+            pending = asyncio.ensure_future(asyncio.to_thread(reader.next_chunk_at, chunk_rows))
+            while True:
+                rows, line = await pending
+                if not rows:
+                    break
+                pending = asyncio.ensure_future(asyncio.to_thread(reader.next_chunk_at, chunk_rows))
+                if not (all_or_nothing and report.errors_total):
+                    new, changed = await write_rows(conn, account_id, report, rows)
+                    imported, updated, written = imported + new, updated + changed, written + len(rows)
                 if progress is not None:
-                    progress(min(start + step, total), total)
+                    progress(line, reader.total_lines)
+            pending = None
+            if all_or_nothing and report.errors_total:
+                raise refused_file(report)
             if imported:
                 await check_ceiling(conn, account_id)
+    finally:
+        if pending is not None:  # a write failed while the next chunk was being parsed
+            await asyncio.gather(pending, return_exceptions=True)
+    if imported >= ANALYZE_AFTER_ROWS:
+        await conn.execute(q.RECIPIENT_ANALYZE)
     return ImportReport(
         imported=imported,
         updated=updated,
-        unchanged=total - imported - updated,
-        errors=parsed.errors,
-        errors_total=parsed.errors_total,
+        unchanged=written - imported - updated,
+        errors=report.errors,
+        errors_total=report.errors_total,
     )
 
 
 async def import_csv(
     conn: Conn, account_id: str, region: str | None, data: bytes, mode: ImportMode
 ) -> ImportReport:
-    """Import a whole file (parsed in a worker thread so the event loop keeps serving) in one
-    transaction."""
-    parsed = await asyncio.to_thread(parse_csv, data, region)
-    if mode == "all_or_nothing" and parsed.errors_total:
-        raise refused_file(parsed)
-    return await write_parsed(conn, account_id, parsed)
+    """Import a file sent to the API (at most MAX_IMPORT_ROWS rows)."""
+    reader = await asyncio.to_thread(CsvReader, data, region)
+    return await import_file(conn, account_id, reader, all_or_nothing=mode == "all_or_nothing")

@@ -9,6 +9,7 @@ with the same answer (a unit test compares both on many numbers).
 from __future__ import annotations
 
 import re
+from typing import Any
 
 import phonenumbers
 from phonenumbers import COUNTRY_CODE_TO_REGION_CODE, PhoneNumber, PhoneNumberFormat
@@ -23,6 +24,41 @@ class InvalidNumber(ValueError):
 
 
 _PREFIX_FOR_PARSING: dict[int, re.Pattern[str] | None] = {}
+_Desc = tuple[frozenset[int], re.Pattern[str]]
+_VALIDATORS: dict[int, tuple[_Desc, list[_Desc]] | None] = {}
+
+
+def _desc(desc: Any) -> _Desc | None:
+    if desc is None or not desc.national_number_pattern:
+        return None
+    return frozenset(desc.possible_length), re.compile(desc.national_number_pattern)
+
+
+def _validator(code: int) -> tuple[_Desc, list[_Desc]] | None:
+    """The general and per-type patterns of a country code with one region (what
+    ``phonenumbers.is_valid_number`` checks, compiled once); None for shared country codes."""
+    if code not in _VALIDATORS:
+        regions = COUNTRY_CODE_TO_REGION_CODE.get(code, ())
+        meta = (
+            phonenumbers.PhoneMetadata.metadata_for_region_or_calling_code(code, regions[0])
+            if len(regions) == 1
+            else None
+        )
+        general = _desc(meta.general_desc) if meta is not None else None
+        if meta is None or general is None:
+            _VALIDATORS[code] = None
+        else:
+            kinds = (  # any match makes the number valid: the common kinds first
+                meta.mobile, meta.fixed_line, meta.toll_free, meta.premium_rate, meta.shared_cost,
+                meta.voip, meta.personal_number, meta.pager, meta.uan, meta.voicemail,
+            )  # fmt: skip
+            _VALIDATORS[code] = (general, [d for d in map(_desc, kinds) if d is not None])
+    return _VALIDATORS[code]
+
+
+def _matches(desc: _Desc, nsn: str) -> bool:
+    lengths, pattern = desc
+    return (not lengths or len(nsn) in lengths) and pattern.fullmatch(nsn) is not None
 
 
 def _national_prefix(code: int) -> re.Pattern[str] | None:
@@ -61,7 +97,15 @@ def e164(raw: str, region: str | None) -> str:
     text = raw.strip()
     match = _E164.fullmatch(text)
     number = _split_e164(match.group(1)) if match is not None else None
-    if number is None:
+    if number is not None:
+        validator = _validator(number.country_code or 0)
+        if validator is not None:
+            general, kinds = validator
+            nsn = phonenumbers.national_significant_number(number)
+            if _matches(general, nsn) and any(_matches(kind, nsn) for kind in kinds):
+                return f"+{number.country_code}{nsn}"
+            raise InvalidNumber("not a valid phone number")
+    else:
         if len(text) > 40:
             raise InvalidNumber("not a phone number")
         try:

@@ -13,7 +13,8 @@ from tests.integration.test_cli import _env, _run
 
 
 async def test_cli_import_writes_through_the_domain_in_chunks(database_url: str, tmp_path: Path) -> None:
-    """12,000 rows (three chunks) are imported with a progress bar; a second run finds them
+    """12,000 rows (three chunks) are imported with a progress bar (lines written of the
+    file's lines); a second run finds them
     unchanged; --all-or-nothing refuses a file with a bad row and stores nothing."""
     account_id, _ = await make_account(database_url, region="UZ")
     env = _env(DATABASE_URL=database_url)
@@ -25,7 +26,7 @@ async def test_cli_import_writes_through_the_domain_in_chunks(database_url: str,
     report = json.loads(out)
     assert (report["imported"], report["updated"], report["unchanged"]) == (12_000, 0, 0)
     assert report["errors"] == [{"line": 12_002, "reason": report["errors"][0]["reason"]}]
-    assert "12,000/12,000 rows" in err and "5,000/12,000 rows" in err
+    assert "5,001/12,002 lines" in err and "12,002/12,002 lines\n" in err
     code, out, err = await _run("recipients", "import", str(good), "--account", account_id, env=env)
     assert code == 0 and "0 imported, 0 updated, 12000 unchanged, 1 refused" in out, (out, err)
     assert "line 12002" in err
