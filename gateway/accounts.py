@@ -139,6 +139,29 @@ async def revoke_token(
     return None if row is None else token_from_row(row)
 
 
+async def update_profile(
+    conn: Conn | asyncpg.Pool[Any],
+    account_id: str,
+    *,
+    name: str | None = None,
+    relay_mode: str | None = None,
+    default_region: str | None = None,
+    set_region: bool = False,
+) -> Account | None:
+    """Change the name, relay mode or default region (``set_region`` to change the region, to
+    None too); None when no such account."""
+    row = await conn.fetchrow(
+        q.ACCOUNT_UPDATE_PROFILE, account_id, name, relay_mode, default_region, set_region
+    )
+    return None if row is None else account_from_row(row)
+
+
+async def renew(conn: Conn | asyncpg.Pool[Any], account_id: str, through: date | None) -> Account | None:
+    """The subscription is paid through ``through`` (None: no expiry); None when no such account."""
+    row = await conn.fetchrow(q.ACCOUNT_SET_EXPIRY, account_id, expiry_from_date(through))
+    return None if row is None else account_from_row(row)
+
+
 async def update_number_policy(
     conn: Conn | asyncpg.Pool[Any],
     account_id: str,

@@ -17,7 +17,7 @@ import asyncpg
 
 from gateway.accounts import Account, account_from_row
 from gateway.errors import ApiError
-from gateway.ratelimit import KeyedTokenBuckets
+from gateway.ratelimit import Gcra
 from gateway.timefmt import rfc3339, utcnow
 from gateway.tokens import ACCESS_PREFIX, bearer_token, hash_token, is_well_formed
 from store import queries as q
@@ -53,7 +53,7 @@ class Authenticator:
         self._clock = clock
         self._ttl = cache_ttl
         self._cache: dict[bytes, tuple[Principal, float]] = {}
-        self._limits = KeyedTokenBuckets(rate, burst, clock)
+        self._rates = Gcra(rate, burst, clock)
 
     async def authenticate(self, header: str | None) -> Principal:
         """The caller, or ``unauthorized``."""
@@ -91,9 +91,27 @@ class Authenticator:
         for key in [k for k, (p, _) in self._cache.items() if p.account.id == account_id]:
             del self._cache[key]
 
-    async def authorize(self, header: str | None, scope: str, *, sending: bool = False) -> Principal:
-        """Authenticate, then check scope, account status, subscription (for sending) and rate."""
+    async def authorize(
+        self, header: str | None, scope: str, *, sending: bool = False
+    ) -> tuple[Principal, dict[str, str]]:
+        """Authenticate, count the request against the token's rate, then check scope, account
+        status and subscription (for sending). Returns the caller and the ``RateLimit-*``
+        headers every answer to it carries (an ApiError raised here carries them too)."""
         principal = await self.authenticate(header)
+        verdict = self._rates.take(principal.token_id)
+        headers = verdict.headers()
+        try:
+            self._check(principal, scope, sending=sending, allowed=verdict.allowed, wait=verdict.retry_after)
+        except ApiError as exc:
+            exc.headers.update(headers)
+            raise
+        return principal, headers
+
+    def _check(self, principal: Principal, scope: str, *, sending: bool, allowed: bool, wait: float) -> None:
+        if not allowed:
+            error = ApiError.rate_limited(wait, "API request rate limit exceeded for this token")
+            error.details.update(reason="token_rate", limit_per_second=self._rates.rate)
+            raise error
         if scope not in principal.scopes:
             raise ApiError("forbidden", f"this token lacks the {scope!r} scope", {"required_scope": scope})
         account = principal.account
@@ -109,7 +127,3 @@ class Authenticator:
                     else None
                 },
             )
-        wait = self._limits.take(account.id)
-        if wait > 0:
-            raise ApiError.rate_limited(wait, "API request rate limit exceeded for this account")
-        return principal

@@ -2,10 +2,13 @@
 
     relaygate serve [--host H] [--http-port P] [--relay-port P] [--data-dir D]
     relaygate accounts create NAME [--expires YYYY-MM-DD] [--relay-mode auto|manual] [--json]
+    relaygate accounts list [--json]
+    relaygate accounts renew ID --expires YYYY-MM-DD | --no-expiry
     relaygate accounts show ID [--json]
     relaygate accounts update ID [--allow-number-types a,b] [--countries UZ,BD | --all-countries]
                                  [--otp-per-number-hour N] [--otp-per-number-day N] [--json]
     relaygate tokens create --account ID --scopes a,b [--name N] [--json]
+    relaygate tokens list --account ID [--json]
     relaygate tokens revoke TOKEN_ID
     relaygate pairing-code --account ID [--json]
     relaygate recipients import FILE --account ID [--all-or-nothing] [--json]
@@ -39,7 +42,9 @@ from gateway.accounts import (
     account_from_row,
     create_account,
     create_token,
+    renew,
     revoke_token,
+    token_from_row,
     update_number_policy,
 )
 from gateway.config import Settings, SettingsError
@@ -75,6 +80,13 @@ def _parser() -> argparse.ArgumentParser:
     acc_create.add_argument("--relay-mode", choices=["auto", "manual"], default="auto")
     acc_create.add_argument("--region", help="default region for national numbers, e.g. US, UZ, BD")
     acc_create.add_argument("--json", action="store_true", help="print {account_id, token} as JSON")
+    acc_list = accounts.add_parser("list", help="every account, one line each")
+    acc_list.add_argument("--json", action="store_true", help="one JSON object per line")
+    acc_renew = accounts.add_parser("renew", help="set the date the subscription is paid through")
+    acc_renew.add_argument("account_id")
+    renew_to = acc_renew.add_mutually_exclusive_group(required=True)
+    renew_to.add_argument("--expires", type=date.fromisoformat, help="YYYY-MM-DD (end of that day, UTC)")
+    renew_to.add_argument("--no-expiry", action="store_true", help="never expires")
     acc_show = accounts.add_parser("show", help="an account and its settings")
     acc_show.add_argument("account_id")
     acc_show.add_argument("--json", action="store_true", help="print the account as GET /v1/account shows it")
@@ -102,6 +114,9 @@ def _parser() -> argparse.ArgumentParser:
     tok_create.add_argument("--scopes", required=True, help=f"comma-separated, from: {','.join(ALL_SCOPES)}")
     tok_create.add_argument("--name", default="")
     tok_create.add_argument("--json", action="store_true")
+    tok_list = tokens.add_parser("list", help="an account's tokens (never the tokens themselves)")
+    tok_list.add_argument("--account", required=True)
+    tok_list.add_argument("--json", action="store_true", help="one JSON object per line")
     tok_revoke = tokens.add_parser("revoke", help="revoke an access token")
     tok_revoke.add_argument("token_id")
 
@@ -178,7 +193,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     configure_logging(level="warning", fmt=settings.log_format, stream=sys.stderr)
     command: dict[tuple[str, str], Callable[[Conn, argparse.Namespace], Awaitable[int]]] = {
         ("accounts", "create"): _accounts_create,
+        ("accounts", "list"): _accounts_list,
+        ("accounts", "renew"): _accounts_renew,
         ("accounts", "show"): _accounts_show,
+        ("tokens", "list"): _tokens_list,
         ("accounts", "update"): _accounts_update,
         ("tokens", "create"): _tokens_create,
         ("tokens", "revoke"): _tokens_revoke,
@@ -251,6 +269,41 @@ def _print_account(account: Account, as_json: bool) -> None:
     print(f"  number types allowed: {','.join(account.allowed_number_types)}")
     print(f"  countries allowed:    {countries}")
     print(f"  OTP per number:       {account.otp_per_number_hour}/hour, {account.otp_per_number_day}/24 h")
+
+
+async def _accounts_list(conn: Conn, args: argparse.Namespace) -> int:
+    for row in await conn.fetch(q.ACCOUNT_LIST):
+        account = account_from_row(row)
+        if args.json:
+            print(msgspec.json.encode(account).decode())
+        else:
+            expires = account.subscription_expires_at
+            until = rfc3339(expires) if expires else "no expiry"
+            print(f"{account.id}  {account.status:9}  {account.relay_mode:6}  until {until}  {account.name}")
+    return 0
+
+
+async def _accounts_renew(conn: Conn, args: argparse.Namespace) -> int:
+    account = await renew(conn, args.account_id, None if args.no_expiry else args.expires)
+    if account is None:
+        print(f"relaygate: no account {args.account_id}", file=sys.stderr)
+        return 1
+    _print_account(account, False)
+    return 0
+
+
+async def _tokens_list(conn: Conn, args: argparse.Namespace) -> int:
+    if await conn.fetchrow(q.ACCOUNT_BY_ID, args.account) is None:
+        print(f"relaygate: no account {args.account}", file=sys.stderr)
+        return 1
+    for row in await conn.fetch(q.TOKEN_LIST, args.account, "", 10_000):
+        info = token_from_row(row)
+        if args.json:
+            print(msgspec.json.encode(info).decode())
+        else:
+            state = f"revoked {rfc3339(info.revoked_at)}" if info.revoked_at else "active"
+            print(f"{info.id}  {info.hint:12}  {state:28}  {','.join(info.scopes)}  {info.name}")
+    return 0
 
 
 async def _accounts_show(conn: Conn, args: argparse.Namespace) -> int:

@@ -76,7 +76,7 @@ class Settings:
     """RELAYGATE_MAX_IMPORT_BYTES: the CSV body of ``POST /v1/recipients/import`` (its own limit:
     100,000 rows do not fit in MAX_BODY_BYTES)."""
     api_rate_per_second: float = 500.0
-    """RELAYGATE_API_RATE: sustained API requests per second per account."""
+    """RELAYGATE_API_RATE: sustained API requests per second per access token."""
     api_rate_burst: int = 1000
     """RELAYGATE_API_BURST: API request burst per account."""
     heartbeat_interval: float = 30.0
@@ -102,7 +102,8 @@ class Settings:
     max_queue_per_account: int = 100_000
     """RELAYGATE_MAX_QUEUE: queued messages per account before sends answer queue_blocked."""
     max_attempts: int = 3
-    """RELAYGATE_MAX_ATTEMPTS: relays a message may be handed to after retryable failures."""
+    """RELAYGATE_MAX_ATTEMPTS: retryable relay failures after which a message fails for good
+    (hand-overs ended by a reconnect do not count)."""
     reclaim_grace: float = 30.0
     """RELAYGATE_RECLAIM_GRACE: after a restart, seconds a dispatched-but-unacknowledged message
     waits for its original relay (which de-duplicates) before any relay may take it."""

@@ -13,12 +13,22 @@ import msgspec
 
 __all__ = [
     "DeviceEventData",
+    "LateReportData",
     "MessageEventData",
     "OtpVerifiedData",
     "WebhookEvent",
     "WebhookTestData",
     "event_types",
 ]
+
+
+class LateReportData(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
+    """What a relay reported after the gateway had failed the message."""
+
+    status: Literal["sent", "delivered"]
+    at: datetime
+    """When the gateway stored the late report."""
+    device_id: str
 
 
 class MessageEventData(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
@@ -32,8 +42,12 @@ class MessageEventData(msgspec.Struct, kw_only=True, forbid_unknown_fields=True)
     attempts: int
     failure_reason: str | None
     """Set on ``message.failed`` only."""
+    failure_reason_detail: str | None = None
+    """For people: e.g. ``last attempt: radio_off on dev_…`` (``message.failed`` only)."""
     metadata: dict[str, Any] | None
     kind: Literal["sms", "otp", "list"]
+    late_report: LateReportData | None = None
+    """Set on ``message.late_report`` only (whose ``status`` stays ``failed``)."""
 
 
 class OtpVerifiedData(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
@@ -86,6 +100,12 @@ class MessageFailed(_Event, tag="message.failed", kw_only=True):
     data: MessageEventData
 
 
+class MessageLateReport(_Event, tag="message.late_report", kw_only=True):
+    """A relay reported ``sent``/``delivered`` after the message had failed; it stays failed."""
+
+    data: MessageEventData
+
+
 class OtpVerified(_Event, tag="otp.verified", kw_only=True):
     """An OTP was verified successfully."""
 
@@ -111,7 +131,14 @@ class WebhookTest(_Event, tag="webhook.test", kw_only=True):
 
 
 WebhookEvent = (
-    MessageSent | MessageDelivered | MessageFailed | OtpVerified | DeviceOnline | DeviceOffline | WebhookTest
+    MessageSent
+    | MessageDelivered
+    | MessageFailed
+    | MessageLateReport
+    | OtpVerified
+    | DeviceOnline
+    | DeviceOffline
+    | WebhookTest
 )
 """The body of every webhook request."""
 
@@ -119,6 +146,7 @@ EVENT_STRUCTS: tuple[type[_Event], ...] = (
     MessageSent,
     MessageDelivered,
     MessageFailed,
+    MessageLateReport,
     OtpVerified,
     DeviceOnline,
     DeviceOffline,

@@ -19,8 +19,9 @@ __all__ = [
     "too_many",
 ]
 
-MAX_PENDING_PAIRING_CODES = 20
-"""Unused, unexpired pairing codes an account may hold at once."""
+MAX_PENDING_PAIRING_CODES = 1000
+"""Unused, unexpired pairing codes an account may hold at once (room for onboarding a fleet
+with a few hundred phones pairing in parallel; spent and expired codes are purged after a day)."""
 MAX_WEBHOOK_ENDPOINTS = 20
 """Webhook endpoints (not deleted) per account."""
 MAX_ACTIVE_TOKENS = 100

@@ -122,6 +122,13 @@ def build_message(account: Account, spec: MessageSpec, pipeline: Pipeline, *, ma
             raise ApiError("invalid_device", "no such relay on this account", {"device_id": pinned[:64]})
         if not device.enabled:
             raise ApiError("invalid_device", "this relay is disabled for routing", {"device_id": pinned})
+        declared = pipeline.declared_sim_slots(pinned)
+        if spec.sim_slot is not None and spec.sim_slot not in declared:
+            raise ApiError(
+                "invalid_device",
+                f"this relay has not declared SIM slot {spec.sim_slot}",
+                {"device_id": pinned, "sim_slot": spec.sim_slot, "declared_slots": sorted(declared)},
+            )
     if pipeline.queue_depth(account.id) >= max_queue:
         raise ApiError(
             "queue_blocked",

@@ -25,21 +25,34 @@ import asyncpg
 from websockets.exceptions import ConnectionClosed
 
 from gateway.logs import get_logger
-from gateway.relay.devices import DeviceRecord, device_from_row
+from gateway.relay.devices import DeviceRecord, device_from_row, telemetry_from_row
 from gateway.relay.hub import RelayHub
 from gateway.secret import ServerSecret
 from gateway.timefmt import utcnow
 from gateway.transitions import Kind, Transition, write_transitions
-from protocol import Report
-from scheduler import DeviceLimits, Priority, Scheduler, Work, is_retryable
+from protocol import Report, SessionState
+from scheduler import DeviceLimits, Dispatch, Expiry, Priority, Scheduler, Work, is_retryable
 from store import queries as q
-from store.batcher import Batcher
+from store.batcher import Batcher, ItemRejected, is_data_error
 
 __all__ = ["NewMessage", "Pipeline"]
 
 log = get_logger("gateway.pipeline")
 
 DISPATCH_BATCH = 500
+UNAVAILABLE_RETRY = 1.0
+"""Seconds the dispatch loop waits before retrying when the database cannot be reached."""
+
+
+class _Unavailable(Exception):
+    """The database could not be reached; the loop put its decisions back and backs off."""
+
+
+def _is_unavailable(exc: BaseException) -> bool:
+    """A failure of the connection or server (the write may succeed later), not of the data."""
+    return isinstance(exc, OSError | TimeoutError | asyncpg.InterfaceError | asyncpg.PostgresError) and not (
+        isinstance(exc, ItemRejected) or is_data_error(exc)
+    )
 
 
 @dataclass(frozen=True, slots=True)
@@ -101,6 +114,8 @@ class _Payload:
     expires_at: datetime
     attempts: int = 0
     """Dispatches so far."""
+    failures: int = 0
+    """Retryable failures so far (what ``max_attempts`` counts)."""
     held_for: str | None = None
     """The relay that may already hold the message (its ack was lost), while we wait for it."""
     held_until: float = 0.0
@@ -149,6 +164,9 @@ class Pipeline:
         self._reclaim_grace = reclaim_grace
         self.accepted = 0
         """Messages committed and queued by this process, whatever the send path."""
+        self._declared_slots: dict[str, frozenset[int]] = {}
+        self._unstored_expiries: list[Expiry] = []
+        """Expiries the database could not take; written again on the next pass."""
 
     # --- start-up -----------------------------------------------------------------------------
 
@@ -156,6 +174,7 @@ class Pipeline:
         """Load paired devices and every unfinished message (restart recovery); return the count."""
         for row in await self._pool.fetch(q.DEVICE_ALL_PAIRED):
             self.device_changed(device_from_row(row))
+            self._declared_slots[row["id"]] = frozenset(s["slot"] for s in telemetry_from_row(row).sims)
         orphans: list[Transition] = []
         reclaimed = 0
         rows = await self._pool.fetch(q.MESSAGE_UNFINISHED)
@@ -167,10 +186,18 @@ class Pipeline:
                 expires_at=r["expires_at"].timestamp(),
                 pinned_device=r["pinned_device_id"],
                 attempts=r["attempts"],
+                sim_slot=r["sim_slot"],
+                failures=r["failures"],
             )
             body = r["body"] if r["sealed_body"] is None else self._secret.unseal(r["sealed_body"], r["id"])
             self._payloads[r["id"]] = _Payload(
-                work, r["to_number"], body, r["sim_slot"], r["expires_at"], attempts=r["attempts"]
+                work,
+                r["to_number"],
+                body,
+                r["sim_slot"],
+                r["expires_at"],
+                attempts=r["attempts"],
+                failures=r["failures"],
             )
             device_id = r["device_id"]
             if device_id is not None and device_id not in self.devices:
@@ -203,7 +230,9 @@ class Pipeline:
         if self.scheduler.location(message_id) is not None:
             self.scheduler.finished(message_id)
         self.scheduler.enqueue(
-            dataclasses.replace(payload.work, pinned_device=device_id, attempts=payload.attempts)
+            dataclasses.replace(
+                payload.work, pinned_device=device_id, attempts=payload.attempts, failures=payload.failures
+            )
         )
         payload.held_for, payload.held_until = device_id, self._clock() + self._reclaim_grace
         asyncio.get_running_loop().call_later(self._reclaim_grace, self._release, message_id)
@@ -217,7 +246,9 @@ class Pipeline:
         location = self.scheduler.location(message_id)
         if location is not None and location[0] == "queued":
             self.scheduler.finished(message_id)
-            self.scheduler.enqueue(dataclasses.replace(payload.work, attempts=payload.attempts))
+            self.scheduler.enqueue(
+                dataclasses.replace(payload.work, attempts=payload.attempts, failures=payload.failures)
+            )
             self._wake.set()
 
     # --- accepting ----------------------------------------------------------------------------
@@ -236,6 +267,7 @@ class Pipeline:
             priority=message.priority,
             expires_at=message.expires_at.timestamp(),
             pinned_device=message.pinned_device,
+            sim_slot=message.sim_slot,
         )
         self._payloads[message.id] = _Payload(
             work, message.to, message.text, message.sim_slot, message.expires_at
@@ -299,6 +331,16 @@ class Pipeline:
             log.info("pipeline.requeued", device_id=device_id, messages=len(requeued))
         self._wake.set()
 
+    def relay_sims(self, device_id: str, declared: frozenset[int], ready: frozenset[int]) -> None:
+        """A relay listed its SIM slots: it gets work only on ready ones."""
+        self._declared_slots[device_id] = declared
+        if self.scheduler.set_sims(device_id, ready):
+            self._wake.set()
+
+    def declared_sim_slots(self, device_id: str) -> frozenset[int]:
+        """SIM slots the relay listed in its last hello/heartbeat (stored ones after a restart)."""
+        return self._declared_slots.get(device_id, frozenset())
+
     def relay_acked(self, device_id: str, message_id: str) -> None:
         """A relay took a message."""
         if self.scheduler.acked(message_id, device_id):
@@ -315,6 +357,8 @@ class Pipeline:
         if report.status == "failed":
             reason = report.reason or "generic_failure"
             if held_here and is_retryable(reason):
+                if payload is not None:
+                    payload.failures += 1
                 if self.scheduler.retry(message_id):
                     await self.transitions.submit(
                         Transition("requeued", message_id, device_id, now, outcome="failed", reason=reason)
@@ -322,17 +366,18 @@ class Pipeline:
                     self._wake.set()
                     return
                 self._payloads.pop(message_id, None)
-            elif held_here:
-                self.scheduler.finished(message_id)
-                self._payloads.pop(message_id, None)
-            await self.transitions.submit(Transition("failed", message_id, device_id, now, reason=reason))
+            await self.transitions.submit(
+                Transition("failed", message_id, device_id, now, reason=reason, reported_at=report.at)
+            )
         else:
-            if held_here:
-                self.scheduler.finished(message_id)
-                self._payloads.pop(message_id, None)
-                self._wake.set()
             kind: Kind = "sent" if report.status == "sent" else "delivered"
-            await self.transitions.submit(Transition(kind, message_id, device_id, now))
+            await self.transitions.submit(Transition(kind, message_id, device_id, now, reported_at=report.at))
+        if held_here:
+            # Only once the report is stored: one the database refused or could not take leaves
+            # the message tracked (and its slot taken), so it still ends like an unreported one.
+            self.scheduler.finished(message_id)
+            self._payloads.pop(message_id, None)
+            self._wake.set()
 
     # --- dispatching --------------------------------------------------------------------------
 
@@ -342,7 +387,11 @@ class Pipeline:
 
     async def run(self) -> None:
         """Background task ``pipeline.dispatch``: expire, decide, record, send; sleep until the
-        next event or the next time-based change the scheduler knows of."""
+        next event or the next time-based change the scheduler knows of.
+
+        A change the database refuses (:class:`ItemRejected`) drops that one message from the
+        loop; a database that cannot be reached puts the decisions back and retries after
+        ``UNAVAILABLE_RETRY`` seconds. Neither ends the task."""
         while True:
             wakeup = self.scheduler.next_wakeup()
             timeout = None if wakeup is None else max(0.0, wakeup - self._clock())
@@ -352,28 +401,53 @@ class Pipeline:
             except TimeoutError:
                 pass
             self._wake.clear()
-            await self._expire()
-            while await self._dispatch_once():
-                pass
+            try:
+                await self._expire()
+                while await self._dispatch_once():
+                    pass
+            except _Unavailable as exc:
+                log.warning("pipeline.database_unavailable", error=repr(exc.__cause__))
+                await asyncio.sleep(UNAVAILABLE_RETRY)
+                self._wake.set()
 
     async def _expire(self) -> None:
-        expired = self.scheduler.expire_due()
+        expired, self._unstored_expiries = self._unstored_expiries + self.scheduler.expire_due(), []
         if not expired:
             return
         now = utcnow()
-        for e in expired:
-            self._payloads.pop(e.message_id, None)
-        await asyncio.gather(
+        stored = await asyncio.gather(
             *(
-                self.transitions.submit(Transition("failed", e.message_id, None, now, reason=e.reason))
+                self.transitions.submit(
+                    Transition("failed", e.message_id, None, now, reason=e.reason, detail=e.detail)
+                )
                 for e in expired
-            )
+            ),
+            return_exceptions=True,
         )
+        unavailable: BaseException | None = None
+        for e, result in zip(expired, stored, strict=True):
+            if isinstance(result, BaseException) and _is_unavailable(result):
+                self._unstored_expiries.append(e)  # the scheduler forgot it: retried from here
+                unavailable = result
+                continue
+            self._payloads.pop(e.message_id, None)
+            if isinstance(result, ItemRejected):
+                log.error("pipeline.expiry_refused", message_id=e.message_id, error=repr(result.__cause__))
+            elif isinstance(result, BaseException):
+                raise result
+        if unavailable is not None:
+            raise _Unavailable from unavailable
 
     async def _dispatch_once(self) -> bool:
         decisions = self.scheduler.next_dispatches(DISPATCH_BATCH)
         if not decisions:
             return False
+        # Each decision is for the relay's session of this moment, not for the device: while we
+        # commit, that session may end and the phone reconnect at once. The offline handling
+        # of the old session then holds the message for the device again, and a `send` written
+        # to the new session would reach the phone outside the scheduler's books (or before its
+        # hello). So the frame goes out only on the very connection the decision was made for.
+        sessions = {d.device_id: self.hub.connection(d.device_id) for d in decisions}
         for decision in decisions:
             payload = self._payloads.get(decision.message_id)
             if payload is not None:  # before any await: a relay may leave while we commit
@@ -385,17 +459,26 @@ class Pipeline:
                     Transition("dispatched", d.message_id, d.device_id, now, attempt=d.attempt)
                 )
                 for d in decisions
-            )
+            ),
+            return_exceptions=True,
         )
         touched = set()
+        unavailable: BaseException | None = None
         for decision, ok in zip(decisions, stored, strict=True):
             payload = self._payloads.get(decision.message_id)
+            if isinstance(ok, BaseException):
+                unavailable = self._dispatch_not_stored(decision, ok) or unavailable
+                continue
             if not ok or payload is None:
                 self.scheduler.finished(decision.message_id)
                 continue
             conn = self.hub.connection(decision.device_id)
-            if conn is None or conn.session.close_code is not None:
-                continue  # the relay left meanwhile: relay_offline has requeued it
+            if (
+                conn is None
+                or conn is not sessions[decision.device_id]
+                or conn.session.state is not SessionState.OPEN
+            ):
+                continue  # that session ended meanwhile: its relay_offline has requeued the message
             conn.session.send_message(
                 id=decision.message_id,
                 to=payload.to,
@@ -409,4 +492,28 @@ class Pipeline:
                 await conn.flush()
             except ConnectionClosed:
                 pass  # the listener notices and reports the relay offline
+        if unavailable is not None:
+            raise _Unavailable from unavailable
         return len(decisions) == DISPATCH_BATCH
+
+    def _dispatch_not_stored(self, decision: Dispatch, exc: BaseException) -> BaseException | None:
+        """A ``dispatched`` transition failed: nothing goes to the relay. Refused data drops the
+        message from the loop (it stays queued in the database; a restart loads it again); an
+        unreachable database puts it back in the queue. Returns ``exc`` in the latter case.
+
+        If the relay's session ended meanwhile, its offline handling already requeued the
+        message: that record is left alone."""
+        message_id = decision.message_id
+        if isinstance(exc, ItemRejected):
+            log.error("pipeline.dispatch_refused", message_id=message_id, error=repr(exc.__cause__))
+            self.scheduler.finished(message_id)
+            self._payloads.pop(message_id, None)
+            return None
+        if not _is_unavailable(exc):
+            raise exc
+        payload = self._payloads.get(message_id)
+        if self.scheduler.location(message_id) == ("assigned", decision.device_id) and payload is not None:
+            self.scheduler.finished(message_id)
+            payload.attempts = decision.attempt - 1
+            self.scheduler.enqueue(dataclasses.replace(payload.work, attempts=payload.attempts))
+        return exc

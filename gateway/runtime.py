@@ -223,11 +223,13 @@ class Gateway:
         )
 
     async def _purge_idempotency_keys(self) -> None:
-        """Background task ``idempotency.purge``: drop keys older than the retention, hourly."""
+        """Background task ``idempotency.purge``: hourly, drop Idempotency-Key answers older than
+        the retention and pairing codes a day after they expired."""
         assert self.pool is not None
         while True:
             try:
                 await self.pool.execute(q.IDEMPOTENCY_PURGE, self.settings.idempotency_ttl_hours * 3600)
+                await self.pool.execute(q.PAIRING_PURGE, 24 * 3600)
             except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
                 log.warning("idempotency.purge_failed", error=repr(exc))
             await asyncio.sleep(3600)

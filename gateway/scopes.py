@@ -8,6 +8,7 @@ __all__ = ["ALL_SCOPES", "Scope", "parse_scopes"]
 
 Scope = Literal[
     "account.read",
+    "account.manage",
     "messages.send",
     "messages.read",
     "otp.send",

@@ -7,6 +7,11 @@ forward and checks that a relay reports only on messages it holds, and it return
 whether anything changed — so duplicate and late reports are harmless. ``message.sent``,
 ``message.delivered`` and ``message.failed`` events are written to the outbox in the same
 transaction as the change that caused them.
+
+A ``sent``/``delivered`` report from the message's last relay that arrives after the message
+failed (e.g. ``relay_timeout``) does not move the status; it is recorded as the message's *late
+report* (``late_report_status``/``late_report_at`` on the message and its last attempt) and
+emits ``message.late_report``.
 """
 
 from __future__ import annotations
@@ -18,14 +23,17 @@ from datetime import datetime
 from typing import Any, Literal
 
 from gateway.ids import new_id
+from gateway.timefmt import rfc3339
 from store import queries as q
 from store.outbox import insert_events
 
-__all__ = ["Kind", "Transition", "write_transitions"]
+__all__ = ["LATE_REPORT_EVENT", "Kind", "Transition", "late_report_view", "write_transitions"]
 
 Kind = Literal["dispatched", "acked", "requeued", "sent", "delivered", "failed"]
 _ORDER: tuple[Kind, ...] = ("dispatched", "acked", "requeued", "sent", "delivered", "failed")
 _EVENT_KINDS = {"sent": "message.sent", "delivered": "message.delivered", "failed": "message.failed"}
+LATE_REPORT_EVENT = "message.late_report"
+"""Outbox event for a sent/delivered report that arrived after the message had failed."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -37,9 +45,15 @@ class Transition:
     message_id: str
     device_id: str | None
     at: datetime
+    """When the gateway learned of it."""
     attempt: int = 0
     reason: str | None = None
     outcome: str | None = None
+    reported_at: datetime | None = None
+    """The relay's own time of a reported sent/delivered/failed (the report's ``at``); it is
+    stored instead of ``at`` when plausible (see ``queries._REPORTED_AT``)."""
+    detail: str | None = None
+    """For ``failed``: the human-readable ``failure_reason_detail``."""
 
 
 async def write_transitions(conn: Any, items: Sequence[Transition]) -> list[bool]:
@@ -58,7 +72,7 @@ async def write_transitions(conn: Any, items: Sequence[Transition]) -> list[bool
         generations[g].append(index)
 
     changed = [False] * len(items)
-    events: list[tuple[str, Kind]] = []
+    events: list[tuple[str, str]] = []
     for generation in generations:
         for kind in _ORDER:
             idx = [i for i in generation if items[i].kind == kind]
@@ -66,11 +80,17 @@ async def write_transitions(conn: Any, items: Sequence[Transition]) -> list[bool
                 continue
             group = [items[i] for i in idx]
             ids = set(await _apply(conn, kind, group))
+            late: set[str] = set()
+            if kind in ("sent", "delivered"):
+                late = set(await _apply_late(conn, kind, [t for t in group if t.message_id not in ids]))
             for i in idx:
                 if items[i].message_id in ids:
                     changed[i] = True
                     if kind in _EVENT_KINDS:
-                        events.append((items[i].message_id, kind))
+                        events.append((items[i].message_id, _EVENT_KINDS[kind]))
+                elif items[i].message_id in late:
+                    changed[i] = True
+                    events.append((items[i].message_id, LATE_REPORT_EVENT))
     if events:
         await _write_events(conn, events)
     return changed
@@ -88,40 +108,82 @@ async def _apply(conn: Any, kind: Kind, group: list[Transition]) -> list[str]:
         rows = await conn.fetch(
             q.MESSAGE_REQUEUED, ids, devices, ats, [t.outcome for t in group], [t.reason for t in group]
         )
-    elif kind == "sent":
-        rows = await conn.fetch(q.MESSAGE_SENT, ids, devices, ats)
-    elif kind == "delivered":
-        rows = await conn.fetch(q.MESSAGE_DELIVERED, ids, devices, ats)
     else:
-        rows = await conn.fetch(q.MESSAGE_FAILED, ids, devices, ats, [t.reason for t in group])
-    changed = [r[0] for r in rows]
-    if kind in ("sent", "delivered", "failed") and changed:
-        done = [t for t in group if t.message_id in set(changed)]
-        await conn.execute(
-            q.ATTEMPT_FINISH,
-            [t.message_id for t in done],
-            [kind for _ in done],
-            [t.reason for t in done],
-            [t.at for t in done],
-        )
-    return changed
+        reported = [t.reported_at for t in group]
+        if kind == "sent":
+            rows = await conn.fetch(q.MESSAGE_SENT, ids, devices, ats, reported)
+        elif kind == "delivered":
+            rows = await conn.fetch(q.MESSAGE_DELIVERED, ids, devices, ats, reported)
+        else:
+            rows = await conn.fetch(
+                q.MESSAGE_FAILED,
+                ids,
+                devices,
+                ats,
+                reported,
+                [t.reason for t in group],
+                [t.detail for t in group],
+            )
+        stored_at = {r[0]: r[1] for r in rows}  # the time each change was stored with
+        done = [t for t in group if t.message_id in stored_at]
+        if done:
+            await conn.execute(
+                q.ATTEMPT_FINISH,
+                [t.message_id for t in done],
+                [kind for _ in done],
+                [t.reason for t in done],
+                [stored_at[t.message_id] for t in done],
+            )
+        return list(stored_at)
+    return [r[0] for r in rows]
 
 
-async def _write_events(conn: Any, events: list[tuple[str, Kind]]) -> None:
+async def _apply_late(conn: Any, kind: Kind, group: list[Transition]) -> list[str]:
+    """Reports that changed nothing: keep those that came after the message had failed."""
+    if not group:
+        return []
+    rows = await conn.fetch(
+        q.MESSAGE_LATE_REPORT,
+        [t.message_id for t in group],
+        [t.device_id for t in group],
+        [kind for _ in group],
+        [t.at for t in group],
+    )
+    return [r[0] for r in rows]
+
+
+async def _write_events(conn: Any, events: list[tuple[str, str]]) -> None:
     by_id = {r["id"]: r for r in await conn.fetch(q.MESSAGE_EVENT_DATA, list({m for m, _ in events}))}
     rows: list[tuple[str, str, str, str]] = []
-    for message_id, kind in events:
+    for message_id, event_type in events:
         r = by_id[message_id]
-        data = {
+        late = event_type == LATE_REPORT_EVENT
+        data: dict[str, Any] = {
             "request_id": message_id,
-            "status": kind,
+            "status": r["status"] if late else event_type.removeprefix("message."),
             "to": r["to_number"],
             "device_id": r["device_id"],
             "device_name": r["device_name"],
             "attempts": r["attempts"],
-            "failure_reason": r["failure_reason"] if kind == "failed" else None,
+            "failure_reason": r["failure_reason"] if late or event_type == "message.failed" else None,
+            "failure_reason_detail": r["failure_reason_detail"]
+            if late or event_type == "message.failed"
+            else None,
             "metadata": json.loads(r["metadata"]) if r["metadata"] else None,
             "kind": r["kind"],
         }
-        rows.append((new_id("evt"), r["account_id"], _EVENT_KINDS[kind], json.dumps(data)))
+        if late:
+            data["late_report"] = late_report_view(r)
+        rows.append((new_id("evt"), r["account_id"], event_type, json.dumps(data)))
     await insert_events(conn, rows)
+
+
+def late_report_view(row: Any) -> dict[str, str] | None:
+    """``{"status", "at", "device_id"}`` of a message row's late report, or None."""
+    if row["late_report_status"] is None:
+        return None
+    return {
+        "status": row["late_report_status"],
+        "at": rfc3339(row["late_report_at"]),
+        "device_id": row["device_id"],
+    }

@@ -33,6 +33,7 @@ __all__ = [
     "DEFAULT_MAX_IN_FLIGHT",
     "MAX_FRAME_BYTES",
     "PROTOCOL_VERSION",
+    "STORABLE_TEXT",
     "SUBPROTOCOL",
     "Ack",
     "CloseCode",
@@ -68,11 +69,24 @@ DEFAULT_MAX_IN_FLIGHT: Final = 10
 """Commands a relay may hold unacknowledged or unreported at once."""
 
 
-# Field types shared by several frames.
-MessageId = Annotated[str, msgspec.Meta(min_length=1, max_length=64)]
+STORABLE_TEXT: Final = r"^[^\x00]*\Z"
+r"""Pattern every string a relay sends must match: no U+0000, which PostgreSQL cannot store in
+``text``/``jsonb``. ``\Z`` (not ``$``) so that a trailing newline is not special. Lone UTF-16
+surrogates, PostgreSQL's other unstorable case, cannot occur: the JSON decoder rejects a lone
+``\ud800`` escape as malformed, and a WebSocket text frame is strict UTF-8."""
+
+_NO_NUL: Final = msgspec.Meta(pattern=STORABLE_TEXT)
+
+# Field types shared by several frames. Every string type carries _NO_NUL.
+MessageId = Annotated[str, msgspec.Meta(min_length=1, max_length=64), _NO_NUL]
 UtcDatetime = Annotated[datetime, msgspec.Meta(tz=True)]
-NonNegativeInt = Annotated[int, msgspec.Meta(ge=0)]
-AppVersion = Annotated[str, msgspec.Meta(min_length=1, max_length=32)]
+MAX_QUEUE_LENGTH: Final = 1_000_000
+"""Largest ``queue_length`` a relay may report (it is stored as a 32-bit integer)."""
+QueueLength = Annotated[int, msgspec.Meta(ge=0, le=MAX_QUEUE_LENGTH)]
+AppVersion = Annotated[str, msgspec.Meta(min_length=1, max_length=32), _NO_NUL]
+Text32 = Annotated[str, msgspec.Meta(max_length=32), _NO_NUL]
+Text64 = Annotated[str, msgspec.Meta(max_length=64), _NO_NUL]
+Reason = Annotated[str, msgspec.Meta(min_length=1, max_length=64), _NO_NUL]
 
 
 class Sim(msgspec.Struct, kw_only=True, forbid_unknown_fields=False):
@@ -80,7 +94,7 @@ class Sim(msgspec.Struct, kw_only=True, forbid_unknown_fields=False):
 
     slot: Annotated[int, msgspec.Meta(ge=0, le=3)]
     """Zero-based slot index."""
-    carrier: Annotated[str, msgspec.Meta(max_length=64)] | None = None
+    carrier: Text64 | None = None
     """Carrier display name, if known."""
     ready: bool
     """True when the SIM can send SMS right now."""
@@ -107,13 +121,13 @@ class Hello(_RelayFrameBase, tag="hello", kw_only=True):
     """Protocol version; must be 1 on the ``relaygate.v1`` subprotocol."""
     app_version: AppVersion
     """Version string of the relay app."""
-    model: Annotated[str, msgspec.Meta(max_length=64)] | None = None
+    model: Text64 | None = None
     """Phone model."""
-    os_version: Annotated[str, msgspec.Meta(max_length=32)] | None = None
+    os_version: Text32 | None = None
     """Android version."""
     sims: SimList
     """SIM slots present in the phone."""
-    queue_length: NonNegativeInt
+    queue_length: QueueLength
     """Commands the relay holds and has not finished sending."""
 
 
@@ -132,7 +146,7 @@ class Heartbeat(_RelayFrameBase, tag="heartbeat", kw_only=True):
     """SIM slots present in the phone."""
     app_version: AppVersion | None = None
     """Version of the relay app, if it changed since ``hello``."""
-    queue_length: NonNegativeInt
+    queue_length: QueueLength
     """Commands the relay holds and has not finished sending."""
 
 
@@ -153,7 +167,7 @@ class Report(_RelayFrameBase, tag="report", kw_only=True):
     """Id of the ``send`` command, possibly from an earlier session."""
     status: ReportStatus
     """What happened to the message."""
-    reason: Annotated[str, msgspec.Meta(min_length=1, max_length=64)] | None = None
+    reason: Reason | None = None
     """Why it failed, e.g. ``radio_off``; required when ``status`` is ``failed``."""
     at: UtcDatetime
     """When it happened on the phone."""
@@ -181,6 +195,11 @@ class Welcome(_GatewayFrameBase, tag="welcome", kw_only=True):
     """Largest frame the gateway accepts."""
     server_time: UtcDatetime
     """Gateway clock, for the relay to estimate skew."""
+    per_minute_limit: int | None = None
+    """Dispatches per sliding minute the gateway allows this relay (informative; the gateway
+    enforces it). Null from gateways that do not say."""
+    per_day_limit: int | None = None
+    """Dispatches per sliding 24 h the gateway allows this relay; null: no daily cap."""
 
 
 class Send(_GatewayFrameBase, tag="send", kw_only=True):
@@ -297,4 +316,5 @@ def _classify(data: bytes | str, exc: Exception, known_types: frozenset[str]) ->
             _shorten(f"unknown frame type {frame_type!r}; expected one of {expected}"),
             ref,
         )
-    return InvalidFrame(ErrorCode.INVALID_FIELD, _shorten(f"invalid {frame_type} frame: {exc}"), ref)
+    detail = str(exc).replace(f"matching regex {STORABLE_TEXT!r}", "without U+0000 (NUL)")
+    return InvalidFrame(ErrorCode.INVALID_FIELD, _shorten(f"invalid {frame_type} frame: {detail}"), ref)

@@ -105,6 +105,8 @@ class RelaySession:
         heartbeat_interval: float = DEFAULT_HEARTBEAT_INTERVAL,
         heartbeat_timeout: float | None = None,
         max_in_flight: int = DEFAULT_MAX_IN_FLIGHT,
+        per_minute_limit: int | None = None,
+        per_day_limit: int | None = None,
         flood_rate: float = 50,
         flood_burst: int = 200,
         max_errors: int = 10,
@@ -119,6 +121,7 @@ class RelaySession:
         self._heartbeat_interval = heartbeat_interval
         self._heartbeat_timeout = heartbeat_timeout
         self._max_in_flight = max_in_flight
+        self._rate_limits = (per_minute_limit, per_day_limit)  # only announced in welcome
         self._flood_rate = flood_rate
         self._flood_burst = flood_burst
         self._max_errors = max_errors
@@ -257,6 +260,8 @@ class RelaySession:
             max_in_flight=self._max_in_flight,
             max_frame_bytes=MAX_FRAME_BYTES,
             server_time=datetime.fromtimestamp(now, UTC),
+            per_minute_limit=self._rate_limits[0],
+            per_day_limit=self._rate_limits[1],
         )
         self._outgoing.append(encode_frame(welcome))
         self._events.append(HelloReceived(hello))
@@ -352,6 +357,17 @@ class RelaySession:
         if self._state is SessionState.AWAITING_HELLO:
             raise ProtocolStateError("no report can have been received before hello")
         self._outgoing.append(encode_frame(ReportAck(id=id, status=status)))
+
+    def refuse_report(self, id: str, message: str) -> None:
+        """Answer a valid-looking report the gateway could not store because the database refused
+        its content: an ``error`` frame ``invalid_field`` with ``ref`` = ``id`` instead of a
+        ``report_ack``. It counts toward ``max_errors`` like any rejected frame. A no-op once
+        CLOSING."""
+        if self._state is SessionState.CLOSING:
+            return
+        if self._state is SessionState.AWAITING_HELLO:
+            raise ProtocolStateError("no report can have been received before hello")
+        self._reject(ErrorCode.INVALID_FIELD, message, id)
 
     def close(self, code: CloseCode, reason: str) -> None:
         """Decide a gateway-initiated close (replaced, unpaired, shutdown).

@@ -16,21 +16,28 @@ Policy
     account never starves another account. An unpinned message goes to the
     least-loaded relay of its account that is online, enabled, has room and is
     within its rate limits (ties: fewest dispatches in the last minute, then
-    least recently used). A pinned message waits for its relay without
+    least recently used). A relay that reported its SIMs gets work only while
+    one is ready, and a message asking for a SIM slot only goes to a relay
+    with that slot ready. A pinned message waits for its relay without
     blocking the rest of the account. A retried message avoids the relays that
     failed it; a pinned one retries on its own relay, the only one it may use.
+    A message fails for good at its ``max_attempts``-th retryable failure;
+    hand-overs that end because a relay went away do not count.
 
 Complexity (n queued messages of the account, d its relays, g its distinct
-exclusion sets — 1 unless retries are pending, at most a handful)
+(exclusion set, SIM slot) queues — 1 unless retries are pending or messages ask
+for a SIM slot, at most a handful)
     * enqueue, finished, retry, ack: O(log n) amortised (lazy heap deletion).
     * one dispatch decision: O(d log d + (d + g) * d + log n), i.e. O(log n)
       in queue length: only the heads of the account's queues are looked at.
     * accounts whose work cannot be placed are *parked*: they leave the
       round robin and return only on an event that could change the answer
-      (new work, a relay online/enabled/freed, a rate window opening at a
+      (new work, a relay online/enabled/freed or its SIMs ready, a rate window opening at a
       time computed when parking), so :meth:`Scheduler.next_dispatches` never
       rescans them.
     * expire_due: O(k log N) for k expiries among N tracked messages.
+    * relay state changes (online, offline, enabled, SIMs): O(d), to keep
+      track of whether the account has a usable relay (for ``no_device``).
 """
 
 from __future__ import annotations
@@ -92,13 +99,28 @@ class Scheduler:
         else:
             relay.enabled = enabled
             relay.limits = limits
+        self._refresh_availability(self._accounts[account_id])
         self._wake(self._accounts[account_id])
 
     def set_online(self, device_id: str) -> None:
         """Mark a known relay connected; ``KeyError`` if it was never upserted."""
         relay = self._relays[device_id]
         relay.online = True
+        self._refresh_availability(self._accounts[relay.account_id])
         self._wake(self._accounts[relay.account_id])
+
+    def set_sims(self, device_id: str, ready_slots: frozenset[int] | None) -> bool:
+        """Record which SIM slots of a relay are ready to send (None: not reported, no
+        restriction); a relay with an empty set gets no work. True if that changed anything
+        (unknown relays: False)."""
+        relay = self._relays.get(device_id)
+        if relay is None or relay.ready_slots == ready_slots:
+            return False
+        relay.ready_slots = ready_slots
+        account = self._accounts[relay.account_id]
+        self._refresh_availability(account)
+        self._wake(account)
+        return True
 
     def set_offline(self, device_id: str) -> list[str]:
         """Mark a relay disconnected; return the unacknowledged messages requeued.
@@ -112,6 +134,7 @@ class Scheduler:
             return []
         relay.online = False
         account = self._accounts[relay.account_id]
+        self._refresh_availability(account)
         requeued = sorted((self._messages[message_id] for message_id in relay.assigned), key=_by_seq)
         for record in requeued:
             self._release(record, relay)
@@ -124,7 +147,7 @@ class Scheduler:
         Returns ``(requeued, orphaned)``: unacknowledged messages went back to
         the queue as with :meth:`set_offline`; acknowledged ones are forgotten
         and the gateway must fail them (``device_removed``). Messages pinned to
-        the relay stay queued and expire with ``no_device``.
+        the relay stay queued until they expire.
         """
         relay = self._relays.get(device_id)
         if relay is None:
@@ -207,20 +230,22 @@ class Scheduler:
     def retry(self, message_id: str) -> bool:
         """Requeue after a retryable failure on the message's relay.
 
-        Returns True when the message waits for another attempt, avoiding the
-        relay that failed it (a pinned message retries on its own relay). When
-        it already had ``max_attempts`` dispatches it is forgotten and False
-        tells the gateway to fail it. Unknown: False. Already queued: True,
-        unchanged.
+        Each call counts one failed attempt. Returns True when the message
+        waits for another attempt, avoiding the relay that failed it (a pinned
+        message retries on its own relay). At the ``max_attempts``-th failure it
+        is forgotten and False tells the gateway to fail it. Unknown: False.
+        Already queued (a failure reported by a relay it is held for): counted,
+        and True unless that was the last allowed failure.
         """
         record = self._messages.get(message_id)
         if record is None:
             return False
-        if record.state is MessageState.QUEUED:
-            return True
-        if record.attempts >= self._max_attempts:
+        record.failures += 1
+        if record.failures >= self._max_attempts:
             self._forget(record)
             return False
+        if record.state is MessageState.QUEUED:
+            return True
         assert record.device_id is not None
         relay = self._relays[record.device_id]
         self._release(record, relay)
@@ -238,7 +263,7 @@ class Scheduler:
             record = heapq.heappop(expiries)[2]
             if not record.tracked:
                 continue
-            expired.append(Expiry(record.work.message_id, self._expiry_reason(record)))
+            expired.append(self._expiry(record))
             self._forget(record)
         return expired
 
@@ -379,13 +404,33 @@ class Scheduler:
             account.in_ready = True
             self._ready.append(account)
 
-    def _expiry_reason(self, record: MessageRecord) -> str:
+    def _refresh_availability(self, account: AccountRecord) -> None:
+        """Note when the account's last usable relay went away (for ``no_device``)."""
+        if account.any_usable():
+            account.unavailable_since = None
+        elif account.unavailable_since is None:
+            account.unavailable_since = next(self._seq)
+
+    def _expiry(self, record: MessageRecord) -> Expiry:
+        message_id, device_id = record.work.message_id, record.device_id
         if record.state is MessageState.ACKED:
-            return "relay_timeout"
+            return Expiry(message_id, "relay_timeout", f"acknowledged by {device_id}, never reported")
         if record.state is MessageState.ASSIGNED:
-            return "expired"
+            return Expiry(message_id, "expired", f"dispatched to {device_id}, never acknowledged")
         account = self._accounts[record.work.account_id]
-        return "expired" if account.could_ever_send(record) else "no_device"
+        if record.attempts == 0 and not account.saw_usable_relay(record):
+            return Expiry(
+                message_id, "no_device", "no relay of the account was online and ready while it waited"
+            )
+        pinned = record.work.pinned_device
+        if pinned is not None:
+            relay = account.relays.get(pinned)
+            if relay is None or not relay.usable or not relay.has_slot(record.work.sim_slot):
+                return Expiry(message_id, "expired", f"pinned relay {pinned} was not available")
+        if record.work.sim_slot is not None:
+            detail = f"no relay with SIM slot {record.work.sim_slot} ready could take it in time"
+            return Expiry(message_id, "expired", detail)
+        return Expiry(message_id, "expired", "no relay could take it in time")
 
 
 def _by_seq(record: MessageRecord) -> int:

@@ -74,6 +74,12 @@ class Work:
     """Manual relay mode: only this device of the account may send the message."""
     attempts: int = 0
     """Dispatches so far (non-zero when restored after a restart)."""
+    sim_slot: int | None = None
+    """SIM slot the message must go out on: only relays reporting that slot ready get it.
+    ``None``: any relay with a ready SIM."""
+    failures: int = 0
+    """Retryable failures so far (non-zero when restored after a restart); the message
+    fails for good at ``max_attempts`` of them. Reconnects do not count."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -90,14 +96,18 @@ class Dispatch:
 class Expiry:
     """A message the scheduler gave up on because its expiry time passed.
 
-    ``reason`` is ``"no_device"`` (queued, and no online enabled relay could
-    take it), ``"expired"`` (queued or dispatched but never acknowledged) or
+    ``reason`` is ``"no_device"`` (queued, and at no moment since it was
+    queued did the account have an *available* relay: online, enabled and
+    with a ready SIM), ``"expired"`` (it waited while a relay was available,
+    was handed to one before, or was dispatched but never acknowledged) or
     ``"relay_timeout"`` (a relay acknowledged it but never reported the result;
-    it may or may not have been sent, and it is never sent again).
+    it may or may not have been sent, and it is never sent again). ``detail``
+    says more for people, e.g. ``"pinned relay dev_… was not available"``.
     """
 
     message_id: str
     reason: str
+    detail: str | None = None
 
 
 RETRYABLE_REASONS: frozenset[str] = frozenset(

@@ -11,8 +11,9 @@ decision of :class:`scheduler.core.Scheduler` is cheap:
   every operation stays O(log n) amortised and memory stays O(live).
 * :class:`AccountRecord` keeps one queue per *pinned device* and one queue per
   *set of excluded devices* (almost always just the empty set; retried
-  messages avoid the relays that failed them), so the head of every queue can
-  be placed or refused by looking at the account's few relays only.
+  messages avoid the relays that failed them), each split by the SIM slot the
+  message asks for (almost always "any"), so the head of every queue can be
+  placed or refused by looking at the account's few relays only.
 """
 
 from __future__ import annotations
@@ -54,7 +55,17 @@ class MessageState(Enum):
 class MessageRecord:
     """The scheduler's view of one message."""
 
-    __slots__ = ("attempts", "device_id", "excluded", "seq", "state", "ticket", "tracked", "work")
+    __slots__ = (
+        "attempts",
+        "device_id",
+        "excluded",
+        "failures",
+        "seq",
+        "state",
+        "ticket",
+        "tracked",
+        "work",
+    )
 
     def __init__(self, work: Work, seq: int, state: MessageState) -> None:
         self.work = work
@@ -64,6 +75,8 @@ class MessageRecord:
         self.device_id: str | None = None
         """Relay holding the message while ASSIGNED or ACKED."""
         self.attempts = work.attempts
+        self.failures = work.failures
+        """Retryable failures so far; the message gives up at ``max_attempts`` of them."""
         self.excluded: frozenset[str] = frozenset()
         """Relays that failed this message and must not get it again."""
         self.ticket = 0
@@ -76,6 +89,11 @@ class MessageRecord:
         """Queue order within an account: priority first, then enqueue order."""
         return (int(self.work.priority), self.seq)
 
+
+UnpinnedKey = tuple[frozenset[str], int | None]
+"""Queue key of unpinned messages: the relays they must avoid, and their SIM slot."""
+PinnedKey = tuple[str, int | None]
+"""Queue key of pinned messages: their relay, and their SIM slot."""
 
 QueueEntry = tuple[int, int, int, MessageRecord]
 """``(priority, seq, ticket, record)``; tickets are unique, so records are never compared."""
@@ -139,6 +157,7 @@ class RelayRecord:
         "limits",
         "online",
         "rate",
+        "ready_slots",
     )
 
     def __init__(self, device_id: str, account_id: str, enabled: bool, limits: DeviceLimits) -> None:
@@ -153,6 +172,8 @@ class RelayRecord:
         self.acked: set[str] = set()
         """Messages the relay acknowledged and has not reported on yet."""
         self.last_dispatch_at = -math.inf
+        self.ready_slots: frozenset[int] | None = None
+        """SIM slots the relay reports ready; None until it reports any (no restriction)."""
 
     @property
     def load(self) -> int:
@@ -161,8 +182,12 @@ class RelayRecord:
 
     @property
     def usable(self) -> bool:
-        """Online and enabled: the relay could send if it had room."""
-        return self.online and self.enabled
+        """Online, enabled and with a ready SIM: the relay could send if it had room."""
+        return self.online and self.enabled and (self.ready_slots is None or bool(self.ready_slots))
+
+    def has_slot(self, sim_slot: int | None) -> bool:
+        """Whether the relay can send on ``sim_slot`` (None: any ready SIM will do)."""
+        return sim_slot is None or self.ready_slots is None or sim_slot in self.ready_slots
 
     def has_room(self) -> bool:
         """Whether one more message fits in the relay's in-flight window."""
@@ -176,56 +201,72 @@ class RelayRecord:
 class AccountRecord:
     """One customer account: its relays and its queued messages."""
 
-    __slots__ = ("account_id", "in_ready", "pinned", "queued", "relays", "unpinned", "wake_at")
+    __slots__ = (
+        "account_id",
+        "in_ready",
+        "pinned",
+        "queued",
+        "relays",
+        "unavailable_since",
+        "unpinned",
+        "wake_at",
+    )
 
     def __init__(self, account_id: str) -> None:
         self.account_id = account_id
         self.relays: dict[str, RelayRecord] = {}
-        self.unpinned: dict[frozenset[str], MessageQueue] = {}
-        """Unpinned queued messages, by the set of relays they must avoid."""
-        self.pinned: dict[str, MessageQueue] = {}
-        """Pinned queued messages, by the device they are pinned to."""
+        self.unpinned: dict[UnpinnedKey, MessageQueue] = {}
+        """Unpinned queued messages, by the set of relays they must avoid and their SIM slot."""
+        self.pinned: dict[PinnedKey, MessageQueue] = {}
+        """Pinned queued messages, by the device they are pinned to and their SIM slot."""
         self.queued = 0
         """Queued messages of the account, over all its queues."""
         self.in_ready = False
         """Whether the account is in the scheduler's round-robin of ready accounts."""
         self.wake_at: float | None = None
         """When a rate window of one of its relays opens while its work waits."""
+        self.unavailable_since: int | None = 0
+        """Scheduler sequence number from which no relay of the account has been usable, or
+        None while one is (0: never was). Compared with a message's ``seq`` to tell whether
+        it ever saw a usable relay while it waited."""
 
     def push(self, record: MessageRecord) -> None:
-        """Queue ``record`` in the queue its pin or exclusions select."""
-        pinned = record.work.pinned_device
+        """Queue ``record`` in the queue its pin or exclusions (and SIM slot) select."""
+        pinned, slot = record.work.pinned_device, record.work.sim_slot
+        queue: MessageQueue | None
         if pinned is not None:
-            queue = self.pinned.get(pinned)
+            queue = self.pinned.get((pinned, slot))
             if queue is None:
-                queue = self.pinned[pinned] = MessageQueue()
+                queue = self.pinned[(pinned, slot)] = MessageQueue()
         else:
-            queue = self.unpinned.get(record.excluded)
+            queue = self.unpinned.get((record.excluded, slot))
             if queue is None:
-                queue = self.unpinned[record.excluded] = MessageQueue()
+                queue = self.unpinned[(record.excluded, slot)] = MessageQueue()
         queue.push(record)
         self.queued += 1
 
     def take(self, record: MessageRecord) -> None:
         """Remove queued ``record`` from its queue, wherever in it it is."""
-        pinned = record.work.pinned_device
+        pinned, slot = record.work.pinned_device, record.work.sim_slot
         if pinned is not None:
-            self.pinned[pinned].discard(record)
-            if not self.pinned[pinned].live:
-                del self.pinned[pinned]
+            key = (pinned, slot)
+            self.pinned[key].discard(record)
+            if not self.pinned[key].live:
+                del self.pinned[key]
         else:
-            self.unpinned[record.excluded].discard(record)
-            if not self.unpinned[record.excluded].live:
-                del self.unpinned[record.excluded]
+            unpinned_key = (record.excluded, slot)
+            self.unpinned[unpinned_key].discard(record)
+            if not self.unpinned[unpinned_key].live:
+                del self.unpinned[unpinned_key]
         self.queued -= 1
 
-    def could_ever_send(self, record: MessageRecord) -> bool:
-        """Whether an online enabled relay exists that ``record`` may go to."""
-        pinned = record.work.pinned_device
-        if pinned is not None:
-            relay = self.relays.get(pinned)
-            return relay is not None and relay.usable
-        return any(relay.usable and relay.device_id not in record.excluded for relay in self.relays.values())
+    def any_usable(self) -> bool:
+        """Whether one of the account's relays is online, enabled and has a ready SIM."""
+        return any(relay.usable for relay in self.relays.values())
+
+    def saw_usable_relay(self, record: MessageRecord) -> bool:
+        """Whether a relay of the account was usable at some moment since ``record`` was queued."""
+        return self.unavailable_since is None or self.unavailable_since > record.seq
 
     @property
     def idle(self) -> bool:

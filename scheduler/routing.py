@@ -11,8 +11,8 @@ invalidation) and re-ranked one at a time as they are assigned work.
 Cost per decision, for an account with d relays and p pinned queues:
 O(log d + p) plus the amortised O(log n) of peeking at queue heads; the first
 decision of a pass for an account adds O(d). Messages that must avoid relays
-(after a retryable failure) add O(d log d) while they wait. Never a scan of a
-queue.
+(after a retryable failure) or that ask for one SIM slot add O(d log d) while
+they wait. Never a scan of a queue.
 """
 
 from __future__ import annotations
@@ -48,18 +48,19 @@ class RelayRanking:
         self._heap = list(self._current.values())
         heapq.heapify(self._heap)
 
-    def best(self, excluded: frozenset[str]) -> RelayRecord | None:
-        """The most preferred relay not in ``excluded``, or None."""
+    def best(self, excluded: frozenset[str], sim_slot: int | None = None) -> RelayRecord | None:
+        """The most preferred relay not in ``excluded`` that can send on ``sim_slot``, or None."""
         heap, current = self._heap, self._current
         while heap and current.get(heap[0][3]) != heap[0]:
             heapq.heappop(heap)  # stale: the relay was re-ranked or can no longer take work
         if not heap:
             return None
-        if not excluded:
+        if not excluded and sim_slot is None:
             return self._relays[heap[0][3]]
         for key in sorted(current.values()):
-            if key[3] not in excluded:
-                return self._relays[key[3]]
+            relay = self._relays[key[3]]
+            if key[3] not in excluded and relay.has_slot(sim_slot):
+                return relay
         return None
 
     def can_take(self, device_id: str) -> bool:
@@ -80,21 +81,24 @@ def best_dispatch(account: AccountRecord, ranking: RelayRanking) -> tuple[Messag
     """The account's first placeable message by ``(priority, seq)``, and its relay.
 
     Candidates are the head of each pinned queue whose relay can take a
-    message now, and the head of each unpinned queue paired with the most
-    preferred relay it does not exclude. None when nothing can go now.
+    message now (on the queue's SIM slot), and the head of each unpinned queue
+    paired with the most preferred relay it does not exclude that has its SIM
+    slot ready. None when nothing can go now.
     """
     best: tuple[MessageRecord, RelayRecord] | None = None
-    for device_id, queue in account.pinned.items():
+    for (device_id, sim_slot), queue in account.pinned.items():
         head = queue.peek()
         if head is None or not ranking.can_take(device_id):
             continue
+        if not account.relays[device_id].has_slot(sim_slot):
+            continue
         if best is None or head.sort_key < best[0].sort_key:
             best = (head, account.relays[device_id])
-    for excluded, queue in account.unpinned.items():
+    for (excluded, sim_slot), queue in account.unpinned.items():
         head = queue.peek()
         if head is None or (best is not None and head.sort_key > best[0].sort_key):
             continue
-        relay = ranking.best(excluded)
+        relay = ranking.best(excluded, sim_slot)
         if relay is not None:
             best = (head, relay)
     return best

@@ -6,8 +6,12 @@ while the previous batch was being written (up to ``max_batch``), writes it with
 load batches grow by themselves, so durability costs one commit (one fsync) per batch, not per
 item; when idle a lone item is written at once, with no added delay.
 
-If the write fails every caller of that batch gets the exception: nothing is reported as
-stored unless its transaction committed.
+If the write fails with a *data error* (PostgreSQL refused something in the items, not the
+connection: see :func:`is_data_error`), the batch is written again in halves, each in its own
+savepoint of one transaction, down to single items: only the offending item's caller gets
+:class:`ItemRejected`, the others commit (one bad item among ``n`` costs about ``2·log2(n)``
+extra statements, not ``n``). Any other failure (connection lost, server shutting down) fails every caller of
+the batch with that exception: nothing is reported as stored unless its transaction committed.
 """
 
 from __future__ import annotations
@@ -17,13 +21,42 @@ from collections.abc import Awaitable, Callable, Sequence
 from typing import Any, Generic, TypeVar
 
 import asyncpg
+import asyncpg.exceptions._base
+import structlog
 
-__all__ = ["Batcher"]
+__all__ = ["Batcher", "ItemRejected", "is_data_error", "rejected", "write_isolating"]
 
 T = TypeVar("T")
 R = TypeVar("R")
 
+log = structlog.get_logger("store.batcher")
+
 WriteFn = Callable[[Any, Sequence[T]], Awaitable[Sequence[R]]]
+
+# SQLSTATE classes that say nothing about the data: the connection or the server is the
+# problem, and writing the items one by one would fail the same way.
+_NOT_DATA_CLASSES = frozenset({"08", "53", "57", "58", "F0", "XX"})
+
+
+def is_data_error(exc: BaseException) -> bool:
+    """Whether ``exc`` is PostgreSQL (or asyncpg's argument encoding) refusing the *data* — a
+    NUL in a text value, a broken constraint, a bad argument — rather than a lost connection,
+    a shutting-down server or exhausted resources."""
+    if isinstance(exc, asyncpg.PostgresError):
+        sqlstate = getattr(exc, "sqlstate", None) or ""
+        return sqlstate[:2] not in _NOT_DATA_CLASSES
+    # asyncpg's client-side "invalid input for query argument" (an InterfaceError subclass).
+    return isinstance(exc, asyncpg.exceptions._base.DataError)
+
+
+class ItemRejected(Exception):
+    """The database refused this item (a data error); the rest of its batch was committed.
+
+    ``__cause__`` is the database's exception."""
+
+    def __init__(self, writer: str, cause: BaseException) -> None:
+        super().__init__(f"{writer}: item refused by the database: {cause!r}")
+        self.writer = writer
 
 
 class Batcher(Generic[T, R]):
@@ -39,7 +72,9 @@ class Batcher(Generic[T, R]):
         self._pending: list[tuple[T, asyncio.Future[R]]] = []
         self._wake = asyncio.Event()
         self.batches = 0
+        """Transactions committed."""
         self.items = 0
+        """Items committed (refused ones are not counted)."""
 
     async def submit(self, item: T) -> R:
         """Queue ``item`` and wait until its batch is committed; return its result."""
@@ -87,15 +122,85 @@ class Batcher(Generic[T, R]):
             async with self._pool.acquire() as conn, conn.transaction():
                 results = await self._write(conn, items)
         except Exception as exc:
-            for _, future in batch:
-                if not future.done():
-                    future.set_exception(exc)
+            if not is_data_error(exc):
+                _fail(batch, exc)
+            elif len(batch) == 1:
+                _fail(batch, rejected(self.name, exc))
+            else:
+                await self._write_isolating(batch)
             return
         self.batches += 1
         self.items += len(items)
         for (_, future), result in zip(batch, results, strict=True):
             if not future.done():
                 future.set_result(result)
+
+    async def _write_isolating(self, batch: list[tuple[T, asyncio.Future[R]]]) -> None:
+        """After a data error: find the offending items by halving the batch, each half in its own
+        savepoint, all in one transaction; the items that pass commit together."""
+        try:
+            async with self._pool.acquire() as conn, conn.transaction():
+                outcomes = await write_isolating(conn, self._write, [i for i, _ in batch], name=self.name)
+        except Exception as exc:
+            _fail(batch, exc)
+            return
+        self.batches += 1
+        self.items += sum(not isinstance(outcome, ItemRejected) for outcome in outcomes)
+        for (_, future), outcome in zip(batch, outcomes, strict=True):
+            if future.done():
+                continue
+            if isinstance(outcome, ItemRejected):
+                future.set_exception(outcome)
+            else:
+                future.set_result(outcome)
+
+
+async def write_isolating(
+    conn: Any, write: WriteFn[T, R], items: Sequence[T], *, name: str
+) -> list[R | ItemRejected]:
+    """Write ``items`` with ``write`` inside the caller's transaction, isolating refused ones.
+
+    Each attempt runs in a savepoint; on a data error the items are split in halves (order
+    kept) until every refused item stands alone. Returns one outcome per item, in order: its
+    result, or :class:`ItemRejected` (logged as ``batch.item_rejected``). Any other error
+    propagates and the caller's transaction must be abandoned.
+    """
+    outcomes: list[R | ItemRejected] = []
+    await _bisect(conn, write, list(items), name, outcomes)
+    return outcomes
+
+
+async def _bisect(
+    conn: Any, write: WriteFn[T, R], items: list[T], name: str, outcomes: list[R | ItemRejected]
+) -> None:
+    try:
+        async with conn.transaction():  # a savepoint inside the caller's transaction
+            results = await write(conn, items)
+    except Exception as exc:
+        if not is_data_error(exc):
+            raise
+        if len(items) == 1:
+            outcomes.append(rejected(name, exc))
+            return
+        middle = len(items) // 2
+        await _bisect(conn, write, items[:middle], name, outcomes)
+        await _bisect(conn, write, items[middle:], name, outcomes)
+        return
+    outcomes.extend(results)
+
+
+def rejected(name: str, exc: BaseException) -> ItemRejected:
+    """Log a refused item and wrap the database's exception for its caller."""
+    log.error("batch.item_rejected", writer=name, error=repr(exc))
+    item_error = ItemRejected(name, exc)
+    item_error.__cause__ = exc
+    return item_error
+
+
+def _fail(batch: Sequence[tuple[Any, asyncio.Future[Any]]], exc: BaseException) -> None:
+    for _, future in batch:
+        if not future.done():
+            future.set_exception(exc)
 
 
 def _consume_exception(future: asyncio.Future[Any]) -> None:

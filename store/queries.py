@@ -15,6 +15,13 @@ RETURNING *
 ACCOUNT_BY_ID = "SELECT * FROM accounts WHERE id = $1"
 ACCOUNT_COUNT = "SELECT count(*) FROM accounts"
 ACCOUNT_SET_EXPIRY = "UPDATE accounts SET subscription_expires_at = $2 WHERE id = $1 RETURNING *"
+ACCOUNT_LIST = "SELECT * FROM accounts ORDER BY id LIMIT 10000"
+# $2 name, $3 relay mode: NULL = unchanged; $4 default region applies only when $5 is true.
+ACCOUNT_UPDATE_PROFILE = """
+UPDATE accounts SET name = coalesce($2, name), relay_mode = coalesce($3, relay_mode),
+    default_region = CASE WHEN $5 THEN $4 ELSE default_region END
+WHERE id = $1 RETURNING *
+"""
 # Destination policy; a NULL parameter keeps that setting. $2 extra_number_types,
 # $3 allowed_countries ('{}' = all), $4 otp_per_number_hour, $5 otp_per_number_day.
 ACCOUNT_UPDATE_NUMBER_POLICY = """
@@ -69,6 +76,8 @@ PAIRING_LIVE_FOR_ACCOUNT = """
 SELECT count(*) AS live, min(expires_at) AS first_expiry FROM pairing_codes
 WHERE account_id = $1 AND used_at IS NULL AND expires_at > now() AND failed_attempts < $2
 """
+# Spent or expired codes older than a day ($1 seconds) are of no use to anyone.
+PAIRING_PURGE = "DELETE FROM pairing_codes WHERE expires_at < now() - make_interval(secs => $1)"
 PAIRING_INSERT = """
 INSERT INTO pairing_codes (id, account_id, lookup, secret_hash, expires_at) VALUES ($1, $2, $3, $4, $5)
 """
@@ -102,6 +111,7 @@ SELECT {_DEVICE_COLUMNS} FROM devices
 WHERE account_id = $1 AND unpaired_at IS NULL AND id > $2 ORDER BY id LIMIT $3
 """
 DEVICE_ALL_PAIRED = f"SELECT {_DEVICE_COLUMNS} FROM devices WHERE unpaired_at IS NULL"
+DEVICE_ALL_FOR_ACCOUNT = f"SELECT {_DEVICE_COLUMNS} FROM devices WHERE account_id = $1 AND unpaired_at IS NULL ORDER BY id LIMIT 10000"
 # $1 id, $2 account, $3 name, $4 enabled, $5 max_in_flight, $6 per_minute, $7 per_day; each NULL = unchanged
 # except limits, which use $8/$9/$10 flags to allow clearing back to the default.
 DEVICE_UPDATE = f"""
@@ -162,7 +172,9 @@ IDEMPOTENCY_PURGE = "DELETE FROM idempotency_keys WHERE created_at < now() - mak
 # Unfinished work for restart recovery.
 MESSAGE_UNFINISHED = """
 SELECT id, account_id, to_number, body, sealed_body, priority, pinned_device_id, sim_slot, attempts,
-       expires_at, device_id, acked_at
+       expires_at, device_id, acked_at,
+       (SELECT count(*) FROM message_attempts a WHERE a.message_id = messages.id AND a.outcome = 'failed')::int
+           AS failures
 FROM messages WHERE status IN ('queued', 'dispatched') ORDER BY id
 """
 
@@ -209,25 +221,57 @@ UPDATE message_attempts a SET outcome = u.outcome, reason = u.reason, finished_a
 FROM u WHERE a.message_id = u.id AND a.attempt = u.attempts
 RETURNING a.message_id
 """
-MESSAGE_SENT = """
-UPDATE messages m SET status = 'sent', sent_at = v.at
-FROM unnest($1::text[], $2::text[], $3::timestamptz[]) AS v(id, device_id, at)
+# When a reported event happened: the relay's own time (v.reported, the report's `at`) if it is
+# plausible — not more than 5 minutes after the gateway received the report (v.at) nor before the
+# message was dispatched — bounded to [dispatched_at, v.at]; the gateway's receive time otherwise.
+_REPORTED_AT = """CASE
+    WHEN v.reported IS NULL OR v.reported > v.at + interval '5 minutes'
+         OR v.reported < m.dispatched_at - interval '5 minutes' THEN v.at
+    ELSE least(v.at, greatest(v.reported, m.dispatched_at)) END"""
+# $3 receive time, $4 the relay's time (or NULL); each returns (id, the time stored).
+MESSAGE_SENT = f"""
+UPDATE messages m SET status = 'sent', sent_at = {_REPORTED_AT}
+FROM unnest($1::text[], $2::text[], $3::timestamptz[], $4::timestamptz[]) AS v(id, device_id, at, reported)
 WHERE m.id = v.id AND m.device_id = v.device_id AND m.status IN ('queued', 'dispatched')
-RETURNING m.id
+RETURNING m.id, m.sent_at
 """
-MESSAGE_DELIVERED = """
-UPDATE messages m SET status = 'delivered', delivered_at = v.at, sent_at = coalesce(m.sent_at, v.at)
-FROM unnest($1::text[], $2::text[], $3::timestamptz[]) AS v(id, device_id, at)
+MESSAGE_DELIVERED = f"""
+UPDATE messages m SET status = 'delivered', delivered_at = greatest({_REPORTED_AT}, m.sent_at),
+    sent_at = coalesce(m.sent_at, {_REPORTED_AT})
+FROM unnest($1::text[], $2::text[], $3::timestamptz[], $4::timestamptz[]) AS v(id, device_id, at, reported)
 WHERE m.id = v.id AND m.device_id = v.device_id AND m.status IN ('queued', 'dispatched', 'sent')
-RETURNING m.id
+RETURNING m.id, m.delivered_at
 """
-# $2 device guard: NULL for failures the gateway decides (expiry, no relay).
-MESSAGE_FAILED = """
-UPDATE messages m SET status = 'failed', failed_at = v.at, failure_reason = v.reason
-FROM unnest($1::text[], $2::text[], $3::timestamptz[], $4::text[]) AS v(id, device_id, at, reason)
+# A sent/delivered report for a message that already failed, from the relay it was last handed
+# to: kept beside the failure (status stays failed), on the message and its last attempt. Moves
+# only forward too (nothing -> sent -> delivered); returns the ids that changed.
+MESSAGE_LATE_REPORT = """
+WITH u AS (
+    UPDATE messages m SET late_report_status = v.status, late_report_at = v.at
+    FROM unnest($1::text[], $2::text[], $3::text[], $4::timestamptz[]) AS v(id, device_id, status, at)
+    WHERE m.id = v.id AND m.device_id = v.device_id AND m.status = 'failed'
+      AND (m.late_report_status IS NULL OR (m.late_report_status = 'sent' AND v.status = 'delivered'))
+    RETURNING m.id, m.attempts, v.status, v.at
+), attempt AS (
+    UPDATE message_attempts a SET late_report_status = u.status, late_report_at = u.at
+    FROM u WHERE a.message_id = u.id AND a.attempt = u.attempts
+)
+SELECT id FROM u
+"""
+# $2 device guard: NULL for failures the gateway decides (expiry, no relay); for those the detail
+# names the last attempt when it ended (e.g. "last attempt: radio_off on dev_…"), else $6.
+MESSAGE_FAILED = f"""
+UPDATE messages m SET status = 'failed', failed_at = {_REPORTED_AT}, failure_reason = v.reason,
+    failure_reason_detail = CASE WHEN v.device_id IS NOT NULL THEN v.detail ELSE coalesce(
+        (SELECT 'last attempt: ' || coalesce(a.reason, a.outcome) || ' on ' || a.device_id
+         FROM message_attempts a
+         WHERE a.message_id = m.id AND a.attempt = m.attempts AND a.outcome IS NOT NULL),
+        v.detail) END
+FROM unnest($1::text[], $2::text[], $3::timestamptz[], $4::timestamptz[], $5::text[], $6::text[])
+     AS v(id, device_id, at, reported, reason, detail)
 WHERE m.id = v.id AND (v.device_id IS NULL OR m.device_id = v.device_id)
   AND m.status IN ('queued', 'dispatched', 'sent')
-RETURNING m.id
+RETURNING m.id, m.failed_at
 """
 # Close the current attempt of messages that finished (sent/failed).
 ATTEMPT_FINISH = """
@@ -239,7 +283,7 @@ WHERE m.id = v.id AND a.message_id = m.id AND a.attempt = m.attempts
 # The event payload of message.* events, for the ids given.
 MESSAGE_EVENT_DATA = """
 SELECT m.id, m.account_id, m.status, m.to_number, m.device_id, d.name AS device_name, m.attempts,
-       m.failure_reason, m.metadata, m.kind
+       m.failure_reason, m.failure_reason_detail, m.metadata, m.kind, m.late_report_status, m.late_report_at
 FROM messages m LEFT JOIN devices d ON d.id = m.device_id
 WHERE m.id = ANY($1::text[])
 """
@@ -261,7 +305,19 @@ WHERE m.account_id = $1 AND ($2 = '' OR m.id < $2)
 ORDER BY m.id DESC LIMIT $3
 """
 
+# Messages of an account ($1) accepted since the time encoded in the id bound $2 (ids are ULIDs,
+# so a time range is an index range).
+MESSAGE_COUNT_SINCE = "SELECT count(*) FROM messages WHERE account_id = $1 AND id >= $2"
+
 # --- webhooks ---------------------------------------------------------------------------------
+
+# Launch readiness: enabled endpoints of the account, and the state of its latest test delivery.
+WEBHOOK_READINESS = """
+SELECT (SELECT count(*) FROM webhook_endpoints WHERE account_id = $1 AND deleted_at IS NULL AND enabled)
+           AS endpoints,
+       (SELECT status FROM webhook_deliveries WHERE account_id = $1 AND event_type = 'webhook.test'
+        ORDER BY id DESC LIMIT 1) AS last_test
+"""
 
 _ENDPOINT_COLUMNS = (
     "id, account_id, url, events, description, enabled, disabled_reason, created_at, previous_expires_at"

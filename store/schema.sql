@@ -259,6 +259,20 @@ ALTER TABLE accounts ADD COLUMN IF NOT EXISTS otp_per_number_day integer NOT NUL
     CHECK (otp_per_number_day BETWEEN 1 AND 10000);
 CREATE INDEX IF NOT EXISTS otps_number_idx ON otps (account_id, to_number, created_at);
 
+-- v6: why a message failed, for people: e.g. "last attempt: radio_off on dev_…" when it expired
+-- after a relay's retryable failure. NULL when failure_reason says it all.
+ALTER TABLE messages ADD COLUMN IF NOT EXISTS failure_reason_detail text;
+
+-- v6: late reports. A relay's sent/delivered report for a message the gateway had already
+-- failed (typically relay_timeout: acked, then no report before the TTL) is kept beside the
+-- failure; the status stays failed (it only moves forward). Per message and per attempt.
+ALTER TABLE messages ADD COLUMN IF NOT EXISTS late_report_status text
+    CHECK (late_report_status IN ('sent', 'delivered'));
+ALTER TABLE messages ADD COLUMN IF NOT EXISTS late_report_at timestamptz;
+ALTER TABLE message_attempts ADD COLUMN IF NOT EXISTS late_report_status text
+    CHECK (late_report_status IN ('sent', 'delivered'));
+ALTER TABLE message_attempts ADD COLUMN IF NOT EXISTS late_report_at timestamptz;
+
 -- v6: the recipients directory, recipient lists and their members (docs/api.md, "Recipients").
 -- name_key is the name folded for search (NFKD, combining marks removed, case-folded, spaces
 -- collapsed; computed by gateway.recipients.search, since core PostgreSQL has no unaccent).

@@ -12,7 +12,14 @@ import aiohttp
 import pytest
 
 from gateway.cli import raise_open_files_limit
-from tests.harness import ApiClient, DatabaseFactory, RunningGateway, make_account, start_gateway
+from tests.harness import (
+    ApiClient,
+    DatabaseFactory,
+    RunningGateway,
+    ThreadedGateway,
+    make_account,
+    start_gateway,
+)
 
 
 @pytest.fixture(scope="session", autouse=True)
@@ -59,6 +66,15 @@ async def gateway(database_url: str) -> AsyncIterator[RunningGateway]:
     running = await start_gateway(database_url)
     yield running
     await running.stop()
+
+
+@pytest.fixture
+def threaded(database_url: str) -> Iterator[ThreadedGateway]:
+    """A running gateway on its own loop in a thread, for synchronous drivers (hypothesis,
+    schemathesis)."""
+    running = ThreadedGateway(database_url)
+    yield running
+    running.stop()
 
 
 @pytest.fixture

@@ -12,7 +12,7 @@ import os
 import socket
 import sys
 import threading
-from collections.abc import AsyncIterator, Coroutine
+from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Mapping
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 from urllib.parse import parse_qs, urlencode, urlsplit, urlunsplit
@@ -34,6 +34,7 @@ __all__ = [
     "RunningGateway",
     "TcpProxy",
     "ThreadedGateway",
+    "eventually",
     "free_port",
     "make_account",
     "start_gateway",
@@ -212,6 +213,25 @@ class ThreadedGateway:
         self._thread.join(10)
 
 
+async def eventually(
+    probe: Callable[[], Awaitable[_T | None]], *, timeout: float = 5.0, interval: float = 0.02, what: str = ""
+) -> _T:
+    """Call ``probe`` until it returns something other than None or False; return that.
+
+    The one polling loop of the tests, for state seen only from outside (the API, a database
+    row): ``TimeoutError`` naming ``what`` when ``timeout`` passes first.
+    """
+    try:
+        async with asyncio.timeout(timeout):
+            while True:
+                value = await probe()
+                if value is not None and value is not False:
+                    return value
+                await asyncio.sleep(interval)
+    except TimeoutError:
+        raise TimeoutError(f"not within {timeout} s: {what or getattr(probe, '__name__', 'probe')}") from None
+
+
 class ApiClient:
     """A thin JSON client for the gateway's HTTP API (real sockets, aiohttp)."""
 
@@ -233,7 +253,7 @@ class ApiClient:
         data: bytes | None = None,
         headers: dict[str, str] | None = None,
         params: dict[str, str] | None = None,
-    ) -> tuple[int, Any, dict[str, str]]:
+    ) -> tuple[int, Any, Mapping[str, str]]:
         """``(status, decoded body, headers)``."""
         hdrs = dict(headers or {})
         if self.token is not None:
@@ -246,13 +266,13 @@ class ApiClient:
                 body = await resp.json(content_type=None) if raw else None
             except ValueError:
                 body = raw.decode(errors="replace")
-            return resp.status, body, dict(resp.headers)
+            return resp.status, body, resp.headers  # header names are case-insensitive
 
-    async def get(self, path: str, **kw: Any) -> tuple[int, Any, dict[str, str]]:
+    async def get(self, path: str, **kw: Any) -> tuple[int, Any, Mapping[str, str]]:
         """GET ``path``."""
         return await self.request("GET", path, **kw)
 
-    async def post(self, path: str, **kw: Any) -> tuple[int, Any, dict[str, str]]:
+    async def post(self, path: str, **kw: Any) -> tuple[int, Any, Mapping[str, str]]:
         """POST ``path``."""
         return await self.request("POST", path, **kw)
 

@@ -6,7 +6,19 @@ from __future__ import annotations
 
 from starlette.routing import Route
 
-from gateway.api import account, devices, docs, health, messages, metrics, otp, recipients, tokens, webhooks
+from gateway.api import (
+    account,
+    devices,
+    docs,
+    health,
+    messages,
+    metrics,
+    otp,
+    readiness,
+    recipients,
+    tokens,
+    webhooks,
+)
 from gateway.api.common import PageQuery
 from gateway.api.routing import Endpoint, starlette_routes
 
@@ -22,6 +34,15 @@ ENDPOINTS: list[Endpoint] = [
     Endpoint(
         "GET", "/api/v1/account", account.get_account, "The calling account and token", "account",
         {200: account.AccountResponse}, scope="account.read",
+    ),
+    Endpoint(
+        "PATCH", "/api/v1/account", account.update_account, "Rename, relay mode, default region", "account",
+        {200: account.AccountResponse}, scope="account.manage", body=account.AccountUpdate,
+    ),
+    Endpoint(
+        "GET", "/api/v1/launch/readiness", readiness.launch_readiness,
+        "Is the account ready for real traffic? One pass/warn/fail line per check", "account",
+        {200: readiness.Readiness}, scope="account.read",
     ),
     # --- tokens ------------------------------------------------------------------------------
     Endpoint(

@@ -1,14 +1,20 @@
-"""``GET /v1/account``: the calling account."""
+"""``GET /v1/account`` (the calling account) and ``PATCH /v1/account`` (its profile)."""
 
 from __future__ import annotations
 
-import msgspec
+from typing import Annotated, Literal
 
-from gateway.accounts import Account
+import msgspec
+import phonenumbers
+
+from gateway.accounts import Account, update_profile
+from gateway.api.fields import LABEL_PATTERN
 from gateway.api.routing import Call
+from gateway.auth import Principal
+from gateway.errors import ApiError
 from gateway.timefmt import utcnow
 
-__all__ = ["AccountResponse", "get_account"]
+__all__ = ["AccountResponse", "AccountUpdate", "get_account", "update_account"]
 
 
 class AccountResponse(msgspec.Struct, kw_only=True):
@@ -21,13 +27,53 @@ class AccountResponse(msgspec.Struct, kw_only=True):
     scopes: list[str]
 
 
-async def get_account(call: Call[None, None]) -> AccountResponse:
-    """The account that owns the calling token."""
-    principal = call.principal
+class AccountUpdate(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
+    """Body of ``PATCH /v1/account``: absent fields stay; ``default_region: null`` clears it.
+
+    Subscription, status and the number policy are the operator's (``relaygate accounts``)."""
+
+    name: (
+        Annotated[str, msgspec.Meta(min_length=1, max_length=100, pattern=LABEL_PATTERN)] | msgspec.UnsetType
+    ) = msgspec.UNSET
+    relay_mode: Literal["auto", "manual"] | msgspec.UnsetType = msgspec.UNSET
+    default_region: Annotated[str, msgspec.Meta(pattern=r"\A[A-Z]{2}\Z")] | msgspec.UnsetType | None = (
+        msgspec.UNSET
+    )
+    """ISO 3166 region for national numbers (``UZ``, ``BD``, …)."""
+
+
+def _answer(principal: Principal | None, account: Account) -> AccountResponse:
     assert principal is not None
     return AccountResponse(
-        account=principal.account,
-        subscription_active=principal.account.subscription_active(utcnow()),
+        account=account,
+        subscription_active=account.subscription_active(utcnow()),
         token_id=principal.token_id,
         scopes=sorted(principal.scopes),
     )
+
+
+async def get_account(call: Call[None, None]) -> AccountResponse:
+    """The account that owns the calling token."""
+    assert call.principal is not None
+    return _answer(call.principal, call.principal.account)
+
+
+async def update_account(call: Call[AccountUpdate, None]) -> AccountResponse:
+    """Rename the account, switch its relay mode, or set its default region."""
+    spec = call.body
+    region = None if spec.default_region is msgspec.UNSET else spec.default_region
+    if region is not None and region not in phonenumbers.SUPPORTED_REGIONS:
+        raise ApiError(
+            "validation_error", "request body is invalid", {"fields": {"default_region": "unknown region"}}
+        )
+    account = await update_profile(
+        call.services.pool,
+        call.account_id,
+        name=None if spec.name is msgspec.UNSET else spec.name,
+        relay_mode=None if spec.relay_mode is msgspec.UNSET else spec.relay_mode,
+        default_region=region,
+        set_region=spec.default_region is not msgspec.UNSET,
+    )
+    assert account is not None
+    call.services.authenticator.forget_account(call.account_id)  # effective at once here
+    return _answer(call.principal, account)

@@ -88,11 +88,14 @@ class Paired(msgspec.Struct, kw_only=True):
 
 
 class DeviceLimits(msgspec.Struct, kw_only=True):
-    """Sending limits; null means the default (10 in flight, 30 per minute, no daily cap)."""
+    """The sending limits in force (what routing uses and ``welcome`` announces)."""
 
-    max_in_flight: int | None
-    per_minute: int | None
+    max_in_flight: int
+    per_minute: int
     per_day: int | None
+    """Null: no daily cap."""
+    defaults: list[str]
+    """Names of the limits above that are the defaults (not set for this relay)."""
 
 
 class DeviceView(msgspec.Struct, kw_only=True):
@@ -171,9 +174,18 @@ def _view(svc: Services, row: Any) -> DeviceView:
         in_flight=svc.device_load(device.id),
         sent_last_hour=svc.hub.sent_last_hour(device.id),
         limits=DeviceLimits(
-            max_in_flight=device.max_in_flight,
-            per_minute=device.per_minute_limit,
+            max_in_flight=device.effective_max_in_flight,
+            per_minute=device.effective_per_minute,
             per_day=device.per_day_limit,
+            defaults=[
+                name
+                for name, configured in (
+                    ("max_in_flight", device.max_in_flight),
+                    ("per_minute", device.per_minute_limit),
+                    ("per_day", device.per_day_limit),
+                )
+                if configured is None
+            ],
         ),
         paired_at=device.paired_at,
     )

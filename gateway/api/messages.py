@@ -54,6 +54,23 @@ class MessageAttempt(msgspec.Struct, kw_only=True):
     outcome: str | None
     reason: str | None
     finished_at: datetime | None
+    late_report: LateReport | None = None
+    """A sent/delivered report of this attempt that came after the message had failed."""
+
+
+class LateReport(msgspec.Struct, kw_only=True):
+    """What the relay reported after the gateway had failed the message (status stays failed)."""
+
+    status: str
+    """``sent`` or ``delivered``."""
+    at: datetime
+    device_id: str
+
+
+def _late_report(row: Any, device_id: str | None) -> LateReport | None:
+    if row["late_report_status"] is None or device_id is None:
+        return None
+    return LateReport(status=row["late_report_status"], at=row["late_report_at"], device_id=device_id)
 
 
 class MessageView(msgspec.Struct, kw_only=True):
@@ -66,6 +83,8 @@ class MessageView(msgspec.Struct, kw_only=True):
     device_name: str | None
     attempts: int
     failure_reason: str | None
+    failure_reason_detail: str | None
+    """For people: e.g. "last attempt: radio_off on dev_…" when the message expired."""
     kind: str
     priority: str
     encoding: str
@@ -77,6 +96,8 @@ class MessageView(msgspec.Struct, kw_only=True):
     delivered_at: datetime | None
     failed_at: datetime | None
     expires_at: datetime
+    late_report: LateReport | None
+    """Set when a relay reported ``sent``/``delivered`` after the message had failed."""
 
 
 class MessageStatus(MessageView, kw_only=True):
@@ -106,6 +127,7 @@ def _view_fields(r: Any) -> dict[str, Any]:
         "device_name": r["device_name"],
         "attempts": r["attempts"],
         "failure_reason": r["failure_reason"],
+        "failure_reason_detail": r["failure_reason_detail"],
         "kind": r["kind"],
         "priority": _PRIORITY_NAMES.get(r["priority"], "normal"),
         "encoding": r["encoding"],
@@ -117,6 +139,7 @@ def _view_fields(r: Any) -> dict[str, Any]:
         "delivered_at": r["delivered_at"],
         "failed_at": r["failed_at"],
         "expires_at": r["expires_at"],
+        "late_report": _late_report(r, r["device_id"]),
     }
 
 
@@ -189,6 +212,7 @@ async def message_status(call: Call[None, StatusQuery]) -> MessageStatus:
             outcome=a["outcome"],
             reason=a["reason"],
             finished_at=a["finished_at"],
+            late_report=_late_report(a, a["device_id"]),
         )
         for a in attempts
     ]

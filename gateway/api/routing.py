@@ -152,28 +152,33 @@ def adapt(endpoint: Endpoint) -> Callable[[Request], Awaitable[Response]]:
 
     async def run(request: Request) -> Response:
         svc: Services = request.app.state.services
-        principal = None
+        principal: Principal | None = None
+        rate_headers: dict[str, str] = {}
         if endpoint.scope is not None:
-            principal = await svc.authenticator.authorize(
+            principal, rate_headers = await svc.authenticator.authorize(
                 request.headers.get("authorization"), endpoint.scope, sending=endpoint.sending
             )
-        path = {name: str(request.path_params[name]) for name in endpoint.path_params}
-        query = decode_query(request.query_params, endpoint.query) if endpoint.query is not None else None
-        if endpoint.before_body is not None:
-            endpoint.before_body(request, svc)
-        raw, body = b"", None
-        if endpoint.body is not None:
-            raw = await read_body(request, svc.settings.max_body_bytes)
-            if endpoint.body_optional and not raw.strip():
-                body = endpoint.body()
-            else:
-                body = decode_json(raw, endpoint.body)
-        result = await endpoint.handler(Call(svc, principal, body, query, path, request, raw))
+        try:
+            path = {name: str(request.path_params[name]) for name in endpoint.path_params}
+            query = decode_query(request.query_params, endpoint.query) if endpoint.query is not None else None
+            if endpoint.before_body is not None:
+                endpoint.before_body(request, svc)
+            raw, body = b"", None
+            if endpoint.body is not None:
+                raw = await read_body(request, svc.settings.max_body_bytes)
+                if endpoint.body_optional and not raw.strip():
+                    body = endpoint.body()
+                else:
+                    body = decode_json(raw, endpoint.body)
+            result = await endpoint.handler(Call(svc, principal, body, query, path, request, raw))
+        except ApiError as exc:
+            exc.headers.update(rate_headers)  # every answer says where the caller stands
+            raise
         reply = result if isinstance(result, Reply) else Reply(result)
         return Response(
             _encoder.encode(reply.body),
             status_code=reply.status or endpoint.status,
-            headers=reply.headers,
+            headers={**rate_headers, **(reply.headers or {})},
             media_type="application/json",
         )
 

@@ -13,7 +13,7 @@ import asyncio
 import json
 import time
 from collections import deque
-from datetime import datetime
+from collections.abc import Sequence
 from typing import Any, Protocol
 
 import asyncpg
@@ -26,7 +26,7 @@ from gateway.relay.devices import DeviceRecord, LiveTelemetry
 from gateway.timefmt import rfc3339, utcnow
 from protocol import CloseCode, RelaySession, Report
 from store import queries as q
-from store.batcher import Batcher
+from store.batcher import Batcher, write_isolating
 from store.outbox import insert_events
 
 __all__ = ["NullRelayEvents", "RelayConnection", "RelayEvents", "RelayHub", "close_connection"]
@@ -46,8 +46,15 @@ class RelayEvents(Protocol):
     def relay_acked(self, device_id: str, message_id: str) -> None:
         """The device took a send command."""
 
+    def relay_sims(self, device_id: str, declared: frozenset[int], ready: frozenset[int]) -> None:
+        """The device's hello or heartbeat listed its SIM slots and which are ready."""
+
     async def relay_reported(self, device_id: str, report: Report) -> None:
-        """The device reported sent/delivered/failed; return once the report is stored."""
+        """The device reported sent/delivered/failed; return once the report is stored.
+
+        Raises :class:`store.batcher.ItemRejected` if the database refused it, or the
+        connection error if the database could not be reached; the relay gets no
+        ``report_ack`` then."""
 
 
 class NullRelayEvents:
@@ -60,6 +67,9 @@ class NullRelayEvents:
         """Ignore."""
 
     def relay_acked(self, device_id: str, message_id: str) -> None:
+        """Ignore."""
+
+    def relay_sims(self, device_id: str, declared: frozenset[int], ready: frozenset[int]) -> None:
         """Ignore."""
 
     async def relay_reported(self, device_id: str, report: Report) -> None:
@@ -155,6 +165,7 @@ class RelayHub:
         self._dirty.add(conn.device.id)
         was_online = conn.device.id in self._online
         self._online.add(conn.device.id)
+        self._report_sims(conn)
         self.events.relay_online(conn.device)
         if not was_online:
             self.record_event(conn.device.account_id, "device.online", self._device_event(conn))
@@ -163,6 +174,16 @@ class RelayHub:
     def heartbeat(self, conn: RelayConnection) -> None:
         """Telemetry changed; it will be flushed with the next batch."""
         self._dirty.add(conn.device.id)
+        if self._conns.get(conn.device.id) is conn:
+            self._report_sims(conn)
+
+    def _report_sims(self, conn: RelayConnection) -> None:
+        """Tell the pipeline which SIM slots the phone has and which can send now."""
+        sims = conn.telemetry.sims
+        declared = frozenset(int(s["slot"]) for s in sims)
+        self.events.relay_sims(
+            conn.device.id, declared, frozenset(int(s["slot"]) for s in sims if s["ready"])
+        )
 
     def update_device(self, device: DeviceRecord) -> None:
         """Settings changed through the API (name, enabled, limits)."""
@@ -246,7 +267,11 @@ class RelayHub:
         future.add_done_callback(_log_lost_event)
 
     async def flush_telemetry(self) -> int:
-        """Write the telemetry of every device that changed since the last flush; return how many."""
+        """Write the telemetry of every device that changed since the last flush; return how many.
+
+        One statement for all; if the database refuses one device's values, the others are
+        written without it (``relay.telemetry_refused``). If the database cannot be reached the
+        devices stay dirty for the next flush and the error propagates."""
         dirty, self._dirty = self._dirty, set()
         rows: list[tuple[str, LiveTelemetry]] = []
         for device_id in dirty:
@@ -257,20 +282,16 @@ class RelayHub:
                 rows.append((device_id, known[2]))  # gone since: its last telemetry
         if not rows:
             return 0
-        seen: list[datetime | None] = [t.last_seen_at for _, t in rows]
-        await self._pool.execute(
-            q.DEVICE_TELEMETRY_FLUSH,
-            [d for d, _ in rows],
-            seen,
-            [t.battery for _, t in rows],
-            [t.charging for _, t in rows],
-            [t.signal for _, t in rows],
-            [t.network for _, t in rows],
-            [t.sims_json() for _, t in rows],
-            [t.queue_length for _, t in rows],
-            [t.app_version for _, t in rows],
-        )
-        return len(rows)
+        try:
+            async with self._pool.acquire() as db, db.transaction():
+                outcomes = await write_isolating(db, _write_telemetry, rows, name="relay.telemetry")
+        except BaseException:
+            self._dirty |= dirty
+            raise
+        refused = [d for (d, _), outcome in zip(rows, outcomes, strict=True) if outcome is not None]
+        for device_id in refused:
+            log.error("relay.telemetry_refused", device_id=device_id)
+        return len(rows) - len(refused)
 
     async def run_flusher(self) -> None:
         """Background task ``relay.telemetry``: flush every ``flush_interval`` seconds."""
@@ -303,6 +324,23 @@ async def close_connection(conn: RelayConnection) -> None:
             await conn.ws.close(int(code), conn.session.close_reason[:120])
     except (TimeoutError, ConnectionClosed):
         conn.ws.transport.abort()
+
+
+async def _write_telemetry(db: Any, rows: Sequence[tuple[str, LiveTelemetry]]) -> list[None]:
+    """One ``UPDATE`` for the telemetry of many devices."""
+    await db.execute(
+        q.DEVICE_TELEMETRY_FLUSH,
+        [d for d, _ in rows],
+        [t.last_seen_at for _, t in rows],
+        [t.battery for _, t in rows],
+        [t.charging for _, t in rows],
+        [t.signal for _, t in rows],
+        [t.network for _, t in rows],
+        [t.sims_json() for _, t in rows],
+        [t.queue_length for _, t in rows],
+        [t.app_version for _, t in rows],
+    )
+    return [None] * len(rows)
 
 
 def _log_lost_event(future: asyncio.Future[None]) -> None:

@@ -36,9 +36,11 @@ from protocol import (
     HelloReceived,
     ProtocolViolation,
     RelaySession,
+    Report,
     ReportReceived,
 )
 from store import queries as q
+from store.batcher import ItemRejected
 
 __all__ = ["RelayListener"]
 
@@ -130,6 +132,8 @@ class RelayListener:
             now=time.time(),
             heartbeat_interval=self._heartbeat_interval,
             max_in_flight=device.effective_max_in_flight,
+            per_minute_limit=device.effective_per_minute,
+            per_day_limit=device.per_day_limit,
         )
         conn = RelayConnection(device, ws, session, telemetry)
         await self.hub.attach(conn)
@@ -174,14 +178,35 @@ class RelayListener:
             case CommandAcked(id=message_id):
                 self.hub.events.relay_acked(conn.device.id, message_id)
             case ReportReceived(frame=report):
-                await self.hub.events.relay_reported(conn.device.id, report)
-                if report.status == "sent":
-                    self.hub.count_sent(conn.device.id)
-                conn.session.ack_report(report.id, report.status)
+                await self._store_report(conn, report)
             case ProtocolViolation(code=code, message=message):
                 log.info("relay.protocol_violation", device_id=conn.device.id, code=code, message=message)
             case _:
                 pass
+
+    async def _store_report(self, conn: RelayConnection, report: Report) -> None:
+        """Store a report, then ``report_ack`` it. A report the database refuses gets an ``error``
+        frame instead; one that could not be stored because the database is unreachable gets
+        nothing (the relay keeps it in its outbox and re-sends it after its next ``welcome``)."""
+        try:
+            await self.hub.events.relay_reported(conn.device.id, report)
+        except ItemRejected as exc:
+            log.warning(
+                "relay.report_refused",
+                device_id=conn.device.id,
+                message_id=report.id,
+                error=repr(exc.__cause__),
+            )
+            conn.session.refuse_report(report.id, "report could not be stored; do not send it again")
+            return
+        except (OSError, TimeoutError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
+            log.warning(
+                "relay.report_not_stored", device_id=conn.device.id, message_id=report.id, error=repr(exc)
+            )
+            return
+        if report.status == "sent":
+            self.hub.count_sent(conn.device.id)
+        conn.session.ack_report(report.id, report.status)
 
     async def close_all(self) -> None:
         """Close every session with 1001 (going away): phones reconnect with backoff."""

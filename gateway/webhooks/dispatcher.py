@@ -251,7 +251,9 @@ class WebhookDispatcher:
                 check_address(host.strip("[]"), allow_private=self._allow_private)
             headers = signature_headers(secrets_in_use, due.event_id, int(time.time()), due.body)
             async with self._session.post(url, data=due.body, headers=headers, allow_redirects=False) as resp:
-                excerpt = (await resp.content.read(EXCERPT_BYTES)).decode("utf-8", "replace")
+                # The customer's bytes: PostgreSQL cannot store U+0000 in text, so it is shown as U+FFFD.
+                raw = await resp.content.read(EXCERPT_BYTES)
+                excerpt = raw.decode("utf-8", "replace").replace("\x00", "\ufffd")
                 if 200 <= resp.status < 300:
                     return _Outcome("succeeded", http_status=resp.status, excerpt=excerpt)
                 retry_after = (

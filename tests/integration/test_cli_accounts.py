@@ -92,3 +92,43 @@ async def test_accounts_update_refuses_bad_input(database_url: str) -> None:
     assert "shared_cost" not in shown["allowed_number_types"]
     code, _, err = await _run("accounts", "update", "acc_missing", "--all-countries", env=env)
     assert code == 1 and "acc_missing" in err
+
+
+async def test_accounts_list_renew_and_tokens_list(database_url: str, api: ApiClient) -> None:
+    """``accounts list``, ``accounts renew`` and ``tokens list`` read and change the same database."""
+    env = _env(DATABASE_URL=database_url)
+    status, me, _ = await api.get("/v1/account")
+    assert status == 200
+    account_id = me["account"]["id"]
+    code, out, _ = await _run("accounts", "list", "--json", env=env)
+    assert code == 0 and account_id in [json.loads(line)["id"] for line in out.splitlines()]
+    code, out, _ = await _run("accounts", "renew", account_id, "--expires", "2031-05-31", env=env)
+    assert code == 0 and "2031-05-31T23:59:59.999Z" in out
+    code, _, err = await _run("accounts", "renew", "acc_nope", "--no-expiry", env=env)
+    assert code == 1 and "acc_nope" in err
+    code, out, _ = await _run("tokens", "list", "--account", account_id, "--json", env=env)
+    listed = [json.loads(line) for line in out.splitlines()]
+    assert code == 0 and me["token_id"] in [t["id"] for t in listed] and all("token" not in t for t in listed)
+
+
+async def test_patch_account_profile(api: ApiClient, database_url: str) -> None:
+    """PATCH /v1/account renames, switches relay mode and region at once; bad values change nothing."""
+    status, body, _ = await api.request(
+        "PATCH", "/v1/account", json={"name": "Acme 2", "default_region": "BD"}
+    )
+    assert status == 200 and body["account"]["name"] == "Acme 2" and body["account"]["default_region"] == "BD"
+    status, body, _ = await api.get("/v1/account")
+    assert body["account"]["default_region"] == "BD"
+    for bad in (
+        {"default_region": "XX"},
+        {"relay_mode": "sometimes"},
+        {"name": ""},
+        {"subscription_expires_at": None},
+    ):
+        status, body, _ = await api.request("PATCH", "/v1/account", json=bad)
+        assert status == 422, (bad, body)
+    status, body, _ = await api.request("PATCH", "/v1/account", json={"default_region": None})
+    assert status == 200 and body["account"]["default_region"] is None and body["account"]["name"] == "Acme 2"
+    _, reader = await make_account(database_url, "reader", scopes=["account.read"])
+    status, body, _ = await api.with_token(reader).request("PATCH", "/v1/account", json={"name": "x"})
+    assert status == 403 and body["error"]["details"]["required_scope"] == "account.manage"

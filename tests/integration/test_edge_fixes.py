@@ -8,8 +8,10 @@ import re
 from datetime import date
 
 import aiohttp
+import pytest
 
 from gateway import limits
+from gateway.api import devices as devices_api
 from tests.harness import ApiClient, RunningGateway, make_account, start_gateway
 
 
@@ -96,11 +98,12 @@ async def test_forwarded_for_is_ignored_unless_the_proxy_is_trusted(
         await running.stop()
 
 
-async def test_pending_pairing_codes_are_capped(api: ApiClient) -> None:
-    """At most MAX_PENDING_PAIRING_CODES live codes: then rate_limited with Retry-After and a
-    reason; spending a code frees its slot."""
+async def test_pending_pairing_codes_are_capped(api: ApiClient, monkeypatch: pytest.MonkeyPatch) -> None:
+    """At most MAX_PENDING_PAIRING_CODES live codes (lowered to 5 here): then rate_limited with
+    Retry-After and a reason; spending a code frees its slot."""
+    monkeypatch.setattr(devices_api, "MAX_PENDING_PAIRING_CODES", 5)
     codes = []
-    for _ in range(limits.MAX_PENDING_PAIRING_CODES):
+    for _ in range(5):
         status, created, _ = await api.post("/v1/devices/pairing-codes")
         assert status == 201
         codes.append(created["code"])
@@ -170,3 +173,31 @@ def test_daily_budget_window() -> None:
     assert budget.take("b") == 0
     now[0] += 24 * 3600 + 3600
     assert budget.take("a") == 0
+
+
+async def test_every_answer_carries_ratelimit_headers(
+    database_url: str, session: aiohttp.ClientSession
+) -> None:
+    """Per-token GCRA: RateLimit-* on successes and refusals alike; past the burst a 429 with
+    Retry-After and reason token_rate; another token of the same account is not affected."""
+    running = await start_gateway(database_url, api_rate_per_second=0.01, api_rate_burst=3)
+    try:
+        account_id, token = await make_account(database_url, "rl")
+        api = ApiClient(session, running.base_url, token)
+        first = await api.get("/v1/account")
+        assert (
+            first[0] == 200 and first[2]["RateLimit-Limit"] == "3" and first[2]["RateLimit-Remaining"] == "2"
+        )
+        refused = await api.get("/v1/messages", params={"limit": "0"})
+        assert refused[0] == 422 and refused[2]["RateLimit-Remaining"] == "1"
+        assert (await api.get("/v1/account"))[0] == 200
+        status, body, headers = await api.get("/v1/account")
+        assert status == 429 and body["error"]["details"]["reason"] == "token_rate"
+        assert int(headers["Retry-After"]) >= 1 and headers["RateLimit-Remaining"] == "0"
+        status, created, _ = await ApiClient(session, running.base_url, token).get("/v1/tokens")
+        assert status == 429  # the same token stays limited
+        _, other = await make_account(database_url, "rl2")
+        assert (await api.with_token(other).get("/v1/account"))[0] == 200
+        assert account_id.startswith("acc_") and created["ok"] is False
+    finally:
+        await running.stop()

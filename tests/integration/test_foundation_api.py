@@ -206,7 +206,7 @@ async def test_expired_subscription_blocks_sending_not_reading(
     """An expired account can read but every sending route refuses with subscription_expired (402)."""
     _, token = await make_account(database_url, "late", expires=date.today() - timedelta(days=2))
     authenticator = gateway.gateway.services.authenticator  # type: ignore[union-attr]
-    principal = await authenticator.authorize(f"Bearer {token}", "account.read")
+    principal, _ = await authenticator.authorize(f"Bearer {token}", "account.read")
     assert principal.account.subscription_active is not None
     try:
         await authenticator.authorize(f"Bearer {token}", "messages.send", sending=True)

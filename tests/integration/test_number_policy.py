@@ -10,6 +10,7 @@ Time is mocked only where a window must roll (a fake clock handed to the OTP ser
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Mapping
 from datetime import timedelta
 from typing import Any
 
@@ -153,7 +154,7 @@ async def test_type_is_checked_before_country(
 # --- per-number OTP caps ---------------------------------------------------------------------
 
 
-async def otp(api: ApiClient, purpose: str, to: str = UZ_MOBILE) -> tuple[int, Any, dict[str, str]]:
+async def otp(api: ApiClient, purpose: str, to: str = UZ_MOBILE) -> tuple[int, Any, Mapping[str, str]]:
     """POST /v1/otp/send for ``purpose``."""
     return await api.post("/v1/otp/send", json={"to": to, "purpose": purpose})
 

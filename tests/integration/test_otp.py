@@ -28,7 +28,7 @@ from gateway.otp_templates import TEMPLATES, render
 from gateway.relaysim import RelayFleet, SimOptions
 from gateway.timefmt import utcnow
 from store import queries as q
-from tests.harness import ApiClient, RunningGateway, make_account, start_gateway
+from tests.harness import ApiClient, RunningGateway, eventually, make_account, start_gateway
 from tests.relay_client import RawRelay, pair_relay
 
 TO = "+998901234567"
@@ -68,15 +68,14 @@ async def send_otp(api: ApiClient, **body: Any) -> dict[str, Any]:
 
 async def received(fleet: RelayFleet, request_id: str, code_length: int = 6) -> tuple[str, str]:
     """``(text, code)`` of the SMS the relay sent for ``request_id``."""
-    async with asyncio.timeout(5):
-        while True:
-            for record in fleet.sent:
-                if record["id"] == request_id:
-                    text = str(record["message"])
-                    codes = re.findall(rf"(?<![0-9])[0-9]{{{code_length}}}(?![0-9])", text)
-                    assert len(codes) == 1, text
-                    return text, codes[0]
-            await asyncio.sleep(0.01)
+
+    async def sent() -> str | None:
+        return next((str(r["message"]) for r in fleet.sent if r["id"] == request_id), None)
+
+    text = await eventually(sent, interval=0.01, what=f"the relay sent {request_id}")
+    codes = re.findall(rf"(?<![0-9])[0-9]{{{code_length}}}(?![0-9])", text)
+    assert len(codes) == 1, text
+    return text, codes[0]
 
 
 async def verify(api: ApiClient, code: str, **body: Any) -> dict[str, Any]:
@@ -141,13 +140,13 @@ async def test_send_relay_text_in_locale_then_verify_success(
     result = await verify(api, code, otp_id=answer["otp_id"])
     assert result == {"ok": True, "otp_id": answer["otp_id"], "status": "success", "attempts_left": 5}
 
-    async with asyncio.timeout(5):
-        while True:
-            status, view, _ = await api.get(f"/v1/otp/{answer['otp_id']}")
-            if view["sms"]["status"] == "delivered":
-                break
-            await asyncio.sleep(0.02)
-    assert status == 200 and view["status"] == "verified" and view["attempts_used"] == 0
+    async def delivered() -> dict[str, Any] | None:
+        status, view, _ = await api.get(f"/v1/otp/{answer['otp_id']}")
+        assert status == 200, view
+        return dict(view) if view["sms"]["status"] == "delivered" else None
+
+    view = await eventually(delivered, what="the OTP's SMS delivered")
+    assert view["status"] == "verified" and view["attempts_used"] == 0
     assert view["to"] == TO and view["purpose"] == "login" and view["locale"] == "ru"
     assert view["verified_at"] and view["expires_at"] == answer["expires_at"]
     assert view["sms"]["request_id"] == answer["request_id"] and view["sms"]["delivered_at"]
@@ -254,12 +253,12 @@ async def test_a_code_not_sent_in_time_is_never_sent_late(
     service, acct = await service_with_clock(gateway, account[0], clock)
     sent = await service.send(acct, OtpRequest(to=TO, purpose="login"))
     paired = await pair_relay(api)
-    async with asyncio.timeout(5):
-        while True:
-            _, body, _ = await api.get("/v1/messages/status", params={"request_id": sent.request_id})
-            if body["status"] == "failed":
-                break
-            await asyncio.sleep(0.05)
+
+    async def failed() -> dict[str, Any] | None:
+        _, body, _ = await api.get("/v1/messages/status", params={"request_id": sent.request_id})
+        return dict(body) if body["status"] == "failed" else None
+
+    body = await eventually(failed, interval=0.05, what="the OTP's SMS failed")
     assert body["failure_reason"] in ("expired", "no_device") and body["kind"] == "otp"
     relay = await RawRelay.connect(gateway.relay_url, paired["device_token"])
     with pytest.raises(TimeoutError):

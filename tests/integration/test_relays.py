@@ -290,9 +290,19 @@ async def test_patch_and_unpair(api: ApiClient, gateway: RunningGateway) -> None
         "PATCH", path, json={"name": "Till 2", "enabled": False, "per_minute_limit": 12, "max_in_flight": 4}
     )
     assert status == 200 and body["device"]["name"] == "Till 2" and body["device"]["enabled"] is False
-    assert body["device"]["limits"] == {"max_in_flight": 4, "per_minute": 12, "per_day": None}
+    assert body["device"]["limits"] == {
+        "max_in_flight": 4,
+        "per_minute": 12,
+        "per_day": None,
+        "defaults": ["per_day"],
+    }
     status, body, _ = await api.request("PATCH", path, json={"per_minute_limit": None})
-    assert body["device"]["limits"]["per_minute"] is None and body["device"]["limits"]["max_in_flight"] == 4
+    assert body["device"]["limits"] == {
+        "max_in_flight": 4,
+        "per_minute": 30,
+        "per_day": None,
+        "defaults": ["per_minute", "per_day"],
+    }
     for bad in [{"enabled": "yes"}, {"per_minute_limit": 0}, {"name": ""}, {"color": "red"}]:
         status, body, _ = await api.request("PATCH", path, json=bad)
         assert status == 422, bad

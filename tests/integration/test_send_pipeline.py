@@ -78,10 +78,10 @@ async def test_send_to_delivered_with_timeline(
     """queued → dispatched → sent → delivered, with device name, attempts, timeline and events."""
     paired = await pair_relay(api, "Relay Device 1")
     relay = await RawRelay.connect(gateway.relay_url, paired["device_token"])
-    answer = await send(api, message="Your order #42 shipped", metadata={"order": 42}, sim_slot=1)
+    answer = await send(api, message="Your order #42 shipped", metadata={"order": 42}, sim_slot=0)
     command = await relay.recv()
     assert command["type"] == "send" and command["id"] == answer["request_id"]
-    assert command["to"] == TO and command["message"] == "Your order #42 shipped" and command["sim_slot"] == 1
+    assert command["to"] == TO and command["message"] == "Your order #42 shipped" and command["sim_slot"] == 0
     dispatched = await status_of(api, answer["request_id"])
     assert dispatched["status"] == "dispatched" and dispatched["device_id"] == paired["device_id"]
     await relay.send({"type": "ack", "id": command["id"]})

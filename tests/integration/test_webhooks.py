@@ -15,7 +15,7 @@ import pytest
 from aiohttp import web
 from standardwebhooks.webhooks import Webhook
 
-from tests.harness import ApiClient, GatewayProcess, RunningGateway, make_account, start_gateway
+from tests.harness import ApiClient, GatewayProcess, RunningGateway, eventually, make_account, start_gateway
 from tests.relay_client import HEARTBEAT, RawRelay, pair_relay
 from tests.webhook_receiver import Received, Receiver
 
@@ -71,12 +71,13 @@ async def wait_delivery_status(
     api: ApiClient, status: str, timeout: float = 10, **filters: str
 ) -> dict[str, Any]:
     """Poll the delivery log until the delivery reaches ``status``."""
-    async with asyncio.timeout(timeout):
-        while True:
-            _, listing, _ = await api.get("/v1/webhooks/deliveries", params=filters)
-            if listing["deliveries"] and listing["deliveries"][0]["status"] == status:
-                return await delivery_of(api, **filters)
-            await asyncio.sleep(0.05)
+
+    async def reached() -> bool:
+        _, listing, _ = await api.get("/v1/webhooks/deliveries", params=filters)
+        return bool(listing["deliveries"]) and listing["deliveries"][0]["status"] == status
+
+    await eventually(reached, timeout=timeout, interval=0.05, what=f"a delivery {status}")
+    return await delivery_of(api, **filters)
 
 
 async def test_every_event_type_arrives_once_signed(

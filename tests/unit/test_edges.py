@@ -109,3 +109,25 @@ def test_parse_scopes() -> None:
         parse_scopes("account.read,bogus")
     with pytest.raises(ValueError):
         parse_scopes("")
+
+
+def test_gcra_allows_bursts_then_paces() -> None:
+    """GCRA: a full burst at once, then one request per interval; headers count down and reset."""
+    from gateway.ratelimit import Gcra
+
+    now = [100.0]
+    gcra = Gcra(rate=2.0, burst=3, clock=lambda: now[0])
+    verdicts = [gcra.take("t") for _ in range(4)]
+    assert [v.allowed for v in verdicts] == [True, True, True, False]
+    assert [v.remaining for v in verdicts[:3]] == [2, 1, 0]
+    assert verdicts[3].retry_after == pytest.approx(0.5)
+    assert verdicts[2].headers() == {
+        "RateLimit-Limit": "3",
+        "RateLimit-Remaining": "0",
+        "RateLimit-Reset": "2",
+    }
+    now[0] += 0.5
+    assert gcra.take("t").allowed and not gcra.take("t").allowed
+    assert gcra.take("other").allowed  # keys are independent
+    now[0] += 10
+    assert gcra.take("t").remaining == 2

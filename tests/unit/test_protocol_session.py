@@ -466,3 +466,15 @@ def test_commands_earn_frame_credit_beyond_the_flood_limit() -> None:
     for _ in range(5):
         session.receive_frame('{"type":"heartbeat","network":"wifi","sims":[],"queue_length":0}', 0.0)
     assert session.state is SessionState.CLOSING  # credit spent: the plain limit applies again
+
+
+def test_welcome_announces_the_relays_rate_limits() -> None:
+    """The per-minute and per-day limits given to the session are announced in welcome."""
+    session = RelaySession(device_id="dev_1", now=NOW, per_minute_limit=20, per_day_limit=None)
+    session.receive_frame(HELLO, NOW)
+    [welcome] = sent(session)
+    assert isinstance(welcome, Welcome)
+    assert (welcome.per_minute_limit, welcome.per_day_limit) == (20, None)
+    session = RelaySession(device_id="dev_1", now=NOW, per_minute_limit=30, per_day_limit=500)
+    session.receive_frame(HELLO, NOW)
+    assert json.loads(session.data_to_send()[0])["per_day_limit"] == 500

@@ -246,7 +246,7 @@ def test_restore_acked_counts_as_load_and_times_out() -> None:
     assert scheduler.next_dispatches() == []
     assert scheduler.location("old") == ("acked", "d1")
     clock.advance(10)
-    assert scheduler.expire_due() == [Expiry("old", "relay_timeout")]
+    assert scheduler.expire_due() == [Expiry("old", "relay_timeout", "acknowledged by d1, never reported")]
     assert scheduler.next_dispatches() == [Dispatch("new", "d1", 1)]
 
 
@@ -266,7 +266,8 @@ def test_retry_avoids_the_relay_that_failed() -> None:
 
 
 def test_retry_with_no_other_relay_waits_and_expires() -> None:
-    """With only the failing relay left, a retried message waits and expires as no_device."""
+    """With only the failing relay left, a retried message waits and expires as expired, not
+    no_device: a relay was online."""
     scheduler, clock = make()
     online(scheduler, "d1")
     scheduler.enqueue(work("m", expires_at=clock.now + 60))
@@ -274,7 +275,7 @@ def test_retry_with_no_other_relay_waits_and_expires() -> None:
     assert scheduler.retry("m")
     assert scheduler.next_dispatches() == []
     clock.advance(60)
-    assert scheduler.expire_due() == [Expiry("m", "no_device")]
+    assert scheduler.expire_due() == [Expiry("m", "expired", "no relay could take it in time")]
 
 
 def test_retry_of_pinned_message_stays_on_its_relay() -> None:

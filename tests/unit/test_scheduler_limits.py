@@ -107,7 +107,8 @@ def test_limits_are_validated() -> None:
 
 
 def test_expiry_reasons() -> None:
-    """Queued with no usable relay → no_device; queued or assigned otherwise → expired; acked → relay_timeout."""
+    """Queued while its account never had a usable relay → no_device; queued while one was, or
+    assigned → expired; acked → relay_timeout; each with a detail."""
     scheduler, clock = make()
     online(scheduler, "d1", limits=DeviceLimits(max_in_flight=2))
     at = clock.now + 60
@@ -123,11 +124,11 @@ def test_expiry_reasons() -> None:
     assert scheduler.expire_due() == []
     clock.advance(1)
     assert set(scheduler.expire_due()) == {
-        Expiry("assigned", "expired"),
-        Expiry("acked", "relay_timeout"),
-        Expiry("waiting", "expired"),
-        Expiry("orphan", "no_device"),
-        Expiry("pinned-nowhere", "no_device"),
+        Expiry("assigned", "expired", "dispatched to d1, never acknowledged"),
+        Expiry("acked", "relay_timeout", "acknowledged by d1, never reported"),
+        Expiry("waiting", "expired", "no relay could take it in time"),
+        Expiry("orphan", "no_device", "no relay of the account was online and ready while it waited"),
+        Expiry("pinned-nowhere", "expired", "pinned relay ghost was not available"),
     }
     assert scheduler.location("later") == ("queued", None)
     assert scheduler.in_flight() == 0
@@ -179,7 +180,7 @@ def test_stale_entries_are_compacted() -> None:
         scheduler.enqueue(work(f"m{n}"))
     for n in range(9_900):
         scheduler.finished(f"m{n}")
-    queue = scheduler._accounts["acc"].unpinned[frozenset()]
+    queue = scheduler._accounts["acc"].unpinned[(frozenset(), None)]
     assert queue.live == 100
     assert len(queue._entries) <= 2 * 100 + 64
     assert len(scheduler._expiries) <= 2 * 100 + 1_024

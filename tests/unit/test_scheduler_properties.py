@@ -5,8 +5,8 @@ drives scheduler and model alike and, like the gateway, asks for dispatches
 after every event. Checked: nothing lost or reported gone twice; every message
 where the model puts it (never on two relays); in-flight windows and rate
 limits held; dispatches only to online, enabled relays of the right account
-(the pinned one, never one that failed it), least loaded, with no better
-message of the account placeable instead; no placeable work left waiting;
+(the pinned one, never one that failed it, one with the SIM slot ready), least loaded,
+with no better message of the account placeable instead; no placeable work left waiting;
 expiry reasons; ``next_wakeup`` never sleeping past work that time alone frees.
 """
 
@@ -31,15 +31,18 @@ ACCOUNTS = ["a", "b", "c"]  # "c" has no relay at all
 MAX_ATTEMPTS = 3
 MOSTLY_FALSE = st.sampled_from([False, False, False, True])
 
-NewMessage = tuple[str, Priority, str | None, float]
+NewMessage = tuple[str, Priority, str | None, float, int | None]
 new_message = st.tuples(
     st.sampled_from(["a", "a", "b", "c"]),
     st.sampled_from(Priority),
     # Mostly unpinned; pins to its own relays, another account's relay or one never paired.
     st.sampled_from([None, None, None, None, "d0", "d1", "d2", "ghost"]),
     st.sampled_from([3_600.0, 300.0, 60.0, 5.0, 200_000.0]),
+    st.sampled_from([None, None, None, 0, 1]),
 )
-"""``(account, priority, pinned device, time to live)`` of a message to enqueue."""
+"""``(account, priority, pinned device, time to live, SIM slot)`` of a message to enqueue."""
+ready_slots = st.sampled_from([None, None, frozenset({0}), frozenset({0, 1}), frozenset({1}), frozenset()])
+"""SIM slots a relay reports ready (None: never reported)."""
 
 limits_strategy = st.builds(
     DeviceLimits,
@@ -58,6 +61,7 @@ class ModelRelay:
     enabled: bool
     online: bool = False
     removed: bool = False
+    ready: frozenset[int] | None = None
     sent: list[float] = field(default_factory=list)
 
     def minute_count(self, now: float) -> int:
@@ -95,6 +99,9 @@ class ModelMessage:
     device: str | None = None
     excluded: set[str] = field(default_factory=set)
     attempts: int = 0
+    failures: int = 0
+    saw_relay: bool = False
+    """A relay of its account was usable at some moment since it was enqueued."""
 
     @property
     def key(self) -> tuple[int, int]:
@@ -122,7 +129,7 @@ class SchedulerMachine(RuleBasedStateMachine):
 
     def usable(self, device: str) -> bool:
         relay = self.relays[device]
-        return not relay.removed and relay.online and relay.enabled
+        return not relay.removed and relay.online and relay.enabled and relay.ready != frozenset()
 
     def can_take(self, device: str) -> bool:
         relay = self.relays[device]
@@ -140,7 +147,17 @@ class SchedulerMachine(RuleBasedStateMachine):
             and relay.account == message.work.account_id
             and message.work.pinned_device in (None, device)
             and device not in message.excluded
+            and (message.work.sim_slot is None or relay.ready is None or message.work.sim_slot in relay.ready)
         )
+
+    def account_usable(self, account: str) -> bool:
+        return any(self.usable(d) for d in DEVICES if ACCOUNT_OF_DEVICE[d] == account)
+
+    def note_usable_relays(self) -> None:
+        """Remember, for every tracked message, that its account has a usable relay now."""
+        for message in self.messages.values():
+            if self.account_usable(message.work.account_id):
+                message.saw_relay = True
 
     def placeable_now(self, message: ModelMessage) -> bool:
         return any(self.may_go_to(message, d) and self.can_take(d) for d in DEVICES)
@@ -163,6 +180,7 @@ class SchedulerMachine(RuleBasedStateMachine):
     def tick(self, limit: int | None = None) -> None:
         """Ask for dispatches, check each one, and check nothing placeable was left behind."""
         limit = self.tick_limit if limit is None else limit
+        self.note_usable_relays()
         dispatches = self.scheduler.next_dispatches(limit)
         assert len(dispatches) <= limit
         for dispatch in dispatches:
@@ -227,10 +245,10 @@ class SchedulerMachine(RuleBasedStateMachine):
 
     @rule(batch=st.lists(new_message, min_size=1, max_size=10))
     def enqueue(self, batch: list[NewMessage]) -> None:
-        for account, priority, pin, ttl in batch:
+        for account, priority, pin, ttl, slot in batch:
             self.counter += 1
             message_id = f"m{self.counter}"
-            work = Work(message_id, account, priority, self.clock.now + ttl, pinned_device=pin)
+            work = Work(message_id, account, priority, self.clock.now + ttl, pinned_device=pin, sim_slot=slot)
             self.scheduler.enqueue(work)
             self.messages[message_id] = ModelMessage(work, self.counter)
             self.enqueued.add(message_id)
@@ -270,7 +288,8 @@ class SchedulerMachine(RuleBasedStateMachine):
     def retry(self, data: st.DataObject) -> None:
         message_id = data.draw(st.sampled_from(self.ids(lambda m: m.state != "queued")))
         message = self.messages[message_id]
-        if message.attempts >= MAX_ATTEMPTS:
+        message.failures += 1
+        if message.failures >= MAX_ATTEMPTS:
             assert not self.scheduler.retry(message_id)
             self.forget(message_id)
         else:
@@ -294,6 +313,15 @@ class SchedulerMachine(RuleBasedStateMachine):
         elif not relay.removed:
             self.scheduler.set_online(device)
             relay.online = True
+        self.tick()
+
+    @rule(device=st.sampled_from(DEVICES), ready=ready_slots)
+    def sims(self, device: str, ready: frozenset[int] | None) -> None:
+        """A relay reports which SIM slots are ready (an empty set: none, so no work)."""
+        relay = self.relays[device]
+        if not relay.removed:
+            self.scheduler.set_sims(device, ready)
+            relay.ready = ready
         self.tick()
 
     @rule(device=st.sampled_from(DEVICES), disabled=MOSTLY_FALSE)
@@ -335,9 +363,7 @@ class SchedulerMachine(RuleBasedStateMachine):
                 continue
             if message.state == "acked":
                 reason = "relay_timeout"
-            elif message.state == "assigned" or any(
-                self.may_go_to(message, d) and self.usable(d) for d in DEVICES
-            ):
+            elif message.state == "assigned" or message.attempts > 0 or message.saw_relay:
                 reason = "expired"
             else:
                 reason = "no_device"

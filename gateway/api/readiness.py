@@ -1,0 +1,74 @@
+"""``GET /v1/launch/readiness``: is this account ready for real traffic? One pass/warn/fail
+line per go-live check (see :mod:`gateway.readiness`); ``ready`` when nothing fails."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import msgspec
+from ulid import ULID
+
+from gateway.api.routing import Call
+from gateway.readiness import (
+    Check,
+    RelayFacts,
+    check_limits,
+    check_queue,
+    check_relays,
+    check_subscription,
+    check_token,
+    check_webhook,
+    ready,
+)
+from gateway.relay.devices import device_from_row, telemetry_from_row
+from gateway.timefmt import utcnow
+from store import queries as q
+
+__all__ = ["Readiness", "launch_readiness"]
+
+
+class Readiness(msgspec.Struct, kw_only=True):
+    """The account's go-live report."""
+
+    ok: bool = True
+    ready: bool
+    checks: list[Check]
+
+
+async def launch_readiness(call: Call[None, None]) -> Readiness:
+    """Token, subscription, relays, webhook, limits and queue, each pass, warn or fail."""
+    assert call.principal is not None
+    svc, account = call.services, call.principal.account
+    now = utcnow()
+    relays: list[RelayFacts] = []
+    for row in await svc.pool.fetch(q.DEVICE_ALL_FOR_ACCOUNT, account.id):
+        device = device_from_row(row)
+        conn = svc.hub.connection(device.id)
+        telemetry = conn.telemetry if conn is not None else telemetry_from_row(row)
+        relays.append(
+            RelayFacts(
+                name=device.name,
+                online=svc.hub.is_online(device.id),
+                enabled=device.enabled,
+                sim_ready=any(bool(s.get("ready")) for s in telemetry.sims),
+                battery=telemetry.battery,
+                charging=telemetry.charging,
+                signal=telemetry.signal,
+                per_minute=device.effective_per_minute,
+                per_day=device.per_day_limit,
+            )
+        )
+    hooks = await svc.pool.fetchrow(q.WEBHOOK_READINESS, account.id)
+    assert hooks is not None
+    day_ago = (now - timedelta(days=1)).timestamp()
+    since_id = "req_" + str(ULID.from_timestamp(day_ago))[:10] + "0" * 16
+    sent_last_day = int(await svc.pool.fetchval(q.MESSAGE_COUNT_SINCE, account.id, since_id))
+    checks = [
+        check_token(call.principal.scopes),
+        check_subscription(account.subscription_expires_at, now),
+        check_relays(relays),
+        check_webhook(int(hooks["endpoints"]), hooks["last_test"]),
+        check_limits(relays, sent_last_day),
+        check_queue(svc.pipeline.queue_depth(account.id), svc.settings.max_queue_per_account),
+    ]
+    return Readiness(ready=ready(checks), checks=checks)

@@ -1,0 +1,110 @@
+"""Group commit against real PostgreSQL: an item the database refuses fails alone and the rest
+of its batch commits; a lost connection still fails the whole batch."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Sequence
+from typing import Any
+
+import asyncpg
+import pytest
+
+from store.batcher import Batcher, ItemRejected, is_data_error
+from tests.harness import TcpProxy
+
+
+async def _insert(conn: Any, items: Sequence[str]) -> list[int]:
+    rows = await conn.fetch("INSERT INTO scratch (label) SELECT unnest($1::text[]) RETURNING id", list(items))
+    return [r["id"] for r in rows]
+
+
+@pytest.fixture
+async def pool(database_url: str) -> AsyncIterator[asyncpg.Pool[Any]]:
+    """A pool on the test database with a scratch table that refuses the label 'refused'."""
+    pool = await asyncpg.create_pool(database_url, min_size=1, max_size=2)
+    await pool.execute(
+        "CREATE TABLE scratch (id bigserial PRIMARY KEY, label text NOT NULL CHECK (label <> 'refused'))"
+    )
+    yield pool
+    await pool.close()
+
+
+async def _labels(pool: asyncpg.Pool[Any]) -> list[str]:
+    return [r["label"] for r in await pool.fetch("SELECT label FROM scratch ORDER BY id")]
+
+
+async def _run_batch(batcher: Batcher[str, int], items: list[str]) -> list[int | BaseException]:
+    """Submit ``items`` while the writer is parked, so that they form one batch; then write it."""
+    futures = [batcher.submit_nowait(item) for item in items]
+    writer = asyncio.create_task(batcher.run())
+    try:
+        return list(await asyncio.gather(*futures, return_exceptions=True))
+    finally:
+        writer.cancel()
+
+
+@pytest.mark.parametrize("bad", ["nul\x00inside", "refused", "lone \ud800 surrogate"])
+async def test_one_bad_item_fails_alone_and_the_others_commit(pool: asyncpg.Pool[Any], bad: str) -> None:
+    """Among 200 items one the database refuses (NUL, a CHECK, a lone surrogate asyncpg cannot
+    encode) gets ItemRejected with the database's error as cause; the other 199 commit in order,
+    in one batch."""
+    batcher: Batcher[str, int] = Batcher(pool, _insert, name="scratch")
+    items = [f"item {i}" for i in range(200)]
+    items[137] = bad
+    results = await _run_batch(batcher, items)
+    rejected = results[137]
+    assert isinstance(rejected, ItemRejected) and is_data_error(rejected.__cause__ or Exception())
+    assert "scratch" in str(rejected)
+    assert all(isinstance(r, int) for i, r in enumerate(results) if i != 137)
+    assert await _labels(pool) == [item for i, item in enumerate(items) if i != 137]
+    assert batcher.batches == 1 and batcher.items == 199
+
+
+async def test_several_bad_items_in_one_batch(pool: asyncpg.Pool[Any]) -> None:
+    """Every refused item is found (first, last and adjacent ones), every good one commits."""
+    batcher: Batcher[str, int] = Batcher(pool, _insert, name="scratch")
+    items = [f"item {i}" for i in range(50)]
+    bad = {0, 20, 21, 49}
+    for i in bad:
+        items[i] = "refused"
+    results = await _run_batch(batcher, items)
+    assert {i for i, r in enumerate(results) if isinstance(r, ItemRejected)} == bad
+    assert await _labels(pool) == [item for i, item in enumerate(items) if i not in bad]
+
+
+async def test_a_lone_bad_item_is_rejected(pool: asyncpg.Pool[Any]) -> None:
+    """A batch of one refused item raises ItemRejected from submit; the writer keeps running."""
+    batcher: Batcher[str, int] = Batcher(pool, _insert, name="scratch")
+    writer = asyncio.create_task(batcher.run())
+    try:
+        with pytest.raises(ItemRejected):
+            await batcher.submit("refused")
+        assert isinstance(await batcher.submit("fine"), int)
+        assert not writer.done()
+    finally:
+        writer.cancel()
+    assert await _labels(pool) == ["fine"]
+
+
+async def test_a_lost_connection_fails_the_whole_batch(database_url: str) -> None:
+    """A connection cut is not a data error: every caller of the batch gets the connection error
+    (so the API can answer unavailable) and nothing is committed."""
+    proxy = TcpProxy(database_url)
+    await proxy.start()
+    pool = await asyncpg.create_pool(proxy.url, min_size=1, max_size=1)
+    await pool.execute("CREATE TABLE scratch (id bigserial PRIMARY KEY, label text NOT NULL)")
+    batcher: Batcher[str, int] = Batcher(pool, _insert, name="scratch")
+    try:
+        await proxy.stop()
+        results = await _run_batch(batcher, ["a", "b", "c"])
+        assert all(isinstance(r, BaseException) and not isinstance(r, ItemRejected) for r in results), results
+        assert not any(is_data_error(r) for r in results if isinstance(r, BaseException))
+    finally:
+        pool.terminate()
+        await proxy.stop()
+    conn = await asyncpg.connect(database_url)
+    try:
+        assert await conn.fetchval("SELECT count(*) FROM scratch") == 0
+    finally:
+        await conn.close()
