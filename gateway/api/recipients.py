@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Annotated, Any
 
 import msgspec
@@ -14,7 +15,7 @@ from gateway.bodies import read_body
 from gateway.errors import ApiError
 from gateway.ids import has_prefix
 from gateway.recipients import directory, lists
-from gateway.recipients.importer import ImportMode, ImportReport, import_csv
+from gateway.recipients.importer import ImportMode, ImportReport, RowError, import_csv
 from gateway.recipients.lists import RecipientList
 from gateway.recipients.model import Metadata, Name, Recipient, Tags, metadata_problem
 from gateway.recipients.numbers import InvalidNumber, e164
@@ -33,6 +34,7 @@ __all__ = [
     "create_list",
     "delete",
     "delete_list",
+    "examples",
     "get",
     "get_list",
     "import_file",
@@ -175,6 +177,52 @@ class MemberPage(msgspec.Struct, kw_only=True):
     ok: bool = True
     members: list[Recipient]
     next_cursor: str | None
+
+
+def examples(when: datetime) -> dict[type[Any], Any]:
+    """Example instances of this module's request and answer types, for the OpenAPI document."""
+    recipient = Recipient(
+        id="rcp_01HV4Z8K2M3N4P5Q6R7S8T9V0W",
+        name="Alisher Navoiy",
+        phone="+998901234567",
+        tags=["vip"],
+        locale="uz",
+        metadata={"city": "Tashkent"},
+        opted_out=False,
+        created_at=when,
+        updated_at=when,
+    )
+    lst = RecipientList(
+        id="lst_01HV4Z8K2M3N4P5Q6R7S8T9V0X", name="VIP", size=120, created_at=when, updated_at=when
+    )
+    return {
+        RecipientCreate: RecipientCreate(
+            name="Alisher Navoiy",
+            phone="90 123 45 67",
+            tags=["vip"],
+            locale="uz",
+            metadata={"city": "Tashkent"},
+        ),
+        RecipientUpdate: RecipientUpdate(opted_out=True),
+        RecipientResponse: RecipientResponse(recipient=recipient),
+        RecipientPage: RecipientPage(recipients=[recipient], next_cursor=None),
+        RecipientDeleted: RecipientDeleted(recipient_id=recipient.id),
+        ImportReport: ImportReport(
+            imported=98,
+            updated=1,
+            unchanged=0,
+            errors=[RowError(line=4, reason="phone: not a valid phone number")],
+            errors_total=1,
+        ),
+        ListCreate: ListCreate(name="VIP", recipient_ids=[recipient.id]),
+        ListUpdate: ListUpdate(name="VIP customers"),
+        ListResponse: ListResponse(list=lst),
+        ListPage: ListPage(lists=[lst], next_cursor=None),
+        ListDeleted: ListDeleted(list_id=lst.id),
+        MembersChange: MembersChange(recipient_ids=[recipient.id], phones=["+998907654321"]),
+        MembersChanged: MembersChanged(list=lst, added=2),
+        MemberPage: MemberPage(members=[recipient], next_cursor=None),
+    }
 
 
 def _invalid(field: str, reason: str) -> ApiError:
