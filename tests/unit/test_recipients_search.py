@@ -7,6 +7,7 @@ import random
 import phonenumbers
 import pytest
 
+from gateway.errors import ApiError
 from gateway.recipients.importer import parse_csv
 from gateway.recipients.numbers import InvalidNumber, e164
 from gateway.recipients.search import name_key, plan_search, search_grams
@@ -107,3 +108,12 @@ def test_parse_csv_counts_and_lines() -> None:
     parsed = parse_csv(data, "UZ")
     assert [(r[1], r[5]) for r in parsed.rows] == [("Ali", '{"city":"Two\\nLines"}')]
     assert [(e.line, e.reason.split()[0]) for e in parsed.errors] == [(6, "name"), (7, "phone:")]
+
+
+def test_row_ceiling_refuses_the_file() -> None:
+    """More data rows than ``max_rows`` is a file-level validation_error naming the line."""
+    data = b"name,phone\nA,+998901234567\nB,+998901234568\n\nC,+998901234569\n"
+    assert len(parse_csv(data, None, max_rows=3).rows) == 3
+    with pytest.raises(ApiError) as caught:
+        parse_csv(data, None, max_rows=2)
+    assert caught.value.details == {"reason": "invalid_csv", "line": 5}
