@@ -70,8 +70,11 @@ class RowError(msgspec.Struct, kw_only=True):
     reason: str
 
 
-ImportRow = tuple[str, str, str, list[str], str | None, str, str, list[str]]
-"""One row as COPY writes it: id, name, phone, tags, locale, metadata (JSON), name_key, grams."""
+ImportRow = tuple[str, str, str, list[str], str | None, str, str, str]
+"""One row as COPY writes it: id, name, phone, tags, locale, metadata (JSON), name_key, and the
+grams joined by GRAM_SEPARATOR."""
+GRAM_SEPARATOR = "\x1f"
+"""A control character: no name (a label) can hold it, so no gram either."""
 
 
 @dataclass(slots=True)
@@ -178,7 +181,8 @@ def _row(
     if len(encoded) > MAX_METADATA_BYTES:
         return f"metadata is at most {MAX_METADATA_BYTES} bytes of JSON"
     key = name_key(name)
-    return (new_id("rcp"), name, phone, tags, locale or None, encoded.decode(), key, search_grams(key, phone))
+    grams = GRAM_SEPARATOR.join(search_grams(key, phone))
+    return (new_id("rcp"), name, phone, tags, locale or None, encoded.decode(), key, grams)
 
 
 class CsvReader:
