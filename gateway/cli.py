@@ -11,6 +11,8 @@
     relaygate tokens list --account ID [--json]
     relaygate tokens revoke TOKEN_ID
     relaygate pairing-code --account ID [--json]
+    relaygate recipients import FILE --account ID [--all-or-nothing] [--json]
+    relaygate recipients opt-out|opt-in PHONE --account ID
     relaygate relay-sim --api-url URL --token TOKEN --devices N [--state-dir D] [--record FILE] ...
     relaygate demo
 
@@ -28,6 +30,7 @@ import signal
 import sys
 from collections.abc import Awaitable, Callable, Sequence
 from datetime import date
+from pathlib import Path
 from typing import Any
 
 import msgspec
@@ -46,9 +49,13 @@ from gateway.accounts import (
 )
 from gateway.config import Settings, SettingsError
 from gateway.demo import run_demo
+from gateway.errors import ApiError
 from gateway.logs import configure_logging
 from gateway.number_policy import parse_countries, parse_number_types
 from gateway.pairing import create_pairing_code, qr_payload
+from gateway.recipients.directory import is_opted_out, set_opt_out
+from gateway.recipients.importer import CsvReader, RowError, import_file
+from gateway.recipients.numbers import InvalidNumber, e164
 from gateway.runtime import Gateway, ListenError, resolve_database_url
 from gateway.scopes import ALL_SCOPES, parse_scopes
 from gateway.timefmt import rfc3339
@@ -118,6 +125,21 @@ def _parser() -> argparse.ArgumentParser:
     pairing.add_argument("--public-url", help="API base URL the phone will use (RELAYGATE_PUBLIC_URL)")
     pairing.add_argument("--json", action="store_true", help="print {code, qr_payload, expires_at} as JSON")
 
+    recipients = sub.add_parser("recipients", help="the recipients directory").add_subparsers(
+        dest="action", required=True
+    )
+    rcp_import = recipients.add_parser(
+        "import", help="import a CSV file (header: name,phone[,tags][,locale],...)"
+    )
+    rcp_import.add_argument("file", help="UTF-8 CSV file, with or without a BOM")
+    rcp_import.add_argument("--account", required=True)
+    rcp_import.add_argument("--all-or-nothing", action="store_true", help="import nothing if any row is bad")
+    rcp_import.add_argument("--json", action="store_true", help="print the report as the API answers it")
+    for action, what in (("opt-out", "stop list messages to a number"), ("opt-in", "undo an opt-out")):
+        opt = recipients.add_parser(action, help=what)
+        opt.add_argument("phone", help="the number (national numbers in the account's default region)")
+        opt.add_argument("--account", required=True)
+
     sim = sub.add_parser("relay-sim", help="simulated relay phones speaking the real protocol")
     relaysim.add_arguments(sim)
 
@@ -179,6 +201,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         ("tokens", "create"): _tokens_create,
         ("tokens", "revoke"): _tokens_revoke,
         ("pairing-code", ""): _pairing_code,
+        ("recipients", "import"): _recipients_import,
+        ("recipients", "opt-out"): _recipients_opt,
+        ("recipients", "opt-in"): _recipients_opt,
     }
     if args.command == "pairing-code" and args.public_url:
         settings = settings.replace(public_url=args.public_url)
@@ -370,4 +395,82 @@ async def _pairing_code(conn: Conn, args: argparse.Namespace) -> int:
     print(f"pairing code: {code.code}   (single use, expires {rfc3339(code.expires_at)})")
     print(f"QR payload:   {payload}")
     segno.make(payload, error="m").terminal(compact=True)
+    return 0
+
+
+IMPORT_CHUNK_ROWS = 5_000
+
+
+def _progress_bar(done: int, total: int) -> None:
+    width = 30
+    filled = width * done // max(total, 1)
+    end = "\n" if done >= total else ""
+    print(
+        f"\r  [{'#' * filled}{'.' * (width - filled)}] {done:,}/{total:,} lines",
+        end=end,
+        file=sys.stderr,
+        flush=True,
+    )
+
+
+async def _recipients_import(conn: Conn, args: argparse.Namespace) -> int:
+    row = await conn.fetchrow(q.ACCOUNT_BY_ID, args.account)
+    if row is None:
+        print(f"relaygate: no account {args.account}", file=sys.stderr)
+        return 1
+    try:
+        data = await asyncio.to_thread(Path(args.file).read_bytes)
+        reader = CsvReader(data, row["default_region"], max_rows=None)
+        report = await import_file(
+            conn,
+            args.account,
+            reader,
+            all_or_nothing=args.all_or_nothing,
+            chunk_rows=IMPORT_CHUNK_ROWS,
+            progress=_progress_bar,
+        )
+    except OSError as exc:
+        print(f"relaygate: {exc}", file=sys.stderr)
+        return 2
+    except ApiError as exc:
+        if exc.details.get("reason") == "rows_refused":
+            _print_row_errors(reader.report.errors)
+            print(f"relaygate: {exc.message}", file=sys.stderr)
+            return 1
+        print(f"relaygate: {args.file}: {exc.message} {json.dumps(exc.details)}", file=sys.stderr)
+        return 2 if exc.details.get("reason") == "invalid_csv" else 1
+    if args.json:
+        print(msgspec.json.encode(report).decode())
+        return 0
+    _print_row_errors(report.errors)
+    print(
+        f"{report.imported} imported, {report.updated} updated, {report.unchanged} unchanged, "
+        f"{report.errors_total} refused"
+    )
+    return 0
+
+
+def _print_row_errors(errors: list[RowError]) -> None:
+    for error in errors[:20]:
+        print(f"  line {error.line}: {error.reason}", file=sys.stderr)
+    if len(errors) > 20:
+        print(f"  ... and {len(errors) - 20} more", file=sys.stderr)
+
+
+async def _recipients_opt(conn: Conn, args: argparse.Namespace) -> int:
+    row = await conn.fetchrow(q.ACCOUNT_BY_ID, args.account)
+    if row is None:
+        print(f"relaygate: no account {args.account}", file=sys.stderr)
+        return 1
+    try:
+        phone = e164(args.phone, row["default_region"])
+    except InvalidNumber as exc:
+        print(f"relaygate: {args.phone}: {exc}", file=sys.stderr)
+        return 2
+    opted_out = args.action == "opt-out"
+    if not opted_out and not await is_opted_out(conn, args.account, phone):
+        print(f"{phone} is not opted out")
+        return 0
+    recipient = await set_opt_out(conn, args.account, phone, opted_out)
+    print(f"{recipient.phone} ({recipient.id}) {'opted out' if opted_out else 'opted back in'}")
     return 0

@@ -72,6 +72,9 @@ class Settings:
     """RELAYGATE_LOG_LEVEL: debug, info, warning, error."""
     max_body_bytes: int = 256 * 1024
     """RELAYGATE_MAX_BODY_BYTES: request bodies larger than this are refused with 413."""
+    max_import_bytes: int = 20 * 1024 * 1024
+    """RELAYGATE_MAX_IMPORT_BYTES: the CSV body of ``POST /v1/recipients/import`` (its own limit:
+    100,000 rows do not fit in MAX_BODY_BYTES)."""
     api_rate_per_second: float = 500.0
     """RELAYGATE_API_RATE: sustained API requests per second per access token."""
     api_rate_burst: int = 1000
@@ -150,6 +153,8 @@ class Settings:
             raise SettingsError(f"log_format must be auto, json or console, got {self.log_format!r}")
         if self.max_body_bytes < 1024:
             raise SettingsError("max_body_bytes must be at least 1024")
+        if self.max_import_bytes < 1024:
+            raise SettingsError("max_import_bytes must be at least 1024")
         if self.heartbeat_interval <= 0:
             raise SettingsError("heartbeat_interval must be positive")
 
@@ -187,6 +192,7 @@ _ENV: list[tuple[str, str, Any]] = [
     ("log_format", "RELAYGATE_LOG_FORMAT", str),
     ("log_level", "RELAYGATE_LOG_LEVEL", str),
     ("max_body_bytes", "RELAYGATE_MAX_BODY_BYTES", int),
+    ("max_import_bytes", "RELAYGATE_MAX_IMPORT_BYTES", int),
     ("api_rate_per_second", "RELAYGATE_API_RATE", float),
     ("api_rate_burst", "RELAYGATE_API_BURST", int),
     ("heartbeat_interval", "RELAYGATE_HEARTBEAT_INTERVAL", float),

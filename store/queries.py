@@ -476,3 +476,160 @@ SELECT o.id, o.to_number, o.purpose, o.locale, o.code_length, o.status, o.attemp
 FROM otps o JOIN messages m ON m.id = o.message_id
 WHERE o.id = $1 AND o.account_id = $2
 """
+
+# --- recipients -------------------------------------------------------------------------------
+
+# What the API shows of a recipient (never the search columns).
+_RECIPIENT_COLUMNS = "id, name, phone, tags, locale, metadata, opted_out, created_at, updated_at"
+RECIPIENT_COUNT = "SELECT count(*) FROM recipients WHERE account_id = $1"
+# $1 id, $2 account, $3 name, $4 phone, $5 tags, $6 locale, $7 metadata (JSON text), $8 opted_out,
+# $9 name_key, $10 search_grams. No row when the number is already in the directory.
+RECIPIENT_INSERT = f"""
+INSERT INTO recipients (id, account_id, name, phone, tags, locale, metadata, opted_out, name_key, search_grams)
+VALUES ($1, $2, $3, $4, $5, $6, $7::jsonb, $8, $9, $10)
+ON CONFLICT (account_id, phone) DO NOTHING
+RETURNING {_RECIPIENT_COLUMNS}
+"""
+RECIPIENT_GET = f"SELECT {_RECIPIENT_COLUMNS} FROM recipients WHERE id = $1 AND account_id = $2"
+RECIPIENT_GET_FOR_UPDATE = f"""
+SELECT {_RECIPIENT_COLUMNS} FROM recipients WHERE id = $1 AND account_id = $2 FOR UPDATE
+"""
+RECIPIENT_ID_BY_PHONE = "SELECT id FROM recipients WHERE account_id = $1 AND phone = $2"
+RECIPIENT_OPTED_OUT = "SELECT opted_out FROM recipients WHERE account_id = $1 AND phone = $2"
+# Every column a PATCH may change, set at once (the caller merged the old row and the change).
+RECIPIENT_SET = f"""
+UPDATE recipients SET name = $3, phone = $4, tags = $5, locale = $6, metadata = $7::jsonb,
+                      opted_out = $8, name_key = $9, search_grams = $10, updated_at = now()
+WHERE id = $1 AND account_id = $2
+RETURNING {_RECIPIENT_COLUMNS}
+"""
+RECIPIENT_DELETE = "DELETE FROM recipients WHERE id = $1 AND account_id = $2 RETURNING id"
+# Opt-out by number from the CLI: an unknown number is added (empty name) so the opt-out holds.
+# $1 id, $2 account, $3 phone, $4 opted_out, $5 search_grams (of the number alone)
+RECIPIENT_SET_OPT_OUT = f"""
+INSERT INTO recipients (id, account_id, name, phone, opted_out, name_key, search_grams)
+VALUES ($1, $2, '', $3, $4, '', $5)
+ON CONFLICT (account_id, phone) DO UPDATE SET opted_out = EXCLUDED.opted_out, updated_at = now()
+RETURNING {_RECIPIENT_COLUMNS}
+"""
+# Ids of the given recipients that belong to the account ($1 account, $2 ids).
+RECIPIENT_IDS_OWNED = "SELECT id FROM recipients WHERE account_id = $1 AND id = ANY($2::text[])"
+# Numbers not yet in the directory are added with an empty name (the caller then reads every id
+# with RECIPIENT_IDS_BY_PHONES). $1 account, $2 new ids, $3 phones, $4 each number's search grams
+# joined by spaces.
+RECIPIENT_ENSURE_PHONES = """
+INSERT INTO recipients (id, account_id, name, phone, name_key, search_grams)
+SELECT g.id, $1, '', g.phone, '', string_to_array(g.grams, ' ')
+FROM unnest($2::text[], $3::text[], $4::text[]) AS g (id, phone, grams)
+ON CONFLICT (account_id, phone) DO NOTHING
+"""
+RECIPIENT_IDS_BY_PHONES = "SELECT id FROM recipients WHERE account_id = $1 AND phone = ANY($2::text[])"
+
+
+# Searches are planned for their actual values (a generic plan cannot know that a tag or a
+# 3-gram is rare, and would walk the whole directory in id order looking for it).
+RECIPIENT_SEARCH_CUSTOM_PLAN = "SET LOCAL plan_cache_mode = force_custom_plan"
+
+
+def recipient_search(*, grams: bool, name_like: bool, phone_like: bool, tag: bool, opted_out: bool) -> str:
+    """The directory search for the filters in use ($1 account, $2 cursor, $3 limit, then one
+    parameter per filter in this order: grams, name pattern, phone pattern, tag, opted_out).
+
+    One statement per combination rather than ``$n IS NULL OR ...``, so that each prepared
+    statement's plan can use the index its filter needs.
+    """
+    where = ["account_id = $1", "id > $2"]
+    filters = (
+        (grams, "search_grams @> ${}::text[]"),
+        (name_like, "name_key LIKE ${}"),
+        (phone_like, "phone LIKE ${}"),
+        (tag, "tags @> ARRAY[${}::text]"),
+        (opted_out, "opted_out = ${}"),
+    )
+    n = 3
+    for used, clause in filters:
+        if used:
+            n += 1
+            where.append(clause.format(n))
+    return f"SELECT {_RECIPIENT_COLUMNS} FROM recipients WHERE {' AND '.join(where)} ORDER BY id LIMIT $3"
+
+
+# CSV import: rows are COPYed into this temp table, then upserted in one statement. The grams
+# travel as one text joined by U+001F (no name can hold a control character): COPY of a text
+# is several times cheaper for the gateway than COPY of a text[].
+RECIPIENT_IMPORT_TEMP = """
+CREATE TEMP TABLE IF NOT EXISTS recipient_import (
+    id text, name text, phone text, tags text[], locale text, metadata jsonb, name_key text,
+    search_grams text
+) ON COMMIT DROP
+"""
+RECIPIENT_IMPORT_COLUMNS = ("id", "name", "phone", "tags", "locale", "metadata", "name_key", "search_grams")
+RECIPIENT_IMPORT_CLEAR = "TRUNCATE recipient_import"
+# $1 account, $2 the file has a tags column, $3 it has a locale column. Metadata columns merge
+# into what the recipient has. Returns how many rows were inserted and how many changed.
+RECIPIENT_IMPORT_UPSERT = """
+WITH written AS (
+    INSERT INTO recipients AS r (id, account_id, name, phone, tags, locale, metadata, name_key, search_grams)
+    SELECT id, $1, name, phone, tags, locale, metadata, name_key, string_to_array(search_grams, E'\x1f')
+    FROM recipient_import
+    ON CONFLICT (account_id, phone) DO UPDATE
+    SET name = EXCLUDED.name, name_key = EXCLUDED.name_key, search_grams = EXCLUDED.search_grams,
+        tags = CASE WHEN $2 THEN EXCLUDED.tags ELSE r.tags END,
+        locale = CASE WHEN $3 THEN EXCLUDED.locale ELSE r.locale END,
+        metadata = r.metadata || EXCLUDED.metadata, updated_at = now()
+    WHERE (r.name, r.tags, r.locale, r.metadata)
+          IS DISTINCT FROM (EXCLUDED.name, CASE WHEN $2 THEN EXCLUDED.tags ELSE r.tags END,
+                            CASE WHEN $3 THEN EXCLUDED.locale ELSE r.locale END, r.metadata || EXCLUDED.metadata)
+    RETURNING (xmax = 0) AS inserted
+)
+SELECT count(*) FILTER (WHERE inserted) AS imported, count(*) FILTER (WHERE NOT inserted) AS updated
+FROM written
+"""
+
+# After a large import: fresh planner statistics and the GIN indexes' pending entries merged,
+# so that searches right after it are as fast as later ones.
+RECIPIENT_ANALYZE = """
+ANALYZE recipients;
+SELECT gin_clean_pending_list('recipients_grams_idx'), gin_clean_pending_list('recipients_tags_idx');
+"""
+
+# --- recipient lists --------------------------------------------------------------------------
+
+_LIST_COLUMNS = """
+l.id, l.name, l.created_at, l.updated_at,
+(SELECT count(*) FROM recipient_list_members m WHERE m.list_id = l.id) AS size
+"""
+RECIPIENT_LIST_COUNT = "SELECT count(*) FROM recipient_lists WHERE account_id = $1"
+RECIPIENT_LIST_INSERT = "INSERT INTO recipient_lists (id, account_id, name) VALUES ($1, $2, $3)"
+RECIPIENT_LIST_GET = f"SELECT {_LIST_COLUMNS} FROM recipient_lists l WHERE l.id = $1 AND l.account_id = $2"
+# Locks the list so concurrent member changes of one list queue up.
+RECIPIENT_LIST_LOCK = "SELECT id FROM recipient_lists WHERE id = $1 AND account_id = $2 FOR UPDATE"
+# $1 account, $2 cursor, $3 limit
+RECIPIENT_LIST_LIST = f"""
+SELECT {_LIST_COLUMNS} FROM recipient_lists l WHERE l.account_id = $1 AND l.id > $2 ORDER BY l.id LIMIT $3
+"""
+RECIPIENT_LIST_RENAME = """
+UPDATE recipient_lists SET name = $3, updated_at = now() WHERE id = $1 AND account_id = $2 RETURNING id
+"""
+RECIPIENT_LIST_TOUCH = "UPDATE recipient_lists SET updated_at = now() WHERE id = $1"
+RECIPIENT_LIST_DELETE = "DELETE FROM recipient_lists WHERE id = $1 AND account_id = $2 RETURNING id"
+# $1 list, $2 recipient ids (already checked to belong to the list's account). Returns how many were new.
+RECIPIENT_LIST_ADD = """
+WITH added AS (
+    INSERT INTO recipient_list_members (list_id, recipient_id)
+    SELECT $1, unnest($2::text[]) ON CONFLICT DO NOTHING RETURNING 1
+)
+SELECT count(*) FROM added
+"""
+RECIPIENT_LIST_REMOVE = """
+WITH removed AS (
+    DELETE FROM recipient_list_members WHERE list_id = $1 AND recipient_id = ANY($2::text[]) RETURNING 1
+)
+SELECT count(*) FROM removed
+"""
+# $1 list, $2 cursor (last recipient id seen), $3 limit
+RECIPIENT_LIST_MEMBERS = """
+SELECT r.id, r.name, r.phone, r.tags, r.locale, r.metadata, r.opted_out, r.created_at, r.updated_at
+FROM recipient_list_members m JOIN recipients r ON r.id = m.recipient_id
+WHERE m.list_id = $1 AND m.recipient_id > $2 ORDER BY m.recipient_id LIMIT $3
+"""

@@ -273,6 +273,51 @@ ALTER TABLE message_attempts ADD COLUMN IF NOT EXISTS late_report_status text
     CHECK (late_report_status IN ('sent', 'delivered'));
 ALTER TABLE message_attempts ADD COLUMN IF NOT EXISTS late_report_at timestamptz;
 
+-- v6: the recipients directory, recipient lists and their members (docs/api.md, "Recipients").
+-- name_key is the name folded for search (NFKD, combining marks removed, case-folded, spaces
+-- collapsed; computed by gateway.recipients.search, since core PostgreSQL has no unaccent).
+-- search_grams holds the 3-grams of name_key and, prefixed with '#', of the number's digits:
+-- a GIN index over it (core array_ops; no pg_trgm) narrows a substring search to the rows
+-- holding every 3-gram of the query, which LIKE then checks. A list send can later
+-- INSERT ... SELECT one message per row of recipient_list_members JOIN recipients.
+CREATE TABLE IF NOT EXISTS recipients (
+    id           text PRIMARY KEY,
+    account_id   text NOT NULL REFERENCES accounts (id) ON DELETE CASCADE,
+    name         text NOT NULL,
+    phone        text NOT NULL,
+    tags         text[] NOT NULL DEFAULT '{}',
+    locale       text,
+    metadata     jsonb NOT NULL DEFAULT '{}',
+    opted_out    boolean NOT NULL DEFAULT false,
+    name_key     text NOT NULL,
+    search_grams text[] NOT NULL DEFAULT '{}',
+    created_at   timestamptz NOT NULL DEFAULT now(),
+    updated_at   timestamptz NOT NULL DEFAULT now(),
+    UNIQUE (account_id, phone)
+);
+CREATE INDEX IF NOT EXISTS recipients_account_idx ON recipients (account_id, id);
+CREATE INDEX IF NOT EXISTS recipients_grams_idx ON recipients USING gin (search_grams);
+CREATE INDEX IF NOT EXISTS recipients_tags_idx ON recipients USING gin (tags);
+CREATE INDEX IF NOT EXISTS recipients_opted_out_idx ON recipients (account_id, id) WHERE opted_out;
+
+CREATE TABLE IF NOT EXISTS recipient_lists (
+    id         text PRIMARY KEY,
+    account_id text NOT NULL REFERENCES accounts (id) ON DELETE CASCADE,
+    name       text NOT NULL,
+    created_at timestamptz NOT NULL DEFAULT now(),
+    updated_at timestamptz NOT NULL DEFAULT now()
+);
+CREATE INDEX IF NOT EXISTS recipient_lists_account_idx ON recipient_lists (account_id, id);
+
+-- A recipient deleted from the directory leaves every list (ON DELETE CASCADE).
+CREATE TABLE IF NOT EXISTS recipient_list_members (
+    list_id      text NOT NULL REFERENCES recipient_lists (id) ON DELETE CASCADE,
+    recipient_id text NOT NULL REFERENCES recipients (id) ON DELETE CASCADE,
+    added_at     timestamptz NOT NULL DEFAULT now(),
+    PRIMARY KEY (list_id, recipient_id)
+);
+CREATE INDEX IF NOT EXISTS recipient_list_members_recipient_idx ON recipient_list_members (recipient_id);
+
 INSERT INTO schema_version (singleton, version) VALUES (true, 6)
 ON CONFLICT (singleton) DO UPDATE SET version = EXCLUDED.version, applied_at = now()
 WHERE schema_version.version < EXCLUDED.version;

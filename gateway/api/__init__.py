@@ -6,7 +6,19 @@ from __future__ import annotations
 
 from starlette.routing import Route
 
-from gateway.api import account, devices, docs, health, messages, metrics, otp, readiness, tokens, webhooks
+from gateway.api import (
+    account,
+    devices,
+    docs,
+    health,
+    messages,
+    metrics,
+    otp,
+    readiness,
+    recipients,
+    tokens,
+    webhooks,
+)
 from gateway.api.common import PageQuery
 from gateway.api.routing import Endpoint, starlette_routes
 
@@ -138,6 +150,68 @@ ENDPOINTS: list[Endpoint] = [
     Endpoint(
         "POST", "/api/v1/webhooks/{webhook_id}/test", webhooks.send_test, "Send a webhook.test event",
         "webhooks", {202: webhooks.TestQueued}, scope="webhooks.manage",
+    ),
+    # --- recipients ----------------------------------------------------------------------------
+    Endpoint(
+        "POST", "/api/v1/recipients", recipients.create, "Add a recipient to the directory", "recipients",
+        {201: recipients.RecipientResponse}, scope="recipients.write", body=recipients.RecipientCreate,
+        errors=("conflict",),
+    ),
+    Endpoint(
+        "GET", "/api/v1/recipients", recipients.search, "Search the directory", "recipients",
+        {200: recipients.RecipientPage}, scope="recipients.read", query=recipients.RecipientSearch,
+    ),
+    Endpoint(
+        "POST", "/api/v1/recipients/import", recipients.import_file, "Import recipients from CSV",
+        "recipients", {200: recipients.ImportReport}, scope="recipients.write", query=recipients.ImportQuery,
+        errors=("payload_too_large", "validation_error"),
+    ),
+    Endpoint(
+        "GET", "/api/v1/recipients/{recipient_id}", recipients.get, "One recipient", "recipients",
+        {200: recipients.RecipientResponse}, scope="recipients.read",
+    ),
+    Endpoint(
+        "PATCH", "/api/v1/recipients/{recipient_id}", recipients.update, "Change a recipient (opt-out too)",
+        "recipients", {200: recipients.RecipientResponse}, scope="recipients.write",
+        body=recipients.RecipientUpdate, errors=("conflict",),
+    ),
+    Endpoint(
+        "DELETE", "/api/v1/recipients/{recipient_id}", recipients.delete, "Remove a recipient",
+        "recipients", {200: recipients.RecipientDeleted}, scope="recipients.write",
+    ),
+    Endpoint(
+        "POST", "/api/v1/recipient-lists", recipients.create_list, "Create a recipient list", "recipients",
+        {201: recipients.ListResponse}, scope="recipients.write", body=recipients.ListCreate,
+    ),
+    Endpoint(
+        "GET", "/api/v1/recipient-lists", recipients.list_lists, "List recipient lists", "recipients",
+        {200: recipients.ListPage}, scope="recipients.read", query=PageQuery,
+    ),
+    Endpoint(
+        "GET", "/api/v1/recipient-lists/{list_id}", recipients.get_list, "One recipient list",
+        "recipients", {200: recipients.ListResponse}, scope="recipients.read",
+    ),
+    Endpoint(
+        "PATCH", "/api/v1/recipient-lists/{list_id}", recipients.update_list, "Rename a recipient list",
+        "recipients", {200: recipients.ListResponse}, scope="recipients.write", body=recipients.ListUpdate,
+    ),
+    Endpoint(
+        "DELETE", "/api/v1/recipient-lists/{list_id}", recipients.delete_list, "Delete a recipient list",
+        "recipients", {200: recipients.ListDeleted}, scope="recipients.write",
+    ),
+    Endpoint(
+        "GET", "/api/v1/recipient-lists/{list_id}/members", recipients.list_members, "A list's members",
+        "recipients", {200: recipients.MemberPage}, scope="recipients.read", query=PageQuery,
+    ),
+    Endpoint(
+        "POST", "/api/v1/recipient-lists/{list_id}/members", recipients.add_members,
+        "Add members (by id or number)", "recipients", {200: recipients.MembersChanged},
+        scope="recipients.write", body=recipients.MembersChange,
+    ),
+    Endpoint(
+        "DELETE", "/api/v1/recipient-lists/{list_id}/members", recipients.remove_members,
+        "Remove members (by id or number)", "recipients", {200: recipients.MembersChanged},
+        scope="recipients.write", body=recipients.MembersChange,
     ),
 ]  # fmt: skip
 

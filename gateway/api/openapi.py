@@ -40,7 +40,7 @@ def _examples() -> dict[type[Any], Any]:
     """An example instance of every request and answer type (encoded from the types, so an
     example can never disagree with its schema)."""
     from gateway.accounts import Account, TokenInfo
-    from gateway.api import account, devices, health, messages, otp, readiness, tokens, webhooks
+    from gateway.api import account, devices, health, messages, otp, readiness, recipients, tokens, webhooks
     from gateway.readiness import Check
 
     acc = Account(
@@ -260,6 +260,7 @@ def _examples() -> dict[type[Any], Any]:
                 details={"fields": {"to": "not a valid phone number"}},
             )
         ),
+        **recipients.examples(_WHEN),
     }
 
 

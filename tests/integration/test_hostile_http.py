@@ -18,6 +18,9 @@ NUL = "\x00"
 
 # Tables whose row counts must not move when a request is refused.
 COUNTED = (
+    "recipients",
+    "recipient_lists",
+    "recipient_list_members",
     "messages",
     "access_tokens",
     "webhook_endpoints",
