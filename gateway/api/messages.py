@@ -13,6 +13,7 @@ from gateway.api.routing import Call
 from gateway.errors import ApiError
 from gateway.ids import has_prefix
 from gateway.messages import Accepted, MessageSpec, accept_message, build_message, normalise_number
+from gateway.recipients import check_not_opted_out
 from scheduler import Priority
 from store import queries as q
 
@@ -41,6 +42,9 @@ class SendRequest(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     ttl_seconds: Annotated[int, msgspec.Meta(ge=10, le=7 * 24 * 3600)] = 3600
     sim_slot: Annotated[int, msgspec.Meta(ge=0, le=3)] | None = None
     metadata: Annotated[dict[str, Any], msgspec.Meta(max_length=20)] | None = None
+    transactional: bool = False
+    """A login code, receipt or other message the recipient asked for: it goes to a number that
+    opted out of this account's messages too."""
 
 
 class MessageAttempt(msgspec.Struct, kw_only=True):
@@ -187,6 +191,7 @@ async def send_sms(call: Call[SendRequest, None]) -> Accepted:
         svc.pipeline,
         max_queue=svc.settings.max_queue_per_account,
     )
+    await check_not_opted_out(svc.pool, call.account_id, message.to, transactional=spec.transactional)
     return await accept_message(
         svc.pool, svc.pipeline, message, idempotency_key=key, request_body=call.raw_body
     )

@@ -515,3 +515,23 @@ async def test_scopes_are_enforced(env: Env) -> None:
     _, token = await make_account(env.database_url, scopes=["messages.send"])
     status, body, _ = await ApiClient(env.session, env.running.base_url, token).get("/v1/recipient-lists")
     refused(status, body, "forbidden")
+
+
+async def test_single_send_to_an_opted_out_number(api: ApiClient) -> None:
+    """An opted-out number refuses a plain send (reason opted_out, nothing queued) and takes a
+    transactional one; OTP still goes."""
+    status, created, _ = await api.post(
+        "/v1/recipients", json={"name": "Optout Person", "phone": "+998901112233"}
+    )
+    assert status == 201, created
+    rid = created["recipient"]["id"]
+    assert (await api.request("PATCH", f"/v1/recipients/{rid}", json={"opted_out": True}))[0] == 200
+    status, body, _ = await api.post("/v1/sms/send", json={"to": "+998 90 111 22 33", "message": "sale!"})
+    assert status == 422 and body["error"]["details"]["reason"] == "opted_out", body
+    status, listing, _ = await api.get("/v1/messages", params={"to": "+998901112233"})
+    assert listing["messages"] == []
+    status, body, _ = await api.post(
+        "/v1/sms/send", json={"to": "+998901112233", "message": "your receipt", "transactional": True}
+    )
+    assert status == 200, body
+    assert (await api.post("/v1/otp/send", json={"to": "+998901112233", "purpose": "login"}))[0] == 200
