@@ -58,6 +58,23 @@ RUN_ORDER: Final[dict[str, tuple[str, ...]]] = {
         "webhooks.retry_delivery",
         "webhooks.delete",
     ),
+    # last: its update opts `to` out until the recipient is deleted at the end of the folder
+    "recipients": (
+        "recipients.create",
+        "recipients.search",
+        "recipients.get",
+        "recipients.update",
+        "recipients.import_file",
+        "recipients.create_list",
+        "recipients.list_lists",
+        "recipients.get_list",
+        "recipients.update_list",
+        "recipients.add_members",
+        "recipients.list_members",
+        "recipients.remove_members",
+        "recipients.delete_list",
+        "recipients.delete",
+    ),
 }
 """Folders (tags) and requests in run order: create before use, rotate/test before delete,
 unpair last. Every operation of the document is here exactly once (checked)."""
@@ -70,6 +87,8 @@ CAPTURES: Final[dict[str, dict[str, tuple[str, ...]]]] = {
     "otp.send_otp": {"otp_id": ("otp_id",)},
     "webhooks.create": {"webhook_id": ("webhook", "id")},
     "webhooks.send_test": {"delivery_id": ("delivery_id",)},
+    "recipients.create": {"recipient_id": ("recipient", "id")},
+    "recipients.create_list": {"list_id": ("list", "id")},
 }
 """Collection variables an operation's success answer sets: variable → field path. A request
 body or required query value equal to the field's example value becomes ``{{variable}}``."""
@@ -86,6 +105,11 @@ gateway resolves a webhook URL's host when it is registered, so it must be one t
 EXPECT: Final[dict[str, dict[str, str]]] = {"otp.verify_otp": {"status": "failed"}}
 """Fields checked beyond ``ok``: Postman cannot know the code (it arrives by SMS), so the
 collection verifies a wrong one and expects ``failed``."""
+
+RAW_BODIES: Final[dict[str, tuple[str, str]]] = {
+    "recipients.import_file": ("text/csv", "name,phone,tags\nBobur Aliyev,+998907654322,vip;tashkent\n"),
+}
+"""Bodies that are not JSON (and so have no example in the document): content type, text."""
 
 FIRST_RUN: Final[tuple[tuple[str, dict[str, Any]], ...]] = (
     ("health.health", {}),
@@ -238,7 +262,11 @@ def _request(
     if not op["security"]:
         request["auth"] = {"type": "noauth"}
     body = op.get("requestBody")
-    if body is not None:
+    if op_id in RAW_BODIES:
+        media_type, text = RAW_BODIES[op_id]
+        headers.insert(0, {"key": "Content-Type", "value": media_type})
+        request["body"] = {"mode": "raw", "raw": text}
+    elif body is not None:
         example = _substituted(body["content"]["application/json"]["example"], subs)
         example.update(overrides)
         headers.insert(0, {"key": "Content-Type", "value": "application/json"})

@@ -198,7 +198,7 @@ def examples(when: datetime) -> dict[type[Any], Any]:
     return {
         RecipientCreate: RecipientCreate(
             name="Alisher Navoiy",
-            phone="90 123 45 67",
+            phone="+998901234567",
             tags=["vip"],
             locale="uz",
             metadata={"city": "Tashkent"},
