@@ -34,12 +34,15 @@ from protocol import Report
 from scheduler import DeviceLimits, Priority, Scheduler, Work, is_retryable
 from store import queries as q
 from store.batcher import Batcher
+from store.database import DATABASE_DOWN
 
 __all__ = ["NewMessage", "Pipeline"]
 
 log = get_logger("gateway.pipeline")
 
 DISPATCH_BATCH = 500
+STORE_RETRY_DELAY = 0.5
+"""Seconds the dispatch loop waits after the database refused a write, before trying again."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -349,23 +352,37 @@ class Pipeline:
             except TimeoutError:
                 pass
             self._wake.clear()
-            await self._expire()
-            while await self._dispatch_once():
-                pass
+            try:
+                await self._expire()
+                while await self._dispatch_once():
+                    pass
+            except DATABASE_DOWN as exc:  # the work is back in the scheduler: retry shortly
+                log.warning("pipeline.database_unavailable", error=repr(exc))
+                await asyncio.sleep(STORE_RETRY_DELAY)
+                self._wake.set()
 
     async def _expire(self) -> None:
         expired = self.scheduler.expire_due()
         if not expired:
             return
         now = utcnow()
-        for e in expired:
-            self._payloads.pop(e.message_id, None)
-        await asyncio.gather(
+        results = await asyncio.gather(
             *(
                 self.transitions.submit(Transition("failed", e.message_id, None, now, reason=e.reason))
                 for e in expired
-            )
+            ),
+            return_exceptions=True,
         )
+        error: BaseException | None = None
+        for e, result in zip(expired, results, strict=True):
+            payload = self._payloads.get(e.message_id)
+            if not isinstance(result, BaseException):
+                self._payloads.pop(e.message_id, None)
+            elif payload is not None:  # not stored: track it again, it expires on the next pass
+                error = result
+                self.scheduler.enqueue(dataclasses.replace(payload.work, attempts=payload.attempts))
+        if error is not None:
+            raise error
 
     async def _dispatch_once(self) -> bool:
         decisions = self.scheduler.next_dispatches(DISPATCH_BATCH)
@@ -382,11 +399,20 @@ class Pipeline:
                     Transition("dispatched", d.message_id, d.device_id, now, attempt=d.attempt)
                 )
                 for d in decisions
-            )
+            ),
+            return_exceptions=True,
         )
         touched = set()
+        error: BaseException | None = None
         for decision, ok in zip(decisions, stored, strict=True):
             payload = self._payloads.get(decision.message_id)
+            if isinstance(ok, BaseException):  # not stored, so never sent: back to the queue
+                error = ok
+                self.scheduler.finished(decision.message_id)
+                if payload is not None:
+                    payload.attempts = decision.attempt - 1
+                    self.scheduler.enqueue(dataclasses.replace(payload.work, attempts=payload.attempts))
+                continue
             if not ok or payload is None:
                 self.scheduler.finished(decision.message_id)
                 continue
@@ -406,4 +432,6 @@ class Pipeline:
                 await conn.flush()
             except ConnectionClosed:
                 pass  # the listener notices and reports the relay offline
+        if error is not None:
+            raise error
         return len(decisions) == DISPATCH_BATCH

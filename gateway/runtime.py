@@ -4,6 +4,11 @@ Start-up: database (embedded or ``DATABASE_URL``) → schema → first-run boots
 recovery (unfinished messages back into the scheduler) → HTTP listener → background tasks →
 relay listener.
 
+While running, the task ``database.watch`` pings PostgreSQL every ``DATABASE_WATCH_INTERVAL``
+seconds: it logs ``database.down`` / ``database.up``, stores the relay reports that were parked
+while the database was unreachable (their ``report_ack`` goes out then), and — with the embedded
+server — restarts the postmaster if it died (``database.embedded_restarted``).
+
 Shutdown (on SIGINT/SIGTERM, or when a supervised task dies), always in this order:
 
 1. stop accepting: close the HTTP and relay listening sockets;
@@ -40,12 +45,16 @@ from gateway.services import Services
 from gateway.tasks import Supervisor
 from gateway.webhooks.dispatcher import WebhookDispatcher
 from store import queries as q
-from store.database import Conn, apply_schema, create_pool
-from store.embedded import embedded_database_url
+from store.database import DATABASE_DOWN, Conn, apply_schema, create_pool
+from store.embedded import embedded_database_url, embedded_server_alive, restart_embedded_server
 
 __all__ = ["Gateway", "bind_socket", "resolve_database_url"]
 
 log = get_logger("gateway.runtime")
+
+DATABASE_WATCH_INTERVAL = 1.0
+"""Seconds between the database watch's pings."""
+DATABASE_PING_TIMEOUT = 1.5
 
 
 async def resolve_database_url(settings: Settings) -> str:
@@ -168,6 +177,7 @@ class Gateway:
         await self.relay_listener.start(self._relay_sock)
         self.supervisor.spawn("relay.telemetry", self.hub.run_flusher())
         self.supervisor.spawn("relay.events", self.hub.event_writer.run())
+        self.supervisor.spawn("database.watch", self._watch_database())
         log.info(
             "gateway.started", http=self.settings.api_base_url(self.http_port), relay_port=self.relay_port
         )
@@ -205,6 +215,57 @@ class Gateway:
             except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
                 log.warning("idempotency.purge_failed", error=repr(exc))
             await asyncio.sleep(3600)
+
+    async def _database_answers(self) -> bool:
+        assert self.pool is not None
+        try:
+            async with asyncio.timeout(DATABASE_PING_TIMEOUT):
+                await self.pool.fetchval(q.PING)
+        except DATABASE_DOWN:
+            return False
+        return True
+
+    async def _restart_embedded_if_dead(self) -> bool:
+        """With the embedded server: if its postmaster is gone, start it again; True if restarted."""
+        data_dir = self.settings.data_dir
+        if self.settings.database_url:
+            return False
+        if await asyncio.to_thread(embedded_server_alive, data_dir):
+            return False
+        log.error("database.embedded_died", data_dir=str(data_dir))
+        try:
+            url = await asyncio.to_thread(restart_embedded_server, data_dir)
+        except Exception as exc:  # e.g. old backends still hold its shared memory: next round
+            log.warning("database.embedded_restart_failed", error=repr(exc))
+            return False
+        if url != self.database_url:  # pragma: no cover - same data folder, same socket
+            assert self.pool is not None
+            self.pool.set_connect_args(url)
+            self.database_url = url
+        log.warning("database.embedded_restarted", data_dir=str(data_dir))
+        return True
+
+    async def _watch_database(self) -> None:
+        """Background task ``database.watch`` (see the module docstring)."""
+        assert self.relay_listener is not None
+        reports = self.relay_listener.reports
+        up = True
+        while True:
+            await asyncio.sleep(DATABASE_WATCH_INTERVAL)
+            ok = await self._database_answers()
+            if not ok and await self._restart_embedded_if_dead():
+                ok = await self._database_answers()
+            if ok != up:
+                up = ok
+                if ok:
+                    log.warning("database.up")
+                else:
+                    log.error("database.down")
+            if ok and reports.parked:
+                try:
+                    await reports.retry_parked()
+                except DATABASE_DOWN as exc:  # down again: next round
+                    log.warning("relay.reports_retry_failed", error=repr(exc))
 
     def request_stop(self) -> None:
         """Ask the gateway to shut down (signal handlers call this)."""

@@ -17,6 +17,8 @@ from store import queries as q
 __all__ = ["health"]
 
 DB_CHECK_TIMEOUT = 1.5
+RETRY_AFTER = 2
+"""``Retry-After`` seconds on a 503 (database down)."""
 
 
 class Health(msgspec.Struct, kw_only=True, omit_defaults=True):
@@ -36,7 +38,7 @@ async def _database_up(request: Request) -> bool:
         async with asyncio.timeout(DB_CHECK_TIMEOUT):
             async with pool.acquire() as conn:
                 await conn.fetchval(q.PING)
-    except (TimeoutError, OSError, Exception):
+    except Exception:  # whatever it is, the database is not answering: report, never raise
         return False
     return True
 
@@ -53,4 +55,6 @@ async def health(request: Request) -> Response:
         uptime_seconds=round(time.monotonic() - svc.started_at, 3),
         error=None if up else ErrorBody(code="unavailable", message="database unreachable"),
     )
-    return json_response(report, 200 if up else 503)
+    if up:
+        return json_response(report)
+    return json_response(report, 503, headers={"Retry-After": str(RETRY_AFTER)})

@@ -25,6 +25,7 @@ from gateway.errors import ApiError, error_body
 from gateway.logs import get_logger
 from gateway.relay.devices import DeviceRecord, LiveTelemetry, device_from_row, telemetry_from_row
 from gateway.relay.hub import RelayConnection, RelayHub, close_connection
+from gateway.relay.reports import ReportDesk
 from gateway.timefmt import utcnow
 from gateway.tokens import DEVICE_PREFIX, bearer_token, hash_token, is_well_formed
 from protocol import (
@@ -69,6 +70,8 @@ class RelayListener:
         self._heartbeat_interval = heartbeat_interval
         self._ping_interval = ping_interval
         self._server: Server | None = None
+        self.reports = ReportDesk(hub)
+        """Stores reports; acknowledges only stored ones (see :mod:`gateway.relay.reports`)."""
         self._devices: weakref.WeakKeyDictionary[ServerConnection, tuple[DeviceRecord, LiveTelemetry]] = (
             weakref.WeakKeyDictionary()
         )
@@ -138,6 +141,7 @@ class RelayListener:
         except ConnectionClosed:
             pass
         finally:
+            self.reports.forget(conn)
             await self.hub.detach(conn)
 
     async def _serve(self, conn: RelayConnection) -> None:
@@ -174,10 +178,7 @@ class RelayListener:
             case CommandAcked(id=message_id):
                 self.hub.events.relay_acked(conn.device.id, message_id)
             case ReportReceived(frame=report):
-                await self.hub.events.relay_reported(conn.device.id, report)
-                if report.status == "sent":
-                    self.hub.count_sent(conn.device.id)
-                conn.session.ack_report(report.id, report.status)
+                await self.reports.receive(conn, report)  # acked once stored, else parked
             case ProtocolViolation(code=code, message=message):
                 log.info("relay.protocol_violation", device_id=conn.device.id, code=code, message=message)
             case _:
