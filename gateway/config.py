@@ -96,6 +96,10 @@ class Settings:
     """RELAYGATE_IDEMPOTENCY_TTL_HOURS: how long Idempotency-Key answers are kept (at least)."""
     telemetry_flush_interval: float = 5.0
     """RELAYGATE_TELEMETRY_FLUSH_INTERVAL: seconds between batched writes of relay telemetry."""
+    device_event_debounce: float = 10.0
+    """RELAYGATE_DEVICE_EVENT_DEBOUNCE: ``device.offline`` is written only if the relay has not
+    come back within this many seconds (and then the matching ``device.online`` is not written
+    either); 0 writes both at once."""
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None, **overrides: Any) -> Settings:
@@ -127,6 +131,8 @@ class Settings:
             raise SettingsError("max_body_bytes must be at least 1024")
         if self.heartbeat_interval <= 0:
             raise SettingsError("heartbeat_interval must be positive")
+        if self.device_event_debounce < 0:
+            raise SettingsError("device_event_debounce must not be negative")
 
     def replace(self, **changes: Any) -> Settings:
         """A copy with ``changes`` applied (settings are frozen)."""
@@ -179,4 +185,5 @@ _ENV: list[tuple[str, str, Any]] = [
     ("reclaim_grace", "RELAYGATE_RECLAIM_GRACE", float),
     ("idempotency_ttl_hours", "RELAYGATE_IDEMPOTENCY_TTL_HOURS", float),
     ("telemetry_flush_interval", "RELAYGATE_TELEMETRY_FLUSH_INTERVAL", float),
+    ("device_event_debounce", "RELAYGATE_DEVICE_EVENT_DEBOUNCE", float),
 ]

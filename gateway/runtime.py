@@ -15,7 +15,8 @@ Shutdown (on SIGINT/SIGTERM, or when a supervised task dies), always in this ord
 2. close relay sessions with 1001 (going away) so phones reconnect with backoff, and let
    in-flight HTTP requests finish (up to ``shutdown_timeout``);
 3. stop background tasks (dispatch, writers, flushers): cancelled with a message, then the
-   group-commit writers write what they still hold (acks, requeues) within ``shutdown_timeout``;
+   group-commit writers write what they still hold (acks, requeues, and the ``device.offline``
+   events still held by the debounce) within ``shutdown_timeout``;
 4. close the database pool (everything acknowledged to a client is already committed);
 5. the embedded PostgreSQL handle is released when the process exits.
 """
@@ -125,7 +126,9 @@ class Gateway:
 
         self._http_sock = bind_socket(s.host, s.http_port)
         self._relay_sock = bind_socket(s.host, s.relay_port)
-        self.hub = RelayHub(self.pool, flush_interval=s.telemetry_flush_interval)
+        self.hub = RelayHub(
+            self.pool, flush_interval=s.telemetry_flush_interval, event_debounce=s.device_event_debounce
+        )
         secret = load_secret(s.secret_key, s.data_dir)
         self.pipeline = Pipeline(
             self.pool, self.hub, secret=secret, max_attempts=s.max_attempts, reclaim_grace=s.reclaim_grace
@@ -295,8 +298,11 @@ class Gateway:
             self._http.should_exit = True
             await self.supervisor.stop("http.clock", timeout)
             await self._http.shutdown(sockets=[self._http_sock] if self._http_sock else None)
-        # 3. background tasks; then write what the group-commit writers still hold
+        # 3. background tasks; then write what the group-commit writers still hold (with the
+        #    device.offline events the debounce still holds: these relays are gone for now)
         await self.supervisor.cancel_all(timeout)
+        if self.hub is not None:
+            self.hub.settle_offline_events()
         if self.pipeline is not None and self.hub is not None:
             for batcher in (self.pipeline.accepts, self.pipeline.transitions, self.hub.event_writer):
                 try:

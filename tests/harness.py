@@ -165,6 +165,7 @@ async def start_gateway(database_url: str, **overrides: Any) -> RunningGateway:
         "webhook_allow_private": True,
         "db_pool_size": 5,
         "secret_key": "test-secret-key-0123456789abcdef",
+        "device_event_debounce": 0.0,  # events at once; tests of the debounce set their own
     }
     values.update(overrides)
     settings = Settings.from_env({}, **values)
