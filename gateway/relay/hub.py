@@ -248,7 +248,10 @@ class RelayHub:
     def count_sent(self, device_id: str) -> None:
         """One SMS reported sent by the device (for "sent in the last hour")."""
         window = self._sent.setdefault(device_id, deque())
-        window.append(time.monotonic())
+        now = time.monotonic()
+        window.append(now)
+        while window[0] < now - 3600:  # forget as we go: unread windows must not grow for ever
+            window.popleft()
 
     def sent_last_hour(self, device_id: str) -> int:
         """SMS the device reported sent in the last hour (since this process started)."""

@@ -17,6 +17,7 @@ import asyncpg
 
 from gateway.relaysim import RelayFleet, SimOptions
 from tests.harness import ApiClient, FaultProxy, SendLoad, flap, make_account, start_gateway
+from tests.relay_client import RawRelay, pair_relay
 
 DEBOUNCE = 3.0
 
@@ -154,3 +155,26 @@ async def _reconnected(proxy: FaultProxy, connections: int, fleet: RelayFleet) -
 
 async def _has_events(url: str, event_type: str, count: int) -> bool:
     return sum(t == event_type for t, _ in await _device_events(url)) >= count
+
+
+async def test_shutdown_writes_offline_events_the_debounce_holds(
+    database_url: str, session: aiohttp.ClientSession
+) -> None:
+    """A relay gone less than the debounce when the gateway stops still gets its device.offline."""
+    running = await start_gateway(database_url, device_event_debounce=60.0)
+    _, token = await make_account(database_url)
+    api = ApiClient(session, running.base_url, token)
+    paired = await pair_relay(api)
+    relay = await RawRelay.connect(running.relay_url, paired["device_token"])
+    relay.kill()
+    assert running.gateway.hub is not None
+    hub = running.gateway.hub
+    async with asyncio.timeout(5):
+        while hub.is_online(paired["device_id"]):
+            await asyncio.sleep(0.02)
+    assert [t for t, _ in await _device_events(database_url)] == ["device.online"]
+    await running.stop()
+    assert await _device_events(database_url) == [
+        ("device.online", paired["device_id"]),
+        ("device.offline", paired["device_id"]),
+    ]
