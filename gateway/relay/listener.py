@@ -40,6 +40,7 @@ from protocol import (
     ReportReceived,
 )
 from store import queries as q
+from store.database import DATABASE_DOWN
 
 __all__ = ["RelayListener"]
 
@@ -111,7 +112,16 @@ class RelayListener:
         key = hash_token(token)
         known = self.hub.known_device(key)  # a reconnect of a device this process has seen
         if known is None:
-            row = await self._pool.fetchrow(q.DEVICE_BY_TOKEN, key)
+            try:
+                row = await self._pool.fetchrow(q.DEVICE_BY_TOKEN, key)
+            except DATABASE_DOWN:  # not a bad token: the relay keeps it and retries
+                response = _reject(
+                    http.HTTPStatus.SERVICE_UNAVAILABLE,
+                    "unavailable",
+                    "the database is unreachable; retry later",
+                )
+                response.headers["Retry-After"] = "2"
+                return response
             if row is None:
                 return _reject(
                     http.HTTPStatus.UNAUTHORIZED, "unauthorized", "unknown, revoked or unpaired device token"

@@ -16,6 +16,7 @@ from pathlib import Path
 import aiohttp
 import asyncpg
 import pytest
+from websockets.exceptions import InvalidStatus
 
 from gateway.relaysim import RelayFleet, SimOptions
 from tests.harness import (
@@ -103,6 +104,7 @@ async def _stopped_under_load(cluster: PostgresCluster, session: aiohttp.ClientS
                     "PATCH", f"/v1/devices/{relay.device_id}", json={"per_minute_limit": 1000}
                 )
                 assert status == 200
+            newcomer = await pair_relay(api, "Relay not seen yet")  # its token is not cached
             assert running.gateway.relay_listener is not None
             desk = running.gateway.relay_listener.reports
             load = SendLoad(api, rate=20.0, timeout=10.0)
@@ -117,6 +119,10 @@ async def _stopped_under_load(cluster: PostgresCluster, session: aiohttp.ClientS
             assert unacked, "a report should wait in a relay's outbox"
             status, health, headers = await api.get("/v1/health")
             assert status == 503 and health["database"] == "down" and headers.get("Retry-After")
+            with pytest.raises(InvalidStatus) as refused:  # a token it cannot check: retry, not 401
+                await RawRelay.connect(running.relay_url, newcomer["device_token"])
+            assert refused.value.response.status_code == 503
+            assert refused.value.response.headers.get("Retry-After")
             await asyncio.sleep(2.5)
             assert all(key in {k for r in fleet.relays for k in r.outbox} for key in unacked)
             assert all(key not in set(r.acked_reports) for r in fleet.relays for key in unacked)
