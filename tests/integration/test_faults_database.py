@@ -59,6 +59,7 @@ async def _until(predicate: object, timeout: float, step: float = 0.05) -> float
             await asyncio.sleep(step)
 
 
+@pytest.mark.slow
 async def test_postgres_stopped_under_load(session: aiohttp.ClientSession) -> None:
     """PostgreSQL stopped (-m immediate) under load: 503 + Retry-After within 2 s, relay sockets
     stay open, unstored reports are not acked, service resumes within 5 s of the restart, and

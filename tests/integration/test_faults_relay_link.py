@@ -14,6 +14,7 @@ from typing import Any
 
 import aiohttp
 import asyncpg
+import pytest
 
 from gateway.relaysim import RelayFleet, SimOptions
 from tests.harness import ApiClient, FaultProxy, SendLoad, flap, make_account, start_gateway
@@ -51,6 +52,7 @@ async def _until(check: Any, timeout: float, step: float = 0.1) -> None:
             await asyncio.sleep(step)
 
 
+@pytest.mark.slow
 async def test_link_faults_deliver_exactly_once_without_event_storm(
     database_url: str, session: aiohttp.ClientSession
 ) -> None:
