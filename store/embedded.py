@@ -71,6 +71,28 @@ def _process_alive(pid: int) -> bool:
     return state not in ("Z", "X")
 
 
+def _remove_stale_lock_files(pgdata: Path) -> None:
+    """Remove ``postmaster.pid`` and the socket's ``.s.PGSQL.*.lock`` if the postmaster they
+    name is dead: PostgreSQL refuses to start while that pid still exists (as a zombie)."""
+    pid_file = pgdata / "postmaster.pid"
+    pid = _postmaster_pid(pgdata)
+    if pid is None or _process_alive(pid):
+        return
+    try:
+        lines = pid_file.read_text().splitlines()
+    except OSError:
+        lines = []
+    socket_dir = Path(lines[4].strip()) if len(lines) > 4 and lines[4].strip() else pgdata
+    for lock in socket_dir.glob(".s.PGSQL.*.lock"):
+        try:
+            owner = lock.read_text().split("\n", 1)[0].strip()
+        except OSError:
+            continue
+        if owner == str(pid):
+            lock.unlink(missing_ok=True)
+    pid_file.unlink(missing_ok=True)
+
+
 def embedded_server_alive(data_dir: Path) -> bool:
     """Whether the postmaster of ``data_dir/pg`` is running."""
     pid = _postmaster_pid(_pgdata(data_dir))
@@ -81,8 +103,8 @@ def restart_embedded_server(data_dir: Path) -> str:
     """Start the embedded server again after its postmaster died; return its URL.
 
     Under the package's inter-process lock: if another process (a CLI command sharing the
-    folder) restarted it meanwhile, this joins that server. A ``postmaster.pid`` left by a dead
-    postmaster is removed first (PostgreSQL itself would refuse to start while that pid is a
+    folder) restarted it meanwhile, this joins that server. The lock files left by a dead
+    postmaster are removed first (PostgreSQL itself would refuse to start while that pid is a
     zombie). Raises if PostgreSQL does not start (e.g. its old backends still hold the shared
     memory for a moment): the caller retries.
     """
@@ -90,8 +112,6 @@ def restart_embedded_server(data_dir: Path) -> str:
     pgdata = _pgdata(data_dir)
     server = postgres_server.get_server(pgdata, cleanup_mode="stop", start=False)
     with server._lock:  # the package's own lock, shared with every process using the folder
-        pid = _postmaster_pid(pgdata)
-        if pid is not None and not _process_alive(pid):
-            (pgdata / "postmaster.pid").unlink(missing_ok=True)
+        _remove_stale_lock_files(pgdata)
         server.ensure_postgres_running()
     return str(server.get_uri())
