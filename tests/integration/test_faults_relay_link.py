@@ -168,6 +168,7 @@ async def test_shutdown_writes_offline_events_the_debounce_holds(
     api = ApiClient(session, running.base_url, token)
     paired = await pair_relay(api)
     relay = await RawRelay.connect(running.relay_url, paired["device_token"])
+    await _until(lambda: _has_events(database_url, "device.online", 1), 5)  # group-committed
     relay.kill()
     assert running.gateway.hub is not None
     hub = running.gateway.hub
