@@ -21,6 +21,8 @@ from tests.harness import ApiClient, FaultProxy, SendLoad, flap, make_account, s
 from tests.relay_client import RawRelay, pair_relay
 
 DEBOUNCE = 3.0
+RECONNECT_TIMEOUT = 25.0
+"""Bound on a relay's return after a fault (a simulated relay gives up on a lost welcome after 10 s)."""
 
 
 async def _device_events(url: str) -> list[tuple[str, str]]:
@@ -99,13 +101,18 @@ async def test_link_faults_deliver_exactly_once_without_event_storm(
         for _ in range(3):  # a frame cut in half, then RST
             wanted = proxy.connections + 1
             proxy.reset_mid_frame()
-            await _until(lambda: _reconnected(proxy, wanted, fleet), 10)  # noqa: B023 - awaited here
+            await _until(lambda: _reconnected(proxy, wanted, fleet), RECONNECT_TIMEOUT)  # noqa: B023
 
         before = proxy.connections
-        proxy.freeze()  # half-open: the gateway's heartbeat timeout must notice
-        await asyncio.sleep(3.5)
+        proxy.freeze()  # half-open: no FIN, no RST; the gateway's heartbeat timeout must notice
+        hub = running.gateway.hub
+        assert hub is not None
+        async with asyncio.timeout(10):  # 2.5 heartbeats without a frame, then a 3 s close at most
+            while any(hub.is_online(r.device_id) for r in fleet.relays):
+                await asyncio.sleep(0.05)
+        proxy.reset_all()  # the phones' own TCP notices its dead sockets too, later
         proxy.thaw()
-        await _until(lambda: _reconnected(proxy, before + 2, fleet), 10)
+        await _until(lambda: _reconnected(proxy, before + 2, fleet), RECONNECT_TIMEOUT)
 
         resets = await flap(proxy, every=2.0, duration=15.0, rng=random.Random(3))
         assert resets >= 5
