@@ -1,4 +1,4 @@
-"""``python -m bench run [--quick] [--scenario NAME] [--max-relays N] [--profile] [--out DIR]``."""
+"""``python -m bench run [--quick] [--scenario NAME] [--duration S] [--max-relays N] [--profile] [--out DIR]``."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from pathlib import Path
 import uvloop
 
 from bench.context import Options
-from bench.runner import SCENARIOS, run_bench
+from bench.runner import DEFAULT_SCENARIOS, SCENARIOS, run_bench
 
 __all__ = ["main"]
 
@@ -25,19 +25,21 @@ def main(argv: list[str] | None = None) -> int:
         "--scenario",
         action="append",
         choices=sorted(SCENARIOS),
-        help="run only this scenario (repeatable; default: all)",
+        help="run only this scenario (repeatable; default: all but soak)",
     )
+    run.add_argument("--duration", type=float, help="seconds of the soak's send load (default 600, quick 20)")
     run.add_argument("--max-relays", type=int, default=20000, help="largest S1 fleet (50000 adds that step)")
     run.add_argument("--profile", action="store_true", help="py-spy the gateway during an S2-style step")
     run.add_argument("--out", type=Path, default=Path(__file__).parent / "results", help="result folder")
     args = parser.parse_args(argv)
     options = Options(
         quick=args.quick,
-        scenarios=tuple(args.scenario or SCENARIOS),
+        scenarios=tuple(args.scenario or DEFAULT_SCENARIOS),
         out_dir=args.out,
         max_relays=args.max_relays,
         profile=args.profile,
         database_url=os.environ.get("DATABASE_URL") or None,
+        duration=args.duration,
     )
     _, result = uvloop.run(run_bench(options))
     failed = [k for k, s in result["scenarios"].items() if s["status"] == "failed"]

@@ -37,6 +37,8 @@ class Options:
     max_relays: int
     profile: bool
     database_url: str | None
+    duration: float | None = None
+    """The soak's length in seconds (None: its default)."""
 
 
 @dataclass

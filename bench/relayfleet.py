@@ -370,6 +370,16 @@ class Fleet:
             if relay.ws is not None:
                 relay.ws.abort()
 
+    def churn(self, fraction: float) -> int:
+        """Abort the sockets of a random ``fraction`` of the connected phones (they reconnect with
+        full jitter, like S5's drop but for a few); how many were aborted."""
+        up = [r for r in self.relays if r.ws is not None and r.welcomed]
+        chosen = self.rng.sample(up, min(len(up), max(1, round(fraction * len(self.relays)))))
+        for relay in chosen:
+            assert relay.ws is not None
+            relay.ws.abort()
+        return len(chosen)
+
     async def echo(self, conns: int, seconds: float) -> float:
         """Closed-loop echo round trips per second over ``conns`` connections (plain mode)."""
         self._echoing = True
@@ -413,6 +423,8 @@ async def _command(fleet: Fleet, cmd: dict[str, Any]) -> dict[str, Any]:
     if name == "drop":
         fleet.drop()
         return {"ok": True, "dropped": len(fleet.relays)}
+    if name == "churn":
+        return {"ok": True, "aborted": fleet.churn(min(1.0, max(0.0, float(cmd.get("fraction", 0.05)))))}
     if name == "wait_back":
         try:
             await fleet.wait_welcomed(timeout)

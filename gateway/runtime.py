@@ -4,13 +4,19 @@ Start-up: database (embedded or ``DATABASE_URL``) → schema → first-run boots
 recovery (unfinished messages back into the scheduler) → HTTP listener → background tasks →
 relay listener.
 
+While running, the task ``database.watch`` pings PostgreSQL every ``DATABASE_WATCH_INTERVAL``
+seconds: it logs ``database.down`` / ``database.up``, stores the relay reports that were parked
+while the database was unreachable (their ``report_ack`` goes out then), and — with the embedded
+server — restarts the postmaster if it died (``database.embedded_restarted``).
+
 Shutdown (on SIGINT/SIGTERM, or when a supervised task dies), always in this order:
 
 1. stop accepting: close the HTTP and relay listening sockets;
 2. close relay sessions with 1001 (going away) so phones reconnect with backoff, and let
    in-flight HTTP requests finish (up to ``shutdown_timeout``);
 3. stop background tasks (dispatch, writers, flushers): cancelled with a message, then the
-   group-commit writers write what they still hold (acks, requeues) within ``shutdown_timeout``;
+   group-commit writers write what they still hold (acks, requeues, and the ``device.offline``
+   events still held by the debounce) within ``shutdown_timeout``;
 4. close the database pool (everything acknowledged to a client is already committed);
 5. the embedded PostgreSQL handle is released when the process exits.
 """
@@ -42,12 +48,16 @@ from gateway.services import Services
 from gateway.tasks import Supervisor
 from gateway.webhooks.dispatcher import WebhookDispatcher
 from store import queries as q
-from store.database import Conn, apply_schema, create_pool
-from store.embedded import embedded_database_url
+from store.database import DATABASE_DOWN, Conn, apply_schema, create_pool
+from store.embedded import embedded_database_url, embedded_server_alive, restart_embedded_server
 
 __all__ = ["Gateway", "ListenError", "bind_socket", "resolve_database_url"]
 
 log = get_logger("gateway.runtime")
+
+DATABASE_WATCH_INTERVAL = 1.0
+"""Seconds between the database watch's pings."""
+DATABASE_PING_TIMEOUT = 1.5
 
 
 async def resolve_database_url(settings: Settings) -> str:
@@ -134,7 +144,9 @@ class Gateway:
             await self._bootstrap(conn)
         log.info("database.ready", schema_version=version, embedded=not s.database_url)
 
-        self.hub = RelayHub(self.pool, flush_interval=s.telemetry_flush_interval)
+        self.hub = RelayHub(
+            self.pool, flush_interval=s.telemetry_flush_interval, event_debounce=s.device_event_debounce
+        )
         secret = load_secret(s.secret_key, s.data_dir)
         self.pipeline = Pipeline(
             self.pool, self.hub, secret=secret, max_attempts=s.max_attempts, reclaim_grace=s.reclaim_grace
@@ -191,6 +203,7 @@ class Gateway:
         await self.relay_listener.start(self._relay_sock)
         self.supervisor.spawn("relay.telemetry", self.hub.run_flusher())
         self.supervisor.spawn("relay.events", self.hub.event_writer.run())
+        self.supervisor.spawn("database.watch", self._watch_database())
         log.info(
             "gateway.started", http=self.settings.api_base_url(self.http_port), relay_port=self.relay_port
         )
@@ -234,6 +247,57 @@ class Gateway:
                 log.warning("idempotency.purge_failed", error=repr(exc))
             await asyncio.sleep(3600)
 
+    async def _database_answers(self) -> bool:
+        assert self.pool is not None
+        try:
+            async with asyncio.timeout(DATABASE_PING_TIMEOUT):
+                await self.pool.fetchval(q.PING)
+        except DATABASE_DOWN:
+            return False
+        return True
+
+    async def _restart_embedded_if_dead(self) -> bool:
+        """With the embedded server: if its postmaster is gone, start it again; True if restarted."""
+        data_dir = self.settings.data_dir
+        if self.settings.database_url:
+            return False
+        if await asyncio.to_thread(embedded_server_alive, data_dir):
+            return False
+        log.error("database.embedded_died", data_dir=str(data_dir))
+        try:
+            url = await asyncio.to_thread(restart_embedded_server, data_dir)
+        except Exception as exc:  # e.g. old backends still hold its shared memory: next round
+            log.warning("database.embedded_restart_failed", error=repr(exc))
+            return False
+        if url != self.database_url:  # pragma: no cover - same data folder, same socket
+            assert self.pool is not None
+            self.pool.set_connect_args(url)
+            self.database_url = url
+        log.warning("database.embedded_restarted", data_dir=str(data_dir))
+        return True
+
+    async def _watch_database(self) -> None:
+        """Background task ``database.watch`` (see the module docstring)."""
+        assert self.relay_listener is not None
+        reports = self.relay_listener.reports
+        up = True
+        while True:
+            await asyncio.sleep(DATABASE_WATCH_INTERVAL)
+            ok = await self._database_answers()
+            if not ok and await self._restart_embedded_if_dead():
+                ok = await self._database_answers()
+            if ok != up:
+                up = ok
+                if ok:
+                    log.warning("database.up")
+                else:
+                    log.error("database.down")
+            if ok and reports.parked:
+                try:
+                    await reports.retry_parked()
+                except DATABASE_DOWN as exc:  # down again: next round
+                    log.warning("relay.reports_retry_failed", error=repr(exc))
+
     def request_stop(self) -> None:
         """Ask the gateway to shut down (signal handlers call this)."""
         self._stop_requested.set()
@@ -264,8 +328,11 @@ class Gateway:
             self._http.should_exit = True
             await self.supervisor.stop("http.clock", timeout)
             await self._http.shutdown(sockets=[self._http_sock] if self._http_sock else None)
-        # 3. background tasks; then write what the group-commit writers still hold
+        # 3. background tasks; then write what the group-commit writers still hold (with the
+        #    device.offline events the debounce still holds: these relays are gone for now)
         await self.supervisor.cancel_all(timeout)
+        if self.hub is not None:
+            self.hub.settle_offline_events()
         if self.pipeline is not None and self.hub is not None:
             for batcher in (self.pipeline.accepts, self.pipeline.transitions, self.hub.event_writer):
                 try:

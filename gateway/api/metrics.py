@@ -6,6 +6,7 @@ block ``/metrics`` at the proxy.
 
 from __future__ import annotations
 
+import asyncio
 import time
 
 from starlette.requests import Request
@@ -31,6 +32,12 @@ async def metrics(request: Request) -> Response:
             "gauge",
             "Seconds since the gateway started.",
             time.monotonic() - svc.started_at,
+        ),
+        _line(
+            "relaygate_tasks",
+            "gauge",
+            "asyncio tasks alive in the gateway (flat under steady load; growth is a leak).",
+            len(asyncio.all_tasks()),
         ),
         _line("relaygate_relays_connected", "gauge", "Relay sockets open.", hub.connection_count),
         _line("relaygate_relays_online", "gauge", "Relays that said hello.", hub.online_count),

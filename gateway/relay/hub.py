@@ -3,7 +3,8 @@
 One :class:`RelayConnection` per connected device (a second connection of the same device
 replaces the first, which is closed with 4000). The hub keeps each phone's telemetry in memory,
 flushes it to the database in batches, records ``device.online`` / ``device.offline`` events
-in the outbox, and forwards the delivery-relevant happenings (online, offline, ack, report) to
+in the outbox (debounced: a relay back within ``event_debounce`` seconds produces neither), and
+forwards the delivery-relevant happenings (online, offline, ack, report) to
 the :class:`RelayEvents` sink the send pipeline implements.
 """
 
@@ -99,8 +100,13 @@ class RelayConnection:
 class RelayHub:
     """Registry of connections, telemetry and device events."""
 
-    def __init__(self, pool: asyncpg.Pool[Any], *, flush_interval: float = 5.0) -> None:
+    def __init__(
+        self, pool: asyncpg.Pool[Any], *, flush_interval: float = 5.0, event_debounce: float = 0.0
+    ) -> None:
         self._pool = pool
+        self._event_debounce = event_debounce
+        self._offline_pending: dict[str, tuple[asyncio.TimerHandle, str, dict[str, Any]]] = {}
+        """Devices gone less than ``event_debounce`` ago: their ``device.offline`` is not written yet."""
         self.events: RelayEvents = NullRelayEvents()
         self._conns: dict[str, RelayConnection] = {}
         self._online: set[str] = set()
@@ -155,7 +161,7 @@ class RelayHub:
             self.events.relay_offline(conn.device.id)
             conn.telemetry.last_seen_at = utcnow()
             self._dirty.add(conn.device.id)
-            self.record_event(conn.device.account_id, "device.offline", self._device_event(conn))
+            self._offline_event(conn.device.id, conn.device.account_id, self._device_event(conn))
             log.info("relay.offline", device_id=conn.device.id, account_id=conn.device.account_id)
 
     async def hello(self, conn: RelayConnection) -> None:
@@ -168,8 +174,35 @@ class RelayHub:
         self._report_sims(conn)
         self.events.relay_online(conn.device)
         if not was_online:
-            self.record_event(conn.device.account_id, "device.online", self._device_event(conn))
+            pending = self._offline_pending.pop(conn.device.id, None)
+            if pending is not None:  # back within the debounce: no offline, no online event
+                pending[0].cancel()
+            else:
+                self.record_event(conn.device.account_id, "device.online", self._device_event(conn))
             log.info("relay.online", device_id=conn.device.id, account_id=conn.device.account_id)
+
+    def _offline_event(self, device_id: str, account_id: str, data: dict[str, Any]) -> None:
+        """Write ``device.offline`` now, or after the debounce if the device is still gone."""
+        if self._event_debounce <= 0:
+            self.record_event(account_id, "device.offline", data)
+            return
+        loop = asyncio.get_running_loop()
+        handle = loop.call_later(self._event_debounce, self._settle_offline, device_id)
+        self._offline_pending[device_id] = (handle, account_id, data)
+
+    def _settle_offline(self, device_id: str) -> None:
+        pending = self._offline_pending.pop(device_id, None)
+        if pending is not None:
+            handle, account_id, data = pending
+            handle.cancel()
+            self.record_event(account_id, "device.offline", data)
+
+    def settle_offline_events(self) -> int:
+        """Write every ``device.offline`` the debounce still holds (at shutdown); how many."""
+        devices = list(self._offline_pending)
+        for device_id in devices:
+            self._settle_offline(device_id)
+        return len(devices)
 
     def heartbeat(self, conn: RelayConnection) -> None:
         """Telemetry changed; it will be flushed with the next batch."""
@@ -236,7 +269,10 @@ class RelayHub:
     def count_sent(self, device_id: str) -> None:
         """One SMS reported sent by the device (for "sent in the last hour")."""
         window = self._sent.setdefault(device_id, deque())
-        window.append(time.monotonic())
+        now = time.monotonic()
+        window.append(now)
+        while window[0] < now - 3600:  # forget as we go: unread windows must not grow for ever
+            window.popleft()
 
     def sent_last_hour(self, device_id: str) -> int:
         """SMS the device reported sent in the last hour (since this process started)."""

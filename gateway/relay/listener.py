@@ -25,6 +25,7 @@ from gateway.errors import ApiError, error_body
 from gateway.logs import get_logger
 from gateway.relay.devices import DeviceRecord, LiveTelemetry, device_from_row, telemetry_from_row
 from gateway.relay.hub import RelayConnection, RelayHub, close_connection
+from gateway.relay.reports import ReportDesk
 from gateway.timefmt import utcnow
 from gateway.tokens import DEVICE_PREFIX, bearer_token, hash_token, is_well_formed
 from protocol import (
@@ -36,11 +37,10 @@ from protocol import (
     HelloReceived,
     ProtocolViolation,
     RelaySession,
-    Report,
     ReportReceived,
 )
 from store import queries as q
-from store.batcher import ItemRejected
+from store.database import DATABASE_DOWN
 
 __all__ = ["RelayListener"]
 
@@ -71,6 +71,8 @@ class RelayListener:
         self._heartbeat_interval = heartbeat_interval
         self._ping_interval = ping_interval
         self._server: Server | None = None
+        self.reports = ReportDesk(hub)
+        """Stores reports; acknowledges only stored ones (see :mod:`gateway.relay.reports`)."""
         self._devices: weakref.WeakKeyDictionary[ServerConnection, tuple[DeviceRecord, LiveTelemetry]] = (
             weakref.WeakKeyDictionary()
         )
@@ -110,7 +112,16 @@ class RelayListener:
         key = hash_token(token)
         known = self.hub.known_device(key)  # a reconnect of a device this process has seen
         if known is None:
-            row = await self._pool.fetchrow(q.DEVICE_BY_TOKEN, key)
+            try:
+                row = await self._pool.fetchrow(q.DEVICE_BY_TOKEN, key)
+            except DATABASE_DOWN:  # not a bad token: the relay keeps it and retries
+                response = _reject(
+                    http.HTTPStatus.SERVICE_UNAVAILABLE,
+                    "unavailable",
+                    "the database is unreachable; retry later",
+                )
+                response.headers["Retry-After"] = "2"
+                return response
             if row is None:
                 return _reject(
                     http.HTTPStatus.UNAUTHORIZED, "unauthorized", "unknown, revoked or unpaired device token"
@@ -142,6 +153,7 @@ class RelayListener:
         except ConnectionClosed:
             pass
         finally:
+            self.reports.forget(conn)
             await self.hub.detach(conn)
 
     async def _serve(self, conn: RelayConnection) -> None:
@@ -178,35 +190,11 @@ class RelayListener:
             case CommandAcked(id=message_id):
                 self.hub.events.relay_acked(conn.device.id, message_id)
             case ReportReceived(frame=report):
-                await self._store_report(conn, report)
+                await self.reports.receive(conn, report)  # acked once stored, else parked
             case ProtocolViolation(code=code, message=message):
                 log.info("relay.protocol_violation", device_id=conn.device.id, code=code, message=message)
             case _:
                 pass
-
-    async def _store_report(self, conn: RelayConnection, report: Report) -> None:
-        """Store a report, then ``report_ack`` it. A report the database refuses gets an ``error``
-        frame instead; one that could not be stored because the database is unreachable gets
-        nothing (the relay keeps it in its outbox and re-sends it after its next ``welcome``)."""
-        try:
-            await self.hub.events.relay_reported(conn.device.id, report)
-        except ItemRejected as exc:
-            log.warning(
-                "relay.report_refused",
-                device_id=conn.device.id,
-                message_id=report.id,
-                error=repr(exc.__cause__),
-            )
-            conn.session.refuse_report(report.id, "report could not be stored; do not send it again")
-            return
-        except (OSError, TimeoutError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
-            log.warning(
-                "relay.report_not_stored", device_id=conn.device.id, message_id=report.id, error=repr(exc)
-            )
-            return
-        if report.status == "sent":
-            self.hub.count_sent(conn.device.id)
-        conn.session.ack_report(report.id, report.status)
 
     async def close_all(self) -> None:
         """Close every session with 1001 (going away): phones reconnect with backoff."""

@@ -36,6 +36,7 @@ from gateway.timefmt import rfc3339, utcnow
 from gateway.webhooks.signing import signature_headers
 from gateway.webhooks.ssrf import BlockedAddress, GuardedResolver, check_address
 from store import queries as q
+from store.database import CONNECT_TIMEOUT, DATABASE_DOWN
 
 __all__ = ["DEFAULT_SCHEDULE", "WebhookDispatcher"]
 
@@ -46,6 +47,8 @@ EXCERPT_BYTES = 512
 MAX_RETRY_AFTER = 24 * 3600.0
 FAN_OUT_BATCH = 500
 SAFETY_WAKE = 5.0  # seconds: re-check even if a NOTIFY was missed (e.g. the listener reconnected)
+DATABASE_RETRY = 1.0  # seconds between rounds while the database is unreachable
+_LISTEN_ERRORS: tuple[type[BaseException], ...] = (*DATABASE_DOWN, asyncpg.PostgresError)
 
 
 @dataclass(frozen=True, slots=True)
@@ -139,12 +142,17 @@ class WebhookDispatcher:
             connector=connector, timeout=aiohttp.ClientTimeout(total=self._timeout)
         )
         try:
-            await self._listen()
             while True:
                 self._wake.clear()
-                await self._fan_out()
-                await self._start_due()
-                await self._sleep_until_due()
+                try:
+                    if self._listener is None or self._listener.is_closed():
+                        await self._listen()  # again after the database restarted
+                    await self._fan_out()
+                    await self._start_due()
+                    await self._sleep_until_due()
+                except DATABASE_DOWN as exc:  # events wait in the outbox; try again shortly
+                    log.warning("webhooks.database_unavailable", error=repr(exc))
+                    await asyncio.sleep(DATABASE_RETRY)
         finally:
             await self.close()
 
@@ -162,11 +170,23 @@ class WebhookDispatcher:
             self._listener = None
 
     async def _listen(self) -> None:
+        """(Re)open the ``LISTEN`` connection; its loss wakes the loop, which opens it again."""
+        if self._listener is not None:
+            self._listener.terminate()
+            self._listener = None
         try:
-            self._listener = await asyncpg.connect(self._database_url)
-            await self._listener.add_listener("relaygate_events", lambda *_: self._wake.set())
-        except (OSError, asyncpg.PostgresError) as exc:  # the safety wake still covers us
+            listener = await asyncpg.connect(self._database_url, timeout=CONNECT_TIMEOUT)
+        except _LISTEN_ERRORS as exc:  # the safety wake still covers us
             log.warning("webhooks.listen_failed", error=repr(exc))
+            return
+        try:
+            await listener.add_listener("relaygate_events", lambda *_: self._wake.set())
+        except _LISTEN_ERRORS as exc:
+            listener.terminate()
+            log.warning("webhooks.listen_failed", error=repr(exc))
+            return
+        listener.add_termination_listener(lambda _: self._wake.set())
+        self._listener = listener
 
     async def _sleep_until_due(self) -> None:
         next_due = await self._pool.fetchval(q.DELIVERIES_NEXT_DUE, list(self._in_progress))
