@@ -29,6 +29,7 @@ import asyncpg
 
 from gateway.accounts import create_account, create_token
 from gateway.config import Settings
+from gateway.relaysim_phone import SimOptions
 from gateway.runtime import Gateway
 from gateway.scopes import ALL_SCOPES
 from store.database import apply_schema
@@ -45,6 +46,7 @@ __all__ = [
     "TcpProxy",
     "ThreadedGateway",
     "eventually",
+    "fleet_options",
     "free_port",
     "make_account",
     "server_tmpdir",
@@ -242,6 +244,30 @@ async def eventually(
                 await asyncio.sleep(interval)
     except TimeoutError:
         raise TimeoutError(f"not within {timeout} s: {what or getattr(probe, '__name__', 'probe')}") from None
+
+
+def fleet_options(
+    running: RunningGateway,
+    token: str,
+    devices: int,
+    *,
+    sent_delay: float = 0.01,
+    delivered_delay: float = 0.01,
+    seed: int = 17,
+    **extra: Any,
+) -> SimOptions:
+    """Options of a simulated relay fleet for ``running`` with quick reconnects (tests only)."""
+    return SimOptions(
+        api_url=running.base_url,
+        token=token,
+        devices=devices,
+        sent_delay=sent_delay,
+        delivered_delay=delivered_delay,
+        seed=seed,
+        backoff_base=0.1,
+        backoff_max=0.5,
+        **extra,
+    )
 
 
 class ApiClient:

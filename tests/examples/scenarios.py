@@ -22,9 +22,17 @@ from typing import Any
 
 import aiohttp
 
-from gateway.relaysim import RelayFleet, SimOptions
+from gateway.relaysim import RelayFleet
 from tests.examples.toolchains import EXAMPLES
-from tests.harness import ApiClient, DatabaseFactory, RunningGateway, free_port, make_account, start_gateway
+from tests.harness import (
+    ApiClient,
+    DatabaseFactory,
+    RunningGateway,
+    fleet_options,
+    free_port,
+    make_account,
+    start_gateway,
+)
 
 __all__ = [
     "RUN_TIMEOUT",
@@ -122,18 +130,7 @@ async def running_kit(databases: DatabaseFactory, languages: dict[str, Language]
     database_url = await databases.create()
     running = await start_gateway(database_url, pair_rate_per_second=1e6, pair_burst=10**6)
     _, token = await make_account(database_url)
-    fleet = await RelayFleet.start(
-        SimOptions(
-            api_url=running.base_url,
-            token=token,
-            devices=2,
-            sent_delay=0.01,
-            delivered_delay=0.01,
-            seed=17,
-            backoff_base=0.1,
-            backoff_max=0.5,
-        )
-    )
+    fleet = await RelayFleet.start(fleet_options(running, token, 2))
     async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=30)) as session:
         api = ApiClient(session, running.base_url, token)
         for relay in fleet.relays:

@@ -12,7 +12,7 @@ import aiohttp
 import asyncpg
 
 from gateway.relaysim import RelayFleet, SimOptions
-from tests.harness import PYTHON, ApiClient, GatewayProcess, make_account, start_gateway
+from tests.harness import PYTHON, ApiClient, GatewayProcess, fleet_options, make_account, start_gateway
 
 TO = "+998901234567"
 
@@ -69,16 +69,7 @@ async def test_thousand_messages_over_five_relays(database_url: str, session: ai
     running = await start_gateway(database_url, pair_rate_per_second=1e6, pair_burst=10**6)
     _, token = await make_account(database_url)
     fleet = await RelayFleet.start(
-        SimOptions(
-            api_url=running.base_url,
-            token=token,
-            devices=5,
-            sent_delay=0.02,
-            delivered_delay=0.05,
-            seed=2,
-            backoff_base=0.1,
-            backoff_max=0.5,
-        )
+        fleet_options(running, token, 5, sent_delay=0.02, delivered_delay=0.05, seed=2)
     )
     api = ApiClient(session, running.base_url, token)
     for relay in fleet.relays:  # Android's default of 30/min would make this test take minutes

@@ -29,8 +29,8 @@ from gateway.api.postman import (
     build_environment,
     render,
 )
-from gateway.relaysim import RelayFleet, SimOptions
-from tests.harness import eventually, make_account, start_gateway
+from gateway.relaysim import RelayFleet
+from tests.harness import eventually, fleet_options, make_account, start_gateway
 from tests.webhook_receiver import Receiver
 
 POSTMAN = Path(__file__).resolve().parents[2] / "docs" / "postman"
@@ -116,18 +116,7 @@ async def test_newman_runs_the_whole_collection_green(
     monkeypatch.setattr(gateway.otp, "secrets", _Codes)
     running = await start_gateway(database_url)
     _, token = await make_account(database_url)
-    fleet = await RelayFleet.start(
-        SimOptions(
-            api_url=running.base_url,
-            token=token,
-            devices=2,
-            sent_delay=0.01,
-            delivered_delay=0.01,
-            seed=17,
-            backoff_base=0.1,
-            backoff_max=0.5,
-        )
-    )
+    fleet = await RelayFleet.start(fleet_options(running, token, 2))
     try:
         environment = json.loads((POSTMAN / ENVIRONMENT_FILE).read_bytes())
         given = {"base_url": running.base_url, "token": token, "webhook_url": receiver.url()}
