@@ -11,7 +11,6 @@ the :class:`RelayEvents` sink the send pipeline implements.
 from __future__ import annotations
 
 import asyncio
-import json
 import time
 from collections import deque
 from collections.abc import Sequence
@@ -21,10 +20,10 @@ import asyncpg
 from websockets.asyncio.server import ServerConnection
 from websockets.exceptions import ConnectionClosed
 
-from gateway.ids import new_id
+from gateway.events import DeviceEventData, event_row
 from gateway.logs import get_logger
 from gateway.relay.devices import DeviceRecord, LiveTelemetry
-from gateway.timefmt import rfc3339, utcnow
+from gateway.timefmt import utcnow
 from protocol import CloseCode, RelaySession, Report
 from store import queries as q
 from store.batcher import Batcher, write_isolating
@@ -105,7 +104,7 @@ class RelayHub:
     ) -> None:
         self._pool = pool
         self._event_debounce = event_debounce
-        self._offline_pending: dict[str, tuple[asyncio.TimerHandle, str, dict[str, Any]]] = {}
+        self._offline_pending: dict[str, tuple[asyncio.TimerHandle, str, DeviceEventData]] = {}
         """Devices gone less than ``event_debounce`` ago: their ``device.offline`` is not written yet."""
         self.events: RelayEvents = NullRelayEvents()
         self._conns: dict[str, RelayConnection] = {}
@@ -181,7 +180,7 @@ class RelayHub:
                 self.record_event(conn.device.account_id, "device.online", self._device_event(conn))
             log.info("relay.online", device_id=conn.device.id, account_id=conn.device.account_id)
 
-    def _offline_event(self, device_id: str, account_id: str, data: dict[str, Any]) -> None:
+    def _offline_event(self, device_id: str, account_id: str, data: DeviceEventData) -> None:
         """Write ``device.offline`` now, or after the debounce if the device is still gone."""
         if self._event_debounce <= 0:
             self.record_event(account_id, "device.offline", data)
@@ -286,20 +285,20 @@ class RelayHub:
 
     # --- persistence --------------------------------------------------------------------------
 
-    def _device_event(self, conn: RelayConnection) -> dict[str, Any]:
+    def _device_event(self, conn: RelayConnection) -> DeviceEventData:
         t = conn.telemetry
-        return {
-            "device_id": conn.device.id,
-            "device_name": conn.device.name,
-            "last_seen_at": rfc3339(t.last_seen_at) if t.last_seen_at else None,
-            "battery": t.battery,
-            "signal": t.signal,
-        }
+        return DeviceEventData(
+            device_id=conn.device.id,
+            device_name=conn.device.name,
+            last_seen_at=t.last_seen_at,
+            battery=t.battery,
+            signal=t.signal,
+        )
 
-    def record_event(self, account_id: str, event_type: str, data: dict[str, Any]) -> None:
+    def record_event(self, account_id: str, event_type: str, data: DeviceEventData) -> None:
         """Queue one event for the outbox; the ``relay.events`` writer group-commits them, so a
         reconnect storm costs one commit per batch, and no relay waits for it."""
-        future = self.event_writer.submit_nowait((new_id("evt"), account_id, event_type, json.dumps(data)))
+        future = self.event_writer.submit_nowait(event_row(account_id, event_type, data))
         future.add_done_callback(_log_lost_event)
 
     async def flush_telemetry(self) -> int:
