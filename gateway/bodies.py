@@ -20,7 +20,7 @@ from starlette.requests import Request
 
 from gateway.errors import ApiError
 
-__all__ = ["decode_json", "nul_field", "read_body", "read_json"]
+__all__ = ["decode_json", "nul_field", "read_body"]
 
 T = TypeVar("T")
 
@@ -46,21 +46,15 @@ async def read_body(request: Request, limit: int) -> bytes:
     return b"".join(chunks)
 
 
-async def read_json(request: Request, shape: type[T], limit: int) -> T:
-    """Read and decode the body as ``shape`` (a msgspec Struct).
-
-    The body is parsed as JSON whatever the Content-Type says: clients that forget the header
-    (``curl -d``) still work, and a body that is not JSON gets a clear validation_error.
-    """
-    return decode_json(await read_body(request, limit), shape)
-
-
 def _invalid(details: dict[str, Any], message: str = "request body is invalid") -> ApiError:
     return ApiError("validation_error", message, details)
 
 
 def decode_json(data: bytes, shape: type[T]) -> T:
-    """Decode ``data`` as ``shape``; on failure raise a validation_error naming each bad field."""
+    """Decode ``data`` as ``shape``; on failure raise a validation_error naming each bad field.
+
+    The body is parsed as JSON whatever the Content-Type says: clients that forget the header
+    (``curl -d``) still work, and a body that is not JSON gets a clear validation_error."""
     try:
         value = msgspec.json.decode(data, type=shape)
     except msgspec.ValidationError as exc:
