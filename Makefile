@@ -1,12 +1,13 @@
 # relaygate: two commands on a fresh clone.
 #   make run   - create .venv if missing, install, start the gateway on the embedded PostgreSQL
-#   make test  - create .venv if missing, install with the test extra, run ruff, mypy and pytest
+#   make test  - create .venv if missing, install with the test extra, run ruff and mypy, install the
+#                example toolchains that are missing (.ci/toolchains), run pytest
 
 PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
 
-.PHONY: run test demo lint clean
+.PHONY: run test demo lint toolchains clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -31,7 +32,10 @@ lint: $(VENV)/.installed-test
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
 
-test: lint
+toolchains:
+	bash .ci/toolchains
+
+test: lint toolchains
 	$(BIN)/pytest
 
 clean:
