@@ -109,9 +109,12 @@ class Authenticator:
 
     def _check(self, principal: Principal, scope: str, *, sending: bool, allowed: bool, wait: float) -> None:
         if not allowed:
-            error = ApiError.rate_limited(wait, "API request rate limit exceeded for this token")
-            error.details.update(reason="token_rate", limit_per_second=self._rates.rate)
-            raise error
+            raise ApiError.rate_limited(
+                wait,
+                "API request rate limit exceeded for this token",
+                reason="token_rate",
+                limit_per_second=self._rates.rate,
+            )
         if scope not in principal.scopes:
             raise ApiError("forbidden", f"this token lacks the {scope!r} scope", {"required_scope": scope})
         account = principal.account

@@ -71,11 +71,15 @@ class ApiError(Exception):
         return STATUS_BY_CODE[self.code]
 
     @classmethod
-    def rate_limited(cls, retry_after: float, message: str = "too many requests") -> ApiError:
-        """A 429 with ``Retry-After`` in whole seconds (at least 1)."""
+    def rate_limited(cls, retry_after: float, message: str = "too many requests", **details: Any) -> ApiError:
+        """A 429 with ``Retry-After`` in whole seconds (at least 1); ``details`` (e.g. ``reason``,
+        naming the limit hit) join ``retry_after_seconds``."""
         seconds = max(1, int(retry_after + 0.999))
         return cls(
-            "rate_limited", message, {"retry_after_seconds": seconds}, headers={"Retry-After": str(seconds)}
+            "rate_limited",
+            message,
+            {"retry_after_seconds": seconds, **details},
+            headers={"Retry-After": str(seconds)},
         )
 
 

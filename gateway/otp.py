@@ -128,13 +128,6 @@ def _field_error(field: str, reason: str) -> ApiError:
     return ApiError("validation_error", "request body is invalid", {"fields": {field: reason}})
 
 
-def _rate_limited(retry_after: float, message: str, reason: str) -> ApiError:
-    """``rate_limited`` with ``Retry-After`` and ``details.reason`` naming the limit hit."""
-    error = ApiError.rate_limited(retry_after, message)
-    error.details["reason"] = reason
-    return error
-
-
 _HOUR = timedelta(hours=1)
 _DAY = timedelta(days=1)
 
@@ -156,7 +149,7 @@ def _check_number_caps(account: Account, sent_at: list[datetime], now: datetime)
             refusals.append((wait, reason, f"at most {cap} codes per {label} to one number (all purposes)"))
     if refusals:
         wait, reason, message = max(refusals)
-        raise _rate_limited(wait.total_seconds(), message, reason)
+        raise ApiError.rate_limited(wait.total_seconds(), message, reason=reason)
 
 
 def _not_found(otp_id: str) -> ApiError:
@@ -349,18 +342,18 @@ class OtpService:
         if window["last_at"] is not None:
             since_last = (now - window["last_at"]).total_seconds()
             if since_last < policy.min_resend_interval:
-                raise _rate_limited(
+                raise ApiError.rate_limited(
                     policy.min_resend_interval - since_last,
                     f"a code was sent to this number for this purpose less than "
                     f"{policy.min_resend_interval:g} s ago",
-                    "otp_resend_interval",
+                    reason="otp_resend_interval",
                 )
         if window["sent"] >= policy.max_sends_per_hour:
             retry = window["first_at"] + timedelta(hours=1) - now
-            raise _rate_limited(
+            raise ApiError.rate_limited(
                 retry.total_seconds(),
                 f"at most {policy.max_sends_per_hour} codes per hour to one number for one purpose",
-                "otp_per_purpose_hour",
+                reason="otp_per_purpose_hour",
             )
 
     # --- verify -------------------------------------------------------------------------------

@@ -50,7 +50,10 @@ def idempotency_key(call: Call[Any, Any]) -> str | None:
     budget = call.services.idempotency_budget
     wait = budget.take(call.account_id)
     if wait > 0:
-        error = ApiError.rate_limited(wait, f"at most {budget.limit} requests with an Idempotency-Key a day")
-        error.details.update(reason="idempotency_keys", limit=budget.limit)
-        raise error
+        raise ApiError.rate_limited(
+            wait,
+            f"at most {budget.limit} requests with an Idempotency-Key a day",
+            reason="idempotency_keys",
+            limit=budget.limit,
+        )
     return key

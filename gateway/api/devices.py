@@ -196,12 +196,12 @@ async def create_pairing(call: Call[PairingCodeRequest, None]) -> PairingCodeCre
     svc = call.services
     live = await svc.pool.fetchrow(q.PAIRING_LIVE_FOR_ACCOUNT, call.account_id, MAX_FAILED_TRIES)
     if live is not None and live["live"] >= MAX_PENDING_PAIRING_CODES:
-        error = ApiError.rate_limited(
+        raise ApiError.rate_limited(
             (live["first_expiry"] - utcnow()).total_seconds(),
             f"at most {MAX_PENDING_PAIRING_CODES} unused pairing codes at once; use or let one expire",
+            reason="pending_pairing_codes",
+            limit=MAX_PENDING_PAIRING_CODES,
         )
-        error.details.update(reason="pending_pairing_codes", limit=MAX_PENDING_PAIRING_CODES)
-        raise error
     code = await create_pairing_code(
         svc.pool, call.account_id, ttl=timedelta(seconds=call.body.expires_in_seconds)
     )
