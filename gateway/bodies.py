@@ -13,6 +13,7 @@ recursion limit and numbers out of range are a ``validation_error``, never a 500
 from __future__ import annotations
 
 import typing
+from collections.abc import Callable
 from typing import Any, TypeVar
 
 import msgspec
@@ -20,7 +21,7 @@ from starlette.requests import Request
 
 from gateway.errors import ApiError
 
-__all__ = ["decode_json", "nul_field", "read_body"]
+__all__ = ["decode_json", "field_errors", "nul_field", "read_body"]
 
 T = TypeVar("T")
 
@@ -103,14 +104,23 @@ def _field_error_report(data: bytes, shape: type[Any], first: str) -> ApiError:
         return _invalid({"body": first[:200]})  # e.g. a number out of range, or deep nesting
     if not isinstance(raw, dict):
         return _invalid({"body": first[:200]}, "request body must be a JSON object")
-    fields = _field_errors(raw, shape)
+    fields = field_errors(raw, shape, _decode_as)
     if not fields:  # a cross-field rule (``__post_init__``) failed
         fields = {"body": first[:200]}
     return _invalid({"fields": fields})
 
 
-def _field_errors(raw: dict[str, Any], shape: type[Any]) -> dict[str, str]:
-    """Check each field on its own so the client learns every problem at once."""
+def _decode_as(value: Any, kind: Any) -> object:
+    """A JSON value as ``kind``, with JSON's own rules (what a body field must pass)."""
+    return msgspec.json.decode(msgspec.json.encode(value), type=kind)
+
+
+def field_errors(
+    raw: dict[str, Any], shape: type[Any], convert: Callable[[Any, Any], object]
+) -> dict[str, str]:
+    """Check each field of ``raw`` against ``shape`` on its own (``convert(value, type)`` raises
+    msgspec's ValidationError), so the client learns every problem at once. Used for bodies and
+    query strings alike."""
     errors: dict[str, str] = {}
     hints = typing.get_type_hints(shape, include_extras=True)
     info = msgspec.structs.fields(shape)
@@ -121,7 +131,7 @@ def _field_errors(raw: dict[str, Any], shape: type[Any]) -> dict[str, str]:
                 errors[f.encode_name] = "required"
             continue
         try:
-            msgspec.json.decode(msgspec.json.encode(raw[f.encode_name]), type=hints[f.name])
+            convert(raw[f.encode_name], hints[f.name])
         except msgspec.ValidationError as exc:
             errors[f.encode_name] = str(exc).replace(" - at `$`", "")[:200]
         except RecursionError:

@@ -10,7 +10,6 @@ and encodes what it returns. The same table generates the OpenAPI document
 
 from __future__ import annotations
 
-import typing
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any, Generic, TypeVar
@@ -22,7 +21,7 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from gateway.auth import Principal
-from gateway.bodies import decode_json, read_body
+from gateway.bodies import decode_json, field_errors, read_body
 from gateway.errors import ApiError
 from gateway.services import Services
 
@@ -133,17 +132,7 @@ def decode_query(params: QueryParams, shape: type[Q]) -> Q:
         return msgspec.convert(raw, shape, strict=False)
     except msgspec.ValidationError as exc:
         first = str(exc)
-    hints = typing.get_type_hints(shape, include_extras=True)
-    fields: dict[str, str] = {}
-    for f in msgspec.structs.fields(shape):  # type: ignore[arg-type]
-        if f.encode_name not in raw:
-            if f.required:
-                fields[f.encode_name] = "required"
-            continue
-        try:
-            msgspec.convert(raw[f.encode_name], hints[f.name], strict=False)
-        except msgspec.ValidationError as exc:
-            fields[f.encode_name] = str(exc).replace(" - at `$`", "")[:200]
+    fields = field_errors(raw, shape, lambda value, kind: msgspec.convert(value, kind, strict=False))
     raise ApiError("validation_error", "invalid query", {"fields": fields or {"query": first[:200]}})
 
 
