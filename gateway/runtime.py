@@ -32,18 +32,18 @@ from typing import Any
 import asyncpg
 import uvicorn
 
-from gateway.accounts import create_account
+from gateway.access.accounts import create_account
+from gateway.access.auth import Authenticator
+from gateway.access.ratelimit import KeyedTokenBuckets
+from gateway.access.scopes import ALL_SCOPES
 from gateway.app import build_app
-from gateway.auth import Authenticator
 from gateway.config import Settings
+from gateway.fleet.hub import RelayHub
+from gateway.fleet.listener import RelayListener
 from gateway.limits import MAX_IDEMPOTENCY_KEYS_PER_DAY, DailyBudget
 from gateway.logs import get_logger
-from gateway.pipeline import Pipeline
-from gateway.ratelimit import KeyedTokenBuckets
-from gateway.relay.hub import RelayHub
-from gateway.relay.listener import RelayListener
-from gateway.scopes import ALL_SCOPES
 from gateway.secret import load_secret
+from gateway.sending.pipeline import Pipeline
 from gateway.services import Services
 from gateway.tasks import Supervisor
 from gateway.webhooks.dispatcher import WebhookDispatcher

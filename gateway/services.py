@@ -7,14 +7,14 @@ from typing import Any
 
 import asyncpg
 
-from gateway.auth import Authenticator
+from gateway.access.auth import Authenticator
+from gateway.access.ratelimit import KeyedTokenBuckets
 from gateway.config import Settings
+from gateway.fleet.devices import DeviceRecord
+from gateway.fleet.hub import RelayHub
 from gateway.limits import DailyBudget
-from gateway.pipeline import Pipeline
-from gateway.ratelimit import KeyedTokenBuckets
-from gateway.relay.devices import DeviceRecord
-from gateway.relay.hub import RelayHub
 from gateway.secret import ServerSecret
+from gateway.sending.pipeline import Pipeline
 from gateway.webhooks.dispatcher import WebhookDispatcher
 
 __all__ = ["Services"]

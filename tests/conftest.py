@@ -10,7 +10,7 @@ from collections.abc import AsyncIterator, Iterator
 import aiohttp
 import pytest
 
-from gateway.cli import raise_open_files_limit
+from gateway.cli.main import raise_open_files_limit
 from tests.harness import (
     ApiClient,
     DatabaseFactory,

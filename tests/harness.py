@@ -27,11 +27,11 @@ from urllib.parse import parse_qs, urlencode, urlsplit, urlunsplit
 import aiohttp
 import asyncpg
 
-from gateway.accounts import create_account, create_token
+from gateway.access.accounts import create_account, create_token
+from gateway.access.scopes import ALL_SCOPES
 from gateway.config import Settings
-from gateway.relaysim_phone import SimOptions
 from gateway.runtime import Gateway
-from gateway.scopes import ALL_SCOPES
+from gateway.sim.phone import SimOptions
 from store.database import apply_schema
 
 _T = TypeVar("_T")

@@ -7,10 +7,10 @@ from typing import Annotated, Literal
 import msgspec
 import phonenumbers
 
-from gateway.accounts import Account, update_profile
+from gateway.access.accounts import Account, update_profile
+from gateway.access.auth import Principal
 from gateway.api.fields import LABEL_PATTERN
 from gateway.api.routing import Call
-from gateway.auth import Principal
 from gateway.errors import ApiError
 from gateway.timefmt import utcnow
 

@@ -17,9 +17,8 @@ from gateway.api.common import PageQuery, page
 from gateway.api.fields import Label32, Label64
 from gateway.api.routing import Call
 from gateway.errors import ApiError
-from gateway.ids import has_prefix
-from gateway.limits import MAX_PENDING_PAIRING_CODES
-from gateway.pairing import (
+from gateway.fleet.devices import device_from_row, telemetry_from_row
+from gateway.fleet.pairing import (
     MAX_FAILED_TRIES,
     PairingFailed,
     create_pairing_code,
@@ -28,7 +27,8 @@ from gateway.pairing import (
     parse_qr_payload,
     qr_payload,
 )
-from gateway.relay.devices import device_from_row, telemetry_from_row
+from gateway.ids import has_prefix
+from gateway.limits import MAX_PENDING_PAIRING_CODES
 from gateway.services import Services
 from gateway.timefmt import utcnow
 from protocol import CloseCode

@@ -12,8 +12,8 @@ from gateway.api.common import PageQuery, idempotency_key, invalid_query, page
 from gateway.api.routing import Call
 from gateway.errors import ApiError
 from gateway.ids import has_prefix
-from gateway.messages import Accepted, MessageSpec, accept_message, build_message, normalise_number
 from gateway.recipients import check_not_opted_out
+from gateway.sending.messages import Accepted, MessageSpec, accept_message, build_message, normalise_number
 from scheduler import Priority
 from store import queries as q
 

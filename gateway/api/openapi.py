@@ -39,7 +39,7 @@ RFC 3339 UTC with `Z`. See docs/api.md for the rules behind each field.
 def _examples() -> dict[type[Any], Any]:
     """An example instance of every request and answer type (encoded from the types, so an
     example can never disagree with its schema)."""
-    from gateway.accounts import Account, TokenInfo
+    from gateway.access.accounts import Account, TokenInfo
     from gateway.api import account, devices, health, messages, otp, readiness, recipients, tokens, webhooks
     from gateway.readiness import Check
 

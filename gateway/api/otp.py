@@ -1,6 +1,6 @@
 """``POST /v1/otp/send``, ``POST /v1/otp/verify`` and ``GET /v1/otp/{otp_id}``.
 
-Thin handlers over :class:`gateway.otp.OtpService`: decode, authorize, call, encode.
+Thin handlers over :class:`gateway.otp.service.OtpService`: decode, authorize, call, encode.
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ import msgspec
 from gateway.api.common import idempotency_key
 from gateway.api.fields import Label40, Label64, Locale, OtpCode
 from gateway.api.routing import Call
-from gateway.otp import OtpRequest, OtpService, OtpState
+from gateway.otp.service import OtpRequest, OtpService, OtpState
 from gateway.services import Services
 
 __all__ = [

@@ -9,6 +9,7 @@ import msgspec
 from ulid import ULID
 
 from gateway.api.routing import Call
+from gateway.fleet.devices import device_from_row, telemetry_from_row
 from gateway.readiness import (
     Check,
     RelayFacts,
@@ -20,7 +21,6 @@ from gateway.readiness import (
     check_webhook,
     ready,
 )
-from gateway.relay.devices import device_from_row, telemetry_from_row
 from gateway.timefmt import utcnow
 from store import queries as q
 

@@ -20,7 +20,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from gateway.auth import Principal
+from gateway.access.auth import Principal
 from gateway.bodies import decode_json, field_errors, read_body
 from gateway.errors import ApiError
 from gateway.services import Services

@@ -9,14 +9,14 @@ from typing import Annotated
 
 import msgspec
 
-from gateway.accounts import TokenInfo, create_token, revoke_token, token_from_row
+from gateway.access.accounts import TokenInfo, create_token, revoke_token, token_from_row
+from gateway.access.scopes import ALL_SCOPES, Scope
 from gateway.api.common import PageQuery, page
 from gateway.api.fields import Label100
 from gateway.api.routing import Call
 from gateway.errors import ApiError
 from gateway.ids import has_prefix
 from gateway.limits import MAX_ACTIVE_TOKENS, too_many
-from gateway.scopes import ALL_SCOPES, Scope
 from store import queries as q
 
 __all__ = ["TokenCreate", "TokenCreated", "TokenList", "TokenRevoked", "create", "list_tokens", "revoke"]

@@ -22,7 +22,7 @@ from typing import Any
 
 import aiohttp
 
-from gateway.relaysim import RelayFleet
+from gateway.sim.relay import RelayFleet
 from tests.examples.toolchains import EXAMPLES
 from tests.harness import (
     ApiClient,

@@ -18,7 +18,7 @@ import asyncpg
 import pytest
 from websockets.exceptions import InvalidStatus
 
-from gateway.relaysim import RelayFleet, SimOptions
+from gateway.sim.relay import RelayFleet, SimOptions
 from tests.harness import (
     ApiClient,
     GatewayProcess,

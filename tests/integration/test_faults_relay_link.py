@@ -16,7 +16,7 @@ import aiohttp
 import asyncpg
 import pytest
 
-from gateway.relaysim import RelayFleet, SimOptions
+from gateway.sim.relay import RelayFleet, SimOptions
 from tests.harness import ApiClient, FaultProxy, SendLoad, flap, make_account, start_gateway
 from tests.relay_client import RawRelay, pair_relay
 

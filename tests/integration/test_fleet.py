@@ -11,7 +11,7 @@ from pathlib import Path
 import aiohttp
 import asyncpg
 
-from gateway.relaysim import RelayFleet, SimOptions
+from gateway.sim.relay import RelayFleet, SimOptions
 from tests.harness import PYTHON, ApiClient, GatewayProcess, fleet_options, make_account, start_gateway
 
 TO = "+998901234567"

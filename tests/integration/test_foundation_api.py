@@ -9,8 +9,8 @@ from datetime import date, timedelta
 import aiohttp
 import asyncpg
 
+from gateway.access.tokens import DEVICE_PREFIX, generate_token
 from gateway.errors import ApiError
-from gateway.tokens import DEVICE_PREFIX, generate_token
 from tests.harness import ApiClient, RunningGateway, TcpProxy, make_account, start_gateway
 
 

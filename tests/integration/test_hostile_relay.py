@@ -16,7 +16,7 @@ import aiohttp
 import asyncpg
 import pytest
 
-from gateway.relaysim import RelayFleet, SimOptions
+from gateway.sim.relay import RelayFleet, SimOptions
 from protocol import RelaySession, ReportReceived
 from tests.harness import ApiClient, RunningGateway, make_account, start_gateway
 from tests.relay_client import HEARTBEAT, HELLO, RawRelay, pair_relay

@@ -11,7 +11,7 @@ from typing import Any
 import asyncpg
 from standardwebhooks.webhooks import Webhook
 
-from gateway.pipeline import Pipeline
+from gateway.sending.pipeline import Pipeline
 from tests.harness import ApiClient, RunningGateway
 from tests.relay_client import RawRelay, pair_relay
 from tests.webhook_receiver import Receiver

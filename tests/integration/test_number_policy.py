@@ -2,7 +2,7 @@
 per account, the per-account country allow-list for SMS and OTP, and the per-number OTP caps
 across purposes (with ``Retry-After`` and ``details.reason``).
 
-Settings change through :func:`gateway.accounts.update_number_policy` (what the CLI calls),
+Settings change through :func:`gateway.access.accounts.update_number_policy` (what the CLI calls),
 then the gateway's auth cache forgets the account (the CLI test shows the 2 s TTL instead).
 Time is mocked only where a window must roll (a fake clock handed to the OTP service).
 """
@@ -16,9 +16,9 @@ from typing import Any
 
 import pytest
 
-from gateway.accounts import update_number_policy
+from gateway.access.accounts import update_number_policy
 from gateway.errors import ApiError
-from gateway.otp import OtpRequest
+from gateway.otp.service import OtpRequest
 from gateway.timefmt import utcnow
 from tests.harness import ApiClient, RunningGateway, make_account
 from tests.integration.test_otp import FakeClock, service_with_clock

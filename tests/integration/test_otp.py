@@ -3,7 +3,7 @@ verify; wrong codes, expiry, lockout, reuse, concurrent verifies, resend throttl
 invalidation by a new send, idempotency, the status view, bad input, and the code never
 reaching the database or the logs in clear.
 
-Time is mocked by a fake clock handed to :class:`gateway.otp.OtpService` or by moving stored
+Time is mocked by a fake clock handed to :class:`gateway.otp.service.OtpService` or by moving stored
 timestamps; randomness by an injected code generator. Nothing else is faked.
 """
 
@@ -21,11 +21,11 @@ import asyncpg
 import pytest
 from structlog.testing import capture_logs
 
-from gateway.accounts import Account, account_from_row
+from gateway.access.accounts import Account, account_from_row
 from gateway.errors import ApiError
-from gateway.otp import OtpRequest, OtpService, generate_code
-from gateway.otp_templates import TEMPLATES, render
-from gateway.relaysim import RelayFleet, SimOptions
+from gateway.otp.service import OtpRequest, OtpService, generate_code
+from gateway.otp.templates import TEMPLATES, render
+from gateway.sim.relay import RelayFleet, SimOptions
 from gateway.timefmt import utcnow
 from store import queries as q
 from tests.harness import ApiClient, RunningGateway, eventually, make_account, start_gateway

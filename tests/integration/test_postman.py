@@ -17,7 +17,7 @@ from typing import Any
 
 import pytest
 
-import gateway.otp
+import gateway.otp.service
 from gateway.api import ENDPOINTS
 from gateway.api.openapi import build_openapi
 from gateway.api.openapi import render as render_openapi
@@ -29,7 +29,7 @@ from gateway.api.postman import (
     build_environment,
     render,
 )
-from gateway.relaysim import RelayFleet
+from gateway.sim.relay import RelayFleet
 from tests.harness import eventually, fleet_options, make_account, start_gateway
 from tests.webhook_receiver import Receiver
 
@@ -113,7 +113,7 @@ async def test_newman_runs_the_whole_collection_green(
         def randbelow(n: int) -> int:
             return int(_REAL_CODE) % n
 
-    monkeypatch.setattr(gateway.otp, "secrets", _Codes)
+    monkeypatch.setattr(gateway.otp.service, "secrets", _Codes)
     running = await start_gateway(database_url)
     _, token = await make_account(database_url)
     fleet = await RelayFleet.start(fleet_options(running, token, 2))

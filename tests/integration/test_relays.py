@@ -11,7 +11,7 @@ import asyncpg
 import pytest
 from websockets.exceptions import InvalidStatus
 
-from gateway.pairing import qr_payload
+from gateway.fleet.pairing import qr_payload
 from tests.harness import ApiClient, RunningGateway, make_account, start_gateway
 from tests.relay_client import HEARTBEAT, HELLO, RawRelay, pair_relay
 

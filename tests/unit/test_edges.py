@@ -8,12 +8,12 @@ import msgspec
 import pytest
 from starlette.requests import Request
 
+from gateway.access.ratelimit import KeyedTokenBuckets
+from gateway.access.scopes import ALL_SCOPES, parse_scopes
 from gateway.app import _internal
 from gateway.bodies import decode_json
 from gateway.config import Settings, SettingsError
 from gateway.errors import STATUS_BY_CODE, ApiError, error_body
-from gateway.ratelimit import KeyedTokenBuckets
-from gateway.scopes import ALL_SCOPES, parse_scopes
 
 
 class Shape(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
@@ -113,7 +113,7 @@ def test_parse_scopes() -> None:
 
 def test_gcra_allows_bursts_then_paces() -> None:
     """GCRA: a full burst at once, then one request per interval; headers count down and reset."""
-    from gateway.ratelimit import Gcra
+    from gateway.access.ratelimit import Gcra
 
     now = [100.0]
     gcra = Gcra(rate=2.0, burst=3, clock=lambda: now[0])

@@ -6,9 +6,9 @@ from __future__ import annotations
 import phonenumbers
 import pytest
 
-from gateway.cli import _parser, number_policy_changes
+from gateway.cli.main import _parser, number_policy_changes
 from gateway.errors import ApiError
-from gateway.number_policy import (
+from gateway.sending.number_policy import (
     ALWAYS_ALLOWED,
     check_destination,
     effective_number_types,

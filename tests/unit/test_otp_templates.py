@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from gateway.otp import generate_code, mask_code
-from gateway.otp_templates import TEMPLATES, check_template, minutes_of, render, resolve_locale
-from gateway.sms_text import analyse
+from gateway.otp.service import generate_code, mask_code
+from gateway.otp.templates import TEMPLATES, check_template, minutes_of, render, resolve_locale
+from gateway.sending.sms_text import analyse
 
 REQUIRED = ("en", "ru", "uz", "bn", "es", "fr", "pt", "ar", "hi", "id", "tr")
 

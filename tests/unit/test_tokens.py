@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from gateway.tokens import (
+from gateway.access.tokens import (
     ACCESS_PREFIX,
     DEVICE_PREFIX,
     generate_token,
@@ -49,7 +49,7 @@ def test_hash_is_stable_and_hint_reveals_little() -> None:
 
 def test_bearer_token_parsing() -> None:
     """Only ``Bearer <ascii token>`` yields a token; any other header shape yields None."""
-    from gateway.tokens import bearer_token
+    from gateway.access.tokens import bearer_token
 
     assert bearer_token("Bearer rgat_x") == "rgat_x"
     assert bearer_token("bearer  rgat_x ") == "rgat_x"

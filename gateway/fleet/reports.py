@@ -19,15 +19,15 @@ from collections import deque
 import asyncpg
 from websockets.exceptions import ConnectionClosed
 
+from gateway.fleet.hub import RelayConnection, RelayHub
 from gateway.logs import get_logger
-from gateway.relay.hub import RelayConnection, RelayHub
 from protocol import Report
 from store.batcher import ItemRejected
 from store.database import DATABASE_DOWN
 
 __all__ = ["MAX_PARKED_PER_CONNECTION", "ReportDesk"]
 
-log = get_logger("gateway.relay")
+log = get_logger("gateway.fleet")
 
 _NOT_STORED: tuple[type[BaseException], ...] = (*DATABASE_DOWN, asyncpg.PostgresError)
 """The database could not take the report now (down, or failing): park it and try again."""

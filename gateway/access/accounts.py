@@ -8,10 +8,10 @@ from typing import Any
 import asyncpg
 import msgspec
 
+from gateway.access.scopes import ALL_SCOPES
+from gateway.access.tokens import ACCESS_PREFIX, generate_token, hash_token, token_hint
 from gateway.ids import new_id
-from gateway.number_policy import ALWAYS_ALLOWED, effective_number_types
-from gateway.scopes import ALL_SCOPES
-from gateway.tokens import ACCESS_PREFIX, generate_token, hash_token, token_hint
+from gateway.sending.number_policy import ALWAYS_ALLOWED, effective_number_types
 from store import queries as q
 from store.database import Conn
 
@@ -40,7 +40,7 @@ class Account(msgspec.Struct, kw_only=True):
     status: str
     created_at: datetime
     allowed_number_types: list[str] = msgspec.field(default_factory=lambda: list(ALWAYS_ALLOWED))
-    """Number types this account may send to (see :mod:`gateway.number_policy`)."""
+    """Number types this account may send to (see :mod:`gateway.sending.number_policy`)."""
     allowed_countries: list[str] = msgspec.field(default_factory=list)
     """ISO 3166 region codes messages may go to; empty = every country."""
     otp_per_number_hour: int = DEFAULT_OTP_PER_NUMBER_HOUR

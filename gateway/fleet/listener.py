@@ -21,13 +21,13 @@ from websockets.datastructures import Headers
 from websockets.exceptions import ConnectionClosed
 from websockets.http11 import Request, Response
 
+from gateway.access.tokens import DEVICE_PREFIX, bearer_token, hash_token, is_well_formed
 from gateway.errors import ApiError, error_body
+from gateway.fleet.devices import DeviceRecord, LiveTelemetry, device_from_row, telemetry_from_row
+from gateway.fleet.hub import RelayConnection, RelayHub, close_connection
+from gateway.fleet.reports import ReportDesk
 from gateway.logs import get_logger
-from gateway.relay.devices import DeviceRecord, LiveTelemetry, device_from_row, telemetry_from_row
-from gateway.relay.hub import RelayConnection, RelayHub, close_connection
-from gateway.relay.reports import ReportDesk
 from gateway.timefmt import utcnow
-from gateway.tokens import DEVICE_PREFIX, bearer_token, hash_token, is_well_formed
 from protocol import (
     MAX_FRAME_BYTES,
     SUBPROTOCOL,
@@ -44,7 +44,7 @@ from store.database import DATABASE_DOWN
 
 __all__ = ["RelayListener"]
 
-log = get_logger("gateway.relay")
+log = get_logger("gateway.fleet")
 
 RELAY_PATH = "/relay/v1"
 
@@ -72,7 +72,7 @@ class RelayListener:
         self._ping_interval = ping_interval
         self._server: Server | None = None
         self.reports = ReportDesk(hub)
-        """Stores reports; acknowledges only stored ones (see :mod:`gateway.relay.reports`)."""
+        """Stores reports; acknowledges only stored ones (see :mod:`gateway.fleet.reports`)."""
         self._devices: weakref.WeakKeyDictionary[ServerConnection, tuple[DeviceRecord, LiveTelemetry]] = (
             weakref.WeakKeyDictionary()
         )

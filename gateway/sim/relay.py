@@ -3,7 +3,7 @@
 :class:`RelayFleet` pairs phones through the public HTTP API (one pairing code per phone;
 even-numbered phones send the ``code``, odd-numbered ones the ``qr_payload``), or reloads them
 from ``devices.json`` in :attr:`SimOptions.state_dir`, then runs one
-:class:`~gateway.relaysim_phone.SimulatedRelay` per phone. Pairing and handshakes run with
+:class:`~gateway.sim.phone.SimulatedRelay` per phone. Pairing and handshakes run with
 bounded concurrency over one aiohttp session; a 429 is retried after its ``Retry-After``.
 Every SMS a phone "sends" is kept in :attr:`RelayFleet.sent` and appended as a JSON line to
 :attr:`SimOptions.record`.
@@ -28,7 +28,7 @@ import aiohttp
 import msgspec
 
 from gateway.logs import get_logger
-from gateway.relaysim_phone import RelayState, SimOptions, SimulatedRelay
+from gateway.sim.phone import RelayState, SimOptions, SimulatedRelay
 
 __all__ = [
     "RelayFleet",
@@ -40,7 +40,7 @@ __all__ = [
     "run_relay_sim",
 ]
 
-log = get_logger("gateway.relaysim")
+log = get_logger("gateway.sim.relay")
 
 STATE_FILE: Final = "devices.json"
 MAX_RATE_LIMITED_RETRIES: Final = 100

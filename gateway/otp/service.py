@@ -1,7 +1,7 @@
 """One-time codes: send one as an SMS, verify it once, report on it.
 
 * **Send** builds the SMS like any other message (number, relay and queue checks of
-  :func:`gateway.messages.build_message`, the account's destination policy among them) at
+  :func:`gateway.sending.messages.build_message`, the account's destination policy among them) at
   :attr:`Priority.OTP`, expiring with the code. In one transaction, under a lock of the
   (account, number), it checks the resend throttle of the (account, number, purpose) pair and
   the account's per-number caps across purposes, invalidates the pair's pending code, and
@@ -31,16 +31,16 @@ from typing import Any, Literal
 import asyncpg
 import msgspec
 
-from gateway.accounts import Account
+from gateway.access.accounts import Account
 from gateway.errors import ApiError
 from gateway.events import OtpVerifiedData, emit
 from gateway.ids import has_prefix, new_id
 from gateway.logs import get_logger
-from gateway.messages import MessageSpec, build_message, is_blank, normalise_number
-from gateway.otp_templates import TEMPLATES, check_template, render, resolve_locale
-from gateway.pipeline import NewMessage, Pipeline
+from gateway.otp.templates import TEMPLATES, check_template, render, resolve_locale
 from gateway.secret import ServerSecret
-from gateway.sms_text import analyse
+from gateway.sending.messages import MessageSpec, build_message, is_blank, normalise_number
+from gateway.sending.pipeline import NewMessage, Pipeline
+from gateway.sending.sms_text import analyse
 from gateway.timefmt import utcnow
 from scheduler import Priority
 from store import queries as q
@@ -56,7 +56,7 @@ __all__ = [
     "mask_code",
 ]
 
-log = get_logger("gateway.otp")
+log = get_logger("gateway.otp.service")
 
 MASK = "•"
 

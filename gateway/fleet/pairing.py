@@ -21,9 +21,9 @@ from urllib.parse import parse_qs, quote, urlsplit
 
 import asyncpg
 
+from gateway.access.tokens import DEVICE_PREFIX, generate_token, hash_token
 from gateway.ids import new_id
 from gateway.timefmt import utcnow
-from gateway.tokens import DEVICE_PREFIX, generate_token, hash_token
 from store import queries as q
 
 __all__ = [

@@ -36,8 +36,7 @@ from typing import Any
 import msgspec
 import uvloop
 
-from gateway import relaysim
-from gateway.accounts import (
+from gateway.access.accounts import (
     Account,
     account_from_row,
     create_account,
@@ -47,17 +46,18 @@ from gateway.accounts import (
     token_from_row,
     update_number_policy,
 )
+from gateway.access.scopes import ALL_SCOPES, parse_scopes
 from gateway.config import Settings, SettingsError
-from gateway.demo import run_demo
 from gateway.errors import ApiError
+from gateway.fleet.pairing import create_pairing_code, qr_payload
 from gateway.logs import configure_logging
-from gateway.number_policy import parse_countries, parse_number_types
-from gateway.pairing import create_pairing_code, qr_payload
 from gateway.recipients.directory import is_opted_out, set_opt_out
 from gateway.recipients.importer import CsvReader, RowError, import_file
 from gateway.recipients.numbers import InvalidNumber, e164
 from gateway.runtime import Gateway, ListenError, resolve_database_url
-from gateway.scopes import ALL_SCOPES, parse_scopes
+from gateway.sending.number_policy import parse_countries, parse_number_types
+from gateway.sim import relay as relaysim
+from gateway.sim.demo import run_demo
 from gateway.timefmt import rfc3339
 from store import queries as q
 from store.database import Conn, apply_schema, connect

@@ -15,11 +15,11 @@ from typing import Any
 
 import asyncpg
 
-from gateway.accounts import Account, account_from_row
+from gateway.access.accounts import Account, account_from_row
+from gateway.access.ratelimit import Gcra
+from gateway.access.tokens import ACCESS_PREFIX, bearer_token, hash_token, is_well_formed
 from gateway.errors import ApiError
-from gateway.ratelimit import Gcra
 from gateway.timefmt import rfc3339, utcnow
-from gateway.tokens import ACCESS_PREFIX, bearer_token, hash_token, is_well_formed
 from store import queries as q
 
 __all__ = ["Authenticator", "Principal"]

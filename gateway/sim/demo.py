@@ -6,10 +6,10 @@ from __future__ import annotations
 import asyncio
 import signal
 
-from gateway.accounts import create_account
+from gateway.access.accounts import create_account
 from gateway.config import Settings
-from gateway.relaysim import RelayFleet, SimOptions
 from gateway.runtime import Gateway
+from gateway.sim.relay import RelayFleet, SimOptions
 
 __all__ = ["run_demo"]
 

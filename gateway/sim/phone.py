@@ -10,7 +10,7 @@ except after close 4000 (replaced), 4001 (unpaired) or an HTTP 401 on the upgrad
 
 Persistence is simulated in memory; :meth:`SimulatedRelay.snapshot` gives the state a real app
 would keep on disk (credentials, taken ids, unfinished commands, outbox), which
-:mod:`gateway.relaysim` writes when the fleet stops. Malformed or unexpected gateway frames are
+:mod:`gateway.sim.relay` writes when the fleet stops. Malformed or unexpected gateway frames are
 logged and ignored: the simulator never crashes on gateway misbehaviour.
 """
 
@@ -30,7 +30,7 @@ from websockets.exceptions import ConnectionClosed, InvalidStatus
 from websockets.typing import Subprotocol
 
 from gateway.logs import get_logger
-from gateway.sms_text import analyse
+from gateway.sending.sms_text import analyse
 from gateway.timefmt import rfc3339, utcnow
 from protocol import (
     MAX_FRAME_BYTES,
@@ -55,7 +55,7 @@ from protocol import (
 
 __all__ = ["Network", "PendingMessage", "RelayState", "SimOptions", "SimulatedRelay"]
 
-log = get_logger("gateway.relaysim")
+log = get_logger("gateway.sim.relay")
 
 Network = Literal["wifi", "cellular", "none", "unknown"]
 

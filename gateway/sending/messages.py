@@ -1,7 +1,7 @@
 """Turning a send request into a validated, stored, queued message.
 
 Numbers are parsed with ``phonenumbers`` (national numbers use the account's default region)
-and stored in E.164, after the account's destination policy (:mod:`gateway.number_policy`)
+and stored in E.164, after the account's destination policy (:mod:`gateway.sending.number_policy`)
 accepted them. A text of only invisible characters is blank (:func:`is_blank`). The text's
 encoding and segment count are computed here. A request with
 an ``Idempotency-Key`` is stored in its own transaction together with the key and its answer,
@@ -21,12 +21,12 @@ import asyncpg
 import msgspec
 import phonenumbers
 
-from gateway.accounts import Account
+from gateway.access.accounts import Account
 from gateway.errors import ApiError
 from gateway.ids import new_id
-from gateway.number_policy import check_destination
-from gateway.pipeline import NewMessage, Pipeline
-from gateway.sms_text import analyse
+from gateway.sending.number_policy import check_destination
+from gateway.sending.pipeline import NewMessage, Pipeline
+from gateway.sending.sms_text import analyse
 from gateway.timefmt import utcnow
 from scheduler import Priority
 from store import queries as q

@@ -21,8 +21,8 @@ from websockets.asyncio.server import ServerConnection
 from websockets.exceptions import ConnectionClosed
 
 from gateway.events import DeviceEventData, event_row
+from gateway.fleet.devices import DeviceRecord, LiveTelemetry
 from gateway.logs import get_logger
-from gateway.relay.devices import DeviceRecord, LiveTelemetry
 from gateway.timefmt import utcnow
 from protocol import CloseCode, RelaySession, Report
 from store import queries as q
@@ -31,7 +31,7 @@ from store.outbox import insert_events
 
 __all__ = ["NullRelayEvents", "RelayConnection", "RelayEvents", "RelayHub", "close_connection"]
 
-log = get_logger("gateway.relay")
+log = get_logger("gateway.fleet")
 
 
 class RelayEvents(Protocol):

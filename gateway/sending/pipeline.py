@@ -24,12 +24,12 @@ from typing import Any
 import asyncpg
 from websockets.exceptions import ConnectionClosed
 
+from gateway.fleet.devices import DeviceRecord, device_from_row, telemetry_from_row
+from gateway.fleet.hub import RelayHub
 from gateway.logs import get_logger
-from gateway.relay.devices import DeviceRecord, device_from_row, telemetry_from_row
-from gateway.relay.hub import RelayHub
 from gateway.secret import ServerSecret
+from gateway.sending.transitions import Kind, Transition, write_transitions
 from gateway.timefmt import utcnow
-from gateway.transitions import Kind, Transition, write_transitions
 from protocol import Report, SessionState
 from scheduler import DeviceLimits, Dispatch, Expiry, Priority, Scheduler, Work, is_retryable
 from store import queries as q
@@ -37,7 +37,7 @@ from store.batcher import Batcher, ItemRejected, is_data_error
 
 __all__ = ["NewMessage", "Pipeline"]
 
-log = get_logger("gateway.pipeline")
+log = get_logger("gateway.sending.pipeline")
 
 DISPATCH_BATCH = 500
 UNAVAILABLE_RETRY = 1.0

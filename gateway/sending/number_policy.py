@@ -3,7 +3,7 @@
 SMS pumping ("toll fraud") makes a gateway send to numbers whose owner earns per message —
 premium-rate, shared-cost and "personal" redirect numbers — or floods countries the customer
 never serves. Every send path (SMS, OTP, anything that queues a message: they all go through
-:func:`gateway.messages.build_message`) checks the destination here, after the number is
+:func:`gateway.sending.messages.build_message`) checks the destination here, after the number is
 parsed and valid:
 
 * its type, as ``phonenumbers.number_type`` classifies it, must be one the account may reach:

@@ -1,0 +1,1 @@
+"""The `relaygate` command line."""

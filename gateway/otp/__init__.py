@@ -1,0 +1,1 @@
+"""One-time passwords: send, verify, and the localised SMS templates."""
