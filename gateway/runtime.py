@@ -35,7 +35,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import socket
-import time
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -47,6 +46,7 @@ from gateway.access.auth import Authenticator
 from gateway.access.ratelimit import KeyedTokenBuckets
 from gateway.access.scopes import ALL_SCOPES
 from gateway.app import build_app
+from gateway.clock import SYSTEM_CLOCK, Clock
 from gateway.config import Settings
 from gateway.fleet.hub import RelayHub
 from gateway.fleet.listener import RelayListener
@@ -117,10 +117,17 @@ class _HttpServer(uvicorn.Server):
 
 
 class Gateway:
-    """One gateway process. ``start()`` then ``wait()`` then ``stop()``."""
+    """One gateway process. ``start()`` then ``wait()`` then ``stop()``.
 
-    def __init__(self, settings: Settings, *, announce: Callable[[str], None] = print) -> None:
+    ``clock`` is the one clock of this gateway: the runtime hands it to every part that reads
+    time (see :mod:`gateway.clock`); tests pass one they can move.
+    """
+
+    def __init__(
+        self, settings: Settings, *, announce: Callable[[str], None] = print, clock: Clock = SYSTEM_CLOCK
+    ) -> None:
         self.settings = settings
+        self.clock = clock
         self._announce = announce
         self.supervisor = Supervisor()
         self._stop_requested = asyncio.Event()
@@ -166,7 +173,12 @@ class Gateway:
         )
         secret = load_secret(s.secret_key, s.data_dir)
         self.pipeline = Pipeline(
-            self.pool, self.hub, secret=secret, max_attempts=s.max_attempts, reclaim_grace=s.reclaim_grace
+            self.pool,
+            self.hub,
+            secret=secret,
+            max_attempts=s.max_attempts,
+            reclaim_grace=s.reclaim_grace,
+            clock=self.clock.time,
         )
         self.hub.events = self.pipeline
         await self.pipeline.load()
@@ -177,18 +189,22 @@ class Gateway:
             schedule=s.webhook_schedule,
             timeout=s.webhook_timeout,
             concurrency=s.webhook_concurrency,
+            clock=self.clock,
         )
         self.services = Services(
             settings=s,
             pool=self.pool,
-            authenticator=Authenticator(self.pool, rate=s.api_rate_per_second, burst=s.api_rate_burst),
-            started_at=time.monotonic(),
+            clock=self.clock,
+            authenticator=Authenticator(
+                self.pool, rate=s.api_rate_per_second, burst=s.api_rate_burst, clock=self.clock
+            ),
+            started_at=self.clock.monotonic(),
             hub=self.hub,
             pipeline=self.pipeline,
             secret=secret,
             webhooks=self.webhooks,
-            pair_limits=KeyedTokenBuckets(s.pair_rate_per_second, s.pair_burst, time.monotonic),
-            idempotency_budget=DailyBudget(MAX_IDEMPOTENCY_KEYS_PER_DAY),
+            pair_limits=KeyedTokenBuckets(s.pair_rate_per_second, s.pair_burst, self.clock.monotonic),
+            idempotency_budget=DailyBudget(MAX_IDEMPOTENCY_KEYS_PER_DAY, self.clock.time),
             http_port=self.http_port,
             relay_port=self.relay_port,
         )

@@ -29,6 +29,7 @@ import asyncpg
 
 from gateway.access.accounts import create_account, create_token
 from gateway.access.scopes import ALL_SCOPES
+from gateway.clock import Clock
 from gateway.config import Settings
 from gateway.runtime import Gateway
 from gateway.sim.phone import SimOptions
@@ -41,6 +42,7 @@ __all__ = [
     "DatabaseFactory",
     "FaultProxy",
     "GatewayProcess",
+    "MovableClock",
     "PostgresCluster",
     "RunningGateway",
     "TcpProxy",
@@ -137,12 +139,38 @@ async def make_account(
     return account.id, token
 
 
+class MovableClock(Clock):
+    """The system's time plus a shift the test moves forward with :meth:`advance`: the gateway
+    keeps running in real time (timeouts, timers), and every reading it takes through its clock
+    — monotonic and wall alike — jumps when the test says so. Mock time, nothing else."""
+
+    def __init__(self) -> None:
+        self.shift = 0.0
+        """Seconds added to every reading."""
+
+    def advance(self, seconds: float) -> None:
+        """Move the clock ``seconds`` forward (never back: monotonic stays monotonic)."""
+        if seconds < 0:
+            raise ValueError("a clock only moves forward")
+        self.shift += seconds
+
+    def monotonic(self) -> float:
+        """:func:`time.monotonic` plus the shift."""
+        return time.monotonic() + self.shift
+
+    def time(self) -> float:
+        """:func:`time.time` plus the shift."""
+        return time.time() + self.shift
+
+
 @dataclass
 class RunningGateway:
     """A gateway running in the test's event loop on free ports."""
 
     gateway: Gateway
     database_url: str
+    clock: MovableClock
+    """The gateway's clock: ``clock.advance(seconds)`` moves time for the whole gateway."""
     announcements: list[str] = field(default_factory=list)
 
     @property
@@ -160,8 +188,11 @@ class RunningGateway:
         await self.gateway.stop()
 
 
-async def start_gateway(database_url: str, **overrides: Any) -> RunningGateway:
-    """Start a real gateway against ``database_url`` with test-friendly settings."""
+async def start_gateway(
+    database_url: str, *, clock: MovableClock | None = None, **overrides: Any
+) -> RunningGateway:
+    """Start a real gateway against ``database_url`` with test-friendly settings (``overrides``)
+    and a :class:`MovableClock` (``clock``, else a new one: see :attr:`RunningGateway.clock`)."""
     values: dict[str, Any] = {
         "host": "127.0.0.1",
         "http_port": 0,
@@ -177,7 +208,8 @@ async def start_gateway(database_url: str, **overrides: Any) -> RunningGateway:
     }
     values.update(overrides)
     settings = Settings.from_env({}, **values)
-    running = RunningGateway(gateway=Gateway(settings), database_url=database_url)
+    clock = clock or MovableClock()
+    running = RunningGateway(gateway=Gateway(settings, clock=clock), database_url=database_url, clock=clock)
     running.gateway._announce = running.announcements.append
     await running.gateway.start()
     return running
