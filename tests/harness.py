@@ -20,6 +20,7 @@ import threading
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Iterator, Mapping
 from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
 from typing import Any, TypeVar
 from urllib.parse import parse_qs, urlencode, urlsplit, urlunsplit
@@ -140,27 +141,33 @@ async def make_account(
 
 
 class MovableClock(Clock):
-    """The system's time plus a shift the test moves forward with :meth:`advance`: the gateway
-    keeps running in real time (timeouts, timers), and every reading it takes through its clock
-    — monotonic and wall alike — jumps when the test says so. Mock time, nothing else."""
+    """The system's time plus an offset the test moves forward (:meth:`advance`,
+    :meth:`jump_to`): the gateway keeps running in real time (timeouts, timers), and every
+    reading it takes through its clock — monotonic and wall alike — jumps when the test says so.
+    After moving it, ``pipeline.wake()`` makes the dispatch loop look again. Mock time, nothing
+    else."""
 
-    def __init__(self) -> None:
-        self.shift = 0.0
+    def __init__(self, offset: float = 0.0) -> None:
+        self.offset = offset
         """Seconds added to every reading."""
 
     def advance(self, seconds: float) -> None:
         """Move the clock ``seconds`` forward (never back: monotonic stays monotonic)."""
         if seconds < 0:
             raise ValueError("a clock only moves forward")
-        self.shift += seconds
+        self.offset += seconds
+
+    def jump_to(self, moment: datetime) -> None:
+        """Make the wall clock read ``moment`` now (and run on from there); never backwards."""
+        self.advance(moment.timestamp() - time.time() - self.offset)
 
     def monotonic(self) -> float:
-        """:func:`time.monotonic` plus the shift."""
-        return time.monotonic() + self.shift
+        """:func:`time.monotonic` plus the offset."""
+        return time.monotonic() + self.offset
 
     def time(self) -> float:
-        """:func:`time.time` plus the shift."""
-        return time.time() + self.shift
+        """:func:`time.time` plus the offset."""
+        return time.time() + self.offset
 
 
 @dataclass

@@ -4,9 +4,10 @@ runtime was given, so a test moves time with ``RunningGateway.clock.advance`` an
 from __future__ import annotations
 
 import time
-from datetime import date, timedelta
+from datetime import UTC, date, datetime, timedelta
 
 import aiohttp
+import pytest
 
 from tests.harness import ApiClient, MovableClock, make_account, start_gateway
 from tests.webhook_receiver import Receiver
@@ -74,3 +75,17 @@ async def test_webhook_signature_timestamp_is_the_gateway_clock(
     finally:
         await running.stop()
         await receiver.stop()
+
+
+def test_movable_clock_moves_wall_and_monotonic_time_together_and_only_forward() -> None:
+    """advance/jump_to shift time(), now() and monotonic() alike; moving back is refused."""
+    clock = MovableClock()
+    target = datetime.now(UTC) + timedelta(days=2)
+    mono = clock.monotonic()
+    clock.jump_to(target)
+    assert abs((clock.now() - target).total_seconds()) < 1
+    assert clock.monotonic() - mono >= 2 * 86400 - 1
+    with pytest.raises(ValueError):
+        clock.jump_to(target - timedelta(hours=1))
+    with pytest.raises(ValueError):
+        clock.advance(-1)
