@@ -216,9 +216,10 @@ async def start_gateway(
     values.update(overrides)
     settings = Settings.from_env({}, **values)
     clock = clock or MovableClock()
-    running = RunningGateway(gateway=Gateway(settings, clock=clock), database_url=database_url, clock=clock)
-    running.gateway._announce = running.announcements.append
-    await running.gateway.start()
+    announcements: list[str] = []
+    gateway = Gateway(settings, announce=announcements.append, clock=clock)
+    running = RunningGateway(gateway, database_url, clock, announcements)
+    await gateway.start()
     return running
 
 
