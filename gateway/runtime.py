@@ -102,9 +102,18 @@ class _QuietServer(uvicorn.Server):
 class Gateway:
     """One gateway process. ``start()`` then ``wait()`` then ``stop()``."""
 
-    def __init__(self, settings: Settings, *, announce: Callable[[str], None] = print) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        *,
+        announce: Callable[[str], None] = print,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
         self.settings = settings
         self._announce = announce
+        self._clock = clock
+        """Seconds since the epoch for the send path (expiries, scheduled sends, quiet hours);
+        tests pass a shifted clock."""
         self.supervisor = Supervisor()
         self._stop_requested = asyncio.Event()
         self.pool: asyncpg.Pool[Any] | None = None
@@ -149,7 +158,12 @@ class Gateway:
         )
         secret = load_secret(s.secret_key, s.data_dir)
         self.pipeline = Pipeline(
-            self.pool, self.hub, secret=secret, max_attempts=s.max_attempts, reclaim_grace=s.reclaim_grace
+            self.pool,
+            self.hub,
+            secret=secret,
+            clock=self._clock,
+            max_attempts=s.max_attempts,
+            reclaim_grace=s.reclaim_grace,
         )
         self.hub.events = self.pipeline
         await self.pipeline.load()
@@ -196,6 +210,7 @@ class Gateway:
         self.supervisor.spawn("messages.accept", self.pipeline.accepts.run())
         self.supervisor.spawn("messages.transitions", self.pipeline.transitions.run())
         self.supervisor.spawn("pipeline.dispatch", self.pipeline.run())
+        self.supervisor.spawn("pipeline.holds", self.pipeline.held.run())
         self.supervisor.spawn("idempotency.purge", self._purge_idempotency_keys())
         self.supervisor.spawn("webhooks.dispatch", self.webhooks.run())
         self.supervisor.spawn("http.clock", self._http.main_loop())

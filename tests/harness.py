@@ -160,8 +160,11 @@ class RunningGateway:
         await self.gateway.stop()
 
 
-async def start_gateway(database_url: str, **overrides: Any) -> RunningGateway:
-    """Start a real gateway against ``database_url`` with test-friendly settings."""
+async def start_gateway(
+    database_url: str, *, clock: Callable[[], float] = time.time, **overrides: Any
+) -> RunningGateway:
+    """Start a real gateway against ``database_url`` with test-friendly settings (``clock``: the
+    send path's time, e.g. a shifted clock for quiet hours)."""
     values: dict[str, Any] = {
         "host": "127.0.0.1",
         "http_port": 0,
@@ -177,7 +180,7 @@ async def start_gateway(database_url: str, **overrides: Any) -> RunningGateway:
     }
     values.update(overrides)
     settings = Settings.from_env({}, **values)
-    running = RunningGateway(gateway=Gateway(settings), database_url=database_url)
+    running = RunningGateway(gateway=Gateway(settings, clock=clock), database_url=database_url)
     running.gateway._announce = running.announcements.append
     await running.gateway.start()
     return running
