@@ -52,7 +52,7 @@ WITH t AS (
 )
 SELECT t.id AS token_id, t.scopes, a.id, a.name, a.relay_mode, a.default_region,
        a.subscription_expires_at, a.status, a.created_at, a.extra_number_types, a.allowed_countries,
-       a.otp_per_number_hour, a.otp_per_number_day
+       a.otp_per_number_hour, a.otp_per_number_day, a.quiet_hours
 FROM t JOIN accounts a ON a.id = t.account_id
 """
 # $1 account, $2 cursor (last id seen, '' for the first page), $3 limit

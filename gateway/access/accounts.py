@@ -87,7 +87,7 @@ def account_from_row(row: Any) -> Account:
 
 
 def _quiet_hours(row: Any) -> QuietHours | None:
-    raw = row.get("quiet_hours")
+    raw = row["quiet_hours"]
     return None if raw is None else msgspec.json.decode(raw, type=QuietHours)
 
 

@@ -16,7 +16,7 @@ import hashlib
 import json
 import unicodedata
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any, Literal
 
 import asyncpg
@@ -153,15 +153,14 @@ def build_message(account: Account, spec: MessageSpec, pipeline: Pipeline, *, ma
     info = analyse(spec.text)
     now = pipeline.now()
     start = now
-    if spec.send_at is not None:
-        if spec.send_at < now - SEND_AT_SKEW:
+    send_at = None if spec.send_at is None else spec.send_at.astimezone(UTC)
+    if send_at is not None:
+        if send_at < now - SEND_AT_SKEW:
             raise _field_error("send_at", "is in the past")
-        if spec.send_at > now + MAX_SCHEDULE_AHEAD:
+        if send_at > now + MAX_SCHEDULE_AHEAD:
             raise _field_error("send_at", f"at most {MAX_SCHEDULE_AHEAD.days} days ahead")
-        start = max(now, spec.send_at)
-    release = datetime.fromtimestamp(
-        hold_until(account.quiet_hours, spec.priority, start.timestamp()), start.tzinfo
-    )
+        start = max(now, send_at)
+    release = datetime.fromtimestamp(hold_until(account.quiet_hours, spec.priority, start.timestamp()), UTC)
     scheduled = release > now
     hold_reason: Literal["send_at", "quiet_hours"] | None = None
     if scheduled:
@@ -181,7 +180,7 @@ def build_message(account: Account, spec: MessageSpec, pipeline: Pipeline, *, ma
         expires_at=release + timedelta(seconds=spec.ttl_seconds),
         queued_at=now,
         status="scheduled" if scheduled else "queued",
-        send_at=spec.send_at,
+        send_at=send_at,
         not_before=release if scheduled else None,
         hold_reason=hold_reason,
     )
