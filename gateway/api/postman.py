@@ -44,7 +44,13 @@ RUN_ORDER: Final[dict[str, tuple[str, ...]]] = {
         "devices.update_device",
         "devices.delete_device",
     ),
-    "messages": ("messages.send_sms", "messages.message_status", "messages.list_messages"),
+    # the cancel last: the message it sent is still queued when no relay is online
+    "messages": (
+        "messages.send_sms",
+        "messages.message_status",
+        "messages.list_messages",
+        "messages.cancel_message",
+    ),
     "otp": ("otp.send_otp", "otp.verify_otp", "otp.otp_status"),
     "webhooks": (
         "webhooks.list_webhooks",
@@ -102,9 +108,13 @@ ENVIRONMENT: Final[dict[str, tuple[str, str | None]]] = {
 """Environment variables: name → (default, the example value it stands for in bodies). The
 gateway resolves a webhook URL's host when it is registered, so it must be one that resolves."""
 
-EXPECT: Final[dict[str, dict[str, str]]] = {"otp.verify_otp": {"status": "failed"}}
+EXPECT: Final[dict[str, dict[str, str]]] = {
+    "otp.verify_otp": {"status": "failed"},
+    "messages.cancel_message": {"status": "cancelled"},
+}
 """Fields checked beyond ``ok``: Postman cannot know the code (it arrives by SMS), so the
-collection verifies a wrong one and expects ``failed``."""
+collection verifies a wrong one and expects ``failed``; the cancel of the message just sent
+(queued: no relay in a fresh account) expects ``cancelled``."""
 
 RAW_BODIES: Final[dict[str, tuple[str, str]]] = {
     "recipients.import_file": ("text/csv", "name,phone,tags\nBobur Aliyev,+998907654322,vip;tashkent\n"),
