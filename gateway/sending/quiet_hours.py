@@ -23,7 +23,9 @@ __all__ = ["Exemption", "QuietHours", "SendingDays", "hold_until", "sending_wind
 
 HHMM = Annotated[str, msgspec.Meta(pattern=r"\A(?:(?:[01][0-9]|2[0-3]):[0-5][0-9]|24:00)\Z")]
 """A wall-clock time ``HH:MM`` from ``00:00`` to ``24:00`` (the end of the day)."""
-WindowPair = tuple[HHMM, HHMM]
+WindowPair = Annotated[list[HHMM], msgspec.Meta(min_length=2, max_length=2)]
+"""``["09:00", "21:00"]``: start and end (a list, not a tuple: OpenAPI 3.1 has no tuple
+``items`` its tools all read)."""
 DayWindows = Annotated[list[WindowPair], msgspec.Meta(max_length=6)]
 Exemption = Literal["otp", "high"]
 MAX_TIME_ZONE = 64
@@ -79,7 +81,7 @@ def sending_windows(quiet: QuietHours) -> SendWindows:
         raise _invalid("quiet_hours.exempt", "each of otp, high at most once")
     week: list[tuple[tuple[int, int], ...]] = []
     for day in DAYS:
-        pairs = sorted((_minutes(a), _minutes(b)) for a, b in getattr(quiet.windows, day))
+        pairs = sorted((_minutes(pair[0]), _minutes(pair[1])) for pair in getattr(quiet.windows, day))
         previous_end = -1
         for start, end in pairs:
             if start >= end:
