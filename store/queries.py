@@ -176,7 +176,7 @@ IDEMPOTENCY_PURGE = "DELETE FROM idempotency_keys WHERE created_at < now() - mak
 # Unfinished work for restart recovery.
 MESSAGE_UNFINISHED = """
 SELECT id, account_id, to_number, body, sealed_body, priority, pinned_device_id, sim_slot, attempts,
-       expires_at, device_id, acked_at, cancel_requested_at,
+       expires_at, device_id, acked_at, cancel_requested_at, cancel_reason,
        (SELECT count(*) FROM message_attempts a WHERE a.message_id = messages.id AND a.outcome = 'failed')::int
            AS failures
 FROM messages WHERE status IN ('queued', 'dispatched') ORDER BY id
@@ -291,10 +291,11 @@ WHERE m.id = v.id AND CASE
     ELSE m.status = 'dispatched' AND m.device_id = v.device_id AND m.cancel_requested_at IS NOT NULL END
 RETURNING m.id, m.cancelled_at
 """
-# A cancel asked of the relay that holds the message ($1 id, $2 device, $3 time): kept until
-# the relay answers; the first request's time stays.
+# A cancel asked of the relay that holds the message ($1 id, $2 device, $3 time, $4 reason):
+# kept until the relay answers; the first request's time and reason stay.
 MESSAGE_CANCEL_REQUESTED = """
-UPDATE messages SET cancel_requested_at = coalesce(cancel_requested_at, $3)
+UPDATE messages SET cancel_requested_at = coalesce(cancel_requested_at, $3),
+    cancel_reason = coalesce(cancel_reason, $4)
 WHERE id = $1 AND device_id = $2 AND status = 'dispatched' RETURNING id
 """
 # Scheduled messages to release by $1 (restart and the pipeline's look-ahead horizon).

@@ -237,7 +237,7 @@ class Pipeline:
             )
             device_id = r["device_id"]
             if r["cancel_requested_at"] is not None and device_id is not None:
-                self._cancel_requested[r["id"]] = (device_id, "api")
+                self._cancel_requested[r["id"]] = (device_id, r["cancel_reason"] or "api")
             if device_id is not None and device_id not in self.devices:
                 if r["acked_at"] is not None:
                     self._payloads.pop(r["id"])
@@ -407,7 +407,7 @@ class Pipeline:
             return "relay_offline"
         if not conn.session.can_cancel:
             return "relay_cannot_cancel"
-        row = await self._pool.fetchval(q.MESSAGE_CANCEL_REQUESTED, message_id, device_id, self.now())
+        row = await self._pool.fetchval(q.MESSAGE_CANCEL_REQUESTED, message_id, device_id, self.now(), reason)
         if row is None:
             return "not_on_relay"
         self._cancel_requested[message_id] = (device_id, reason)
@@ -476,10 +476,17 @@ class Pipeline:
     # --- RelayEvents --------------------------------------------------------------------------
 
     def relay_online(self, device: DeviceRecord) -> None:
-        """A relay said hello."""
+        """A relay said hello. Cancels it was asked for and has not answered are asked again
+        (the frame may have been lost with the old connection; the relay answers repeats alike)."""
         self.device_changed(device)
         self.scheduler.set_online(device.id)
         self._wake.set()
+        conn = self.hub.connection(device.id)
+        if conn is None or not conn.session.can_cancel or conn.session.state is not SessionState.OPEN:
+            return
+        for message_id, (holder, _) in self._cancel_requested.items():
+            if holder == device.id and self.scheduler.location(message_id) == ("acked", device.id):
+                conn.session.send_cancel(message_id)  # written by the listener after the welcome
 
     def relay_offline(self, device_id: str) -> None:
         """A relay's session ended: what it never acknowledged goes back to the queue, held for

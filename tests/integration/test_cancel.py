@@ -302,3 +302,28 @@ async def test_unanswered_cancel_of_unacked_message_ends_cancelled_when_relay_le
     assert view["cancel_reason"] == "api"
     assert gateway.gateway.pipeline is not None
     assert gateway.gateway.pipeline.scheduler.location(request_id) is None
+
+
+async def test_unanswered_cancel_is_asked_again_after_reconnect(
+    api: ApiClient, gateway: RunningGateway
+) -> None:
+    """A v1.1 relay that acked the message and lost its connection before answering the cancel
+    gets the cancel again after its next welcome; its answer then ends the message cancelled."""
+    paired = await pair_relay(api)
+    relay = await RawRelay.connect(gateway.relay_url, paired["device_token"], subprotocols=V11)
+    request_id = await send(api)
+    await dispatched_to(relay)
+    await eventually(lambda: _acked(gateway, request_id), what="acked")
+    assert (await cancel(api, request_id))[0] == 202
+    assert (await relay.recv())["type"] == "cancel"
+    relay.kill()
+    hub = gateway.gateway.hub
+    assert hub is not None
+    await eventually(lambda: _true(not hub.is_online(paired["device_id"])), what="offline")
+    again = await RawRelay.connect(gateway.relay_url, paired["device_token"], subprotocols=V11)
+    assert await again.recv() == {"type": "cancel", "id": request_id}
+    await again.send({"type": "cancel_result", "id": request_id, "result": "cancelled"})
+    assert await again.recv() == {"type": "report_ack", "id": request_id, "status": "cancelled"}
+    view = await wait_status(api, request_id, "cancelled")
+    assert view["cancel_reason"] == "api"
+    await again.close()
