@@ -10,7 +10,9 @@ from typing import Any
 
 import aiohttp
 import asyncpg
+import msgspec
 
+from gateway.events import MessageEventData
 from gateway.sim.relay import RelayFleet
 from tests.clock import ShiftedClock
 from tests.harness import ApiClient, RunningGateway, eventually, fleet_options, make_account, start_gateway
@@ -57,6 +59,8 @@ async def cancelled_events(database_url: str) -> list[dict[str, Any]]:
         rows = await conn.fetch("SELECT data FROM events WHERE type = 'message.cancelled' ORDER BY id")
     finally:
         await conn.close()
+    for r in rows:  # the documented shape, no more, no less
+        msgspec.json.decode(r["data"], type=MessageEventData)
     return [json.loads(r["data"]) for r in rows]
 
 
