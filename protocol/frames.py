@@ -125,7 +125,7 @@ class Hello(_RelayFrameBase, tag="hello", kw_only=True):
     """First frame of every session: who the relay is and what it holds."""
 
     protocol: Literal[1]
-    """Protocol version; must be 1 on the ``relaygate.v1`` subprotocol."""
+    """Major protocol version: 1 on both ``relaygate.v1`` and ``relaygate.v1.1``."""
     app_version: AppVersion
     """Version string of the relay app."""
     model: Text64 | None = None
