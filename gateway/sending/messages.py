@@ -153,7 +153,10 @@ def build_message(account: Account, spec: MessageSpec, pipeline: Pipeline, *, ma
     info = analyse(spec.text)
     now = pipeline.now()
     start = now
-    send_at = None if spec.send_at is None else spec.send_at.astimezone(UTC)
+    try:
+        send_at = None if spec.send_at is None else spec.send_at.astimezone(UTC)
+    except OverflowError:  # e.g. 0001-01-01T00:00:00+14:00: no such UTC time
+        raise _field_error("send_at", "out of range") from None
     if send_at is not None:
         if send_at < now - SEND_AT_SKEW:
             raise _field_error("send_at", "is in the past")

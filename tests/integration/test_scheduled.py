@@ -76,6 +76,8 @@ async def test_send_at_is_validated(api: ApiClient) -> None:
         ((now + timedelta(days=31)).isoformat(), "30 days"),
         ((now + timedelta(hours=1)).replace(tzinfo=None).isoformat(), ""),
         ("tomorrow", ""),
+        ("0001-01-01T00:00:00+14:00", ""),
+        ("9999-12-31T23:59:59-14:00", ""),
     ):
         status, body, _ = await api.post("/v1/sms/send", json={"to": TO, "message": "x", "send_at": value})
         assert status == 422, (value, body)
