@@ -228,6 +228,7 @@ class Gateway:
         self.supervisor.spawn("messages.accept", self.pipeline.accepts.run())
         self.supervisor.spawn("messages.transitions", self.pipeline.transitions.run())
         self.supervisor.spawn("pipeline.dispatch", self.pipeline.run())
+        self.supervisor.spawn("pipeline.holds", self.pipeline.held.run())
         self.supervisor.spawn("idempotency.purge", self._purge_idempotency_keys())
         self.supervisor.spawn("webhooks.dispatch", self.webhooks.run())
         self.relay_listener = RelayListener(self.pool, self.hub, heartbeat_interval=s.heartbeat_interval)

@@ -146,7 +146,10 @@ def _examples() -> dict[type[Any], Any]:
         messages.SendRequest: messages.SendRequest(
             to="+998901234567", message="Your order #42 shipped", metadata={"order": 42}
         ),
-        messages.Accepted: messages.Accepted(request_id=view.request_id, queued_at=_WHEN),
+        messages.Accepted: messages.Accepted(
+            ok=True, request_id=view.request_id, status="queued", queued_at=_WHEN
+        ),
+        messages.CancelAnswer: messages.CancelAnswer(request_id=view.request_id, status="cancelled"),
         messages.MessageStatus: messages.MessageStatus(**msgspec.structs.asdict(view), history=[attempt]),
         messages.MessageList: messages.MessageList(messages=[view], next_cursor=None),
         otp.OtpSendRequest: otp.OtpSendRequest(to="+998901234567", purpose="login", locale="uz"),
