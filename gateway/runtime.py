@@ -43,7 +43,9 @@ from gateway.fleet.listener import RelayListener
 from gateway.limits import MAX_IDEMPOTENCY_KEYS_PER_DAY, DailyBudget
 from gateway.logs import get_logger
 from gateway.secret import load_secret
+from gateway.sending.caps import SendCaps
 from gateway.sending.pipeline import Pipeline
+from gateway.sending.queue_control import QueueControl
 from gateway.services import Services
 from gateway.tasks import Supervisor
 from gateway.webhooks.dispatcher import WebhookDispatcher
@@ -153,6 +155,10 @@ class Gateway:
         )
         self.hub.events = self.pipeline
         await self.pipeline.load()
+        queue = QueueControl(
+            self.pool, self.pipeline, max_queue=s.max_queue_per_account, max_queue_age=s.max_queue_age
+        )
+        await queue.load()
         self.webhooks = WebhookDispatcher(
             self.pool,
             self.database_url,
@@ -172,6 +178,8 @@ class Gateway:
             webhooks=self.webhooks,
             pair_limits=KeyedTokenBuckets(s.pair_rate_per_second, s.pair_burst, time.monotonic),
             idempotency_budget=DailyBudget(MAX_IDEMPOTENCY_KEYS_PER_DAY),
+            queue=queue,
+            caps=SendCaps(self.pool, queue, default_recipient_hour=s.recipient_hourly_limit),
             http_port=self.http_port,
             relay_port=self.relay_port,
         )

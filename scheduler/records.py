@@ -203,6 +203,8 @@ class AccountRecord:
 
     __slots__ = (
         "account_id",
+        "by_age",
+        "by_priority",
         "in_ready",
         "pinned",
         "queued",
@@ -221,6 +223,11 @@ class AccountRecord:
         """Pinned queued messages, by the device they are pinned to and their SIM slot."""
         self.queued = 0
         """Queued messages of the account, over all its queues."""
+        self.by_priority = [0, 0, 0, 0]
+        """Queued messages per priority (OTP, HIGH, NORMAL, LOW)."""
+        self.by_age: list[tuple[int, int, MessageRecord]] = []
+        """``(seq, ticket, record)`` heap of queued messages, oldest first, lazily deleted like
+        :class:`MessageQueue` (an entry is live while the record holds its ticket)."""
         self.in_ready = False
         """Whether the account is in the scheduler's round-robin of ready accounts."""
         self.wake_at: float | None = None
@@ -244,6 +251,11 @@ class AccountRecord:
                 queue = self.unpinned[(record.excluded, slot)] = MessageQueue()
         queue.push(record)
         self.queued += 1
+        self.by_priority[int(record.work.priority)] += 1
+        heapq.heappush(self.by_age, (record.seq, record.ticket, record))
+        if len(self.by_age) > COMPACT_MIN_ENTRIES and len(self.by_age) > 2 * self.queued:
+            self.by_age = [entry for entry in self.by_age if entry[2].ticket == entry[1]]
+            heapq.heapify(self.by_age)
 
     def take(self, record: MessageRecord) -> None:
         """Remove queued ``record`` from its queue, wherever in it it is."""
@@ -259,6 +271,17 @@ class AccountRecord:
             if not self.unpinned[unpinned_key].live:
                 del self.unpinned[unpinned_key]
         self.queued -= 1
+        self.by_priority[int(record.work.priority)] -= 1
+
+    def oldest(self) -> MessageRecord | None:
+        """The queued message enqueued first (by seq), or None; drops stale entries on the way."""
+        by_age = self.by_age
+        while by_age:
+            _, ticket, record = by_age[0]
+            if record.ticket == ticket:
+                return record
+            heapq.heappop(by_age)
+        return None
 
     def any_usable(self) -> bool:
         """Whether one of the account's relays is online, enabled and has a ready SIM."""

@@ -33,6 +33,31 @@ WHERE id = $1
 RETURNING *
 """
 
+# Sending caps (v7); $2 daily, $3 monthly, $4 per recipient per hour. $5/$6/$7 true = set that
+# one (to NULL too: no cap / the gateway default), false = keep it.
+ACCOUNT_UPDATE_CAPS = """
+UPDATE accounts SET daily_send_limit = CASE WHEN $5 THEN $2 ELSE daily_send_limit END,
+                    monthly_send_limit = CASE WHEN $6 THEN $3 ELSE monthly_send_limit END,
+                    per_recipient_hour_limit = CASE WHEN $7 THEN $4 ELSE per_recipient_hour_limit END
+WHERE id = $1
+RETURNING *
+"""
+# Messages an account accepted since $2 (a day start) and $3 (a month start), as id floors.
+ACCOUNT_SENDS_SINCE = """
+SELECT count(*) FILTER (WHERE id >= $2) AS day, count(*) AS month
+FROM messages WHERE account_id = $1 AND id >= $3
+"""
+# Ids of the messages an account sent to one number since $3 (an id floor), oldest first.
+RECIPIENT_SENDS_SINCE = """
+SELECT id FROM messages WHERE account_id = $1 AND to_number = $2 AND id >= $3 ORDER BY id LIMIT 100000
+"""
+# Queue pause, durable per account ($2 true = pause, false = resume).
+ACCOUNT_SET_QUEUE_PAUSED = """
+UPDATE accounts SET queue_paused_at = CASE WHEN $2 THEN coalesce(queue_paused_at, now()) END
+WHERE id = $1 RETURNING queue_paused_at
+"""
+ACCOUNTS_QUEUE_PAUSED = "SELECT id FROM accounts WHERE queue_paused_at IS NOT NULL"
+
 # --- access tokens ----------------------------------------------------------------------------
 
 TOKEN_INSERT = """
@@ -48,9 +73,7 @@ WITH t AS (
     WHERE token_hash = $1 AND revoked_at IS NULL
     RETURNING id, account_id, scopes
 )
-SELECT t.id AS token_id, t.scopes, a.id, a.name, a.relay_mode, a.default_region,
-       a.subscription_expires_at, a.status, a.created_at, a.extra_number_types, a.allowed_countries,
-       a.otp_per_number_hour, a.otp_per_number_day
+SELECT t.id AS token_id, t.scopes, a.*
 FROM t JOIN accounts a ON a.id = t.account_id
 """
 # $1 account, $2 cursor (last id seen, '' for the first page), $3 limit

@@ -318,6 +318,23 @@ CREATE TABLE IF NOT EXISTS recipient_list_members (
 );
 CREATE INDEX IF NOT EXISTS recipient_list_members_recipient_idx ON recipient_list_members (recipient_id);
 
-INSERT INTO schema_version (singleton, version) VALUES (true, 6)
+-- v7: sending caps and queue control (docs/api.md "Sending caps" and "Queue control").
+-- daily_send_limit / monthly_send_limit: messages the account may have accepted per UTC day /
+-- UTC calendar month (NULL: no cap); per_recipient_hour_limit: messages to one number in any
+-- rolling hour (NULL: the gateway's RELAYGATE_RECIPIENT_HOURLY_LIMIT). The caps count rows of
+-- messages through the existing indexes (account_id, id) and (account_id, to_number, id): ids
+-- are ULIDs, so an id range is a time range. queue_paused_at: set while the account's queue is
+-- paused (POST /v1/queue/pause): nothing of it is dispatched and sends answer queue_blocked.
+ALTER TABLE accounts ADD COLUMN IF NOT EXISTS daily_send_limit integer
+    CHECK (daily_send_limit BETWEEN 1 AND 100000000);
+ALTER TABLE accounts ADD COLUMN IF NOT EXISTS monthly_send_limit integer
+    CHECK (monthly_send_limit BETWEEN 1 AND 1000000000);
+ALTER TABLE accounts ADD COLUMN IF NOT EXISTS per_recipient_hour_limit integer
+    CHECK (per_recipient_hour_limit BETWEEN 1 AND 1000000);
+ALTER TABLE accounts ADD COLUMN IF NOT EXISTS queue_paused_at timestamptz;
+-- Scheduled messages of an account, counted by GET /v1/queue (none until send_at exists).
+CREATE INDEX IF NOT EXISTS messages_scheduled_idx ON messages (account_id) WHERE status = 'scheduled';
+
+INSERT INTO schema_version (singleton, version) VALUES (true, 7)
 ON CONFLICT (singleton) DO UPDATE SET version = EXCLUDED.version, applied_at = now()
 WHERE schema_version.version < EXCLUDED.version;

@@ -7,7 +7,7 @@ from typing import Annotated, Literal
 import msgspec
 import phonenumbers
 
-from gateway.access.accounts import Account, update_profile
+from gateway.access.accounts import CAP_FIELDS, Account, update_caps, update_profile
 from gateway.access.auth import Principal
 from gateway.api.fields import LABEL_PATTERN
 from gateway.api.routing import Call
@@ -40,6 +40,18 @@ class AccountUpdate(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
         msgspec.UNSET
     )
     """ISO 3166 region for national numbers (``UZ``, ``BD``, …)."""
+    daily_send_limit: Annotated[int, msgspec.Meta(ge=1, le=100_000_000)] | msgspec.UnsetType | None = (
+        msgspec.UNSET
+    )
+    """Messages accepted per UTC day; ``null``: no cap."""
+    monthly_send_limit: Annotated[int, msgspec.Meta(ge=1, le=1_000_000_000)] | msgspec.UnsetType | None = (
+        msgspec.UNSET
+    )
+    """Messages accepted per UTC calendar month; ``null``: no cap."""
+    per_recipient_hour_limit: Annotated[int, msgspec.Meta(ge=1, le=1_000_000)] | msgspec.UnsetType | None = (
+        msgspec.UNSET
+    )
+    """Messages to one number in any rolling hour; ``null``: the gateway's default."""
 
 
 def _answer(principal: Principal | None, account: Account) -> AccountResponse:
@@ -59,7 +71,7 @@ async def get_account(call: Call[None, None]) -> AccountResponse:
 
 
 async def update_account(call: Call[AccountUpdate, None]) -> AccountResponse:
-    """Rename the account, switch its relay mode, or set its default region."""
+    """Rename the account, switch its relay mode, set its default region or its sending caps."""
     spec = call.body
     region = None if spec.default_region is msgspec.UNSET else spec.default_region
     if region is not None and region not in phonenumbers.SUPPORTED_REGIONS:
@@ -74,6 +86,9 @@ async def update_account(call: Call[AccountUpdate, None]) -> AccountResponse:
         default_region=region,
         set_region=spec.default_region is not msgspec.UNSET,
     )
+    caps = {k: getattr(spec, k) for k in CAP_FIELDS if getattr(spec, k) is not msgspec.UNSET}
+    if caps:
+        account = await update_caps(call.services.pool, call.account_id, caps)
     assert account is not None
     call.services.authenticator.forget_account(call.account_id)  # effective at once here
     return _answer(call.principal, account)
