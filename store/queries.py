@@ -57,6 +57,15 @@ UPDATE accounts SET queue_paused_at = CASE WHEN $2 THEN coalesce(queue_paused_at
 WHERE id = $1 RETURNING queue_paused_at
 """
 ACCOUNTS_QUEUE_PAUSED = "SELECT id FROM accounts WHERE queue_paused_at IS NOT NULL"
+# GET /v1/queue: $2 messages accepted since (an id floor), $3 events since (an id floor).
+QUEUE_RECENT = """
+SELECT (SELECT count(*) FROM messages WHERE account_id = $1 AND id >= $2) AS accepted,
+       (SELECT count(*) FROM messages WHERE account_id = $1 AND status = 'scheduled') AS scheduled,
+       count(*) FILTER (WHERE type = 'message.sent') AS sent,
+       count(*) FILTER (WHERE type = 'message.delivered') AS delivered,
+       count(*) FILTER (WHERE type = 'message.failed') AS failed
+FROM events WHERE account_id = $1 AND id >= $3
+"""
 
 # --- access tokens ----------------------------------------------------------------------------
 

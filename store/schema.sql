@@ -332,6 +332,16 @@ ALTER TABLE accounts ADD COLUMN IF NOT EXISTS monthly_send_limit integer
 ALTER TABLE accounts ADD COLUMN IF NOT EXISTS per_recipient_hour_limit integer
     CHECK (per_recipient_hour_limit BETWEEN 1 AND 1000000);
 ALTER TABLE accounts ADD COLUMN IF NOT EXISTS queue_paused_at timestamptz;
+-- The new scope queue.manage (POST /v1/queue/pause|resume) is granted to the tokens that held
+-- devices.manage when the database is upgraded to v7 (only then: later tokens get what they ask).
+DO $$
+BEGIN
+    IF (SELECT version FROM schema_version) < 7 THEN
+        UPDATE access_tokens SET scopes = array_append(scopes, 'queue.manage')
+        WHERE 'devices.manage' = ANY (scopes) AND NOT 'queue.manage' = ANY (scopes);
+    END IF;
+END
+$$;
 -- Scheduled messages of an account, counted by GET /v1/queue (none until send_at exists).
 CREATE INDEX IF NOT EXISTS messages_scheduled_idx ON messages (account_id) WHERE status = 'scheduled';
 

@@ -20,7 +20,7 @@ import math
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal
 
 import asyncpg
 
@@ -30,10 +30,11 @@ from gateway.logs import get_logger
 from gateway.sending.pipeline import Pipeline
 from store import queries as q
 
-__all__ = ["Blocked", "QueueControl", "RelayCapacity"]
+__all__ = ["Blocked", "BlockedReason", "QueueControl", "RelayCapacity"]
 
 log = get_logger("gateway.sending.queue_control")
 
+BlockedReason = Literal["paused", "queue_full", "stale_queue"]
 STALE_RETRY_AFTER = 60
 NO_RELAY_RETRY_AFTER = 60
 
@@ -42,7 +43,7 @@ NO_RELAY_RETRY_AFTER = 60
 class Blocked:
     """Why an account's sends are refused, and when to retry (None: no hint)."""
 
-    reason: str
+    reason: BlockedReason
     message: str
     retry_after: float | None
 
