@@ -42,6 +42,7 @@ from gateway.fleet.hub import RelayHub
 from gateway.fleet.listener import RelayListener
 from gateway.limits import MAX_IDEMPOTENCY_KEYS_PER_DAY, DailyBudget
 from gateway.logs import get_logger
+from gateway.metrics import watch_loop_lag
 from gateway.secret import load_secret
 from gateway.sending.caps import SendCaps
 from gateway.sending.pipeline import Pipeline
@@ -212,6 +213,7 @@ class Gateway:
         self.supervisor.spawn("relay.telemetry", self.hub.run_flusher())
         self.supervisor.spawn("relay.events", self.hub.event_writer.run())
         self.supervisor.spawn("database.watch", self._watch_database())
+        self.supervisor.spawn("metrics.loop_lag", watch_loop_lag())
         log.info(
             "gateway.started", http=self.settings.api_base_url(self.http_port), relay_port=self.relay_port
         )

@@ -219,14 +219,15 @@ WITH u AS (
         dispatched_at = coalesce(m.dispatched_at, v.at)
     FROM unnest($1::text[], $2::text[], $3::int[], $4::timestamptz[]) AS v(id, device_id, attempt, at)
     WHERE m.id = v.id AND m.status IN ('queued', 'dispatched')
-    RETURNING m.id, v.device_id, v.attempt, v.at
+    RETURNING m.id, v.device_id, v.attempt, v.at,
+        CASE WHEN m.dispatched_at = v.at THEN extract(epoch FROM v.at - m.queued_at)::float8 END AS waited
 ), attempt AS (
     INSERT INTO message_attempts (message_id, attempt, device_id, dispatched_at)
     SELECT id, attempt, device_id, at FROM u
     ON CONFLICT (message_id, attempt) DO UPDATE SET device_id = EXCLUDED.device_id,
         dispatched_at = EXCLUDED.dispatched_at, acked_at = NULL, outcome = NULL, reason = NULL, finished_at = NULL
 )
-SELECT id FROM u
+SELECT id, waited FROM u
 """
 MESSAGE_ACKED = """
 WITH u AS (
@@ -236,7 +237,7 @@ WITH u AS (
     RETURNING m.id, m.attempts, v.at
 )
 UPDATE message_attempts a SET acked_at = u.at FROM u WHERE a.message_id = u.id AND a.attempt = u.attempts
-RETURNING a.message_id
+RETURNING a.message_id, extract(epoch FROM u.at - a.dispatched_at)::float8
 """
 # Back to the queue (relay offline before ack, or a retryable failure): $4 outcome, $5 reason.
 # device_id keeps naming the last relay: a late report from it still counts.
@@ -259,19 +260,20 @@ _REPORTED_AT = """CASE
     WHEN v.reported IS NULL OR v.reported > v.at + interval '5 minutes'
          OR v.reported < m.dispatched_at - interval '5 minutes' THEN v.at
     ELSE least(v.at, greatest(v.reported, m.dispatched_at)) END"""
-# $3 receive time, $4 the relay's time (or NULL); each returns (id, the time stored).
+# $3 receive time, $4 the relay's time (or NULL); each returns (id, the time stored, the seconds
+# of the leg that ended: ack → sent, sent → delivered; for the metrics).
 MESSAGE_SENT = f"""
 UPDATE messages m SET status = 'sent', sent_at = {_REPORTED_AT}
 FROM unnest($1::text[], $2::text[], $3::timestamptz[], $4::timestamptz[]) AS v(id, device_id, at, reported)
 WHERE m.id = v.id AND m.device_id = v.device_id AND m.status IN ('queued', 'dispatched')
-RETURNING m.id, m.sent_at
+RETURNING m.id, m.sent_at, extract(epoch FROM m.sent_at - m.acked_at)::float8
 """
 MESSAGE_DELIVERED = f"""
 UPDATE messages m SET status = 'delivered', delivered_at = greatest({_REPORTED_AT}, m.sent_at),
     sent_at = coalesce(m.sent_at, {_REPORTED_AT})
 FROM unnest($1::text[], $2::text[], $3::timestamptz[], $4::timestamptz[]) AS v(id, device_id, at, reported)
 WHERE m.id = v.id AND m.device_id = v.device_id AND m.status IN ('queued', 'dispatched', 'sent')
-RETURNING m.id, m.delivered_at
+RETURNING m.id, m.delivered_at, extract(epoch FROM m.delivered_at - m.sent_at)::float8
 """
 # A sent/delivered report for a message that already failed, from the relay it was last handed
 # to: kept beside the failure (status stays failed), on the message and its last attempt. Moves
