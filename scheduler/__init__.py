@@ -6,10 +6,20 @@ for the policy and the cost of each decision.
 """
 
 from .core import Scheduler
-from .model import RETRYABLE_REASONS, DeviceLimits, Dispatch, Expiry, Priority, Work, is_retryable
+from .model import (
+    RETRYABLE_REASONS,
+    SIM_POLICIES,
+    DeviceLimits,
+    Dispatch,
+    Expiry,
+    Priority,
+    Work,
+    is_retryable,
+)
 
 __all__ = [
     "RETRYABLE_REASONS",
+    "SIM_POLICIES",
     "DeviceLimits",
     "Dispatch",
     "Expiry",

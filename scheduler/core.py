@@ -332,6 +332,11 @@ class Scheduler:
         account = self._accounts.get(account_id)
         return account.queued if account is not None else 0
 
+    def sim_usage(self, device_id: str) -> dict[int, int]:
+        """Dispatches per SIM slot of a relay in the last 24 h (those on a known slot)."""
+        relay = self._relays.get(device_id)
+        return relay.sim_usage(self._clock()) if relay is not None else {}
+
     def in_flight(self) -> int:
         """Messages assigned or acknowledged, over all relays."""
         return self._in_flight
@@ -405,7 +410,8 @@ class Scheduler:
         relay.assigned.add(record.work.message_id)
         relay.rate.record(now)
         relay.last_dispatch_at = now
-        return Dispatch(record.work.message_id, relay.device_id, record.attempts)
+        sim_slot = relay.choose_sim(record.work.sim_slot, now)
+        return Dispatch(record.work.message_id, relay.device_id, record.attempts, sim_slot)
 
     def _park(self, account: AccountRecord, now: float) -> None:
         """Leave the account out of the round robin until something could change its answer.

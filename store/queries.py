@@ -131,7 +131,8 @@ INSERT INTO devices (id, account_id, name, model, app_version, token_hash) VALUE
 """
 _DEVICE_COLUMNS = """
 id, account_id, name, model, app_version, enabled, max_in_flight, per_minute_limit, per_day_limit,
-paired_at, unpaired_at, last_seen_at, battery, charging, signal, network, sims, queue_length
+paired_at, unpaired_at, last_seen_at, battery, charging, signal, network, sims, queue_length,
+sim_policy, sim_limits
 """
 DEVICE_BY_TOKEN = f"SELECT {_DEVICE_COLUMNS} FROM devices WHERE token_hash = $1 AND unpaired_at IS NULL"
 DEVICE_FOR_ACCOUNT = (
@@ -145,14 +146,17 @@ WHERE account_id = $1 AND unpaired_at IS NULL AND id > $2 ORDER BY id LIMIT $3
 DEVICE_ALL_PAIRED = f"SELECT {_DEVICE_COLUMNS} FROM devices WHERE unpaired_at IS NULL"
 DEVICE_ALL_FOR_ACCOUNT = f"SELECT {_DEVICE_COLUMNS} FROM devices WHERE account_id = $1 AND unpaired_at IS NULL ORDER BY id LIMIT 10000"
 # $1 id, $2 account, $3 name, $4 enabled, $5 max_in_flight, $6 per_minute, $7 per_day; each NULL = unchanged
-# except limits, which use $8/$9/$10 flags to allow clearing back to the default.
+# except limits, which use $8/$9/$10 flags to allow clearing back to the default; $11 SIM policy,
+# $12 per-SIM daily limits (a JSON object replacing the stored one), NULL = unchanged.
 DEVICE_UPDATE = f"""
 UPDATE devices SET
     name = coalesce($3, name),
     enabled = coalesce($4, enabled),
     max_in_flight = CASE WHEN $8 THEN $5 ELSE max_in_flight END,
     per_minute_limit = CASE WHEN $9 THEN $6 ELSE per_minute_limit END,
-    per_day_limit = CASE WHEN $10 THEN $7 ELSE per_day_limit END
+    per_day_limit = CASE WHEN $10 THEN $7 ELSE per_day_limit END,
+    sim_policy = coalesce($11, sim_policy),
+    sim_limits = coalesce($12::jsonb, sim_limits)
 WHERE id = $1 AND account_id = $2 AND unpaired_at IS NULL
 RETURNING {_DEVICE_COLUMNS}
 """

@@ -342,6 +342,11 @@ BEGIN
     END IF;
 END
 $$;
+-- v7: SIM selection per relay (docs/api.md "SIMs"): sim_policy picks the SIM of a message that
+-- names none; sim_limits holds daily limits per SIM slot as a JSON object ({"0": 200, "1": 500}).
+ALTER TABLE devices ADD COLUMN IF NOT EXISTS sim_policy text NOT NULL DEFAULT 'default'
+    CHECK (sim_policy IN ('default', 'round_robin', 'least_used'));
+ALTER TABLE devices ADD COLUMN IF NOT EXISTS sim_limits jsonb NOT NULL DEFAULT '{}';
 -- Scheduled messages of an account, counted by GET /v1/queue (none until send_at exists).
 CREATE INDEX IF NOT EXISTS messages_scheduled_idx ON messages (account_id) WHERE status = 'scheduled';
 
