@@ -221,10 +221,10 @@ class RelayRecord:
         """The SIM a dispatch at ``now`` goes out on (its own ``sim_slot``, else the policy's
         choice; None: the phone's default), counted against that SIM's limit."""
         chosen = sim_slot
-        if chosen is None:
+        policy = self.limits.sim_policy
+        if chosen is None and (policy != "default" or self.limits.sim_per_day):
             choices = self.sim_choices(now)
-            policy = self.limits.sim_policy
-            if choices and (policy != "default" or self.limits.sim_per_day):
+            if choices:
                 if policy == "round_robin":
                     last = self.last_sim if self.last_sim is not None else -1
                     chosen = next((s for s in choices if s > last), choices[0])
