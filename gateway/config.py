@@ -101,6 +101,12 @@ class Settings:
     """RELAYGATE_PAIR_BURST: pairing attempt burst per client address."""
     max_queue_per_account: int = 100_000
     """RELAYGATE_MAX_QUEUE: queued messages per account before sends answer queue_blocked."""
+    max_queue_age: float = 0.0
+    """RELAYGATE_MAX_QUEUE_AGE: seconds the oldest queued message of an account may have waited
+    before its sends answer queue_blocked (``stale_queue``); 0: no such policy."""
+    recipient_hourly_limit: int = 60
+    """RELAYGATE_RECIPIENT_HOURLY_LIMIT: messages an account may send to one number in any rolling
+    hour unless the account sets its own (anti-abuse); 0: no such cap."""
     max_attempts: int = 3
     """RELAYGATE_MAX_ATTEMPTS: retryable relay failures after which a message fails for good
     (hand-overs ended by a reconnect do not count)."""
@@ -163,6 +169,8 @@ class Settings:
             raise SettingsError("heartbeat_interval must be positive")
         if self.device_event_debounce < 0:
             raise SettingsError("device_event_debounce must not be negative")
+        if self.max_queue_age < 0 or self.recipient_hourly_limit < 0:
+            raise SettingsError("max_queue_age and recipient_hourly_limit must not be negative")
 
     def replace(self, **changes: Any) -> Settings:
         """A copy with ``changes`` applied (settings are frozen)."""
@@ -212,6 +220,8 @@ _ENV: list[tuple[str, str, Any]] = [
     ("pair_rate_per_second", "RELAYGATE_PAIR_RATE", float),
     ("pair_burst", "RELAYGATE_PAIR_BURST", int),
     ("max_queue_per_account", "RELAYGATE_MAX_QUEUE", int),
+    ("max_queue_age", "RELAYGATE_MAX_QUEUE_AGE", float),
+    ("recipient_hourly_limit", "RELAYGATE_RECIPIENT_HOURLY_LIMIT", int),
     ("max_attempts", "RELAYGATE_MAX_ATTEMPTS", int),
     ("reclaim_grace", "RELAYGATE_RECLAIM_GRACE", float),
     ("idempotency_ttl_hours", "RELAYGATE_IDEMPOTENCY_TTL_HOURS", float),

@@ -154,10 +154,12 @@ def check_limits(relays: list[RelayFacts], sent_last_day: int) -> Check:
     )
 
 
-def check_queue(depth: int, max_queue: int, blocked_reason: str | None = None) -> Check:
-    """Sending is not blocked by the queue."""
+def check_queue(depth: int, max_queue: int, blocked_reason: str | None = None, why: str = "") -> Check:
+    """Sending is not blocked by the queue: not paused, not full, not stale (``blocked_reason``
+    is the one ``queue_blocked`` would name, ``why`` its message)."""
     if blocked_reason is not None:
-        return Check(id="queue", status="fail", message=f"sending is blocked: {blocked_reason}")
+        because = f" ({why})" if why else ""
+        return Check(id="queue", status="fail", message=f"sending is blocked: {blocked_reason}{because}")
     if depth >= max_queue:
         return Check(id="queue", status="fail", message=f"the queue is full ({depth} of {max_queue})")
     if depth >= QUEUE_WARN_SHARE * max_queue:

@@ -52,8 +52,11 @@ from gateway.fleet.hub import RelayHub
 from gateway.fleet.listener import RelayListener
 from gateway.limits import MAX_IDEMPOTENCY_KEYS_PER_DAY, DailyBudget
 from gateway.logs import get_logger
+from gateway.metrics import watch_loop_lag
 from gateway.secret import load_secret
+from gateway.sending.caps import SendCaps
 from gateway.sending.pipeline import Pipeline
+from gateway.sending.queue_control import QueueControl
 from gateway.services import Services
 from gateway.tasks import Supervisor
 from gateway.webhooks.dispatcher import WebhookDispatcher
@@ -182,6 +185,10 @@ class Gateway:
         )
         self.hub.events = self.pipeline
         await self.pipeline.load()
+        queue = QueueControl(
+            self.pool, self.pipeline, max_queue=s.max_queue_per_account, max_queue_age=s.max_queue_age
+        )
+        await queue.load()
         self.webhooks = WebhookDispatcher(
             self.pool,
             self.database_url,
@@ -205,6 +212,8 @@ class Gateway:
             webhooks=self.webhooks,
             pair_limits=KeyedTokenBuckets(s.pair_rate_per_second, s.pair_burst, self.clock.monotonic),
             idempotency_budget=DailyBudget(MAX_IDEMPOTENCY_KEYS_PER_DAY, self.clock.time),
+            queue=queue,
+            caps=SendCaps(self.pool, queue, default_recipient_hour=s.recipient_hourly_limit),
             http_port=self.http_port,
             relay_port=self.relay_port,
         )
@@ -236,6 +245,7 @@ class Gateway:
         self.supervisor.spawn("relay.telemetry", self.hub.run_flusher())
         self.supervisor.spawn("relay.events", self.hub.event_writer.run())
         self.supervisor.spawn("database.watch", self._watch_database())
+        self.supervisor.spawn("metrics.loop_lag", watch_loop_lag())
         log.info(
             "gateway.started", http=self.settings.api_base_url(self.http_port), relay_port=self.relay_port
         )

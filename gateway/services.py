@@ -15,7 +15,9 @@ from gateway.fleet.devices import DeviceRecord
 from gateway.fleet.hub import RelayHub
 from gateway.limits import DailyBudget
 from gateway.secret import ServerSecret
+from gateway.sending.caps import SendCaps
 from gateway.sending.pipeline import Pipeline
+from gateway.sending.queue_control import QueueControl
 from gateway.webhooks.dispatcher import WebhookDispatcher
 
 __all__ = ["Services"]
@@ -40,6 +42,10 @@ class Services:
     """Pairing attempts per client address."""
     idempotency_budget: DailyBudget
     """Requests with an ``Idempotency-Key`` per account and day."""
+    queue: QueueControl
+    """Pause state and blocking policies of the accounts' queues."""
+    caps: SendCaps
+    """Per-account send caps (day, month, per recipient per hour); admits every send."""
     http_port: int = 0
     relay_port: int = 0
 

@@ -7,12 +7,22 @@ for the policy and the cost of each decision.
 
 from .core import Scheduler
 from .holds import HoldQueue
-from .model import RETRYABLE_REASONS, DeviceLimits, Dispatch, Expiry, Priority, Work, is_retryable
+from .model import (
+    RETRYABLE_REASONS,
+    SIM_POLICIES,
+    DeviceLimits,
+    Dispatch,
+    Expiry,
+    Priority,
+    Work,
+    is_retryable,
+)
 from .send_window import DAYS, SendWindows
 
 __all__ = [
     "DAYS",
     "RETRYABLE_REASONS",
+    "SIM_POLICIES",
     "DeviceLimits",
     "Dispatch",
     "Expiry",

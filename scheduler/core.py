@@ -77,6 +77,8 @@ class Scheduler:
         self._seq = itertools.count(1)
         self._queued = 0
         self._in_flight = 0
+        self._paused: set[str] = set()
+        """Accounts whose queue is paused: their messages wait (and may expire), none is dispatched."""
 
     # -- relays -----------------------------------------------------------
 
@@ -193,7 +195,7 @@ class Scheduler:
         while ready and len(dispatches) < limit:
             account = ready.popleft()
             account.in_ready = False
-            if not account.queued:
+            if not account.queued or account.account_id in self._paused:
                 continue
             ranking = rankings.get(account.account_id)
             if ranking is None:
@@ -289,7 +291,34 @@ class Scheduler:
         times = [heap[0][0] for heap in (wakeups, expiries) if heap]
         return min(times) if times else None
 
+    def set_paused(self, account_id: str, paused: bool) -> None:
+        """Pause an account's queue (nothing of it is dispatched; messages still expire) or
+        resume it."""
+        if paused:
+            self._paused.add(account_id)
+        else:
+            self._paused.discard(account_id)
+            account = self._accounts.get(account_id)
+            if account is not None:
+                self._wake(account)
+
     # -- introspection ----------------------------------------------------
+
+    def queue_depths(self, account_id: str | None = None) -> tuple[int, int, int, int]:
+        """Queued messages per priority (OTP, HIGH, NORMAL, LOW) of one account or of all."""
+        accounts = self._accounts.values() if account_id is None else [self._accounts.get(account_id)]
+        totals = [0, 0, 0, 0]
+        for account in accounts:
+            if account is not None:
+                for i, n in enumerate(account.by_priority):
+                    totals[i] += n
+        return totals[0], totals[1], totals[2], totals[3]
+
+    def oldest_queued(self, account_id: str) -> str | None:
+        """Id of the account's message that has been queued longest (enqueue order), or None."""
+        account = self._accounts.get(account_id)
+        record = account.oldest() if account is not None else None
+        return record.work.message_id if record is not None else None
 
     def device_load(self, device_id: str) -> int:
         """Messages in flight (assigned or acked) on a relay; 0 if unknown."""
@@ -302,6 +331,11 @@ class Scheduler:
             return self._queued
         account = self._accounts.get(account_id)
         return account.queued if account is not None else 0
+
+    def sim_usage(self, device_id: str) -> dict[int, int]:
+        """Dispatches per SIM slot of a relay in the last 24 h (those on a known slot)."""
+        relay = self._relays.get(device_id)
+        return relay.sim_usage(self._clock()) if relay is not None else {}
 
     def in_flight(self) -> int:
         """Messages assigned or acknowledged, over all relays."""
@@ -376,7 +410,8 @@ class Scheduler:
         relay.assigned.add(record.work.message_id)
         relay.rate.record(now)
         relay.last_dispatch_at = now
-        return Dispatch(record.work.message_id, relay.device_id, record.attempts)
+        sim_slot = relay.choose_sim(record.work.sim_slot, now)
+        return Dispatch(record.work.message_id, relay.device_id, record.attempts, sim_slot)
 
     def _park(self, account: AccountRecord, now: float) -> None:
         """Leave the account out of the round robin until something could change its answer.
@@ -400,7 +435,7 @@ class Scheduler:
 
     def _wake(self, account: AccountRecord) -> None:
         """Put an account with queued work back in the round robin (at the end)."""
-        if account.queued and not account.in_ready:
+        if account.queued and not account.in_ready and account.account_id not in self._paused:
             account.in_ready = True
             self._ready.append(account)
 

@@ -15,6 +15,7 @@ from enum import IntEnum
 
 __all__ = [
     "RETRYABLE_REASONS",
+    "SIM_POLICIES",
     "DeviceLimits",
     "Dispatch",
     "Expiry",
@@ -22,6 +23,16 @@ __all__ = [
     "Work",
     "is_retryable",
 ]
+
+
+SIM_POLICIES = ("default", "round_robin", "least_used")
+"""How a relay's SIM is chosen for a message that names none:
+
+* ``default`` — the phone's default SIM (no slot is sent); when the relay has per-SIM limits,
+  the first ready SIM (by slot) within its limit, so the next one takes over when it is used up;
+* ``round_robin`` — the relay's ready SIMs within their limits in turn;
+* ``least_used`` — the ready SIM within its limit with the fewest dispatches in the last 24 h.
+"""
 
 
 class Priority(IntEnum):
@@ -51,8 +62,17 @@ class DeviceLimits:
     """Dispatches in any sliding 60 s window."""
     per_day: int | None = None
     """Dispatches in any sliding 24 h window (SIM plan limits); ``None``: no limit."""
+    sim_policy: str = "default"
+    """Which SIM a message without a ``sim_slot`` goes out on (see :data:`SIM_POLICIES`)."""
+    sim_per_day: tuple[tuple[int, int], ...] = ()
+    """``(slot, limit)``: dispatches on that SIM in any sliding 24 h window. A message goes out
+    on a SIM only while it is within its limit; slots not listed have none."""
 
     def __post_init__(self) -> None:
+        if self.sim_policy not in SIM_POLICIES:
+            raise ValueError(f"sim_policy must be one of {', '.join(SIM_POLICIES)}, not {self.sim_policy!r}")
+        if any(limit < 1 for _, limit in self.sim_per_day):
+            raise ValueError("per-SIM daily limits must be at least 1")
         if self.max_in_flight < 1:
             raise ValueError(f"max_in_flight must be at least 1, not {self.max_in_flight}")
         if self.per_minute < 1:
@@ -90,6 +110,9 @@ class Dispatch:
     device_id: str
     attempt: int
     """Dispatches of this message including this one (1 for the first)."""
+    sim_slot: int | None = None
+    """The SIM to send on: the message's own ``sim_slot``, or the one the relay's SIM policy
+    chose; None lets the phone use its default SIM."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -59,6 +59,23 @@ class SendRateWindow:
         self._forget_old(now)
         return len(self._minute)
 
+    def sent_last_day(self, now: float) -> int:
+        """Dispatches counted in the day window at ``now``."""
+        self._forget_old(now)
+        return self._day_total
+
+    def day_opens_at(self, now: float, per_day: int) -> float:
+        """Earliest time, ``now`` or later, at which fewer than ``per_day`` dispatches count."""
+        self._forget_old(now)
+        remaining = self._day_total
+        if remaining < per_day:
+            return now
+        for minute_index, count in self._day_buckets:
+            remaining -= count
+            if remaining < per_day:
+                return self._bucket_leaves_at(minute_index)
+        return now  # pragma: no cover - the loop always ends below the limit
+
     def allows(self, now: float, limits: DeviceLimits) -> bool:
         """Whether one more dispatch at ``now`` stays within ``limits``."""
         self._forget_old(now)

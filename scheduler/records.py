@@ -154,10 +154,12 @@ class RelayRecord:
         "device_id",
         "enabled",
         "last_dispatch_at",
+        "last_sim",
         "limits",
         "online",
         "rate",
         "ready_slots",
+        "sim_rates",
     )
 
     def __init__(self, device_id: str, account_id: str, enabled: bool, limits: DeviceLimits) -> None:
@@ -174,6 +176,10 @@ class RelayRecord:
         self.last_dispatch_at = -math.inf
         self.ready_slots: frozenset[int] | None = None
         """SIM slots the relay reports ready; None until it reports any (no restriction)."""
+        self.sim_rates: dict[int, SendRateWindow] = {}
+        """Dispatches per SIM slot (those that went out on a known slot), for per-SIM limits."""
+        self.last_sim: int | None = None
+        """The slot of the last dispatch on a known SIM (where ``round_robin`` continues)."""
 
     @property
     def load(self) -> int:
@@ -185,17 +191,87 @@ class RelayRecord:
         """Online, enabled and with a ready SIM: the relay could send if it had room."""
         return self.online and self.enabled and (self.ready_slots is None or bool(self.ready_slots))
 
-    def has_slot(self, sim_slot: int | None) -> bool:
-        """Whether the relay can send on ``sim_slot`` (None: any ready SIM will do)."""
-        return sim_slot is None or self.ready_slots is None or sim_slot in self.ready_slots
+    def has_slot(self, sim_slot: int | None, now: float | None = None) -> bool:
+        """Whether the relay can send on ``sim_slot`` (None: any ready SIM will do); with
+        ``now``, also within that SIM's daily limit (for None: some ready SIM's)."""
+        if sim_slot is None:
+            if now is None or not self.limits.sim_per_day:
+                return True
+            choices = self.sim_choices(now)
+            return choices is None or bool(choices)  # None: SIMs not reported, the phone picks
+        if self.ready_slots is not None and sim_slot not in self.ready_slots:
+            return False
+        return now is None or self._sim_within_limit(sim_slot, now)
+
+    def _sim_within_limit(self, slot: int, now: float) -> bool:
+        for limited, per_day in self.limits.sim_per_day:
+            if limited == slot:
+                rate = self.sim_rates.get(slot)
+                return rate is None or rate.sent_last_day(now) < per_day
+        return True
+
+    def sim_choices(self, now: float) -> list[int] | None:
+        """The ready SIM slots within their daily limits, in slot order; None when the relay
+        has not reported its SIMs (the phone chooses)."""
+        if self.ready_slots is None:
+            return None
+        return sorted(slot for slot in self.ready_slots if self._sim_within_limit(slot, now))
+
+    def choose_sim(self, sim_slot: int | None, now: float) -> int | None:
+        """The SIM a dispatch at ``now`` goes out on (its own ``sim_slot``, else the policy's
+        choice; None: the phone's default), counted against that SIM's limit."""
+        chosen = sim_slot
+        policy = self.limits.sim_policy
+        if chosen is None and (policy != "default" or self.limits.sim_per_day):
+            choices = self.sim_choices(now)
+            if choices:
+                if policy == "round_robin":
+                    last = self.last_sim if self.last_sim is not None else -1
+                    chosen = next((s for s in choices if s > last), choices[0])
+                elif policy == "least_used":
+                    chosen = min(choices, key=lambda s: (self._sim_sent(s, now), s))
+                else:
+                    chosen = choices[0]
+        if chosen is not None:
+            rate = self.sim_rates.get(chosen)
+            if rate is None:
+                rate = self.sim_rates[chosen] = SendRateWindow()
+            rate.record(now)
+            self.last_sim = chosen
+        return chosen
+
+    def _sim_sent(self, slot: int, now: float) -> int:
+        rate = self.sim_rates.get(slot)
+        return rate.sent_last_day(now) if rate is not None else 0
+
+    def sim_usage(self, now: float) -> dict[int, int]:
+        """Dispatches per SIM slot in the last 24 h (slots the gateway chose or was asked for)."""
+        return {slot: rate.sent_last_day(now) for slot, rate in sorted(self.sim_rates.items())}
+
+    def sim_opens_at(self, now: float) -> float | None:
+        """When the first ready SIM at its daily limit may send again; None when none is."""
+        if self.ready_slots is None:
+            return None
+        opens = [
+            self.sim_rates[slot].day_opens_at(now, per_day)
+            for slot, per_day in self.limits.sim_per_day
+            if slot in self.ready_slots and slot in self.sim_rates and not self._sim_within_limit(slot, now)
+        ]
+        return min(opens) if opens else None
 
     def has_room(self) -> bool:
         """Whether one more message fits in the relay's in-flight window."""
         return self.load < self.limits.max_in_flight
 
     def can_take(self, now: float) -> bool:
-        """Whether a dispatch to this relay at ``now`` is allowed."""
-        return self.usable and self.has_room() and self.rate.allows(now, self.limits)
+        """Whether a dispatch to this relay at ``now`` is allowed (for a message naming no SIM
+        slot: with per-SIM limits, some ready SIM must be within its limit)."""
+        return (
+            self.usable
+            and self.has_room()
+            and self.rate.allows(now, self.limits)
+            and (not self.limits.sim_per_day or self.has_slot(None, now))
+        )
 
 
 class AccountRecord:
@@ -203,6 +279,8 @@ class AccountRecord:
 
     __slots__ = (
         "account_id",
+        "by_age",
+        "by_priority",
         "in_ready",
         "pinned",
         "queued",
@@ -221,6 +299,11 @@ class AccountRecord:
         """Pinned queued messages, by the device they are pinned to and their SIM slot."""
         self.queued = 0
         """Queued messages of the account, over all its queues."""
+        self.by_priority = [0, 0, 0, 0]
+        """Queued messages per priority (OTP, HIGH, NORMAL, LOW)."""
+        self.by_age: list[tuple[int, int, MessageRecord]] = []
+        """``(seq, ticket, record)`` heap of queued messages, oldest first, lazily deleted like
+        :class:`MessageQueue` (an entry is live while the record holds its ticket)."""
         self.in_ready = False
         """Whether the account is in the scheduler's round-robin of ready accounts."""
         self.wake_at: float | None = None
@@ -244,6 +327,11 @@ class AccountRecord:
                 queue = self.unpinned[(record.excluded, slot)] = MessageQueue()
         queue.push(record)
         self.queued += 1
+        self.by_priority[int(record.work.priority)] += 1
+        heapq.heappush(self.by_age, (record.seq, record.ticket, record))
+        if len(self.by_age) > COMPACT_MIN_ENTRIES and len(self.by_age) > 2 * self.queued:
+            self.by_age = [entry for entry in self.by_age if entry[2].ticket == entry[1]]
+            heapq.heapify(self.by_age)
 
     def take(self, record: MessageRecord) -> None:
         """Remove queued ``record`` from its queue, wherever in it it is."""
@@ -259,6 +347,17 @@ class AccountRecord:
             if not self.unpinned[unpinned_key].live:
                 del self.unpinned[unpinned_key]
         self.queued -= 1
+        self.by_priority[int(record.work.priority)] -= 1
+
+    def oldest(self) -> MessageRecord | None:
+        """The queued message enqueued first (by seq), or None; drops stale entries on the way."""
+        by_age = self.by_age
+        while by_age:
+            _, ticket, record = by_age[0]
+            if record.ticket == ticket:
+                return record
+            heapq.heappop(by_age)
+        return None
 
     def any_usable(self) -> bool:
         """Whether one of the account's relays is online, enabled and has a ready SIM."""

@@ -59,9 +59,14 @@ class RelayRanking:
             return self._relays[heap[0][3]]
         for key in sorted(current.values()):
             relay = self._relays[key[3]]
-            if key[3] not in excluded and relay.has_slot(sim_slot):
+            if key[3] not in excluded and relay.has_slot(sim_slot, self._now):
                 return relay
         return None
+
+    @property
+    def now(self) -> float:
+        """The time of this pass."""
+        return self._now
 
     def can_take(self, device_id: str) -> bool:
         """Whether the relay is among those that can take a message now."""
@@ -90,7 +95,7 @@ def best_dispatch(account: AccountRecord, ranking: RelayRanking) -> tuple[Messag
         head = queue.peek()
         if head is None or not ranking.can_take(device_id):
             continue
-        if not account.relays[device_id].has_slot(sim_slot):
+        if not account.relays[device_id].has_slot(sim_slot, ranking.now):
             continue
         if best is None or head.sort_key < best[0].sort_key:
             best = (head, account.relays[device_id])
@@ -108,11 +113,18 @@ def rate_window_opening(account: AccountRecord, now: float) -> float | None:
     """When the first relay of the account that only waits for its rate window may send again.
 
     Only relays that are online, enabled and have room count: the others need
-    an event (connect, enable, a freed slot), not time. None if there is none.
+    an event (connect, enable, a freed slot), not time. A SIM at its daily limit
+    counts too. None if there is none.
     """
     opens = [
         relay.rate.available_at(now, relay.limits)
         for relay in account.relays.values()
         if relay.usable and relay.has_room() and not relay.rate.allows(now, relay.limits)
     ]
+    # A SIM at its daily limit opens again by time too (work may wait for that very SIM).
+    for relay in account.relays.values():
+        if relay.limits.sim_per_day and relay.usable and relay.has_room():
+            sim_opens = relay.sim_opens_at(now)
+            if sim_opens is not None:
+                opens.append(sim_opens)
     return min(opens) if opens else None

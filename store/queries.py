@@ -35,6 +35,40 @@ WHERE id = $1
 RETURNING *
 """
 
+# Sending caps (v7); $2 daily, $3 monthly, $4 per recipient per hour. $5/$6/$7 true = set that
+# one (to NULL too: no cap / the gateway default), false = keep it.
+ACCOUNT_UPDATE_CAPS = """
+UPDATE accounts SET daily_send_limit = CASE WHEN $5 THEN $2 ELSE daily_send_limit END,
+                    monthly_send_limit = CASE WHEN $6 THEN $3 ELSE monthly_send_limit END,
+                    per_recipient_hour_limit = CASE WHEN $7 THEN $4 ELSE per_recipient_hour_limit END
+WHERE id = $1
+RETURNING *
+"""
+# Messages an account accepted since $2 (a day start) and $3 (a month start), as id floors.
+ACCOUNT_SENDS_SINCE = """
+SELECT count(*) FILTER (WHERE id >= $2) AS day, count(*) AS month
+FROM messages WHERE account_id = $1 AND id >= $3
+"""
+# Ids of the messages an account sent to one number since $3 (an id floor), oldest first.
+RECIPIENT_SENDS_SINCE = """
+SELECT id FROM messages WHERE account_id = $1 AND to_number = $2 AND id >= $3 ORDER BY id LIMIT 100000
+"""
+# Queue pause, durable per account ($2 true = pause, false = resume).
+ACCOUNT_SET_QUEUE_PAUSED = """
+UPDATE accounts SET queue_paused_at = CASE WHEN $2 THEN coalesce(queue_paused_at, now()) END
+WHERE id = $1 RETURNING queue_paused_at
+"""
+ACCOUNTS_QUEUE_PAUSED = "SELECT id FROM accounts WHERE queue_paused_at IS NOT NULL"
+# GET /v1/queue: $2 messages accepted since (an id floor), $3 events since (an id floor).
+QUEUE_RECENT = """
+SELECT (SELECT count(*) FROM messages WHERE account_id = $1 AND id >= $2) AS accepted,
+       (SELECT count(*) FROM messages WHERE account_id = $1 AND status = 'scheduled') AS scheduled,
+       count(*) FILTER (WHERE type = 'message.sent') AS sent,
+       count(*) FILTER (WHERE type = 'message.delivered') AS delivered,
+       count(*) FILTER (WHERE type = 'message.failed') AS failed
+FROM events WHERE account_id = $1 AND id >= $3
+"""
+
 # --- access tokens ----------------------------------------------------------------------------
 
 TOKEN_INSERT = """
@@ -50,9 +84,7 @@ WITH t AS (
     WHERE token_hash = $1 AND revoked_at IS NULL
     RETURNING id, account_id, scopes
 )
-SELECT t.id AS token_id, t.scopes, a.id, a.name, a.relay_mode, a.default_region,
-       a.subscription_expires_at, a.status, a.created_at, a.extra_number_types, a.allowed_countries,
-       a.otp_per_number_hour, a.otp_per_number_day, a.quiet_hours
+SELECT t.id AS token_id, t.scopes, a.*
 FROM t JOIN accounts a ON a.id = t.account_id
 """
 # $1 account, $2 cursor (last id seen, '' for the first page), $3 limit
@@ -101,7 +133,8 @@ INSERT INTO devices (id, account_id, name, model, app_version, token_hash) VALUE
 """
 _DEVICE_COLUMNS = """
 id, account_id, name, model, app_version, enabled, max_in_flight, per_minute_limit, per_day_limit,
-paired_at, unpaired_at, last_seen_at, battery, charging, signal, network, sims, queue_length
+paired_at, unpaired_at, last_seen_at, battery, charging, signal, network, sims, queue_length,
+sim_policy, sim_limits
 """
 DEVICE_BY_TOKEN = f"SELECT {_DEVICE_COLUMNS} FROM devices WHERE token_hash = $1 AND unpaired_at IS NULL"
 DEVICE_FOR_ACCOUNT = (
@@ -115,14 +148,17 @@ WHERE account_id = $1 AND unpaired_at IS NULL AND id > $2 ORDER BY id LIMIT $3
 DEVICE_ALL_PAIRED = f"SELECT {_DEVICE_COLUMNS} FROM devices WHERE unpaired_at IS NULL"
 DEVICE_ALL_FOR_ACCOUNT = f"SELECT {_DEVICE_COLUMNS} FROM devices WHERE account_id = $1 AND unpaired_at IS NULL ORDER BY id LIMIT 10000"
 # $1 id, $2 account, $3 name, $4 enabled, $5 max_in_flight, $6 per_minute, $7 per_day; each NULL = unchanged
-# except limits, which use $8/$9/$10 flags to allow clearing back to the default.
+# except limits, which use $8/$9/$10 flags to allow clearing back to the default; $11 SIM policy,
+# $12 per-SIM daily limits (a JSON object replacing the stored one), NULL = unchanged.
 DEVICE_UPDATE = f"""
 UPDATE devices SET
     name = coalesce($3, name),
     enabled = coalesce($4, enabled),
     max_in_flight = CASE WHEN $8 THEN $5 ELSE max_in_flight END,
     per_minute_limit = CASE WHEN $9 THEN $6 ELSE per_minute_limit END,
-    per_day_limit = CASE WHEN $10 THEN $7 ELSE per_day_limit END
+    per_day_limit = CASE WHEN $10 THEN $7 ELSE per_day_limit END,
+    sim_policy = coalesce($11, sim_policy),
+    sim_limits = coalesce($12::jsonb, sim_limits)
 WHERE id = $1 AND account_id = $2 AND unpaired_at IS NULL
 RETURNING {_DEVICE_COLUMNS}
 """
@@ -192,14 +228,15 @@ WITH u AS (
         dispatched_at = coalesce(m.dispatched_at, v.at)
     FROM unnest($1::text[], $2::text[], $3::int[], $4::timestamptz[]) AS v(id, device_id, attempt, at)
     WHERE m.id = v.id AND m.status IN ('queued', 'dispatched')
-    RETURNING m.id, v.device_id, v.attempt, v.at
+    RETURNING m.id, v.device_id, v.attempt, v.at,
+        CASE WHEN m.dispatched_at = v.at THEN extract(epoch FROM v.at - m.queued_at)::float8 END AS waited
 ), attempt AS (
     INSERT INTO message_attempts (message_id, attempt, device_id, dispatched_at)
     SELECT id, attempt, device_id, at FROM u
     ON CONFLICT (message_id, attempt) DO UPDATE SET device_id = EXCLUDED.device_id,
         dispatched_at = EXCLUDED.dispatched_at, acked_at = NULL, outcome = NULL, reason = NULL, finished_at = NULL
 )
-SELECT id FROM u
+SELECT id, waited FROM u
 """
 MESSAGE_ACKED = """
 WITH u AS (
@@ -209,7 +246,7 @@ WITH u AS (
     RETURNING m.id, m.attempts, v.at
 )
 UPDATE message_attempts a SET acked_at = u.at FROM u WHERE a.message_id = u.id AND a.attempt = u.attempts
-RETURNING a.message_id
+RETURNING a.message_id, extract(epoch FROM u.at - a.dispatched_at)::float8
 """
 # Back to the queue (relay offline before ack, or a retryable failure): $4 outcome, $5 reason.
 # device_id keeps naming the last relay: a late report from it still counts.
@@ -232,19 +269,20 @@ _REPORTED_AT = """CASE
     WHEN v.reported IS NULL OR v.reported > v.at + interval '5 minutes'
          OR v.reported < m.dispatched_at - interval '5 minutes' THEN v.at
     ELSE least(v.at, greatest(v.reported, m.dispatched_at)) END"""
-# $3 receive time, $4 the relay's time (or NULL); each returns (id, the time stored).
+# $3 receive time, $4 the relay's time (or NULL); each returns (id, the time stored, the seconds
+# of the leg that ended: ack → sent, sent → delivered; for the metrics).
 MESSAGE_SENT = f"""
 UPDATE messages m SET status = 'sent', sent_at = {_REPORTED_AT}
 FROM unnest($1::text[], $2::text[], $3::timestamptz[], $4::timestamptz[]) AS v(id, device_id, at, reported)
 WHERE m.id = v.id AND m.device_id = v.device_id AND m.status IN ('queued', 'dispatched')
-RETURNING m.id, m.sent_at
+RETURNING m.id, m.sent_at, extract(epoch FROM m.sent_at - m.acked_at)::float8
 """
 MESSAGE_DELIVERED = f"""
 UPDATE messages m SET status = 'delivered', delivered_at = greatest({_REPORTED_AT}, m.sent_at),
     sent_at = coalesce(m.sent_at, {_REPORTED_AT})
 FROM unnest($1::text[], $2::text[], $3::timestamptz[], $4::timestamptz[]) AS v(id, device_id, at, reported)
 WHERE m.id = v.id AND m.device_id = v.device_id AND m.status IN ('queued', 'dispatched', 'sent')
-RETURNING m.id, m.delivered_at
+RETURNING m.id, m.delivered_at, extract(epoch FROM m.delivered_at - m.sent_at)::float8
 """
 # A sent/delivered report for a message that already failed, from the relay it was last handed
 # to: kept beside the failure (status stays failed), on the message and its last attempt. Moves

@@ -343,6 +343,37 @@ CREATE INDEX IF NOT EXISTS messages_scheduled_idx ON messages (not_before) WHERE
 -- docs/api.md "Quiet hours" shows it: {"time_zone", "windows": {"mon": [["09:00", "21:00"]], ...},
 -- "exempt": ["otp", ...]}.
 ALTER TABLE accounts ADD COLUMN IF NOT EXISTS quiet_hours jsonb;
+-- v7: sending caps and queue control (docs/api.md "Sending caps" and "Queue control").
+-- daily_send_limit / monthly_send_limit: messages the account may have accepted per UTC day /
+-- UTC calendar month (NULL: no cap); per_recipient_hour_limit: messages to one number in any
+-- rolling hour (NULL: the gateway's RELAYGATE_RECIPIENT_HOURLY_LIMIT). The caps count rows of
+-- messages through the existing indexes (account_id, id) and (account_id, to_number, id): ids
+-- are ULIDs, so an id range is a time range. queue_paused_at: set while the account's queue is
+-- paused (POST /v1/queue/pause): nothing of it is dispatched and sends answer queue_blocked.
+ALTER TABLE accounts ADD COLUMN IF NOT EXISTS daily_send_limit integer
+    CHECK (daily_send_limit BETWEEN 1 AND 100000000);
+ALTER TABLE accounts ADD COLUMN IF NOT EXISTS monthly_send_limit integer
+    CHECK (monthly_send_limit BETWEEN 1 AND 1000000000);
+ALTER TABLE accounts ADD COLUMN IF NOT EXISTS per_recipient_hour_limit integer
+    CHECK (per_recipient_hour_limit BETWEEN 1 AND 1000000);
+ALTER TABLE accounts ADD COLUMN IF NOT EXISTS queue_paused_at timestamptz;
+-- The new scope queue.manage (POST /v1/queue/pause|resume) is granted to the tokens that held
+-- devices.manage when the database is upgraded to v7 (only then: later tokens get what they ask).
+DO $$
+BEGIN
+    IF (SELECT version FROM schema_version) < 7 THEN
+        UPDATE access_tokens SET scopes = array_append(scopes, 'queue.manage')
+        WHERE 'devices.manage' = ANY (scopes) AND NOT 'queue.manage' = ANY (scopes);
+    END IF;
+END
+$$;
+-- v7: SIM selection per relay (docs/api.md "SIMs"): sim_policy picks the SIM of a message that
+-- names none; sim_limits holds daily limits per SIM slot as a JSON object ({"0": 200, "1": 500}).
+ALTER TABLE devices ADD COLUMN IF NOT EXISTS sim_policy text NOT NULL DEFAULT 'default'
+    CHECK (sim_policy IN ('default', 'round_robin', 'least_used'));
+ALTER TABLE devices ADD COLUMN IF NOT EXISTS sim_limits jsonb NOT NULL DEFAULT '{}';
+-- Scheduled messages of an account, counted by GET /v1/queue.
+CREATE INDEX IF NOT EXISTS messages_scheduled_account_idx ON messages (account_id) WHERE status = 'scheduled';
 
 INSERT INTO schema_version (singleton, version) VALUES (true, 7)
 ON CONFLICT (singleton) DO UPDATE SET version = EXCLUDED.version, applied_at = now()

@@ -212,6 +212,7 @@ async def start_gateway(
         "db_pool_size": 5,
         "secret_key": "test-secret-key-0123456789abcdef",
         "device_event_debounce": 0.0,  # events at once; tests of the debounce set their own
+        "recipient_hourly_limit": 0,  # many tests send hundreds to one number; test_limits sets it
     }
     values.update(overrides)
     settings = Settings.from_env({}, **values)
@@ -440,6 +441,7 @@ class GatewayProcess:
             "RELAYGATE_PAIR_RATE": "10000",
             "RELAYGATE_PAIR_BURST": "100000",
             "RELAYGATE_SECRET_KEY": "test-secret-key-0123456789abcdef",
+            "RELAYGATE_RECIPIENT_HOURLY_LIMIT": "0",
             **env,
         }
         self.proc: asyncio.subprocess.Process | None = None

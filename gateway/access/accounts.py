@@ -17,17 +17,21 @@ from store import queries as q
 from store.database import Conn
 
 __all__ = [
+    "CAP_FIELDS",
     "Account",
     "TokenInfo",
     "account_from_row",
     "create_account",
     "create_token",
     "revoke_token",
+    "update_caps",
     "update_number_policy",
 ]
 
 DEFAULT_OTP_PER_NUMBER_HOUR = 10
 DEFAULT_OTP_PER_NUMBER_DAY = 20
+CAP_FIELDS = ("daily_send_limit", "monthly_send_limit", "per_recipient_hour_limit")
+"""The account's sending caps (see :mod:`gateway.sending.caps`)."""
 
 
 class Account(msgspec.Struct, kw_only=True):
@@ -50,6 +54,13 @@ class Account(msgspec.Struct, kw_only=True):
     """OTP codes to one number (all purposes together) in any rolling 24 hours."""
     quiet_hours: QuietHours | None = None
     """When the account's messages may be sent (docs/api.md "Quiet hours"); null: at any time."""
+    daily_send_limit: int | None = None
+    """Messages the account may have accepted per UTC day; None: no cap."""
+    monthly_send_limit: int | None = None
+    """Messages the account may have accepted per UTC calendar month; None: no cap."""
+    per_recipient_hour_limit: int | None = None
+    """Messages to one number in any rolling hour; None: the gateway's default
+    (``RELAYGATE_RECIPIENT_HOURLY_LIMIT``)."""
 
     def subscription_active(self, now: datetime) -> bool:
         """False once the subscription's expiry has passed."""
@@ -83,6 +94,9 @@ def account_from_row(row: Any) -> Account:
         otp_per_number_hour=row["otp_per_number_hour"],
         otp_per_number_day=row["otp_per_number_day"],
         quiet_hours=_quiet_hours(row),
+        daily_send_limit=row["daily_send_limit"],
+        monthly_send_limit=row["monthly_send_limit"],
+        per_recipient_hour_limit=row["per_recipient_hour_limit"],
     )
 
 
@@ -201,5 +215,23 @@ async def update_number_policy(
         allowed_countries,
         otp_per_number_hour,
         otp_per_number_day,
+    )
+    return None if row is None else account_from_row(row)
+
+
+async def update_caps(
+    conn: Conn | asyncpg.Pool[Any], account_id: str, changes: dict[str, int | None]
+) -> Account | None:
+    """Set the sending caps named in ``changes`` (``daily_send_limit``, ``monthly_send_limit``,
+    ``per_recipient_hour_limit``; None: no cap / the gateway default); None when no such account."""
+    row = await conn.fetchrow(
+        q.ACCOUNT_UPDATE_CAPS,
+        account_id,
+        changes.get("daily_send_limit"),
+        changes.get("monthly_send_limit"),
+        changes.get("per_recipient_hour_limit"),
+        "daily_send_limit" in changes,
+        "monthly_send_limit" in changes,
+        "per_recipient_hour_limit" in changes,
     )
     return None if row is None else account_from_row(row)

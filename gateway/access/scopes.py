@@ -16,6 +16,7 @@ Scope = Literal[
     "recipients.read",
     "recipients.write",
     "devices.manage",
+    "queue.manage",
     "webhooks.manage",
     "tokens.manage",
 ]

@@ -14,6 +14,7 @@ from gateway.api import (
     messages,
     metrics,
     otp,
+    queue,
     readiness,
     recipients,
     tokens,
@@ -44,6 +45,19 @@ ENDPOINTS: list[Endpoint] = [
         "GET", "/api/v1/launch/readiness", readiness.launch_readiness,
         "Is the account ready for real traffic? One pass/warn/fail line per check", "account",
         {200: readiness.Readiness}, scope="account.read",
+    ),
+    # --- queue -------------------------------------------------------------------------------
+    Endpoint(
+        "GET", "/api/v1/queue", queue.get_queue, "Queue health: depth, age, relays, capacity, last minute",
+        "queue", {200: queue.QueueResponse}, scope="account.read",
+    ),
+    Endpoint(
+        "POST", "/api/v1/queue/pause", queue.pause, "Pause the queue: nothing dispatched, sends refused",
+        "queue", {200: queue.QueueResponse}, scope="queue.manage",
+    ),
+    Endpoint(
+        "POST", "/api/v1/queue/resume", queue.resume, "Resume the queue", "queue",
+        {200: queue.QueueResponse}, scope="queue.manage",
     ),
     # --- tokens ------------------------------------------------------------------------------
     Endpoint(

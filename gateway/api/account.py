@@ -7,7 +7,7 @@ from typing import Annotated, Literal
 import msgspec
 import phonenumbers
 
-from gateway.access.accounts import Account, set_quiet_hours, update_profile
+from gateway.access.accounts import CAP_FIELDS, Account, set_quiet_hours, update_caps, update_profile
 from gateway.access.auth import Principal
 from gateway.api.fields import LABEL_PATTERN
 from gateway.api.routing import Call
@@ -43,6 +43,18 @@ class AccountUpdate(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     """ISO 3166 region for national numbers (``UZ``, ``BD``, …)."""
     quiet_hours: QuietHours | msgspec.UnsetType | None = msgspec.UNSET
     """When messages may be sent (docs/api.md "Quiet hours"); ``null`` clears it (any time)."""
+    daily_send_limit: Annotated[int, msgspec.Meta(ge=1, le=100_000_000)] | msgspec.UnsetType | None = (
+        msgspec.UNSET
+    )
+    """Messages accepted per UTC day; ``null``: no cap."""
+    monthly_send_limit: Annotated[int, msgspec.Meta(ge=1, le=1_000_000_000)] | msgspec.UnsetType | None = (
+        msgspec.UNSET
+    )
+    """Messages accepted per UTC calendar month; ``null``: no cap."""
+    per_recipient_hour_limit: Annotated[int, msgspec.Meta(ge=1, le=1_000_000)] | msgspec.UnsetType | None = (
+        msgspec.UNSET
+    )
+    """Messages to one number in any rolling hour; ``null``: the gateway's default."""
 
 
 def _answer(principal: Principal | None, account: Account) -> AccountResponse:
@@ -62,7 +74,8 @@ async def get_account(call: Call[None, None]) -> AccountResponse:
 
 
 async def update_account(call: Call[AccountUpdate, None]) -> AccountResponse:
-    """Rename the account, switch its relay mode, set its default region or its quiet hours."""
+    """Rename the account, switch its relay mode, set its default region, its quiet hours or its
+    sending caps (one transaction)."""
     spec = call.body
     region = None if spec.default_region is msgspec.UNSET else spec.default_region
     if region is not None and region not in phonenumbers.SUPPORTED_REGIONS:
@@ -71,6 +84,7 @@ async def update_account(call: Call[AccountUpdate, None]) -> AccountResponse:
         )
     if isinstance(spec.quiet_hours, QuietHours):
         sending_windows(spec.quiet_hours)  # validation_error naming the field
+    caps = {k: getattr(spec, k) for k in CAP_FIELDS if getattr(spec, k) is not msgspec.UNSET}
     async with call.services.pool.acquire() as conn, conn.transaction():
         account = await update_profile(
             conn,
@@ -82,6 +96,8 @@ async def update_account(call: Call[AccountUpdate, None]) -> AccountResponse:
         )
         if account is not None and not isinstance(spec.quiet_hours, msgspec.UnsetType):
             account = await set_quiet_hours(conn, call.account_id, spec.quiet_hours)
+        if account is not None and caps:
+            account = await update_caps(conn, call.account_id, caps)
     assert account is not None
     call.services.authenticator.forget_account(call.account_id)  # effective at once here
     return _answer(call.principal, account)

@@ -7,8 +7,9 @@ expired, used or dead code) gets the same ``not_found`` answer.
 
 from __future__ import annotations
 
+import json
 from datetime import datetime, timedelta
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 import msgspec
 from starlette.requests import Request
@@ -17,7 +18,7 @@ from gateway.api.common import PageQuery, page
 from gateway.api.fields import Label32, Label64
 from gateway.api.routing import Call
 from gateway.errors import ApiError
-from gateway.fleet.devices import device_from_row, telemetry_from_row
+from gateway.fleet.devices import DeviceRecord, device_from_row, telemetry_from_row
 from gateway.fleet.pairing import (
     MAX_FAILED_TRIES,
     PairingFailed,
@@ -33,6 +34,9 @@ from gateway.services import Services
 from protocol import CloseCode
 from store import queries as q
 
+SimPolicy = Literal["default", "round_robin", "least_used"]
+"""``scheduler.SIM_POLICIES``: see docs/api.md "SIMs"."""
+
 __all__ = [
     "DeviceDeleted",
     "DeviceList",
@@ -42,6 +46,7 @@ __all__ = [
     "Paired",
     "PairingCodeCreated",
     "PairingCodeRequest",
+    "SimView",
     "create_pairing",
     "delete_device",
     "list_devices",
@@ -95,6 +100,21 @@ class DeviceLimits(msgspec.Struct, kw_only=True):
     """Null: no daily cap."""
     defaults: list[str]
     """Names of the limits above that are the defaults (not set for this relay)."""
+    sim_per_day: dict[str, int] = msgspec.field(default_factory=dict)
+    """Daily limit per SIM slot (``{"0": 200}``); slots not listed have none."""
+
+
+class SimView(msgspec.Struct, kw_only=True):
+    """One SIM as the relay last reported it, with its sending in the last 24 h."""
+
+    slot: int
+    carrier: str | None
+    ready: bool
+    per_day: int | None
+    """This SIM's daily limit; null: none."""
+    sent_last_day: int
+    """Messages handed to the relay for this SIM in the last 24 h (this gateway process; only
+    those sent on a known slot: named by the request or chosen by the SIM policy)."""
 
 
 class DeviceView(msgspec.Struct, kw_only=True):
@@ -111,7 +131,9 @@ class DeviceView(msgspec.Struct, kw_only=True):
     charging: bool | None
     signal: int | None
     network: str | None
-    sims: list[dict[str, Any]]
+    sims: list[SimView]
+    sim_policy: SimPolicy
+    """How the SIM of a message that names none is chosen."""
     queue_length: int | None
     in_flight: int
     sent_last_hour: int
@@ -142,6 +164,15 @@ class DeviceUpdate(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     max_in_flight: Annotated[int, msgspec.Meta(ge=1, le=100)] | msgspec.UnsetType | None = msgspec.UNSET
     per_minute_limit: Annotated[int, msgspec.Meta(ge=1, le=1000)] | msgspec.UnsetType | None = msgspec.UNSET
     per_day_limit: Annotated[int, msgspec.Meta(ge=1, le=100000)] | msgspec.UnsetType | None = msgspec.UNSET
+    sim_policy: SimPolicy | msgspec.UnsetType = msgspec.UNSET
+    sim_limits: (
+        dict[
+            Annotated[str, msgspec.Meta(pattern=r"\A[0-3]\Z")],
+            Annotated[int, msgspec.Meta(ge=1, le=100000)],
+        ]
+        | msgspec.UnsetType
+    ) = msgspec.UNSET
+    """Daily limit per SIM slot, replacing the stored ones (``{"0": 200, "1": 500}``; ``{}``: none)."""
 
 
 class DeviceDeleted(msgspec.Struct, kw_only=True):
@@ -150,6 +181,20 @@ class DeviceDeleted(msgspec.Struct, kw_only=True):
     ok: bool = True
     device_id: str
     unpaired: bool = True
+
+
+def _sims(svc: Services, device: DeviceRecord, reported: list[dict[str, Any]]) -> list[SimView]:
+    usage = svc.pipeline.scheduler.sim_usage(device.id)
+    return [
+        SimView(
+            slot=int(s["slot"]),
+            carrier=s.get("carrier"),
+            ready=bool(s.get("ready")),
+            per_day=device.sim_limits.get(int(s["slot"])),
+            sent_last_day=usage.get(int(s["slot"]), 0),
+        )
+        for s in reported
+    ]
 
 
 def _view(svc: Services, row: Any) -> DeviceView:
@@ -168,7 +213,8 @@ def _view(svc: Services, row: Any) -> DeviceView:
         charging=telemetry.charging,
         signal=telemetry.signal,
         network=telemetry.network,
-        sims=telemetry.sims,
+        sims=_sims(svc, device, telemetry.sims),
+        sim_policy=device.sim_policy,  # type: ignore[arg-type]  # one of them: the schema's CHECK
         queue_length=telemetry.queue_length,
         in_flight=svc.device_load(device.id),
         sent_last_hour=svc.hub.sent_last_hour(device.id),
@@ -185,6 +231,7 @@ def _view(svc: Services, row: Any) -> DeviceView:
                 )
                 if configured is None
             ],
+            sim_per_day={str(slot): limit for slot, limit in sorted(device.sim_limits.items())},
         ),
         paired_at=device.paired_at,
     )
@@ -285,6 +332,8 @@ async def update_device(call: Call[DeviceUpdate, None]) -> DeviceResponse:
         given(spec.max_in_flight),
         given(spec.per_minute_limit),
         given(spec.per_day_limit),
+        value(spec.sim_policy),
+        None if spec.sim_limits is msgspec.UNSET else json.dumps(spec.sim_limits),
     )
     if row is None:
         raise ApiError("not_found", "no such device", {"device_id": device_id})

@@ -202,6 +202,7 @@ async def send_sms(call: Call[SendRequest, None]) -> Accepted:
     assert call.principal is not None
     svc, spec = call.services, call.body
     key = idempotency_key(call)
+    svc.queue.check(call.account_id)  # paused, stale or full: before anything else
     message = build_message(
         call.principal.account,
         MessageSpec(
@@ -218,9 +219,13 @@ async def send_sms(call: Call[SendRequest, None]) -> Accepted:
         max_queue=svc.settings.max_queue_per_account,
     )
     await check_not_opted_out(svc.pool, call.account_id, message.to, transactional=spec.transactional)
-    return await accept_message(
-        svc.pool, svc.pipeline, message, idempotency_key=key, request_body=call.raw_body
-    )
+    async with svc.caps.admit(call.principal.account, message.to) as hold:
+        answer = await accept_message(
+            svc.pool, svc.pipeline, message, idempotency_key=key, request_body=call.raw_body
+        )
+        if answer.request_id != message.id:
+            hold.release()  # an idempotent replay: nothing new was stored
+    return answer
 
 
 async def message_status(call: Call[None, StatusQuery]) -> MessageStatus:

@@ -1,4 +1,5 @@
-"""``GET /metrics``: Prometheus text format, process-wide aggregates only (no account data).
+"""``GET /metrics``: Prometheus text format, process-wide aggregates only (no account data):
+the live gauges read here, plus the latency histograms and counters of :mod:`gateway.metrics`.
 
 Unauthenticated like health; expose the API port to your scraper, not to the internet, or
 block ``/metrics`` at the proxy.
@@ -13,12 +14,27 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from gateway import __version__
+from gateway.metrics import METRICS
 
 __all__ = ["metrics"]
+
+PRIORITY_NAMES = ("otp", "high", "normal", "low")
 
 
 def _line(name: str, kind: str, help_text: str, value: float) -> str:
     return f"# HELP {name} {help_text}\n# TYPE {name} {kind}\n{name} {value:g}\n"
+
+
+def _by_priority(depths: tuple[int, int, int, int]) -> str:
+    lines = [
+        "# HELP relaygate_queue_depth_by_priority Messages waiting for a relay, by priority.",
+        "# TYPE relaygate_queue_depth_by_priority gauge",
+        *(
+            f'relaygate_queue_depth_by_priority{{priority="{name}"}} {n}'
+            for name, n in zip(PRIORITY_NAMES, depths, strict=True)
+        ),
+    ]
+    return "\n".join(lines) + "\n"
 
 
 async def metrics(request: Request) -> Response:
@@ -83,5 +99,7 @@ async def metrics(request: Request) -> Response:
             "Webhook requests in flight.",
             svc.webhooks.in_progress,
         ),
+        _by_priority(pipeline.scheduler.queue_depths()),
+        METRICS.render(),
     ]
     return Response("".join(parts), media_type="text/plain; version=0.0.4")

@@ -44,7 +44,18 @@ def _examples() -> dict[type[Any], Any]:
     """An example instance of every request and answer type (encoded from the types, so an
     example can never disagree with its schema)."""
     from gateway.access.accounts import Account, TokenInfo
-    from gateway.api import account, devices, health, messages, otp, readiness, recipients, tokens, webhooks
+    from gateway.api import (
+        account,
+        devices,
+        health,
+        messages,
+        otp,
+        queue,
+        readiness,
+        recipients,
+        tokens,
+        webhooks,
+    )
     from gateway.readiness import Check
 
     acc = Account(
@@ -77,12 +88,20 @@ def _examples() -> dict[type[Any], Any]:
         charging=True,
         signal=4,
         network="wifi",
-        sims=[{"slot": 0, "carrier": "Beeline", "ready": True}],
+        sims=[
+            devices.SimView(slot=0, carrier="Beeline", ready=True, per_day=500, sent_last_day=42),
+            devices.SimView(slot=1, carrier="Ucell", ready=True, per_day=None, sent_last_day=0),
+        ],
+        sim_policy="default",
         queue_length=0,
         in_flight=1,
         sent_last_hour=42,
         limits=devices.DeviceLimits(
-            max_in_flight=10, per_minute=30, per_day=None, defaults=["max_in_flight", "per_minute", "per_day"]
+            max_in_flight=10,
+            per_minute=30,
+            per_day=None,
+            defaults=["max_in_flight", "per_minute", "per_day"],
+            sim_per_day={"0": 500},
         ),
         paired_at=_WHEN,
     )
@@ -225,7 +244,9 @@ def _examples() -> dict[type[Any], Any]:
             heartbeat_interval_seconds=30,
         ),
         devices.DeviceList: devices.DeviceList(devices=[device], next_cursor=None),
-        devices.DeviceUpdate: devices.DeviceUpdate(name="Till 2", per_minute_limit=20),
+        devices.DeviceUpdate: devices.DeviceUpdate(
+            name="Till 2", per_minute_limit=20, sim_policy="least_used"
+        ),
         devices.DeviceResponse: devices.DeviceResponse(device=device),
         devices.DeviceDeleted: devices.DeviceDeleted(device_id=device.id),
         webhooks.WebhookCreate: webhooks.WebhookCreate(
@@ -268,6 +289,7 @@ def _examples() -> dict[type[Any], Any]:
             )
         ),
         **recipients.examples(_WHEN),
+        **queue.examples(),
     }
 
 

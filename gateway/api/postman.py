@@ -36,6 +36,7 @@ _NAMESPACE: Final = uuid.uuid5(uuid.NAMESPACE_URL, "https://github.com/relaygate
 RUN_ORDER: Final[dict[str, tuple[str, ...]]] = {
     "health": ("health.health",),
     "account": ("account.get_account", "account.update_account", "account.launch_readiness"),
+    "queue": ("queue.pause", "queue.resume", "queue.get_queue"),
     "tokens": ("tokens.list_tokens", "tokens.create", "tokens.revoke"),
     "devices": (
         "devices.list_devices",

@@ -6,10 +6,10 @@ from __future__ import annotations
 from datetime import timedelta
 
 import msgspec
-from ulid import ULID
 
 from gateway.api.routing import Call
 from gateway.fleet.devices import device_from_row, telemetry_from_row
+from gateway.ids import id_floor
 from gateway.readiness import (
     Check,
     RelayFacts,
@@ -60,15 +60,20 @@ async def launch_readiness(call: Call[None, None]) -> Readiness:
         )
     hooks = await svc.pool.fetchrow(q.WEBHOOK_READINESS, account.id)
     assert hooks is not None
-    day_ago = (now - timedelta(days=1)).timestamp()
-    since_id = "req_" + str(ULID.from_timestamp(day_ago))[:10] + "0" * 16
+    since_id = id_floor("req", (now - timedelta(days=1)).timestamp())
     sent_last_day = int(await svc.pool.fetchval(q.MESSAGE_COUNT_SINCE, account.id, since_id))
+    blocked = svc.queue.blocked(account.id)
     checks = [
         check_token(call.principal.scopes),
         check_subscription(account.subscription_expires_at, now),
         check_relays(relays),
         check_webhook(int(hooks["endpoints"]), hooks["last_test"]),
         check_limits(relays, sent_last_day),
-        check_queue(svc.pipeline.queue_depth(account.id), svc.settings.max_queue_per_account),
+        check_queue(
+            svc.pipeline.queue_depth(account.id),
+            svc.settings.max_queue_per_account,
+            blocked.reason if blocked is not None else None,
+            blocked.message if blocked is not None else "",
+        ),
     ]
     return Readiness(ready=ready(checks), checks=checks)

@@ -10,6 +10,7 @@ and encodes what it returns. The same table generates the OpenAPI document
 
 from __future__ import annotations
 
+import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any, Generic, TypeVar
@@ -23,6 +24,7 @@ from starlette.routing import Route
 from gateway.access.auth import Principal
 from gateway.bodies import decode_json, field_errors, read_body
 from gateway.errors import ApiError
+from gateway.metrics import METRICS
 from gateway.services import Services
 
 __all__ = ["Call", "Endpoint", "Reply", "adapt", "decode_query", "starlette_routes"]
@@ -140,6 +142,7 @@ def adapt(endpoint: Endpoint) -> Callable[[Request], Awaitable[Response]]:
     """The Starlette handler of ``endpoint``: authenticate, decode, call, encode."""
 
     async def run(request: Request) -> Response:
+        started = time.perf_counter()
         svc: Services = request.app.state.services
         principal: Principal | None = None
         rate_headers: dict[str, str] = {}
@@ -163,6 +166,8 @@ def adapt(endpoint: Endpoint) -> Callable[[Request], Awaitable[Response]]:
         except ApiError as exc:
             exc.headers.update(rate_headers)  # every answer says where the caller stands
             raise
+        if endpoint.sending:
+            METRICS.accept.observe(time.perf_counter() - started)
         reply = result if isinstance(result, Reply) else Reply(result)
         return Response(
             _encoder.encode(reply.body),

@@ -10,7 +10,15 @@ from typing import Any
 
 import msgspec
 
-from gateway.access.accounts import Account, account_from_row, create_account, renew, update_number_policy
+from gateway.access.accounts import (
+    CAP_FIELDS,
+    Account,
+    account_from_row,
+    create_account,
+    renew,
+    update_caps,
+    update_number_policy,
+)
 from gateway.cli.common import Command, Subcommands
 from gateway.sending.number_policy import parse_countries, parse_number_types
 from gateway.timefmt import rfc3339
@@ -53,6 +61,12 @@ def add_commands(sub: Subcommands) -> None:
     where.add_argument("--all-countries", action="store_true", help="any destination country")
     acc_update.add_argument("--otp-per-number-hour", type=int, metavar="N", help="codes per number per hour")
     acc_update.add_argument("--otp-per-number-day", type=int, metavar="N", help="codes per number per 24 h")
+    for flag, what in (
+        ("--daily-send-limit", "messages accepted per UTC day (0: no cap)"),
+        ("--monthly-send-limit", "messages accepted per UTC calendar month (0: no cap)"),
+        ("--per-recipient-hour-limit", "messages to one number per rolling hour (0: the gateway default)"),
+    ):
+        acc_update.add_argument(flag, type=int, metavar="N", help=what)
     acc_update.add_argument("--json", action="store_true", help="print the updated account as JSON")
 
 
@@ -84,6 +98,10 @@ def _print_account(account: Account, as_json: bool) -> None:
     print(f"  number types allowed: {','.join(account.allowed_number_types)}")
     print(f"  countries allowed:    {countries}")
     print(f"  OTP per number:       {account.otp_per_number_hour}/hour, {account.otp_per_number_day}/24 h")
+    daily, monthly = account.daily_send_limit, account.monthly_send_limit
+    per_recipient = account.per_recipient_hour_limit
+    print(f"  send caps:            {daily or 'none'}/day, {monthly or 'none'}/month")
+    print(f"  per recipient:        {per_recipient or 'gateway default'}/hour")
 
 
 async def _accounts_list(conn: Conn, args: argparse.Namespace) -> int:
@@ -137,18 +155,41 @@ def number_policy_changes(args: argparse.Namespace) -> dict[str, Any]:
         if not low <= value <= high:
             raise ValueError(f"--{name.replace('_', '-')} must be {low}-{high}")
         changes[name] = value
-    if not changes:
+    if not changes and not any(getattr(args, name, None) is not None for name in CAP_FIELDS):
         raise ValueError("nothing to update (see relaygate accounts update --help)")
+    return changes
+
+
+CAP_RANGES = {
+    "daily_send_limit": 100_000_000,
+    "monthly_send_limit": 1_000_000_000,
+    "per_recipient_hour_limit": 1_000_000,
+}
+
+
+def cap_changes(args: argparse.Namespace) -> dict[str, int | None]:
+    """The sending caps ``accounts update`` is to change (0 → None); ValueError when out of range."""
+    changes: dict[str, int | None] = {}
+    for name, high in CAP_RANGES.items():
+        value = getattr(args, name)
+        if value is None:
+            continue
+        if not 0 <= value <= high:
+            raise ValueError(f"--{name.replace('_', '-')} must be 0-{high}")
+        changes[name] = value or None
     return changes
 
 
 async def _accounts_update(conn: Conn, args: argparse.Namespace) -> int:
     try:
         changes = number_policy_changes(args)
+        caps = cap_changes(args)
     except ValueError as exc:
         print(f"relaygate: {exc}", file=sys.stderr)
         return 2
     account = await update_number_policy(conn, args.account_id, **changes)
+    if account is not None and caps:
+        account = await update_caps(conn, args.account_id, caps)
     if account is None:
         print(f"relaygate: no account {args.account_id}", file=sys.stderr)
         return 1

@@ -6,7 +6,9 @@
     relaygate accounts renew ID --expires YYYY-MM-DD | --no-expiry
     relaygate accounts show ID [--json]
     relaygate accounts update ID [--allow-number-types a,b] [--countries UZ,BD | --all-countries]
-                                 [--otp-per-number-hour N] [--otp-per-number-day N] [--json]
+                                 [--otp-per-number-hour N] [--otp-per-number-day N]
+                                 [--daily-send-limit N] [--monthly-send-limit N]
+                                 [--per-recipient-hour-limit N] [--json]
     relaygate tokens create --account ID --scopes a,b [--name N] [--json]
     relaygate tokens list --account ID [--json]
     relaygate tokens revoke TOKEN_ID

@@ -9,7 +9,7 @@ from typing import Any
 
 from protocol import Heartbeat, Hello
 
-__all__ = ["DeviceRecord", "LiveTelemetry", "device_from_row"]
+__all__ = ["DeviceRecord", "LiveTelemetry", "device_from_row", "sim_limits_from"]
 
 DEFAULT_MAX_IN_FLIGHT = 10
 DEFAULT_PER_MINUTE = 30
@@ -30,6 +30,10 @@ class DeviceRecord:
     per_day_limit: int | None
     paired_at: datetime
     last_seen_at: datetime | None
+    sim_policy: str = "default"
+    """How a SIM is chosen for messages that name none (``scheduler.SIM_POLICIES``)."""
+    sim_limits: dict[int, int] = field(default_factory=dict)
+    """Daily limit per SIM slot; slots not listed have none."""
 
     @property
     def effective_max_in_flight(self) -> int:
@@ -85,7 +89,15 @@ def device_from_row(row: Any) -> DeviceRecord:
         per_day_limit=row["per_day_limit"],
         paired_at=row["paired_at"],
         last_seen_at=row["last_seen_at"],
+        sim_policy=row["sim_policy"],
+        sim_limits=sim_limits_from(row["sim_limits"]),
     )
+
+
+def sim_limits_from(value: Any) -> dict[int, int]:
+    """``{slot: limit}`` from the stored JSON object (``{"0": 200}``)."""
+    raw = json.loads(value) if isinstance(value, str) else dict(value or {})
+    return {int(slot): int(limit) for slot, limit in raw.items()}
 
 
 def telemetry_from_row(row: Any) -> LiveTelemetry:

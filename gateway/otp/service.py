@@ -25,6 +25,7 @@ import hashlib
 import hmac
 import secrets
 from collections.abc import Callable
+from contextlib import AbstractAsyncContextManager, nullcontext
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, Literal
@@ -39,6 +40,7 @@ from gateway.ids import has_prefix, new_id
 from gateway.logs import get_logger
 from gateway.otp.templates import TEMPLATES, check_template, render, resolve_locale
 from gateway.secret import ServerSecret
+from gateway.sending.caps import Hold, SendCaps
 from gateway.sending.messages import MessageSpec, build_message, is_blank, normalise_number
 from gateway.sending.pipeline import NewMessage, Pipeline
 from gateway.sending.sms_text import analyse
@@ -167,6 +169,7 @@ class OtpService:
         secret: ServerSecret,
         *,
         max_queue: int,
+        caps: SendCaps | None = None,
         policy: OtpPolicy | None = None,
         now: Callable[[], datetime] = utcnow,
         generate_code: Callable[[int], str] = generate_code,
@@ -175,6 +178,7 @@ class OtpService:
         self._pipeline = pipeline
         self._secret = secret
         self._max_queue = max_queue
+        self._caps = caps
         self._policy = policy or OtpPolicy()
         self._now = now
         self._generate_code = generate_code
@@ -213,6 +217,8 @@ class OtpService:
             except ValueError as exc:
                 raise _field_error("template", str(exc)) from None
             template = request.template
+        if self._caps is not None:
+            self._caps.queue.check(account.id)
         code = self._generate_code(request.code_length)
         seconds = request.expires_in_seconds
         text = render(template, code=code, seconds=seconds, app_name=request.app_name)
@@ -255,11 +261,13 @@ class OtpService:
             encoding=info.encoding,
             segments=info.segments,
         )
-        replay, replaced = await self._store(
-            account, request.purpose, locale, code, otp_id, message, answer, idempotency_key, request_body
-        )
-        if replay is not None:
-            return replay
+        async with self._admit(account, message.to) as hold:
+            replay, replaced = await self._store(
+                account, request.purpose, locale, code, otp_id, message, answer, idempotency_key, request_body
+            )
+            if replay is not None:
+                hold.release()
+                return replay
         self._pipeline.queue_committed(message)
         if replaced:
             await self._cancel_replaced(replaced)
@@ -284,6 +292,12 @@ class OtpService:
             return
         if cancelled:
             log.info("otp.replaced_sms_cancelled", request_ids=cancelled)
+
+    def _admit(self, account: Account, to: str) -> AbstractAsyncContextManager[Hold]:
+        """The account's send caps (none without a :class:`SendCaps`)."""
+        if self._caps is None:
+            return nullcontext(Hold(None, None, 0.0))
+        return self._caps.admit(account, to)
 
     async def _store(
         self,

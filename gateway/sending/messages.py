@@ -148,7 +148,7 @@ def build_message(account: Account, spec: MessageSpec, pipeline: Pipeline, *, ma
         raise ApiError(
             "queue_blocked",
             "the account's queue is full; retry later",
-            {"queue_depth": pipeline.queue_depth(account.id)},
+            {"reason": "queue_full", "queue_depth": pipeline.queue_depth(account.id)},
         )
     info = analyse(spec.text)
     now = pipeline.now()

@@ -158,6 +158,8 @@ def _limits(device: DeviceRecord) -> DeviceLimits:
         max_in_flight=device.effective_max_in_flight,
         per_minute=device.effective_per_minute,
         per_day=device.per_day_limit,
+        sim_policy=device.sim_policy,
+        sim_per_day=tuple(sorted(device.sim_limits.items())),
     )
 
 
@@ -695,7 +697,7 @@ class Pipeline:
                 id=decision.message_id,
                 to=payload.to,
                 message=payload.body,
-                sim_slot=payload.sim_slot,
+                sim_slot=decision.sim_slot,  # the message's own, or the relay's SIM policy's choice
                 expires_at=payload.expires_at,
             )
             touched.add(conn)

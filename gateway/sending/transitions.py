@@ -23,6 +23,7 @@ from datetime import datetime
 from typing import Any, Literal
 
 from gateway.events import LateReportData, MessageEventData, event_row
+from gateway.metrics import METRICS
 from store import queries as q
 from store.outbox import insert_events
 
@@ -109,8 +110,10 @@ async def _apply(conn: Any, kind: Kind, group: list[Transition]) -> list[str]:
     ats = [t.at for t in group]
     if kind == "dispatched":
         rows = await conn.fetch(q.MESSAGE_DISPATCHED, ids, devices, [t.attempt for t in group], ats)
+        METRICS.accept_to_dispatch.observe_all(r[1] for r in rows)
     elif kind == "acked":
         rows = await conn.fetch(q.MESSAGE_ACKED, ids, devices, ats)
+        METRICS.dispatch_to_ack.observe_all(r[1] for r in rows)
     elif kind == "requeued":
         rows = await conn.fetch(
             q.MESSAGE_REQUEUED, ids, devices, ats, [t.outcome for t in group], [t.reason for t in group]
@@ -133,8 +136,10 @@ async def _apply(conn: Any, kind: Kind, group: list[Transition]) -> list[str]:
         reported = [t.reported_at for t in group]
         if kind == "sent":
             rows = await conn.fetch(q.MESSAGE_SENT, ids, devices, ats, reported)
+            METRICS.ack_to_sent.observe_all(r[2] for r in rows)
         elif kind == "delivered":
             rows = await conn.fetch(q.MESSAGE_DELIVERED, ids, devices, ats, reported)
+            METRICS.sent_to_delivered.observe_all(r[2] for r in rows)
         else:
             rows = await conn.fetch(
                 q.MESSAGE_FAILED,

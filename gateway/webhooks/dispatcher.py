@@ -31,7 +31,9 @@ import aiohttp
 import asyncpg
 
 from gateway.clock import SYSTEM_CLOCK, Clock
+from gateway.ids import id_time
 from gateway.logs import get_logger
+from gateway.metrics import METRICS
 from gateway.timefmt import rfc3339
 from gateway.webhooks.signing import signature_headers
 from gateway.webhooks.ssrf import BlockedAddress, GuardedResolver, check_address
@@ -314,6 +316,9 @@ class WebhookDispatcher:
     ) -> None:
         attempts_done = due.attempts + 1
         next_at = None if final else self._next_attempt(attempts_done, result)
+        METRICS.webhook_attempt(result.outcome)
+        if result.outcome == "succeeded" and not due.manual:
+            METRICS.event_to_webhook.observe(max(0.0, self._clock.time() - id_time(due.event_id)))
         if result.outcome == "succeeded":
             status = "succeeded"
         elif result.outcome == "blocked":

@@ -159,7 +159,11 @@ async def test_relay_online_with_telemetry_then_offline_when_killed(
     await _wait_until(shows_telemetry)
     device = await _device(api, paired["device_id"])
     assert device["charging"] is True and device["signal"] == 3 and device["network"] == "wifi"
-    assert device["sims"] == [{"slot": 0, "carrier": "TestTel", "ready": True}] and device["last_seen_at"]
+    assert (
+        device["sims"]
+        == [{"slot": 0, "carrier": "TestTel", "ready": True, "per_day": None, "sent_last_day": 0}]
+        and device["last_seen_at"]
+    )
     assert (await _wait_events(database_url, "device.online", 1))[0]["device_id"] == paired["device_id"]
 
     relay.kill()
@@ -295,6 +299,7 @@ async def test_patch_and_unpair(api: ApiClient, gateway: RunningGateway) -> None
         "per_minute": 12,
         "per_day": None,
         "defaults": ["per_day"],
+        "sim_per_day": {},
     }
     status, body, _ = await api.request("PATCH", path, json={"per_minute_limit": None})
     assert body["device"]["limits"] == {
@@ -302,6 +307,7 @@ async def test_patch_and_unpair(api: ApiClient, gateway: RunningGateway) -> None
         "per_minute": 30,
         "per_day": None,
         "defaults": ["per_minute", "per_day"],
+        "sim_per_day": {},
     }
     for bad in [{"enabled": "yes"}, {"per_minute_limit": 0}, {"name": ""}, {"color": "red"}]:
         status, body, _ = await api.request("PATCH", path, json=bad)

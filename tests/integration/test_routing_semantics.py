@@ -235,12 +235,14 @@ async def test_limits_reach_the_relay_and_the_devices_list(api: ApiClient, gatew
         "per_minute": 20,
         "per_day": 500,
         "defaults": ["max_in_flight"],
+        "sim_per_day": {},
     }
     assert limits[plain["device_id"]] == {
         "max_in_flight": 10,
         "per_minute": 30,
         "per_day": None,
         "defaults": ["max_in_flight", "per_minute", "per_day"],
+        "sim_per_day": {},
     }
 
 

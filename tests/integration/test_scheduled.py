@@ -154,7 +154,7 @@ async def test_scheduled_message_survives_kill_9(database_url: str, session: aio
     await gateway.start()
     _, token = await make_account(database_url)
     api = ApiClient(session, gateway.base_url, token)
-    send_at = datetime.now(UTC) + timedelta(seconds=4)
+    send_at = datetime.now(UTC) + timedelta(seconds=10)
     status, answer, _ = await api.post(
         "/v1/sms/send", json={"to": TO, "message": "scheduled", "send_at": send_at.isoformat()}
     )

@@ -52,7 +52,7 @@ def test_sim_slot_goes_only_to_a_relay_with_that_slot_ready() -> None:
     scheduler.enqueue(slot_work("slot1", 1))
     scheduler.enqueue(slot_work("any", None))
     assert set(scheduler.next_dispatches()) == {
-        Dispatch("slot1", "dual-sim", 1),
+        Dispatch("slot1", "dual-sim", 1, sim_slot=1),
         Dispatch("any", "one-sim", 1),
     }
 

@@ -1,0 +1,239 @@
+"""Sending caps per account: messages per UTC day and per UTC calendar month, and messages to
+one number per rolling hour (anti-abuse). A send over a cap is refused with ``rate_limited``
+(429), ``Retry-After`` and ``details.reason`` naming the cap: ``daily_send_limit``,
+``monthly_send_limit`` or ``per_recipient_hour_limit``. Every send path (SMS, OTP) admits its
+message here after validation and before its commit.
+
+Counting. The truth is the ``messages`` table: every accepted message is a row, whatever
+became of it, and its ULID id carries the time it was accepted, so "this day's messages of the
+account" is an id range of the index ``(account_id, id)`` and "this hour's messages to that
+number" one of ``(account_id, to_number, id)``. Each process loads those counts the first time
+it needs them in a period (so a restart loses nothing) and then counts in memory: admitting a
+send is check-and-reserve with no ``await`` in between, so concurrent sends on the event loop
+cannot both take the last unit. A send that is then not stored (refused, the database down, an
+idempotent replay) gives its unit back (:meth:`Hold.release`). Several gateway processes each
+count their own sends on top of what they loaded: together they may pass a cap by what the
+others accepted since (see docs/architecture.md).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections import deque
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+import asyncpg
+
+from gateway.access.accounts import Account
+from gateway.errors import ApiError
+from gateway.ids import id_floor, id_time
+from gateway.sending.queue_control import QueueControl
+from store import queries as q
+
+__all__ = ["Hold", "SendCaps"]
+
+HOUR = 3600.0
+MAX_TRACKED_RECIPIENTS = 200_000
+"""(account, number) windows kept in memory; beyond it the least recently added are dropped
+(they are loaded again from the database when next needed)."""
+
+
+def _day_start(now: float) -> float:
+    return (now // 86400) * 86400
+
+
+def _month_start(now: float) -> tuple[float, float]:
+    """Start of this UTC calendar month and of the next one."""
+    day = datetime.fromtimestamp(now, UTC)
+    start = datetime(day.year, day.month, 1, tzinfo=UTC)
+    following = datetime(day.year + day.month // 12, day.month % 12 + 1, 1, tzinfo=UTC)
+    return start.timestamp(), following.timestamp()
+
+
+@dataclass(slots=True)
+class _AccountCount:
+    """Messages the account accepted in the current UTC day and month."""
+
+    day_start: float
+    month_start: float
+    day: int
+    month: int
+
+
+class Hold:
+    """One send admitted against the caps; :meth:`release` if the message was not stored."""
+
+    __slots__ = ("_at", "_count", "_released", "_window")
+
+    def __init__(self, count: _AccountCount | None, window: deque[float] | None, at: float) -> None:
+        self._count = count
+        self._window = window
+        self._at = at
+        self._released = False
+
+    def release(self) -> None:
+        """Give the unit back (idempotent)."""
+        if self._released:
+            return
+        self._released = True
+        if self._count is not None:
+            self._count.day -= 1
+            self._count.month -= 1
+        if self._window is not None:
+            try:
+                self._window.remove(self._at)
+            except ValueError:
+                pass  # already left the window
+
+
+class SendCaps:
+    """Admits sends against the account's caps and the queue's state (see the module docstring)."""
+
+    def __init__(
+        self,
+        pool: asyncpg.Pool[Any],
+        queue: QueueControl,
+        *,
+        default_recipient_hour: int,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self._pool = pool
+        self.queue = queue
+        self._default_recipient_hour = default_recipient_hour
+        self._clock = clock
+        self._accounts: dict[str, _AccountCount] = {}
+        self._recipients: dict[tuple[str, str], deque[float]] = {}
+        self._loading: dict[Any, asyncio.Event] = {}
+
+    def recipient_limit(self, account: Account) -> int | None:
+        """Messages to one number per hour for ``account``; None: no such cap."""
+        limit = account.per_recipient_hour_limit
+        if limit is None:
+            limit = self._default_recipient_hour or None
+        return limit
+
+    @asynccontextmanager
+    async def admit(self, account: Account, to: str) -> AsyncIterator[Hold]:
+        """Check the queue and the caps and reserve one send to ``to`` for the body of the
+        ``with``; raises ``queue_blocked`` or ``rate_limited``. An exception in the body gives
+        the unit back; so does ``hold.release()`` (e.g. an idempotent replay stored nothing)."""
+        self.queue.check(account.id)
+        hold = await self._reserve(account, to)
+        try:
+            yield hold
+        except BaseException:
+            hold.release()
+            raise
+
+    async def _reserve(self, account: Account, to: str) -> Hold:
+        capped = account.daily_send_limit is not None or account.monthly_send_limit is not None
+        recipient_limit = self.recipient_limit(account)
+        count = await self._account_count(account.id) if capped else None
+        if not capped:
+            self._accounts.pop(account.id, None)  # a cap set later loads a fresh count
+        window = await self._window(account.id, to) if recipient_limit is not None else None
+        # From here to the end: no await, so the check and the reservation are one step.
+        now = self._clock()
+        if count is not None:
+            self._check_account(account, count, now)
+        if window is not None and recipient_limit is not None:
+            while window and window[0] <= now - HOUR:
+                window.popleft()
+            if len(window) >= recipient_limit:
+                raise ApiError.rate_limited(
+                    window[0] + HOUR - now,
+                    f"this account sent {recipient_limit} messages to this number in the last hour",
+                    reason="per_recipient_hour_limit",
+                    limit=recipient_limit,
+                )
+            window.append(now)
+        if count is not None:
+            count.day += 1
+            count.month += 1
+        return Hold(count, window, now)
+
+    def _check_account(self, account: Account, count: _AccountCount, now: float) -> None:
+        daily, monthly = account.daily_send_limit, account.monthly_send_limit
+        if monthly is not None and count.month >= monthly:
+            raise ApiError.rate_limited(
+                _month_start(now)[1] - now,
+                f"this account reached its monthly cap of {monthly} messages",
+                reason="monthly_send_limit",
+                limit=monthly,
+            )
+        if daily is not None and count.day >= daily:
+            raise ApiError.rate_limited(
+                count.day_start + 86400 - now,
+                f"this account reached its daily cap of {daily} messages",
+                reason="daily_send_limit",
+                limit=daily,
+            )
+
+    async def _once(self, key: Any) -> bool:
+        """Wait while another task loads ``key``; True when the caller must load it itself."""
+        event = self._loading.get(key)
+        if event is None:
+            self._loading[key] = asyncio.Event()
+            return True
+        await event.wait()
+        return False
+
+    def _loaded(self, key: Any) -> None:
+        event = self._loading.pop(key, None)
+        if event is not None:
+            event.set()
+
+    async def _account_count(self, account_id: str) -> _AccountCount:
+        """This day's and month's count for the account, loaded from the database when new."""
+        while True:
+            now = self._clock()
+            day_start, month_start = _day_start(now), _month_start(now)[0]
+            count = self._accounts.get(account_id)
+            if count is not None and count.day_start == day_start and count.month_start == month_start:
+                return count
+            if await self._once(account_id):
+                break
+        try:
+            row = await self._pool.fetchrow(
+                q.ACCOUNT_SENDS_SINCE, account_id, id_floor("req", day_start), id_floor("req", month_start)
+            )
+            assert row is not None
+            count = _AccountCount(day_start, month_start, int(row["day"]), int(row["month"]))
+            self._accounts[account_id] = count
+            return count
+        finally:
+            self._loaded(account_id)
+
+    async def _window(self, account_id: str, to: str) -> deque[float]:
+        """Times of the last hour's messages of the account to ``to``."""
+        key = (account_id, to)
+        while True:
+            window = self._recipients.get(key)
+            if window is not None:
+                return window
+            if await self._once(key):
+                break
+        try:
+            rows = await self._pool.fetch(
+                q.RECIPIENT_SENDS_SINCE, account_id, to, id_floor("req", self._clock() - HOUR)
+            )
+            window = deque(id_time(r["id"]) for r in rows)
+            self._remember(key, window)
+            return window
+        finally:
+            self._loaded(key)
+
+    def _remember(self, key: tuple[str, str], window: deque[float]) -> None:
+        recipients = self._recipients
+        if len(recipients) >= MAX_TRACKED_RECIPIENTS:
+            horizon = self._clock() - HOUR
+            for old in [k for k, w in recipients.items() if not w or w[-1] <= horizon]:
+                del recipients[old]
+            while len(recipients) >= MAX_TRACKED_RECIPIENTS:
+                del recipients[next(iter(recipients))]
+        recipients[key] = window
