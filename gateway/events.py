@@ -15,6 +15,8 @@ from gateway.ids import new_id
 from store.outbox import insert_events
 
 __all__ = [
+    "BatchCompletedData",
+    "BatchCounts",
     "DeviceEventData",
     "LateReportData",
     "MessageEventData",
@@ -40,13 +42,13 @@ class MessageEventData(msgspec.Struct, kw_only=True, forbid_unknown_fields=True)
     """``data`` of the ``message.*`` events."""
 
     request_id: str
-    status: Literal["sent", "delivered", "failed"]
+    status: Literal["sent", "delivered", "failed", "cancelled"]
     to: str
     device_id: str | None
     device_name: str | None
     attempts: int
     failure_reason: str | None
-    """Set on ``message.failed`` only."""
+    """Set on ``message.failed`` only (and the reason of ``message.cancelled``)."""
     failure_reason_detail: str | None = None
     """For people: e.g. ``last attempt: radio_off on dev_…`` (``message.failed`` only)."""
     metadata: dict[str, Any] | None
@@ -82,6 +84,29 @@ class WebhookTestData(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     message: str
 
 
+class BatchCounts(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
+    """Items of a batch per status."""
+
+    queued: int
+    dispatched: int
+    sent: int
+    delivered: int
+    failed: int
+    cancelled: int
+
+
+class BatchCompletedData(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
+    """``data`` of ``batch.completed``."""
+
+    batch_id: str
+    list_id: str
+    total: int
+    counts: BatchCounts
+    """Final counts: ``queued`` and ``dispatched`` are 0."""
+    created_at: datetime
+    completed_at: datetime
+
+
 class _Event(msgspec.Struct, kw_only=True, tag_field="type", forbid_unknown_fields=True):
     timestamp: datetime
     """When the event happened (the outbox row's time)."""
@@ -109,6 +134,18 @@ class MessageLateReport(_Event, tag="message.late_report", kw_only=True):
     """A relay reported ``sent``/``delivered`` after the message had failed; it stays failed."""
 
     data: MessageEventData
+
+
+class MessageCancelled(_Event, tag="message.cancelled", kw_only=True):
+    """A queued message was cancelled before any relay got it (e.g. its batch was cancelled)."""
+
+    data: MessageEventData
+
+
+class BatchCompleted(_Event, tag="batch.completed", kw_only=True):
+    """Every item of a list send is final (sent, delivered, failed or cancelled); once per batch."""
+
+    data: BatchCompletedData
 
 
 class OtpVerified(_Event, tag="otp.verified", kw_only=True):
@@ -140,6 +177,8 @@ WebhookEvent = (
     | MessageDelivered
     | MessageFailed
     | MessageLateReport
+    | MessageCancelled
+    | BatchCompleted
     | OtpVerified
     | DeviceOnline
     | DeviceOffline
@@ -152,6 +191,8 @@ EVENT_STRUCTS: tuple[type[_Event], ...] = (
     MessageDelivered,
     MessageFailed,
     MessageLateReport,
+    MessageCancelled,
+    BatchCompleted,
     OtpVerified,
     DeviceOnline,
     DeviceOffline,
@@ -175,7 +216,7 @@ def catalogue_markdown() -> str:
     return "\n".join(rows) + "\n"
 
 
-EventData = MessageEventData | OtpVerifiedData | DeviceEventData | WebhookTestData
+EventData = MessageEventData | OtpVerifiedData | DeviceEventData | WebhookTestData | BatchCompletedData
 _DATA_OF: dict[str, type[Any]] = {
     str(s.__struct_config__.tag): next(f.type for f in msgspec.structs.fields(s) if f.name == "data")
     for s in EVENT_STRUCTS

@@ -318,6 +318,47 @@ CREATE TABLE IF NOT EXISTS recipient_list_members (
 );
 CREATE INDEX IF NOT EXISTS recipient_list_members_recipient_idx ON recipient_list_members (recipient_id);
 
-INSERT INTO schema_version (singleton, version) VALUES (true, 6)
+-- v7: list sends (docs/api.md, "Queue a recipient list"). A batch is one queued list: every
+-- number its own message (kind 'list', batch_id set). list_id has no foreign key: deleting the
+-- list later leaves its batches readable. completed_at is set, with the batch.completed event,
+-- in the transaction that finishes its last item. The second index holds a batch's unfinished
+-- items only: the dispatch loop feeds them to the scheduler from it in chunks, and "is anything
+-- left?" is one probe of it.
+CREATE TABLE IF NOT EXISTS batches (
+    id           text PRIMARY KEY,
+    account_id   text NOT NULL REFERENCES accounts (id) ON DELETE CASCADE,
+    list_id      text NOT NULL,
+    total        integer NOT NULL,
+    skipped      integer NOT NULL DEFAULT 0,
+    created_at   timestamptz NOT NULL,
+    completed_at timestamptz,
+    cancelled_at timestamptz
+);
+CREATE INDEX IF NOT EXISTS batches_account_idx ON batches (account_id, id);
+CREATE INDEX IF NOT EXISTS batches_open_idx ON batches (id) WHERE completed_at IS NULL;
+ALTER TABLE messages ADD COLUMN IF NOT EXISTS batch_id text;
+CREATE INDEX IF NOT EXISTS messages_batch_idx ON messages (batch_id, id) WHERE batch_id IS NOT NULL;
+CREATE INDEX IF NOT EXISTS messages_batch_open_idx ON messages (batch_id, id)
+    WHERE batch_id IS NOT NULL AND status IN ('queued', 'dispatched');
+
+-- v7: a queued message can be cancelled (final, like failed): status 'cancelled', when, and why
+-- in failure_reason. The status CHECK is replaced only when it does not know 'cancelled' yet
+-- (re-adding it on every start would re-check the whole table).
+ALTER TABLE messages ADD COLUMN IF NOT EXISTS cancelled_at timestamptz;
+DO $$
+BEGIN
+    IF NOT EXISTS (
+        SELECT 1 FROM pg_constraint
+        WHERE conrelid = 'messages'::regclass AND conname = 'messages_status_check'
+          AND pg_get_constraintdef(oid) LIKE '%cancelled%'
+    ) THEN
+        ALTER TABLE messages DROP CONSTRAINT IF EXISTS messages_status_check;
+        ALTER TABLE messages ADD CONSTRAINT messages_status_check
+            CHECK (status IN ('queued', 'dispatched', 'sent', 'delivered', 'failed', 'cancelled'));
+    END IF;
+END;
+$$;
+
+INSERT INTO schema_version (singleton, version) VALUES (true, 7)
 ON CONFLICT (singleton) DO UPDATE SET version = EXCLUDED.version, applied_at = now()
 WHERE schema_version.version < EXCLUDED.version;

@@ -8,6 +8,11 @@
 * Relay happenings (online, offline, ack, report) arrive through the :class:`RelayEvents`
   interface; reports are stored before the relay gets its ``report_ack``.
 * On start, unfinished messages are loaded back from PostgreSQL.
+* List items (messages of a batch, :mod:`gateway.recipients.batches`) are fed to the scheduler
+  from PostgreSQL a chunk at a time while their account has little queued (``_feed_batches``),
+  so a backlog of a million items holds about ``FEED_CHUNK`` of them in memory per batch;
+  ``cancel_queued`` cancels queued messages; the transaction that finishes a batch's last
+  item completes the batch (``batch.completed``).
 """
 
 from __future__ import annotations
@@ -24,9 +29,11 @@ from typing import Any
 import asyncpg
 from websockets.exceptions import ConnectionClosed
 
+from gateway.events import MessageEventData, event_row
 from gateway.fleet.devices import DeviceRecord, device_from_row, telemetry_from_row
 from gateway.fleet.hub import RelayHub
 from gateway.logs import get_logger
+from gateway.recipients.completion import complete_batches
 from gateway.secret import ServerSecret
 from gateway.sending.transitions import Kind, Transition, write_transitions
 from gateway.timefmt import utcnow
@@ -34,12 +41,15 @@ from protocol import Report, SessionState
 from scheduler import DeviceLimits, Dispatch, Expiry, Priority, Scheduler, Work, is_retryable
 from store import queries as q
 from store.batcher import Batcher, ItemRejected, is_data_error
+from store.outbox import insert_events
 
 __all__ = ["NewMessage", "Pipeline"]
 
 log = get_logger("gateway.sending.pipeline")
 
 DISPATCH_BATCH = 500
+FEED_CHUNK = 1000
+"""List items read into the scheduler at a time, when their account has fewer queued."""
 UNAVAILABLE_RETRY = 1.0
 """Seconds the dispatch loop waits before retrying when the database cannot be reached."""
 
@@ -121,6 +131,15 @@ class _Payload:
     held_until: float = 0.0
 
 
+@dataclass(slots=True)
+class _Feed:
+    """A batch whose still queued items are read into the scheduler in id order."""
+
+    account_id: str
+    cursor: str = ""
+    """The last item id read."""
+
+
 async def write_messages(conn: Any, items: Sequence[NewMessage]) -> list[None]:
     """Insert a batch of new messages with one statement."""
     columns = list(zip(*(m.row() for m in items), strict=True))
@@ -158,7 +177,7 @@ class Pipeline:
         self._payloads: dict[str, _Payload] = {}
         self.accepts: Batcher[NewMessage, None] = Batcher(pool, write_messages, name="messages.accept")
         self.transitions: Batcher[Transition, bool] = Batcher(
-            pool, write_transitions, name="messages.transitions"
+            pool, self._write_transitions, name="messages.transitions"
         )
         self._wake = asyncio.Event()
         self._reclaim_grace = reclaim_grace
@@ -167,6 +186,10 @@ class Pipeline:
         self._declared_slots: dict[str, frozenset[int]] = {}
         self._unstored_expiries: list[Expiry] = []
         """Expiries the database could not take; written again on the next pass."""
+        self._feeds: dict[str, _Feed] = {}
+        """Batches with items still to read into the scheduler."""
+        self._batch_of: dict[str, str] = {}
+        """Batch of each list item the scheduler holds."""
 
     # --- start-up -----------------------------------------------------------------------------
 
@@ -199,6 +222,8 @@ class Pipeline:
                 attempts=r["attempts"],
                 failures=r["failures"],
             )
+            if r["batch_id"] is not None:
+                self._batch_of[r["id"]] = r["batch_id"]
             device_id = r["device_id"]
             if device_id is not None and device_id not in self.devices:
                 if r["acked_at"] is not None:
@@ -214,10 +239,21 @@ class Pipeline:
                 reclaimed += 1
             else:
                 self.scheduler.enqueue(work)
-        if orphans:
-            async with self._pool.acquire() as conn, conn.transaction():
-                await write_transitions(conn, orphans)
-        log.info("pipeline.recovered", messages=len(rows), orphans=len(orphans), reclaimed=reclaimed)
+        open_batches = await self._pool.fetch(q.BATCH_OPEN)
+        async with self._pool.acquire() as conn, conn.transaction():
+            if orphans:
+                await self._write_transitions(conn, orphans)
+            # Also completes a batch whose last item finished in a transaction that could not.
+            await complete_batches(conn, [b["id"] for b in open_batches])
+        for b in open_batches:
+            self.batch_queued(b["id"], b["account_id"])
+        log.info(
+            "pipeline.recovered",
+            messages=len(rows),
+            orphans=len(orphans),
+            reclaimed=reclaimed,
+            batches=len(open_batches),
+        )
         return len(rows)
 
     def _hold_for_relay(self, message_id: str, device_id: str) -> None:
@@ -274,6 +310,105 @@ class Pipeline:
         )
         self.scheduler.enqueue(work)
         self._wake.set()
+
+    def batch_queued(self, batch_id: str, account_id: str) -> None:
+        """A batch's items are committed (or, at start-up, still open): feed them to the scheduler."""
+        self._feeds.setdefault(batch_id, _Feed(account_id))
+        self._wake.set()
+
+    async def _feed_batches(self) -> bool:
+        """Read the next chunk of each batch whose account has fewer than ``FEED_CHUNK``
+        messages queued; True if anything was added. A batch leaves once read to its end."""
+        added = False
+        for batch_id, feed in list(self._feeds.items()):
+            if self.scheduler.queue_depth(feed.account_id) >= FEED_CHUNK:
+                continue
+            try:
+                rows = await self._pool.fetch(q.BATCH_ITEMS_NEXT, batch_id, feed.cursor, FEED_CHUNK)
+            except Exception as exc:
+                if _is_unavailable(exc):
+                    raise _Unavailable from exc
+                raise
+            for r in rows:
+                if self.scheduler.location(r["id"]) is not None:
+                    continue
+                work = Work(
+                    message_id=r["id"],
+                    account_id=r["account_id"],
+                    priority=Priority(r["priority"]),
+                    expires_at=r["expires_at"].timestamp(),
+                    pinned_device=r["pinned_device_id"],
+                    sim_slot=r["sim_slot"],
+                )
+                self._payloads[r["id"]] = _Payload(
+                    work, r["to_number"], r["body"], r["sim_slot"], r["expires_at"]
+                )
+                self._batch_of[r["id"]] = batch_id
+                self.scheduler.enqueue(work)
+                added = True
+            if rows:
+                feed.cursor = rows[-1]["id"]
+            if len(rows) < FEED_CHUNK:
+                del self._feeds[batch_id]
+        return added
+
+    async def _write_transitions(self, conn: Any, items: Sequence[Transition]) -> list[bool]:
+        """``write_transitions``, then, in the same transaction, complete the batches whose
+        items it finished."""
+        changed = await write_transitions(conn, items)
+        finished = [
+            t.message_id
+            for t, ok in zip(items, changed, strict=True)
+            if ok and t.kind in ("sent", "delivered", "failed") and t.message_id in self._batch_of
+        ]
+        if finished:
+            await complete_batches(conn, [self._batch_of[m] for m in finished])
+            for message_id in finished:
+                self._batch_of.pop(message_id, None)
+        return changed
+
+    async def cancel_queued(self, message_ids: Sequence[str], reason: str) -> list[str]:
+        """Cancel those of ``message_ids`` that are still queued (no relay has had them): one
+        statement moves them to ``cancelled`` with a ``message.cancelled`` event each (and
+        completes their batches), then the scheduler forgets them. Returns the cancelled ids;
+        the others had left the queue, or were never the caller's to cancel (the caller checks
+        ownership)."""
+        now = utcnow()
+        async with self._pool.acquire() as conn, conn.transaction():
+            rows = await conn.fetch(q.MESSAGE_CANCEL_QUEUED, list(message_ids), reason, now)
+            events = [
+                event_row(
+                    r["account_id"],
+                    "message.cancelled",
+                    MessageEventData(
+                        request_id=r["id"],
+                        status="cancelled",
+                        to=r["to_number"],
+                        device_id=None,
+                        device_name=None,
+                        attempts=r["attempts"],
+                        failure_reason=reason,
+                        metadata=json.loads(r["metadata"]) if r["metadata"] else None,
+                        kind=r["kind"],
+                    ),
+                )
+                for r in rows
+            ]
+            if events:
+                await insert_events(conn, events)
+            await complete_batches(conn, [r["batch_id"] for r in rows if r["batch_id"] is not None])
+        cancelled = [r["id"] for r in rows]
+        for message_id in cancelled:
+            location = self.scheduler.location(message_id)
+            if location is not None and location[0] == "queued":
+                self.scheduler.finished(message_id)
+            # (An assigned one's `dispatched` transition now changes nothing: it is dropped then.)
+            self._payloads.pop(message_id, None)
+            self._batch_of.pop(message_id, None)
+        if cancelled:
+            log.info("pipeline.cancelled", messages=len(cancelled), reason=reason)
+            self._wake.set()
+        return cancelled
 
     def queue_depth(self, account_id: str) -> int:
         """Messages of the account waiting for a relay."""
@@ -403,7 +538,7 @@ class Pipeline:
             self._wake.clear()
             try:
                 await self._expire()
-                while await self._dispatch_once():
+                while await self._feed_batches() | await self._dispatch_once():
                     pass
             except _Unavailable as exc:
                 log.warning("pipeline.database_unavailable", error=repr(exc.__cause__))
@@ -471,6 +606,7 @@ class Pipeline:
                 continue
             if not ok or payload is None:
                 self.scheduler.finished(decision.message_id)
+                self._payloads.pop(decision.message_id, None)
                 continue
             conn = self.hub.connection(decision.device_id)
             if (

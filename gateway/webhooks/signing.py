@@ -21,6 +21,8 @@ EventType = Literal[
     "message.delivered",
     "message.failed",
     "message.late_report",
+    "message.cancelled",
+    "batch.completed",
     "otp.verified",
     "device.online",
     "device.offline",
