@@ -321,9 +321,8 @@ CREATE INDEX IF NOT EXISTS recipient_list_members_recipient_idx ON recipient_lis
 -- v7: list sends (docs/api.md, "Queue a recipient list"). A batch is one queued list: every
 -- number its own message (kind 'list', batch_id set). list_id has no foreign key: deleting the
 -- list later leaves its batches readable. completed_at is set, with the batch.completed event,
--- in the transaction that finishes its last item. The second index holds a batch's unfinished
--- items only: the dispatch loop feeds them to the scheduler from it in chunks, and "is anything
--- left?" is one probe of it.
+-- in the transaction that finishes its last item. The dispatch loop reads a batch's queued
+-- items into the scheduler in chunks along messages_batch_idx.
 CREATE TABLE IF NOT EXISTS batches (
     id           text PRIMARY KEY,
     account_id   text NOT NULL REFERENCES accounts (id) ON DELETE CASCADE,
@@ -338,8 +337,6 @@ CREATE INDEX IF NOT EXISTS batches_account_idx ON batches (account_id, id);
 CREATE INDEX IF NOT EXISTS batches_open_idx ON batches (id) WHERE completed_at IS NULL;
 ALTER TABLE messages ADD COLUMN IF NOT EXISTS batch_id text;
 CREATE INDEX IF NOT EXISTS messages_batch_idx ON messages (batch_id, id) WHERE batch_id IS NOT NULL;
-CREATE INDEX IF NOT EXISTS messages_batch_open_idx ON messages (batch_id, id)
-    WHERE batch_id IS NOT NULL AND status IN ('queued', 'dispatched');
 
 -- v7: a queued message can be cancelled (final, like failed): status 'cancelled', when, and why
 -- in failure_reason. The status CHECK is replaced only when it does not know 'cancelled' yet

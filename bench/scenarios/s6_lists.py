@@ -32,7 +32,7 @@ from bench.stats import percentiles
 __all__ = ["run"]
 
 MEMBERS_PER_REQUEST = 1000
-POLL = 0.25
+POLL = 1.0
 
 
 def sizes(bench: Bench) -> tuple[int, int]:

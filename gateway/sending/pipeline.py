@@ -21,6 +21,7 @@ import asyncio
 import dataclasses
 import json
 import time
+from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -190,6 +191,9 @@ class Pipeline:
         """Batches with items still to read into the scheduler."""
         self._batch_of: dict[str, str] = {}
         """Batch of each list item the scheduler holds."""
+        self._held: Counter[str] = Counter()
+        """List items the scheduler holds, per batch: a batch can only be complete when it was
+        read to its end and none is left (then the database is asked)."""
 
     # --- start-up -----------------------------------------------------------------------------
 
@@ -224,6 +228,7 @@ class Pipeline:
             )
             if r["batch_id"] is not None:
                 self._batch_of[r["id"]] = r["batch_id"]
+                self._held[r["batch_id"]] += 1
             device_id = r["device_id"]
             if device_id is not None and device_id not in self.devices:
                 if r["acked_at"] is not None:
@@ -344,13 +349,27 @@ class Pipeline:
                     work, r["to_number"], r["body"], r["sim_slot"], r["expires_at"]
                 )
                 self._batch_of[r["id"]] = batch_id
+                self._held[batch_id] += 1
                 self.scheduler.enqueue(work)
                 added = True
             if rows:
                 feed.cursor = rows[-1]["id"]
             if len(rows) < FEED_CHUNK:
                 del self._feeds[batch_id]
+                if self._held[batch_id] <= 0:  # its last items finished before it was read out
+                    await self._complete_now(batch_id, feed)
         return added
+
+    async def _complete_now(self, batch_id: str, feed: _Feed) -> None:
+        try:
+            async with self._pool.acquire() as conn, conn.transaction():
+                await complete_batches(conn, [batch_id])
+        except Exception as exc:
+            if _is_unavailable(exc):
+                self._feeds[batch_id] = feed  # read again (nothing more) and retried
+                raise _Unavailable from exc
+            raise
+        self._held.pop(batch_id, None)
 
     async def _write_transitions(self, conn: Any, items: Sequence[Transition]) -> list[bool]:
         """``write_transitions``, then, in the same transaction, complete the batches whose
@@ -362,10 +381,23 @@ class Pipeline:
             if ok and t.kind in ("sent", "delivered", "failed") and t.message_id in self._batch_of
         ]
         if finished:
-            await complete_batches(conn, [self._batch_of[m] for m in finished])
-            for message_id in finished:
-                self._batch_of.pop(message_id, None)
+            await complete_batches(conn, self._last_items_done(finished))
         return changed
+
+    def _last_items_done(self, message_ids: list[str]) -> list[str]:
+        """Forget these list items; the batches that may be complete now: read to their end,
+        none of their items held any more. (If the transaction fails, the batch is completed
+        at the next start.)"""
+        batches = set()
+        for message_id in message_ids:
+            batch_id = self._batch_of.pop(message_id, None)
+            if batch_id is not None:
+                self._held[batch_id] -= 1
+                batches.add(batch_id)
+        done = [b for b in batches if self._held[b] <= 0 and b not in self._feeds]
+        for batch_id in done:
+            del self._held[batch_id]
+        return done
 
     async def cancel_queued(self, message_ids: Sequence[str], reason: str) -> list[str]:
         """Cancel those of ``message_ids`` that are still queued (no relay has had them): one
@@ -396,15 +428,16 @@ class Pipeline:
             ]
             if events:
                 await insert_events(conn, events)
+            # The database decides here: cancelled items may never have been read in.
             await complete_batches(conn, [r["batch_id"] for r in rows if r["batch_id"] is not None])
         cancelled = [r["id"] for r in rows]
+        self._last_items_done(cancelled)
         for message_id in cancelled:
             location = self.scheduler.location(message_id)
             if location is not None and location[0] == "queued":
                 self.scheduler.finished(message_id)
             # (An assigned one's `dispatched` transition now changes nothing: it is dropped then.)
             self._payloads.pop(message_id, None)
-            self._batch_of.pop(message_id, None)
         if cancelled:
             log.info("pipeline.cancelled", messages=len(cancelled), reason=reason)
             self._wake.set()
