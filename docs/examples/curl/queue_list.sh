@@ -10,4 +10,5 @@ body="$(jq -nc --arg list_id "$list_id" --arg message "$message" '{list_id: $lis
 # A retry with the same Idempotency-Key never queues the list twice.
 key="$(cat /proc/sys/kernel/random/uuid 2>/dev/null || date +%s%N)"
 RG_EXTRA_HEADER="Idempotency-Key: $key" rg_call POST /v1/recipient-lists/queue "$body" |
-  jq -r '"\(.status) batch_id=\(.batch_id) queued=\(.queued) skipped=\(.skipped_total)"'
+  jq -r '"\(.status) batch_id=\(.batch_id) queued=\(.queued) skipped=\(.skipped_total)",
+         (.skipped[] | "  skipped \(.phone) (\(.reason))")'
