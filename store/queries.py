@@ -657,41 +657,38 @@ WHERE NOT EXISTS (
 BATCH_INSERT = """
 INSERT INTO batches (id, account_id, list_id, total, skipped, created_at) VALUES ($1, $2, $3, 0, 0, $4)
 """
-# One message per member that is neither opted out nor refused by the number policy ($7), in
-# member (recipient id) order, with one statement. $1 id prefix ('req_' + 19 ULID characters;
+# One message per member that is neither opted out nor in $7 (numbers to leave out), in member
+# (recipient id) order, with one statement. $1 id prefix ('req_' + 19 ULID characters;
 # a 7-digit sequence completes each id), $2 account, $3 list, $4 literal parts of the text and
 # $5 the placeholder after each ('' after the last), $6 batch id, $7 refused numbers, $8 priority,
 # $9 pinned relay, $10 metadata JSON, $11 expires_at, $12 queued_at. Encoding and segments:
 # $13/$14 when the text has no placeholder (the same for everyone), else computed here as
-# gateway.sending.sms_text does: $15 matches a GSM-7 text, $16 matches each character that
-# takes two septets (those of the extension table). Returns how many were queued.
+# gateway.sending.sms_text does: $15 matches a GSM-7 text, $16 holds the characters that take
+# two septets (the extension table). Returns how many were queued.
 BATCH_QUEUE_ITEMS = r"""
-WITH members AS (
-    SELECT r.phone, r.name, r.metadata, row_number() OVER (ORDER BY r.id) AS n
+WITH members AS MATERIALIZED (
+    SELECT r.phone, CASE WHEN cardinality($4::text[]) = 1 THEN $4[1] ELSE (
+               SELECT string_agg(p.lit || coalesce(CASE p.key WHEN '' THEN '' WHEN 'name' THEN r.name
+                                                   WHEN 'phone' THEN r.phone ELSE r.metadata ->> p.key END, ''),
+                                 '' ORDER BY p.i)
+               FROM unnest($4::text[], $5::text[]) WITH ORDINALITY AS p (lit, key, i)) END AS body,
+           row_number() OVER (ORDER BY r.id) AS n
     FROM recipient_list_members m JOIN recipients r ON r.id = m.recipient_id
     WHERE m.list_id = $3 AND r.account_id = $2 AND NOT r.opted_out AND NOT (r.phone = ANY ($7::text[]))
-), rendered AS (
-    SELECT n, phone, CASE WHEN cardinality($4::text[]) = 1 THEN $4[1] ELSE (
-        SELECT string_agg(p.lit || coalesce(CASE p.key WHEN '' THEN '' WHEN 'name' THEN name
-                                            WHEN 'phone' THEN phone ELSE metadata ->> p.key END, ''),
-                          '' ORDER BY p.i)
-        FROM unnest($4::text[], $5::text[]) WITH ORDINALITY AS p (lit, key, i)) END AS body
-    FROM members
-), measured AS (
-    SELECT n, phone, body, $13::text IS NULL AND body ~ $15 AS gsm FROM rendered
-), counted AS (
-    SELECT n, phone, body,
-           CASE WHEN $13::text IS NOT NULL THEN $13::text WHEN gsm THEN 'GSM-7' ELSE 'UCS-2' END AS encoding,
-           CASE WHEN $13::text IS NOT NULL THEN 0
-                WHEN gsm THEN length(body) + length(regexp_replace(body, $16, '', 'g'))
-                ELSE length(body) + length(regexp_replace(body, '[^𐀀-􏿿]', '', 'g'))
+), measured AS MATERIALIZED (
+    SELECT n, phone, body, CASE WHEN $13::text IS NOT NULL THEN NULL ELSE body ~ $15 END AS gsm FROM members
+), counted AS MATERIALIZED (
+    SELECT n, phone, body, coalesce($13::text, CASE WHEN gsm THEN 'GSM-7' ELSE 'UCS-2' END) AS encoding,
+           CASE WHEN $13::text IS NOT NULL THEN $14::int
+                WHEN gsm THEN 2 * length(body) - length(translate(body, $16, ''))
+                ELSE length(body) + length(regexp_replace(body, '[^\U00010000-\U0010FFFF]+', '', 'g'))
            END AS units
     FROM measured
 ), inserted AS (
     INSERT INTO messages (id, account_id, kind, to_number, body, encoding, segments, priority,
                           pinned_device_id, metadata, expires_at, queued_at, batch_id)
     SELECT $1 || lpad(n::text, 7, '0'), $2, 'list', phone, body, encoding,
-           CASE WHEN $13::text IS NOT NULL THEN $14::int
+           CASE WHEN $13::text IS NOT NULL THEN units
                 WHEN encoding = 'GSM-7' THEN CASE WHEN units <= 160 THEN 1 ELSE ceil(units / 153.0)::int END
                 ELSE CASE WHEN units <= 70 THEN 1 ELSE ceil(units / 67.0)::int END END,
            $8, $9, $10::jsonb, $11, $12, $6
@@ -699,6 +696,14 @@ WITH members AS (
     RETURNING 1
 )
 SELECT count(*) FROM inserted
+"""
+# Items of numbers the policy refuses, found while the items were written ($1 batch, $2 account,
+# $3 numbers); returns how many.
+BATCH_DROP_ITEMS = """
+WITH dropped AS (
+    DELETE FROM messages WHERE account_id = $2 AND to_number = ANY ($3::text[]) AND batch_id = $1 RETURNING 1
+)
+SELECT count(*) FROM dropped
 """
 BATCH_SET_TOTALS = "UPDATE batches SET total = $2, skipped = $3 WHERE id = $1"
 # Members not queued and why ($1 list, $2 account, $3 refused numbers, $4 at most this many).

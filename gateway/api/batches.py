@@ -141,7 +141,7 @@ async def queue(call: Call[QueueRequest, None]) -> BatchQueued:
                 return replayed
         try:
             async with conn.transaction():
-                answer = await queue_list(conn, account, spec)
+                answer = await queue_list(conn, account, spec, policy_db=svc.pool)
                 if key is not None and not await store_answer(conn, account.id, key, call.raw_body, answer):
                     raise _KeyTaken
         except _KeyTaken:

@@ -70,8 +70,8 @@ def _char_class(chars: frozenset[str]) -> str:
 
 GSM_TEXT_PATTERN = f"^[{_char_class(GSM_BASIC | GSM_EXTENDED)}]*$"
 """A PostgreSQL regular expression matching texts that are GSM-7 (sms_text's alphabet)."""
-NOT_EXTENDED_PATTERN = f"[^{_char_class(GSM_EXTENDED)}]"
-"""Matches every character that is not of the GSM extension table (those take two septets)."""
+EXTENDED_CHARACTERS = "".join(sorted(GSM_EXTENDED))
+"""The characters of the GSM extension table (two septets each)."""
 
 
 def parse_template(text: str) -> tuple[list[str], list[str]]:
@@ -151,12 +151,25 @@ def _invalid(field: str, problem: str, **details: Any) -> ApiError:
     return ApiError("validation_error", "request body is invalid", {"fields": {field: problem}, **details})
 
 
+async def _refused(db: Db, account: Account, list_id: str) -> list[str]:
+    """The list's numbers the account's destination policy refuses (checked in chunks, letting
+    other requests in between)."""
+    phones = [r["phone"] for r in await db.fetch(q.BATCH_LIST_PHONES, list_id, account.id)]
+    refused: list[str] = []
+    for start in range(0, len(phones), POLICY_CHUNK):
+        chunk = phones[start : start + POLICY_CHUNK]
+        refused += refused_numbers(chunk, account.allowed_number_types, account.allowed_countries)
+        await asyncio.sleep(0)
+    return refused
+
+
 async def queue_list(
-    conn: Conn, account: Account, spec: QueueSpec, *, id_prefix: str | None = None
+    conn: Conn, account: Account, spec: QueueSpec, *, policy_db: Db, id_prefix: str | None = None
 ) -> BatchQueued:
     """Queue every eligible member of the list in the caller's open transaction; the caller
-    commits, then tells the pipeline (``batch_queued``). ``not_found`` for a list that is not
-    the account's; ``validation_error`` for a blank text or unknown placeholders."""
+    commits, then tells the pipeline (``batch_queued``). ``policy_db`` (the pool) lends a second
+    connection for reading the numbers to check. ``not_found`` for a list that is not the
+    account's; ``validation_error`` for a blank text or unknown placeholders."""
     literals, keys = parse_template(spec.text)
     if is_blank("".join(literals)):
         raise _invalid("message", "must have text besides placeholders")
@@ -172,35 +185,39 @@ async def queue_list(
                 reason="unknown_placeholders",
                 placeholders=unknown,
             )
-    phones = [r["phone"] for r in await conn.fetch(q.BATCH_LIST_PHONES, spec.list_id, account.id)]
-    refused: list[str] = []
-    for start in range(0, len(phones), POLICY_CHUNK):
-        refused += refused_numbers(
-            phones[start : start + POLICY_CHUNK], account.allowed_number_types, account.allowed_countries
-        )
-        await asyncio.sleep(0)  # let the other requests in between chunks
     now = utcnow()
     batch_id = new_id("bat")
     constant = analyse(literals[0]) if len(literals) == 1 else None
     await conn.execute(q.BATCH_INSERT, batch_id, account.id, spec.list_id, now)
-    queued = await conn.fetchval(
-        q.BATCH_QUEUE_ITEMS,
-        id_prefix or f"req_{str(ULID())[:19]}",
-        account.id,
-        spec.list_id,
-        literals,
-        keys,
-        batch_id,
-        refused,
-        int(spec.priority),
-        spec.device_id,
-        json.dumps(spec.metadata) if spec.metadata is not None else None,
-        now + timedelta(seconds=spec.ttl_seconds),
-        now,
-        constant.encoding if constant is not None else None,
-        constant.segments if constant is not None else None,
-        GSM_TEXT_PATTERN,
-        NOT_EXTENDED_PATTERN,
+    write = asyncio.ensure_future(
+        conn.fetchval(
+            q.BATCH_QUEUE_ITEMS,
+            id_prefix or f"req_{str(ULID())[:19]}",
+            account.id,
+            spec.list_id,
+            literals,
+            keys,
+            batch_id,
+            [],
+            int(spec.priority),
+            spec.device_id,
+            json.dumps(spec.metadata) if spec.metadata is not None else None,
+            now + timedelta(seconds=spec.ttl_seconds),
+            now,
+            constant.encoding if constant is not None else None,
+            constant.segments if constant is not None else None,
+            GSM_TEXT_PATTERN,
+            EXTENDED_CHARACTERS,
+        )
+    )
+    # The policy check (Python) runs on another connection while PostgreSQL writes the items;
+    # the few refused ones are then taken out again, in the same transaction.
+    try:
+        refused = await _refused(policy_db, account, spec.list_id)
+    finally:
+        written = int(await write)  # (also when the check failed: the connection must be free)
+    queued = written - (
+        await conn.fetchval(q.BATCH_DROP_ITEMS, batch_id, account.id, refused) if refused else 0
     )
     skipped_rows = await conn.fetch(q.BATCH_SKIPPED, spec.list_id, account.id, refused, MAX_SKIPPED_SHOWN)
     skipped_total = (
