@@ -53,6 +53,8 @@ class LoadConfig(msgspec.Struct, kw_only=True):
     number_base: int = 0
     """Recipients are ``+99890`` + 7 digits starting here, one new number per request."""
     record: str | None = None
+    priority: str | None = None
+    """``priority`` of the ``sms`` sends (None: the API's default)."""
     out: str
 
 
@@ -168,7 +170,10 @@ class LoadGen:
         c = self.c
         if c.mode == "otp":
             return json.dumps({"to": _number(c.number_base + i), "purpose": "login"}).encode()
-        return json.dumps({"to": _number(c.number_base + i), "message": f"bench message {i}"}).encode()
+        body: dict[str, Any] = {"to": _number(c.number_base + i), "message": f"bench message {i}"}
+        if c.priority is not None:
+            body["priority"] = c.priority
+        return json.dumps(body).encode()
 
     async def _call(self, method: str, path: str, body: bytes) -> HttpResponse | None:
         try:

@@ -15,6 +15,8 @@ from gateway.ids import new_id
 from store.outbox import insert_events
 
 __all__ = [
+    "BatchCompletedData",
+    "BatchCounts",
     "DeviceEventData",
     "LateReportData",
     "MessageEventData",
@@ -46,7 +48,7 @@ class MessageEventData(msgspec.Struct, kw_only=True, forbid_unknown_fields=True)
     device_name: str | None
     attempts: int
     failure_reason: str | None
-    """Set on ``message.failed`` only."""
+    """Set on ``message.failed`` only (and the reason of ``message.cancelled``)."""
     failure_reason_detail: str | None = None
     """For people: e.g. ``last attempt: radio_off on dev_…`` (``message.failed`` only)."""
     metadata: dict[str, Any] | None
@@ -85,6 +87,29 @@ class WebhookTestData(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     message: str
 
 
+class BatchCounts(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
+    """Items of a batch per status."""
+
+    queued: int
+    dispatched: int
+    sent: int
+    delivered: int
+    failed: int
+    cancelled: int
+
+
+class BatchCompletedData(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
+    """``data`` of ``batch.completed``."""
+
+    batch_id: str
+    list_id: str
+    total: int
+    counts: BatchCounts
+    """Final counts: ``queued`` and ``dispatched`` are 0."""
+    created_at: datetime
+    completed_at: datetime
+
+
 class _Event(msgspec.Struct, kw_only=True, tag_field="type", forbid_unknown_fields=True):
     timestamp: datetime
     """When the event happened (the outbox row's time)."""
@@ -121,6 +146,12 @@ class MessageLateReport(_Event, tag="message.late_report", kw_only=True):
     data: MessageEventData
 
 
+class BatchCompleted(_Event, tag="batch.completed", kw_only=True):
+    """Every item of a list send is final (sent, delivered, failed or cancelled); once per batch."""
+
+    data: BatchCompletedData
+
+
 class OtpVerified(_Event, tag="otp.verified", kw_only=True):
     """An OTP was verified successfully."""
 
@@ -151,6 +182,7 @@ WebhookEvent = (
     | MessageFailed
     | MessageCancelled
     | MessageLateReport
+    | BatchCompleted
     | OtpVerified
     | DeviceOnline
     | DeviceOffline
@@ -164,6 +196,7 @@ EVENT_STRUCTS: tuple[type[_Event], ...] = (
     MessageFailed,
     MessageCancelled,
     MessageLateReport,
+    BatchCompleted,
     OtpVerified,
     DeviceOnline,
     DeviceOffline,
@@ -187,7 +220,7 @@ def catalogue_markdown() -> str:
     return "\n".join(rows) + "\n"
 
 
-EventData = MessageEventData | OtpVerifiedData | DeviceEventData | WebhookTestData
+EventData = MessageEventData | OtpVerifiedData | DeviceEventData | WebhookTestData | BatchCompletedData
 _DATA_OF: dict[str, type[Any]] = {
     str(s.__struct_config__.tag): next(f.type for f in msgspec.structs.fields(s) if f.name == "data")
     for s in EVENT_STRUCTS

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import heapq
 
+from .model import Priority
 from .records import AccountRecord, MessageRecord, RelayRecord
 
 __all__ = ["RelayRanking", "best_dispatch", "rate_window_opening"]
@@ -82,20 +83,33 @@ class RelayRanking:
             self._current.pop(relay.device_id, None)
 
 
+def fits(record: MessageRecord, relay: RelayRecord) -> bool:
+    """List (``LOW``) work leaves a fifth of a relay's in-flight window (rounded down) to the
+    priorities above it, so an OTP or a transactional send finds a free slot while a big list
+    drains. Exact on the ranking's best relay: it is the least loaded one."""
+    if record.work.priority < Priority.LOW:
+        return True
+    limit = relay.limits.max_in_flight
+    return relay.load < limit - limit // 5
+
+
 def best_dispatch(account: AccountRecord, ranking: RelayRanking) -> tuple[MessageRecord, RelayRecord] | None:
     """The account's first placeable message by ``(priority, seq)``, and its relay.
 
     Candidates are the head of each pinned queue whose relay can take a
     message now (on the queue's SIM slot), and the head of each unpinned queue
     paired with the most preferred relay it does not exclude that has its SIM
-    slot ready. None when nothing can go now.
+    slot ready (and, for list work, room beyond the reserve: :func:`fits`). None when nothing
+    can go now.
     """
     best: tuple[MessageRecord, RelayRecord] | None = None
     for (device_id, sim_slot), queue in account.pinned.items():
         head = queue.peek()
         if head is None or not ranking.can_take(device_id):
             continue
-        if not account.relays[device_id].has_slot(sim_slot, ranking.now):
+        if not account.relays[device_id].has_slot(sim_slot, ranking.now) or not fits(
+            head, account.relays[device_id]
+        ):
             continue
         if best is None or head.sort_key < best[0].sort_key:
             best = (head, account.relays[device_id])
@@ -104,7 +118,7 @@ def best_dispatch(account: AccountRecord, ranking: RelayRanking) -> tuple[Messag
         if head is None or (best is not None and head.sort_key > best[0].sort_key):
             continue
         relay = ranking.best(excluded, sim_slot)
-        if relay is not None:
+        if relay is not None and fits(head, relay):
             best = (head, relay)
     return best
 

@@ -212,11 +212,14 @@ IDEMPOTENCY_PURGE = "DELETE FROM idempotency_keys WHERE created_at < now() - mak
 # Unfinished work for restart recovery.
 MESSAGE_UNFINISHED = """
 SELECT id, account_id, to_number, body, sealed_body, priority, pinned_device_id, sim_slot, attempts,
-       expires_at, device_id, acked_at, cancel_requested_at, cancel_reason,
+       expires_at, device_id, acked_at, cancel_requested_at, cancel_reason, batch_id,
        (SELECT count(*) FROM message_attempts a WHERE a.message_id = messages.id AND a.outcome = 'failed')::int
            AS failures
-FROM messages WHERE status IN ('queued', 'dispatched') ORDER BY id
+FROM messages WHERE status IN ('queued', 'dispatched') AND NOT (batch_id IS NOT NULL AND status = 'queued')
+ORDER BY id
 """
+# (A list item still queued is not loaded here: the dispatch loop feeds those in chunks, see
+# BATCH_ITEMS_NEXT.)
 
 # Transitions: arrays of equal length. Each returns the ids whose status changed, so the caller
 # knows which events to write. Status only moves forward; the device guard stops a relay from
@@ -370,12 +373,13 @@ MESSAGE_ATTEMPTS = """
 SELECT a.*, d.name AS device_name FROM message_attempts a LEFT JOIN devices d ON d.id = a.device_id
 WHERE a.message_id = $1 ORDER BY a.attempt
 """
-# $1 account, $2 cursor ('' first page), $3 limit, $4 status or NULL, $5 since or NULL, $6 to or NULL
+# $1 account, $2 cursor ('' first page), $3 limit, $4 status or NULL, $5 since or NULL, $6 to or NULL,
+# $7 batch id or NULL
 MESSAGE_LIST = """
 SELECT m.*, d.name AS device_name FROM messages m LEFT JOIN devices d ON d.id = m.device_id
 WHERE m.account_id = $1 AND ($2 = '' OR m.id < $2)
   AND ($4::text IS NULL OR m.status = $4) AND ($5::timestamptz IS NULL OR m.queued_at >= $5)
-  AND ($6::text IS NULL OR m.to_number = $6)
+  AND ($6::text IS NULL OR m.to_number = $6) AND ($7::text IS NULL OR m.batch_id = $7)
 ORDER BY m.id DESC LIMIT $3
 """
 
@@ -707,4 +711,120 @@ RECIPIENT_LIST_MEMBERS = """
 SELECT r.id, r.name, r.phone, r.tags, r.locale, r.metadata, r.opted_out, r.created_at, r.updated_at
 FROM recipient_list_members m JOIN recipients r ON r.id = m.recipient_id
 WHERE m.list_id = $1 AND m.recipient_id > $2 ORDER BY m.recipient_id LIMIT $3
+"""
+
+
+# --- batches (list sends) ---------------------------------------------------------------------
+
+# Queueing a list: the members' numbers and what a policy check needs ($1 list, $2 account).
+BATCH_LIST_PHONES = """
+SELECT r.phone FROM recipient_list_members m JOIN recipients r ON r.id = m.recipient_id
+WHERE m.list_id = $1 AND r.account_id = $2 AND NOT r.opted_out
+"""
+# Placeholders ($3) that no member's metadata has ($1 list, $2 account).
+BATCH_UNKNOWN_KEYS = """
+SELECT k FROM unnest($3::text[]) AS k
+WHERE NOT EXISTS (
+    SELECT 1 FROM recipient_list_members m JOIN recipients r ON r.id = m.recipient_id
+    WHERE m.list_id = $1 AND r.account_id = $2 AND r.metadata ? k
+)
+"""
+BATCH_INSERT = """
+INSERT INTO batches (id, account_id, list_id, total, skipped, created_at) VALUES ($1, $2, $3, 0, 0, $4)
+"""
+# One message per member that is neither opted out nor in $7 (numbers to leave out), in member
+# (recipient id) order, with one statement. $1 id prefix ('req_' + 19 ULID characters;
+# a 7-digit sequence completes each id), $2 account, $3 list, $4 literal parts of the text and
+# $5 the placeholder after each ('' after the last), $6 batch id, $7 refused numbers, $8 priority,
+# $9 pinned relay, $10 metadata JSON, $11 expires_at, $12 queued_at. Encoding and segments:
+# $13/$14 when the text has no placeholder (the same for everyone), else computed here as
+# gateway.sending.sms_text does: $15 matches a GSM-7 text, $16 holds the characters that take
+# two septets (the extension table). Returns how many were queued.
+BATCH_QUEUE_ITEMS = r"""
+WITH members AS MATERIALIZED (
+    SELECT r.phone, CASE WHEN cardinality($4::text[]) = 1 THEN $4[1] ELSE (
+               SELECT string_agg(p.lit || coalesce(CASE p.key WHEN '' THEN '' WHEN 'name' THEN r.name
+                                                   WHEN 'phone' THEN r.phone ELSE r.metadata ->> p.key END, ''),
+                                 '' ORDER BY p.i)
+               FROM unnest($4::text[], $5::text[]) WITH ORDINALITY AS p (lit, key, i)) END AS body,
+           row_number() OVER (ORDER BY r.id) AS n
+    FROM recipient_list_members m JOIN recipients r ON r.id = m.recipient_id
+    WHERE m.list_id = $3 AND r.account_id = $2 AND NOT r.opted_out AND NOT (r.phone = ANY ($7::text[]))
+), measured AS MATERIALIZED (
+    SELECT n, phone, body, CASE WHEN $13::text IS NOT NULL THEN NULL ELSE body ~ $15 END AS gsm FROM members
+), counted AS MATERIALIZED (
+    SELECT n, phone, body, coalesce($13::text, CASE WHEN gsm THEN 'GSM-7' ELSE 'UCS-2' END) AS encoding,
+           CASE WHEN $13::text IS NOT NULL THEN $14::int
+                WHEN gsm THEN 2 * length(body) - length(translate(body, $16, ''))
+                ELSE length(body) + length(regexp_replace(body, '[^\U00010000-\U0010FFFF]+', '', 'g'))
+           END AS units
+    FROM measured
+), inserted AS (
+    INSERT INTO messages (id, account_id, kind, to_number, body, encoding, segments, priority,
+                          pinned_device_id, metadata, expires_at, queued_at, batch_id)
+    SELECT $1 || lpad(n::text, 7, '0'), $2, 'list', phone, body, encoding,
+           CASE WHEN $13::text IS NOT NULL THEN units
+                WHEN encoding = 'GSM-7' THEN CASE WHEN units <= 160 THEN 1 ELSE ceil(units / 153.0)::int END
+                ELSE CASE WHEN units <= 70 THEN 1 ELSE ceil(units / 67.0)::int END END,
+           $8, $9, $10::jsonb, $11, $12, $6
+    FROM counted
+    RETURNING 1
+)
+SELECT count(*) FROM inserted
+"""
+# Items of numbers the policy refuses, found while the items were written ($1 batch, $2 account,
+# $3 numbers); returns how many.
+BATCH_DROP_ITEMS = """
+WITH dropped AS (
+    DELETE FROM messages WHERE account_id = $2 AND to_number = ANY ($3::text[]) AND batch_id = $1 RETURNING 1
+)
+SELECT count(*) FROM dropped
+"""
+BATCH_SET_TOTALS = "UPDATE batches SET total = $2, skipped = $3 WHERE id = $1"
+# Members not queued and why ($1 list, $2 account, $3 refused numbers, $4 at most this many).
+BATCH_SKIPPED = """
+SELECT r.id, r.phone, CASE WHEN r.opted_out THEN 'opted_out' ELSE 'invalid_number' END AS reason
+FROM recipient_list_members m JOIN recipients r ON r.id = m.recipient_id
+WHERE m.list_id = $1 AND r.account_id = $2 AND (r.opted_out OR r.phone = ANY ($3::text[]))
+ORDER BY r.id LIMIT $4
+"""
+BATCH_SKIPPED_COUNT = """
+SELECT count(*) FROM recipient_list_members m JOIN recipients r ON r.id = m.recipient_id
+WHERE m.list_id = $1 AND r.account_id = $2 AND (r.opted_out OR r.phone = ANY ($3::text[]))
+"""
+BATCH_GET = """
+SELECT id, account_id, list_id, total, skipped, created_at, completed_at, cancelled_at FROM batches
+WHERE id = $1 AND account_id = $2
+"""
+# Items per status of one batch.
+BATCH_COUNTS = "SELECT status, count(*)::int AS n FROM messages WHERE batch_id = $1 GROUP BY status"
+# The still queued items of a batch, for cancel ($1 batch).
+BATCH_QUEUED_IDS = """
+SELECT id FROM messages WHERE batch_id = $1 AND status = 'queued' ORDER BY id
+"""
+BATCH_MARK_CANCELLED = "UPDATE batches SET cancelled_at = coalesce(cancelled_at, now()) WHERE id = $1"
+# The dispatch loop's feed: the next still queued items of a batch after $2 (id order), at
+# most $3, with what the relay needs.
+BATCH_ITEMS_NEXT = """
+SELECT id, account_id, to_number, body, priority, pinned_device_id, sim_slot, expires_at
+FROM messages WHERE batch_id = $1 AND status = 'queued' AND id > $2
+ORDER BY id LIMIT $3
+"""
+BATCH_OPEN = "SELECT id, account_id FROM batches WHERE completed_at IS NULL ORDER BY id"
+# Batches of these messages ($1) that are not complete, locked (so two transactions that each
+# finish a batch's last items see each other's commit before deciding).
+BATCH_LOCK_OPEN_OF = """
+SELECT id FROM batches WHERE id = ANY ($1::text[]) AND completed_at IS NULL ORDER BY id FOR UPDATE
+"""
+# Complete the batches ($1) with no item left queued or dispatched; returns what the event needs.
+BATCH_COMPLETE = """
+UPDATE batches b SET completed_at = now()
+WHERE b.id = ANY ($1::text[]) AND b.completed_at IS NULL
+  AND NOT EXISTS (SELECT 1 FROM messages m WHERE m.batch_id = b.id AND m.status IN ('queued', 'dispatched'))
+RETURNING b.id, b.account_id, b.list_id, b.total, b.created_at, b.completed_at
+"""
+
+# The batches of these list items ($1), for completing them after a cancel.
+BATCHES_OF_MESSAGES = """
+SELECT DISTINCT batch_id FROM messages WHERE id = ANY ($1::text[]) AND batch_id IS NOT NULL
 """

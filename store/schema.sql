@@ -374,6 +374,25 @@ ALTER TABLE devices ADD COLUMN IF NOT EXISTS sim_policy text NOT NULL DEFAULT 'd
 ALTER TABLE devices ADD COLUMN IF NOT EXISTS sim_limits jsonb NOT NULL DEFAULT '{}';
 -- Scheduled messages of an account, counted by GET /v1/queue.
 CREATE INDEX IF NOT EXISTS messages_scheduled_account_idx ON messages (account_id) WHERE status = 'scheduled';
+-- v7: list sends (docs/api.md, "Queue a recipient list"). A batch is one queued list: every
+-- number its own message (kind 'list', batch_id set). list_id has no foreign key: deleting the
+-- list later leaves its batches readable. completed_at is set, with the batch.completed event,
+-- in the transaction that finishes its last item. The dispatch loop reads a batch's queued
+-- items into the scheduler in chunks along messages_batch_idx.
+CREATE TABLE IF NOT EXISTS batches (
+    id           text PRIMARY KEY,
+    account_id   text NOT NULL REFERENCES accounts (id) ON DELETE CASCADE,
+    list_id      text NOT NULL,
+    total        integer NOT NULL,
+    skipped      integer NOT NULL DEFAULT 0,
+    created_at   timestamptz NOT NULL,
+    completed_at timestamptz,
+    cancelled_at timestamptz
+);
+CREATE INDEX IF NOT EXISTS batches_account_idx ON batches (account_id, id);
+CREATE INDEX IF NOT EXISTS batches_open_idx ON batches (id) WHERE completed_at IS NULL;
+ALTER TABLE messages ADD COLUMN IF NOT EXISTS batch_id text;
+CREATE INDEX IF NOT EXISTS messages_batch_idx ON messages (batch_id, id) WHERE batch_id IS NOT NULL;
 
 INSERT INTO schema_version (singleton, version) VALUES (true, 7)
 ON CONFLICT (singleton) DO UPDATE SET version = EXCLUDED.version, applied_at = now()

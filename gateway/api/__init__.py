@@ -8,6 +8,7 @@ from starlette.routing import Route
 
 from gateway.api import (
     account,
+    batches,
     devices,
     docs,
     health,
@@ -232,6 +233,22 @@ ENDPOINTS: list[Endpoint] = [
         "DELETE", "/api/v1/recipient-lists/{list_id}/members", recipients.remove_members,
         "Remove members (by id or number)", "recipients", {200: recipients.MembersChanged},
         scope="recipients.write", body=recipients.MembersChange,
+    ),
+    # --- list sends ----------------------------------------------------------------------------
+    Endpoint(
+        "POST", "/api/v1/recipient-lists/queue", batches.queue,
+        "Queue a recipient list: every number its own message", "batches", {200: batches.BatchQueued},
+        scope="messages.send", sending=True, body=batches.QueueRequest,
+        errors=("not_found", "invalid_device", "conflict"), idempotent=True,
+    ),
+    Endpoint(
+        "GET", "/api/v1/batches/{batch_id}", batches.get, "A list send's progress", "batches",
+        {200: batches.BatchResponse}, scope="messages.read",
+    ),
+    Endpoint(
+        "POST", "/api/v1/batches/{batch_id}/cancel", batches.cancel,
+        "Cancel what is still queued of a list send", "batches", {200: batches.BatchCancelled},
+        scope="messages.send",
     ),
 ]  # fmt: skip
 

@@ -186,6 +186,8 @@ class MessageListQuery(PageQuery, kw_only=True):
     """RFC 3339 with an offset; compared with ``queued_at``."""
     to: Annotated[str, msgspec.Meta(min_length=1, max_length=32)] | None = None
     """Any number format; normalised like ``to`` of a send."""
+    batch_id: Annotated[str, msgspec.Meta(min_length=1, max_length=80)] | None = None
+    """The items of one list send (``bat_…``)."""
 
     def __post_init__(self) -> None:
         if self.since is not None:
@@ -266,7 +268,14 @@ async def list_messages(call: Call[None, MessageListQuery]) -> MessageList:
         except ApiError as exc:
             raise invalid_query("to", exc.details.get("fields", {}).get("to", "not a phone number")) from None
     rows = await call.services.pool.fetch(
-        q.MESSAGE_LIST, call.account_id, query.cursor, query.limit + 1, query.status, query.since, to
+        q.MESSAGE_LIST,
+        call.account_id,
+        query.cursor,
+        query.limit + 1,
+        query.status,
+        query.since,
+        to,
+        query.batch_id,
     )
     items, next_cursor = page(
         rows, query.limit, lambda r: MessageView(**_view_fields(r)), lambda m: m.request_id

@@ -46,6 +46,7 @@ def _examples() -> dict[type[Any], Any]:
     from gateway.access.accounts import Account, TokenInfo
     from gateway.api import (
         account,
+        batches,
         devices,
         health,
         messages,
@@ -290,6 +291,7 @@ def _examples() -> dict[type[Any], Any]:
         ),
         **recipients.examples(_WHEN),
         **queue.examples(),
+        **batches.examples(_WHEN),
     }
 
 

@@ -78,6 +78,10 @@ RUN_ORDER: Final[dict[str, tuple[str, ...]]] = {
         "recipients.update_list",
         "recipients.add_members",
         "recipients.list_members",
+        # a list send needs a list with members: here, before they are removed and deleted
+        "batches.queue",
+        "batches.get",
+        "batches.cancel",
         "recipients.remove_members",
         "recipients.delete_list",
         "recipients.delete",
@@ -96,6 +100,7 @@ CAPTURES: Final[dict[str, dict[str, tuple[str, ...]]]] = {
     "webhooks.send_test": {"delivery_id": ("delivery_id",)},
     "recipients.create": {"recipient_id": ("recipient", "id")},
     "recipients.create_list": {"list_id": ("list", "id")},
+    "batches.queue": {"batch_id": ("batch_id",)},
 }
 """Collection variables an operation's success answer sets: variable → field path. A request
 body or required query value equal to the field's example value becomes ``{{variable}}``."""

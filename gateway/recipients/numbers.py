@@ -1,5 +1,11 @@
 """Phone numbers of the directory: E.164, checked with the same library as sends.
 
+:func:`refused_numbers` applies an account's destination policy to a whole list's numbers
+(E.164, as the directory holds them) at about 3 µs a number instead of ~15 µs: a number of a
+single-region country code whose national number matches a permitted type's pattern and no
+refused type's pattern is permitted without asking ``phonenumbers``; anything else gets the
+exact check of :func:`gateway.sending.number_policy.check_destination`.
+
 Import reads up to hundreds of thousands of numbers at once, and ``phonenumbers.parse`` costs
 about 100 µs a number; a number already written ``+<digits>`` is split into country code and
 national number directly (country codes are prefix-free) and only validated, about 10x faster,
@@ -14,7 +20,10 @@ from typing import Any
 import phonenumbers
 from phonenumbers import COUNTRY_CODE_TO_REGION_CODE, PhoneNumber, PhoneNumberFormat
 
-__all__ = ["InvalidNumber", "e164"]
+from gateway.errors import ApiError
+from gateway.sending.number_policy import check_destination
+
+__all__ = ["InvalidNumber", "e164", "refused_numbers"]
 
 _E164 = re.compile(r"\+([1-9][0-9]{6,14})")
 
@@ -118,3 +127,66 @@ def e164(raw: str, region: str | None) -> str:
     if not phonenumbers.is_valid_number(number):
         raise InvalidNumber("not a valid phone number")
     return phonenumbers.format_number(number, PhoneNumberFormat.E164)
+
+
+_KindDescs = tuple[str, _Desc, dict[str, _Desc]]
+_KIND_DESCS: dict[int, _KindDescs | None] = {}
+_KIND_FIELDS = (
+    "mobile", "fixed_line", "toll_free", "premium_rate", "shared_cost", "voip", "personal_number",
+    "pager", "uan", "voicemail",
+)  # fmt: skip
+
+
+def _kind_descs(code: int) -> _KindDescs | None:
+    """(region, general pattern, pattern per number type) of a single-region country code."""
+    if code not in _KIND_DESCS:
+        regions = COUNTRY_CODE_TO_REGION_CODE.get(code, ())
+        meta = (
+            phonenumbers.PhoneMetadata.metadata_for_region_or_calling_code(code, regions[0])
+            if len(regions) == 1
+            else None
+        )
+        general = _desc(meta.general_desc) if meta is not None else None
+        if meta is None or general is None:
+            _KIND_DESCS[code] = None
+        else:
+            kinds = {k: d for k in _KIND_FIELDS if (d := _desc(getattr(meta, k))) is not None}
+            _KIND_DESCS[code] = (regions[0], general, kinds)
+    return _KIND_DESCS[code]
+
+
+def refused_numbers(phones: list[str], allowed_types: list[str], allowed_countries: list[str]) -> list[str]:
+    """The numbers of ``phones`` (E.164) that the destination policy refuses, or that are not
+    valid numbers (any more: the library's data changes with its releases)."""
+    allowed = set(allowed_types)
+    countries = set(allowed_countries)
+    refused: list[str] = []
+    for phone in phones:
+        number = _split_e164(phone[1:]) if _E164.fullmatch(phone) else None
+        descs = _kind_descs(number.country_code or 0) if number is not None else None
+        if number is not None and descs is not None:
+            region, general, kinds = descs
+            if countries and region not in countries:
+                refused.append(phone)
+                continue
+            nsn = phonenumbers.national_significant_number(number)
+            if _matches(general, nsn):
+                permitted = refusable = False
+                for kind, desc in kinds.items():
+                    if _matches(desc, nsn):
+                        if kind in allowed:
+                            permitted = True
+                        else:
+                            refusable = True
+                            break
+                if permitted and not refusable:
+                    continue
+        try:
+            parsed = phonenumbers.parse(phone, None)
+            if not phonenumbers.is_valid_number(parsed):
+                refused.append(phone)
+                continue
+            check_destination(parsed, allowed_types, allowed_countries)
+        except (phonenumbers.NumberParseException, ApiError):
+            refused.append(phone)
+    return refused

@@ -12,7 +12,6 @@ so concurrent requests with one key make exactly one message.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import unicodedata
 from dataclasses import dataclass
@@ -26,6 +25,7 @@ import phonenumbers
 from gateway.access.accounts import Account
 from gateway.errors import ApiError
 from gateway.ids import new_id
+from gateway.sending.idempotency import replay, store_answer
 from gateway.sending.number_policy import check_destination
 from gateway.sending.pipeline import NewMessage, Pipeline
 from gateway.sending.quiet_hours import hold_until
@@ -33,7 +33,15 @@ from gateway.sending.sms_text import analyse
 from scheduler import Priority
 from store import queries as q
 
-__all__ = ["Accepted", "MessageSpec", "accept_message", "is_blank", "normalise_number", "parse_number"]
+__all__ = [
+    "Accepted",
+    "MessageSpec",
+    "accept_message",
+    "check_pinned_device",
+    "is_blank",
+    "normalise_number",
+    "parse_number",
+]
 
 MAX_METADATA_BYTES = 1024
 MAX_SCHEDULE_AHEAD = timedelta(days=30)
@@ -119,6 +127,29 @@ def parse_number(raw: str, region: str | None) -> phonenumbers.PhoneNumber:
     return number
 
 
+def check_pinned_device(
+    account: Account, pipeline: Pipeline, pinned: str | None, sim_slot: int | None
+) -> None:
+    """``invalid_device`` unless ``pinned`` (None: the scheduler picks) is an enabled relay of
+    the account that declared ``sim_slot``; ``validation_error`` when the account's relay mode
+    is manual and no relay is named."""
+    if pinned is None and account.relay_mode == "manual":
+        raise _field_error("device_id", "required: the account's relay mode is manual")
+    if pinned is not None:
+        device = pipeline.devices.get(pinned)
+        if device is None or device.account_id != account.id:
+            raise ApiError("invalid_device", "no such relay on this account", {"device_id": pinned[:64]})
+        if not device.enabled:
+            raise ApiError("invalid_device", "this relay is disabled for routing", {"device_id": pinned})
+        declared = pipeline.declared_sim_slots(pinned)
+        if sim_slot is not None and sim_slot not in declared:
+            raise ApiError(
+                "invalid_device",
+                f"this relay has not declared SIM slot {sim_slot}",
+                {"device_id": pinned, "sim_slot": sim_slot, "declared_slots": sorted(declared)},
+            )
+
+
 def build_message(account: Account, spec: MessageSpec, pipeline: Pipeline, *, max_queue: int) -> NewMessage:
     """Validate ``spec`` for ``account`` and build the row to store (no I/O)."""
     if is_blank(spec.text):
@@ -129,21 +160,7 @@ def build_message(account: Account, spec: MessageSpec, pipeline: Pipeline, *, ma
     if spec.metadata is not None and len(json.dumps(spec.metadata)) > MAX_METADATA_BYTES:
         raise _field_error("metadata", f"at most {MAX_METADATA_BYTES} bytes of JSON")
     pinned = spec.device_id
-    if pinned is None and account.relay_mode == "manual":
-        raise _field_error("device_id", "required: the account's relay mode is manual")
-    if pinned is not None:
-        device = pipeline.devices.get(pinned)
-        if device is None or device.account_id != account.id:
-            raise ApiError("invalid_device", "no such relay on this account", {"device_id": pinned[:64]})
-        if not device.enabled:
-            raise ApiError("invalid_device", "this relay is disabled for routing", {"device_id": pinned})
-        declared = pipeline.declared_sim_slots(pinned)
-        if spec.sim_slot is not None and spec.sim_slot not in declared:
-            raise ApiError(
-                "invalid_device",
-                f"this relay has not declared SIM slot {spec.sim_slot}",
-                {"device_id": pinned, "sim_slot": spec.sim_slot, "declared_slots": sorted(declared)},
-            )
+    check_pinned_device(account, pipeline, pinned, spec.sim_slot)
     if pipeline.queue_depth(account.id) >= max_queue:
         raise ApiError(
             "queue_blocked",
@@ -209,28 +226,15 @@ async def accept_message(
     if idempotency_key is None:
         await pipeline.accept(message)
         return answer
-    digest = hashlib.sha256(request_body).digest()
     async with pool.acquire() as conn:
         async with conn.transaction():
-            inserted = await conn.fetchval(
-                q.IDEMPOTENCY_INSERT,
-                message.account_id,
-                idempotency_key,
-                digest,
-                msgspec.json.encode(answer).decode(),
-            )
-            if inserted is not None:
+            inserted = await store_answer(conn, message.account_id, idempotency_key, request_body, answer)
+            if inserted:
                 await conn.execute(q.MESSAGE_INSERT, *message.row())
-        if inserted is None:
-            row = await conn.fetchrow(q.IDEMPOTENCY_GET, message.account_id, idempotency_key)
-    if inserted is not None:
+        if not inserted:
+            replayed = await replay(conn, message.account_id, idempotency_key, request_body, Accepted)
+    if inserted:
         pipeline.queue_committed(message)
         return answer
-    assert row is not None
-    if bytes(row["request_hash"]) != digest:
-        raise ApiError(
-            "conflict",
-            "this Idempotency-Key was used with a different request body",
-            {"idempotency_key": idempotency_key},
-        )
-    return msgspec.json.decode(row["response"], type=Accepted)
+    assert replayed is not None
+    return replayed

@@ -15,6 +15,11 @@
   frame (:meth:`Pipeline.request_relay_cancel`) and ends ``cancelled`` when the relay confirms.
 * Time comes from the injected ``clock`` (seconds since the epoch): expiries, scheduled
   releases, quiet hours and the times new messages are stamped with.
+* List items (messages of a batch, :mod:`gateway.recipients.batches`) are fed to the scheduler
+  from PostgreSQL a chunk at a time while their account has little queued (``_feed_batches``),
+  so a backlog of a million items holds about ``FEED_CHUNK`` of them in memory per batch;
+  ``cancel_queued`` cancels queued messages; the transaction that finishes a batch's last
+  item completes the batch (``batch.completed``).
 """
 
 from __future__ import annotations
@@ -23,6 +28,7 @@ import asyncio
 import dataclasses
 import json
 import time
+from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -34,6 +40,7 @@ from websockets.exceptions import ConnectionClosed
 from gateway.fleet.devices import DeviceRecord, device_from_row, telemetry_from_row
 from gateway.fleet.hub import RelayHub
 from gateway.logs import get_logger
+from gateway.recipients.completion import complete_batches
 from gateway.secret import ServerSecret
 from gateway.sending.held import DEFAULT_HORIZON, HeldMessages
 from gateway.sending.transitions import Kind, Transition, write_transitions
@@ -48,6 +55,8 @@ __all__ = ["NewMessage", "Pipeline", "RelayCancel"]
 log = get_logger("gateway.sending.pipeline")
 
 DISPATCH_BATCH = 500
+FEED_CHUNK = 1000
+"""List items read into the scheduler at a time, when their account has fewer queued."""
 UNAVAILABLE_RETRY = 1.0
 """Seconds the dispatch loop waits before retrying when the database cannot be reached."""
 
@@ -146,6 +155,15 @@ RelayCancel = Literal["requested", "not_on_relay", "relay_offline", "relay_canno
 message is not on a relay (any more), its relay is offline, or its relay speaks protocol v1."""
 
 
+@dataclass(slots=True)
+class _Feed:
+    """A batch whose still queued items are read into the scheduler in id order."""
+
+    account_id: str
+    cursor: str = ""
+    """The last item id read."""
+
+
 async def write_messages(conn: Any, items: Sequence[NewMessage]) -> list[None]:
     """Insert a batch of new messages with one statement."""
     columns = list(zip(*(m.row() for m in items), strict=True))
@@ -186,7 +204,7 @@ class Pipeline:
         self._payloads: dict[str, _Payload] = {}
         self.accepts: Batcher[NewMessage, None] = Batcher(pool, write_messages, name="messages.accept")
         self.transitions: Batcher[Transition, bool] = Batcher(
-            pool, write_transitions, name="messages.transitions"
+            pool, self._write_transitions, name="messages.transitions"
         )
         self._wake = asyncio.Event()
         self._reclaim_grace = reclaim_grace
@@ -201,6 +219,14 @@ class Pipeline:
         """Scheduled messages due within the horizon; run its task as ``pipeline.holds``."""
         self._cancel_requested: dict[str, tuple[str, str]] = {}
         """Message id → (relay asked to cancel it, reason), until the relay answers."""
+
+        self._feeds: dict[str, _Feed] = {}
+        """Batches with items still to read into the scheduler."""
+        self._batch_of: dict[str, str] = {}
+        """Batch of each list item the scheduler holds."""
+        self._held: Counter[str] = Counter()
+        """List items the scheduler holds, per batch: a batch can only be complete when it was
+        read to its end and none is left (then the database is asked)."""
 
     def now(self) -> datetime:
         """The pipeline's clock as an aware UTC datetime (what new messages are stamped with)."""
@@ -237,6 +263,9 @@ class Pipeline:
                 attempts=r["attempts"],
                 failures=r["failures"],
             )
+            if r["batch_id"] is not None:
+                self._batch_of[r["id"]] = r["batch_id"]
+                self._held[r["batch_id"]] += 1
             device_id = r["device_id"]
             if r["cancel_requested_at"] is not None and device_id is not None:
                 self._cancel_requested[r["id"]] = (device_id, r["cancel_reason"] or "api")
@@ -254,9 +283,14 @@ class Pipeline:
                 reclaimed += 1
             else:
                 self.scheduler.enqueue(work)
-        if orphans:
-            async with self._pool.acquire() as conn, conn.transaction():
-                await write_transitions(conn, orphans)
+        open_batches = await self._pool.fetch(q.BATCH_OPEN)
+        async with self._pool.acquire() as conn, conn.transaction():
+            if orphans:
+                await self._write_transitions(conn, orphans)
+            # Also completes a batch whose last item finished in a transaction that could not.
+            await complete_batches(conn, [b["id"] for b in open_batches])
+        for b in open_batches:
+            self.batch_queued(b["id"], b["account_id"])
         held = await self.held.load()
         log.info(
             "pipeline.recovered",
@@ -264,6 +298,7 @@ class Pipeline:
             orphans=len(orphans),
             reclaimed=reclaimed,
             scheduled=held,
+            batches=len(open_batches),
         )
         return len(rows)
 
@@ -347,6 +382,94 @@ class Pipeline:
         self._payloads[message.id] = payload
         self.scheduler.enqueue(work)
         self._wake.set()
+
+    def batch_queued(self, batch_id: str, account_id: str) -> None:
+        """A batch's items are committed (or, at start-up, still open): feed them to the scheduler."""
+        self._feeds.setdefault(batch_id, _Feed(account_id))
+        self._wake.set()
+
+    async def _feed_batches(self) -> bool:
+        """Read the next chunk of each batch whose account has fewer than ``FEED_CHUNK``
+        messages queued; True if anything was added. A batch leaves once read to its end."""
+        added = False
+        for batch_id, feed in list(self._feeds.items()):
+            if self.scheduler.queue_depth(feed.account_id) >= FEED_CHUNK:
+                continue
+            try:
+                rows = await self._pool.fetch(q.BATCH_ITEMS_NEXT, batch_id, feed.cursor, FEED_CHUNK)
+            except Exception as exc:
+                if _is_unavailable(exc):
+                    raise _Unavailable from exc
+                raise
+            for r in rows:
+                if self.scheduler.location(r["id"]) is not None:
+                    continue
+                work = Work(
+                    message_id=r["id"],
+                    account_id=r["account_id"],
+                    priority=Priority(r["priority"]),
+                    expires_at=r["expires_at"].timestamp(),
+                    pinned_device=r["pinned_device_id"],
+                    sim_slot=r["sim_slot"],
+                )
+                self._payloads[r["id"]] = _Payload(
+                    work, r["to_number"], r["body"], r["sim_slot"], r["expires_at"]
+                )
+                self._batch_of[r["id"]] = batch_id
+                self._held[batch_id] += 1
+                self.scheduler.enqueue(work)
+                added = True
+            if rows:
+                feed.cursor = rows[-1]["id"]
+            if len(rows) < FEED_CHUNK:
+                del self._feeds[batch_id]
+                if self._held[batch_id] <= 0:  # its last items finished before it was read out
+                    await self._complete_now(batch_id, feed)
+        return added
+
+    async def _complete_now(self, batch_id: str, feed: _Feed) -> None:
+        try:
+            async with self._pool.acquire() as conn, conn.transaction():
+                await complete_batches(conn, [batch_id])
+        except Exception as exc:
+            if _is_unavailable(exc):
+                self._feeds[batch_id] = feed  # read again (nothing more) and retried
+                raise _Unavailable from exc
+            raise
+        self._held.pop(batch_id, None)
+
+    async def _write_transitions(self, conn: Any, items: Sequence[Transition]) -> list[bool]:
+        """``write_transitions``, then, in the same transaction, complete the batches whose
+        items it finished (a cancelled list item the scheduler never read in is looked up)."""
+        changed = await write_transitions(conn, items)
+        final = [
+            t
+            for t, ok in zip(items, changed, strict=True)
+            if ok and t.kind in ("sent", "delivered", "failed", "cancelled")
+        ]
+        held = [t.message_id for t in final if t.message_id in self._batch_of]
+        unread = [t.message_id for t in final if t.kind == "cancelled" and t.message_id not in self._batch_of]
+        batches = self._last_items_done(held) if held else []
+        if unread:
+            batches += [r["batch_id"] for r in await conn.fetch(q.BATCHES_OF_MESSAGES, unread)]
+        if batches:
+            await complete_batches(conn, batches)
+        return changed
+
+    def _last_items_done(self, message_ids: list[str]) -> list[str]:
+        """Forget these list items; the batches that may be complete now: read to their end,
+        none of their items held any more. (If the transaction fails, the batch is completed
+        at the next start.)"""
+        batches = set()
+        for message_id in message_ids:
+            batch_id = self._batch_of.pop(message_id, None)
+            if batch_id is not None:
+                self._held[batch_id] -= 1
+                batches.add(batch_id)
+        done = [b for b in batches if self._held[b] <= 0 and b not in self._feeds]
+        for batch_id in done:
+            del self._held[batch_id]
+        return done
 
     # --- cancelling ---------------------------------------------------------------------------
 
@@ -616,7 +739,7 @@ class Pipeline:
             self._wake.clear()
             try:
                 await self._expire()
-                while await self._dispatch_once():
+                while await self._feed_batches() | await self._dispatch_once():
                     pass
             except _Unavailable as exc:
                 log.warning("pipeline.database_unavailable", error=repr(exc.__cause__))

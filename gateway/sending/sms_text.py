@@ -9,13 +9,15 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-__all__ = ["TextInfo", "analyse"]
+__all__ = ["GSM_BASIC", "GSM_EXTENDED", "TextInfo", "analyse"]
 
 _GSM_BASIC = frozenset(
     "@£$¥èéùìòÇ\nØø\rÅåΔ_ΦΓΛΩΠΨΣΘΞÆæßÉ !\"#¤%&'()*+,-./0123456789:;<=>?"
     "¡ABCDEFGHIJKLMNOPQRSTUVWXYZÄÖÑÜ§¿abcdefghijklmnopqrstuvwxyzäöñüà"
 )
 _GSM_EXTENDED = frozenset("\f^{}\\[~]|€")
+GSM_BASIC, GSM_EXTENDED = _GSM_BASIC, _GSM_EXTENDED
+"""The GSM 03.38 alphabets (one septet, two septets); list sends compute segments in SQL with them."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -22,6 +22,7 @@ EventType = Literal[
     "message.failed",
     "message.cancelled",
     "message.late_report",
+    "batch.completed",
     "otp.verified",
     "device.online",
     "device.offline",

@@ -1,8 +1,9 @@
 """What every example test does, whatever the language: one live gateway with two simulated
 relays per test module (:func:`running_kit`), each example run as a subprocess
-(:meth:`Kit.run`), and the two scenarios: :func:`api_scenario` (health, send SMS, status, send
-and verify OTP, error output) and :func:`receiver_scenario` (real signed deliveries, a secret
-rotation, then forged, tampered and stale requests).
+(:meth:`Kit.run`), and the scenarios: :func:`api_scenario` (health, send SMS, status, send
+and verify OTP, error output), :func:`list_scenario` (queue a recipient list) and
+:func:`receiver_scenario` (real signed deliveries, a secret rotation, then forged, tampered and
+stale requests).
 """
 
 from __future__ import annotations
@@ -39,6 +40,7 @@ __all__ = [
     "Kit",
     "Language",
     "api_scenario",
+    "list_scenario",
     "receiver_scenario",
     "register_webhook",
     "running_kit",
@@ -270,6 +272,49 @@ async def api_scenario(kit: Kit, language: str) -> None:
     assert code == 1 and out == "", (out, err)
     assert err.splitlines()[0].startswith("error unauthorized: "), err
     assert not [s for s in kit.fleet.sent if s["message"] == "x"], "a refused send reached a relay"
+
+
+async def list_scenario(kit: Kit, language: str) -> None:
+    """``language``'s queue-list example queues a list of the account's directory (an opted-out
+    member skipped and named), each member gets its own rendered SMS, and an unknown
+    placeholder prints our validation_error."""
+    base = 2_000_000 + NUMBER_ORDER.index(language) * 10
+    members = [("Ali", f"+99891{base:07d}", False), ("Ольга", f"+99891{base + 1:07d}", False)]
+    members.append(("Stopped", f"+99891{base + 2:07d}", True))
+    ids = []
+    for name, phone, opted_out in members:
+        status, body, _ = await kit.api.post(
+            "/v1/recipients", json={"name": name, "phone": phone, "opted_out": opted_out}
+        )
+        assert status == 201, body
+        ids.append(body["recipient"]["id"])
+    status, body, _ = await kit.api.post(
+        "/v1/recipient-lists", json={"name": f"{language} customers", "recipient_ids": ids}
+    )
+    assert status == 201, body
+    list_id = body["list"]["id"]
+
+    code, out, err = await kit.run(language, "queue_list", list_id, "Hi {name}, café ✓")
+    assert code == 0, err
+    lines = out.strip().splitlines()
+    match = re.fullmatch(r"queued batch_id=(bat_[0-9A-Z]{26}) queued=2 skipped=1", lines[0])
+    assert match, out
+    assert lines[1:] == [f"  skipped {members[2][1]} (opted_out)"], out
+    status, page, _ = await kit.api.get("/v1/messages", params={"batch_id": match.group(1)})
+    assert status == 200 and len(page["messages"]) == 2, page
+    texts = {}
+    for item in page["messages"]:
+        record = await kit.sent_sms(item["request_id"])
+        texts[record["to"]] = record["message"]
+    assert texts == {phone: f"Hi {name}, café ✓" for name, phone, _ in members[:2]}
+
+    error_code, message = await _expected_error(
+        kit, "/v1/recipient-lists/queue", {"list_id": list_id, "message": "Hi {nickname}"}
+    )
+    code, out, err = await kit.run(language, "queue_list", list_id, "Hi {nickname}")
+    assert code == 1 and out == "", (out, err)
+    assert err.splitlines()[0] == f"error {error_code}: {message}", err
+    assert "nickname" in err, err
 
 
 async def receiver_scenario(kit: Kit, language: str) -> None:

@@ -22,6 +22,7 @@ from tests.examples.scenarios import (
     Kit,
     Language,
     api_scenario,
+    list_scenario,
     receiver_scenario,
     register_webhook,
     running_kit,
@@ -46,6 +47,7 @@ def _languages(built: Built) -> dict[str, Language]:
         "message_status": "MessageStatus",
         "send_otp": "SendOtp",
         "verify_otp": "VerifyOtp",
+        "queue_list": "QueueList",
         "webhook_receiver": "WebhookReceiver",
     }
     return {
@@ -109,6 +111,13 @@ async def test_api_examples_against_a_live_gateway(kit: Kit, language: str) -> N
     """health, send SMS, status, send OTP and verify OTP examples work end to end, and API
     errors print our error code and message with a non-zero exit."""
     await api_scenario(kit, language)
+
+
+@pytest.mark.parametrize("language", LANGUAGES)
+async def test_queue_list_example_against_a_live_gateway(kit: Kit, language: str) -> None:
+    """The queue-list example queues a list (each member its own rendered SMS, the opted-out one
+    named as skipped) and prints our error code and message for an unknown placeholder."""
+    await list_scenario(kit, language)
 
 
 @pytest.mark.parametrize("language", [lang for lang in LANGUAGES if lang != "curl"])

@@ -14,7 +14,14 @@ from pathlib import Path
 
 import pytest
 
-from tests.examples.scenarios import Kit, Language, api_scenario, receiver_scenario, running_kit
+from tests.examples.scenarios import (
+    Kit,
+    Language,
+    api_scenario,
+    list_scenario,
+    receiver_scenario,
+    running_kit,
+)
 from tests.examples.toolchains import EXAMPLES, build_kotlin, check_csharp, check_php_syntax
 from tests.harness import DatabaseFactory
 
@@ -28,6 +35,7 @@ KOTLIN_MAINS = {
     "message_status": "relaygate.MessageStatusKt",
     "send_otp": "relaygate.SendOtpKt",
     "verify_otp": "relaygate.VerifyOtpKt",
+    "queue_list": "relaygate.QueueListKt",
     "webhook_receiver": "relaygate.WebhookReceiverKt",
 }
 
@@ -55,6 +63,11 @@ async def test_kotlin_api_examples_against_a_live_gateway(kit: Kit) -> None:
     """The Kotlin health, send SMS, status, send OTP and verify OTP examples work end to end and
     print our error code and message on a refusal."""
     await api_scenario(kit, "kotlin")
+
+
+async def test_kotlin_queue_list_example_against_a_live_gateway(kit: Kit) -> None:
+    """The Kotlin queue-list example queues a list and prints our error for an unknown placeholder."""
+    await list_scenario(kit, "kotlin")
 
 
 async def test_kotlin_webhook_receiver_verifies_real_deliveries(kit: Kit) -> None:

@@ -4,6 +4,7 @@
 //   dotnet run -- message-status req_01H...
 //   dotnet run -- send-otp +998901234567 [purpose]
 //   dotnet run -- verify-otp otp_01H... 123456      (exit status 0 only on "success")
+//   dotnet run -- queue-list lst_01H... "Hi {name}, our {city} shop is open"
 //   dotnet run -- webhook-receiver                  (RELAYGATE_WEBHOOK_SECRET, PORT)
 using System;
 using System.Collections.Generic;
@@ -34,6 +35,7 @@ namespace Relaygate.Examples
                     return await SendOtp(args[1], args.Length == 3 ? args[2] : "login");
                 }
                 if (command == "verify-otp" && args.Length == 3) return await VerifyOtp(args[1], args[2]);
+                if (command == "queue-list" && args.Length == 3) return await QueueList(args[1], args[2]);
                 if (command == "webhook-receiver" && args.Length == 1) return WebhookReceiver.Run();
                 return Usage();
             }
@@ -61,7 +63,8 @@ namespace Relaygate.Examples
         private static int Usage()
         {
             Console.Error.WriteLine("usage: health | send-sms <to> <message> | message-status <request_id> | " +
-                                    "send-otp <to> [purpose] | verify-otp <otp_id> <code> | webhook-receiver");
+                                    "send-otp <to> [purpose] | verify-otp <otp_id> <code> | queue-list <list_id> <message> | " +
+                                    "webhook-receiver");
             return 2;
         }
 
@@ -88,6 +91,28 @@ namespace Relaygate.Examples
             {
                 JsonElement a = doc.RootElement;
                 Console.WriteLine(a.GetProperty("status").GetString() + " request_id=" + a.GetProperty("request_id").GetString());
+                return 0;
+            }
+        }
+
+        // POST /v1/recipient-lists/queue: every number of the list its own message.
+        private static async Task<int> QueueList(string listId, string message)
+        {
+            // A retry with the same Idempotency-Key never queues the list twice.
+            var headers = new Dictionary<string, string> { ["Idempotency-Key"] = Guid.NewGuid().ToString() };
+            var body = new Dictionary<string, object> { ["list_id"] = listId, ["message"] = message };
+            using (var client = new RelaygateClient())
+            using (JsonDocument doc = await client.PostAsync("v1/recipient-lists/queue", body, headers))
+            {
+                JsonElement a = doc.RootElement;
+                Console.WriteLine(a.GetProperty("status").GetString() + " batch_id=" + a.GetProperty("batch_id").GetString() +
+                                  " queued=" + a.GetProperty("queued").GetInt32() +
+                                  " skipped=" + a.GetProperty("skipped_total").GetInt32());
+                foreach (JsonElement skipped in a.GetProperty("skipped").EnumerateArray())
+                {
+                    Console.WriteLine("  skipped " + skipped.GetProperty("phone").GetString() + " (" +
+                                      skipped.GetProperty("reason").GetString() + ")");
+                }
                 return 0;
             }
         }

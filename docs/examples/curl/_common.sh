@@ -5,7 +5,8 @@ set -euo pipefail
 RELAYGATE_BASE_URL="${RELAYGATE_BASE_URL:-http://127.0.0.1:8080/api}"
 
 # rg_call METHOD PATH [JSON_BODY] -> prints the JSON answer on success; on an API error prints
-# "error <code>: <message>" to stderr and exits 1.
+# "error <code>: <message>" to stderr and exits 1. RG_EXTRA_HEADER adds one header (e.g. an
+# Idempotency-Key).
 rg_call() {
   local method="$1" path="$2" body="${3:-}" out status
   local args=(-sS -X "$method" -o - -w '\n%{http_code}' -H 'Accept: application/json')
@@ -14,6 +15,9 @@ rg_call() {
   fi
   if [[ -n "$body" ]]; then
     args+=(-H 'Content-Type: application/json' --data-binary "$body")
+  fi
+  if [[ -n "${RG_EXTRA_HEADER:-}" ]]; then
+    args+=(-H "$RG_EXTRA_HEADER")
   fi
   out="$(curl "${args[@]}" "${RELAYGATE_BASE_URL}${path}")" || { echo "error: cannot reach ${RELAYGATE_BASE_URL}" >&2; exit 1; }
   status="${out##*$'\n'}"

@@ -39,7 +39,20 @@ namespace System.Text.Json
         public int GetInt32() { throw new NotSupportedException(); }
         public bool GetBoolean() { throw new NotSupportedException(); }
         public string GetRawText() { throw new NotSupportedException(); }
+        public ArrayEnumerator EnumerateArray() { throw new NotSupportedException(); }
         public override string ToString() { throw new NotSupportedException(); }
+
+        public struct ArrayEnumerator : System.Collections.Generic.IEnumerable<JsonElement>, System.Collections.Generic.IEnumerator<JsonElement>
+        {
+            public JsonElement Current { get { throw new NotSupportedException(); } }
+            object System.Collections.IEnumerator.Current { get { throw new NotSupportedException(); } }
+            public ArrayEnumerator GetEnumerator() { throw new NotSupportedException(); }
+            System.Collections.Generic.IEnumerator<JsonElement> System.Collections.Generic.IEnumerable<JsonElement>.GetEnumerator() { throw new NotSupportedException(); }
+            System.Collections.IEnumerator System.Collections.IEnumerable.GetEnumerator() { throw new NotSupportedException(); }
+            public bool MoveNext() { throw new NotSupportedException(); }
+            public void Reset() { throw new NotSupportedException(); }
+            public void Dispose() { }
+        }
     }
 }
 

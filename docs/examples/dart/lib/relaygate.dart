@@ -52,6 +52,15 @@ class Relaygate {
   Future<Map<String, dynamic>> verifyOtp(String otpId, String code) =>
       _send('POST', '/v1/otp/verify', body: {'otp_id': otpId, 'code': code});
 
+  /// POST /v1/recipient-lists/queue: every number of the list its own message; a retry with
+  /// the same [idempotencyKey] never queues the list twice.
+  Future<Map<String, dynamic>> queueList(String listId, String message, {String? idempotencyKey}) => _send(
+        'POST',
+        '/v1/recipient-lists/queue',
+        body: {'list_id': listId, 'message': message},
+        headers: {if (idempotencyKey != null) 'Idempotency-Key': idempotencyKey},
+      );
+
   void close() => _http.close();
 
   Future<Map<String, dynamic>> _send(String method, String path,

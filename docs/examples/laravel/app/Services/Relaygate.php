@@ -61,6 +61,18 @@ class Relaygate
         return $this->unwrap(fn () => $this->client()->post('/v1/otp/verify', ['otp_id' => $otpId, 'code' => $code]));
     }
 
+    /**
+     * POST /v1/recipient-lists/queue: every number of the list its own message; the
+     * Idempotency-Key makes a retry of this call safe (the list is never queued twice).
+     */
+    public function queueList(string $listId, string $message, ?string $idempotencyKey = null): array
+    {
+        return $this->unwrap(fn () => $this->client()
+            ->timeout(60) // answered once every item is stored
+            ->withHeaders(['Idempotency-Key' => $idempotencyKey ?? (string) Str::uuid()])
+            ->post('/v1/recipient-lists/queue', ['list_id' => $listId, 'message' => $message]));
+    }
+
     /** @param callable(): Response $send */
     private function unwrap(callable $send): array
     {

@@ -13,6 +13,7 @@ use Illuminate\Console\Command;
  *   php artisan relaygate message-status req_01H...
  *   php artisan relaygate send-otp +998901234567 [purpose]
  *   php artisan relaygate verify-otp otp_01H... 123456
+ *   php artisan relaygate queue-list lst_01H... "Hi {name}, our {city} shop is open"
  */
 class RelaygateCommand extends Command
 {
@@ -57,8 +58,16 @@ class RelaygateCommand extends Command
                         (isset($r['reason']) ? " reason={$r['reason']}" : ''));
 
                     return $r['status'] === 'success' ? self::SUCCESS : self::FAILURE;
+                case 'queue-list':
+                    $batch = $relaygate->queueList($args[0], $args[1]);
+                    $this->line("{$batch['status']} batch_id={$batch['batch_id']} queued={$batch['queued']} skipped={$batch['skipped_total']}");
+                    foreach ($batch['skipped'] as $skipped) {
+                        $this->line("  skipped {$skipped['phone']} ({$skipped['reason']})");
+                    }
+
+                    return self::SUCCESS;
                 default:
-                    $this->error('actions: health, send-sms, message-status, send-otp, verify-otp');
+                    $this->error('actions: health, send-sms, message-status, send-otp, verify-otp, queue-list');
 
                     return self::INVALID;
             }

@@ -1,0 +1,174 @@
+"""``POST /v1/recipient-lists/queue`` (scope ``messages.send``) and ``/v1/batches/{id}``: queue a
+whole recipient list, follow it, cancel what is still queued. The rules live in
+:mod:`gateway.recipients.batches`."""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime
+from typing import Annotated, Any, Literal
+
+import msgspec
+
+from gateway.api.common import idempotency_key
+from gateway.api.messages import PRIORITIES
+from gateway.api.routing import Call
+from gateway.errors import ApiError
+from gateway.events import BatchCounts
+from gateway.ids import has_prefix
+from gateway.recipients.batches import Batch, BatchQueued, QueueSpec, Skipped, get_batch, queue_list
+from gateway.sending.idempotency import replay, store_answer
+from gateway.sending.messages import MAX_METADATA_BYTES, check_pinned_device
+from store import queries as q
+
+__all__ = [
+    "BatchCancelled",
+    "BatchQueued",
+    "BatchResponse",
+    "QueueRequest",
+    "cancel",
+    "examples",
+    "get",
+    "queue",
+]
+
+CANCEL_REASON = "batch_cancelled"
+
+
+class QueueRequest(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
+    """Body of ``POST /v1/recipient-lists/queue``."""
+
+    list_id: Annotated[str, msgspec.Meta(min_length=1, max_length=80)]
+    message: Annotated[str, msgspec.Meta(min_length=1, max_length=1600)]
+    """May use ``{name}``, ``{phone}`` and any metadata key of the recipients (``{city}``);
+    ``{{`` and ``}}`` are literal braces. A member without that metadata key gets an empty
+    value; a placeholder no member has is refused."""
+    priority: Literal["high", "normal", "low"] = "low"
+    ttl_seconds: Annotated[int, msgspec.Meta(ge=10, le=7 * 24 * 3600)] = 24 * 3600
+    """Each item fails ``expired`` if no relay took it within this time (default a day)."""
+    device_id: Annotated[str, msgspec.Meta(min_length=1, max_length=64)] | None = None
+    metadata: Annotated[dict[str, Any], msgspec.Meta(max_length=20)] | None = None
+    """Copied to every item (and to its webhooks)."""
+
+
+class BatchResponse(msgspec.Struct, kw_only=True):
+    """One batch with its progress."""
+
+    ok: bool = True
+    batch: Batch
+
+
+class BatchCancelled(msgspec.Struct, kw_only=True):
+    """The batch after the cancel, and how many items it cancelled (those still queued)."""
+
+    ok: bool = True
+    batch: Batch
+    cancelled: int
+
+
+class _KeyTaken(Exception):
+    """Another request with the same Idempotency-Key committed first: roll back and replay."""
+
+
+def examples(when: datetime) -> dict[type[Any], Any]:
+    """Example instances of this module's request and answer types, for the OpenAPI document."""
+    batch = Batch(
+        id="bat_01HV4Z8K2M3N4P5Q6R7S8T9V0Y",
+        list_id="lst_01HV4Z8K2M3N4P5Q6R7S8T9V0X",
+        total=118,
+        skipped=2,
+        counts=BatchCounts(queued=40, dispatched=8, sent=30, delivered=38, failed=2, cancelled=0),
+        created_at=when,
+        completed_at=None,
+        cancelled_at=None,
+    )
+    return {
+        QueueRequest: QueueRequest(
+            list_id="lst_01HV4Z8K2M3N4P5Q6R7S8T9V0X",
+            message="Hello {name}, our {city} shop is open on Sunday.",
+            metadata={"campaign": "sunday"},
+        ),
+        BatchQueued: BatchQueued(
+            batch_id=batch.id,
+            queued=118,
+            skipped=[
+                Skipped(
+                    recipient_id="rcp_01HV4Z8K2M3N4P5Q6R7S8T9V0W", phone="+998901234567", reason="opted_out"
+                )
+            ],
+            skipped_total=2,
+            queued_at=when,
+        ),
+        BatchResponse: BatchResponse(batch=batch),
+        BatchCancelled: BatchCancelled(batch=batch, cancelled=40),
+    }
+
+
+def _batch_id(call: Call[Any, Any]) -> str:
+    value = call.path["batch_id"]
+    if not has_prefix(value, "bat"):
+        raise ApiError("not_found", "no such batch", {"batch_id": value[:64]})
+    return value
+
+
+async def queue(call: Call[QueueRequest, None]) -> BatchQueued:
+    """Queue every eligible member of a list, each its own message; answered after the commit
+    of all of them (a list is queued whole or not at all)."""
+    assert call.principal is not None
+    account, body, svc = call.principal.account, call.body, call.services
+    if body.metadata is not None and len(json.dumps(body.metadata)) > MAX_METADATA_BYTES:
+        raise ApiError(
+            "validation_error",
+            "request body is invalid",
+            {"fields": {"metadata": f"at most {MAX_METADATA_BYTES} bytes of JSON"}},
+        )
+    check_pinned_device(account, svc.pipeline, body.device_id, None)
+    if not has_prefix(body.list_id, "lst"):
+        raise ApiError("not_found", "no such list", {"list_id": body.list_id[:64]})
+    spec = QueueSpec(
+        list_id=body.list_id,
+        text=body.message,
+        priority=PRIORITIES[body.priority],
+        ttl_seconds=body.ttl_seconds,
+        device_id=body.device_id,
+        metadata=body.metadata,
+    )
+    key = idempotency_key(call)
+    async with svc.pool.acquire() as conn:
+        if key is not None:
+            replayed = await replay(conn, account.id, key, call.raw_body, BatchQueued)
+            if replayed is not None:
+                return replayed
+        try:
+            async with conn.transaction():
+                answer = await queue_list(conn, account, spec, policy_db=svc.pool)
+                if key is not None and not await store_answer(conn, account.id, key, call.raw_body, answer):
+                    raise _KeyTaken
+        except _KeyTaken:
+            replayed = await replay(conn, account.id, key or "", call.raw_body, BatchQueued)
+            assert replayed is not None
+            return replayed
+    svc.pipeline.batch_queued(answer.batch_id, account.id)
+    return answer
+
+
+async def get(call: Call[None, None]) -> BatchResponse:
+    """A batch's items per status."""
+    batch = await get_batch(call.services.pool, call.account_id, _batch_id(call))
+    if batch is None:
+        raise ApiError("not_found", "no such batch")
+    return BatchResponse(batch=batch)
+
+
+async def cancel(call: Call[None, None]) -> BatchCancelled:
+    """Cancel the batch's items that are still queued (those a relay has are not recalled)."""
+    batch_id = _batch_id(call)
+    pool = call.services.pool
+    if await pool.fetchrow(q.BATCH_GET, batch_id, call.account_id) is None:
+        raise ApiError("not_found", "no such batch")
+    await pool.execute(q.BATCH_MARK_CANCELLED, batch_id)
+    queued = [r["id"] for r in await pool.fetch(q.BATCH_QUEUED_IDS, batch_id)]
+    cancelled = await call.services.pipeline.cancel_queued(queued, CANCEL_REASON) if queued else []
+    batch = await get_batch(pool, call.account_id, batch_id)
+    assert batch is not None
+    return BatchCancelled(batch=batch, cancelled=len(cancelled))
