@@ -95,6 +95,16 @@ class Settings:
     """RELAYGATE_WEBHOOK_CONCURRENCY: webhook requests in flight at once (per endpoint: 4)."""
     db_pool_size: int = 10
     """RELAYGATE_DB_POOL_SIZE: maximum PostgreSQL connections held by the gateway."""
+    mobile_keepalive: float = 15.0
+    """RELAYGATE_MOBILE_KEEPALIVE: seconds between ``:keepalive`` comments on an SMSGate phone's event stream."""
+    mobile_offline_grace: float = 30.0
+    """RELAYGATE_MOBILE_OFFLINE_GRACE: seconds an SMSGate phone stays online after its last event stream closed."""
+    mobile_streams_per_device: int = 2
+    """RELAYGATE_MOBILE_STREAMS_PER_DEVICE: open event streams per phone (a newer one closes the oldest)."""
+    mobile_streams_max: int = 2000
+    """RELAYGATE_MOBILE_STREAMS_MAX: open event streams over all phones (more get 503)."""
+    mobile_ping_interval: int = 300
+    """RELAYGATE_MOBILE_PING_INTERVAL: seconds between the ``system:ping`` telemetry webhooks SMSGate phones are told to send."""
     pair_rate_per_second: float = 0.5
     """RELAYGATE_PAIR_RATE: pairing attempts per second per client address (unauthenticated route)."""
     pair_burst: int = 30
@@ -161,6 +171,10 @@ class Settings:
             raise SettingsError("max_import_bytes must be at least 1024")
         if self.heartbeat_interval <= 0:
             raise SettingsError("heartbeat_interval must be positive")
+        if not 0 < self.mobile_keepalive <= 15:
+            raise SettingsError("mobile_keepalive must be in (0, 15] seconds")
+        if self.mobile_offline_grace < 0 or self.mobile_streams_per_device < 1 or self.mobile_streams_max < 1:
+            raise SettingsError("mobile_offline_grace must be >= 0 and the mobile stream limits >= 1")
         if self.device_event_debounce < 0:
             raise SettingsError("device_event_debounce must not be negative")
 
@@ -214,6 +228,11 @@ _ENV: list[tuple[str, str, Any]] = [
     ("max_queue_per_account", "RELAYGATE_MAX_QUEUE", int),
     ("max_attempts", "RELAYGATE_MAX_ATTEMPTS", int),
     ("reclaim_grace", "RELAYGATE_RECLAIM_GRACE", float),
+    ("mobile_keepalive", "RELAYGATE_MOBILE_KEEPALIVE", float),
+    ("mobile_offline_grace", "RELAYGATE_MOBILE_OFFLINE_GRACE", float),
+    ("mobile_streams_per_device", "RELAYGATE_MOBILE_STREAMS_PER_DEVICE", int),
+    ("mobile_streams_max", "RELAYGATE_MOBILE_STREAMS_MAX", int),
+    ("mobile_ping_interval", "RELAYGATE_MOBILE_PING_INTERVAL", int),
     ("idempotency_ttl_hours", "RELAYGATE_IDEMPOTENCY_TTL_HOURS", float),
     ("telemetry_flush_interval", "RELAYGATE_TELEMETRY_FLUSH_INTERVAL", float),
     ("trusted_proxies", "RELAYGATE_TRUSTED_PROXIES", _address_list),

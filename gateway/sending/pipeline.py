@@ -30,7 +30,7 @@ from gateway.logs import get_logger
 from gateway.secret import ServerSecret
 from gateway.sending.transitions import Kind, Transition, write_transitions
 from gateway.timefmt import utcnow
-from protocol import Report, SessionState
+from protocol import Report
 from scheduler import DeviceLimits, Dispatch, Expiry, Priority, Scheduler, Work, is_retryable
 from store import queries as q
 from store.batcher import Batcher, ItemRejected, is_data_error
@@ -346,8 +346,26 @@ class Pipeline:
         if self.scheduler.acked(message_id, device_id):
             self.transitions.submit_nowait(Transition("acked", message_id, device_id, utcnow()))
 
-    async def relay_reported(self, device_id: str, report: Report) -> None:
-        """A relay reported on a message; returns once the report is stored."""
+    async def relay_took(self, device_id: str, message_ids: Sequence[str]) -> list[str]:
+        """A relay is about to be handed ``message_ids`` (an SMSGate phone's pull): those still
+        assigned to it become acked at once — so its going offline no longer re-routes them —
+        and the ids returned are those acked now or before, once the acks are stored."""
+        taken: list[str] = []
+        now = utcnow()
+        pending = []
+        for message_id in message_ids:
+            if self.scheduler.acked(message_id, device_id):
+                pending.append(self.transitions.submit(Transition("acked", message_id, device_id, now)))
+                taken.append(message_id)
+            elif self.scheduler.location(message_id) == ("acked", device_id):
+                taken.append(message_id)
+        if pending:
+            await asyncio.gather(*pending)
+        return taken
+
+    async def relay_reported(self, device_id: str, report: Report, *, detail: str | None = None) -> None:
+        """A relay reported on a message; returns once the report is stored. ``detail`` is a
+        failure's human-readable text (an SMSGate phone's error string)."""
         message_id, now = report.id, utcnow()
         location = self.scheduler.location(message_id)
         payload = self._payloads.get(message_id)
@@ -367,7 +385,9 @@ class Pipeline:
                     return
                 self._payloads.pop(message_id, None)
             await self.transitions.submit(
-                Transition("failed", message_id, device_id, now, reason=reason, reported_at=report.at)
+                Transition(
+                    "failed", message_id, device_id, now, reason=reason, reported_at=report.at, detail=detail
+                )
             )
         else:
             kind: Kind = "sent" if report.status == "sent" else "delivered"
@@ -473,13 +493,9 @@ class Pipeline:
                 self.scheduler.finished(decision.message_id)
                 continue
             conn = self.hub.connection(decision.device_id)
-            if (
-                conn is None
-                or conn is not sessions[decision.device_id]
-                or conn.session.state is not SessionState.OPEN
-            ):
+            if conn is None or conn is not sessions[decision.device_id] or not conn.is_open:
                 continue  # that session ended meanwhile: its relay_offline has requeued the message
-            conn.session.send_message(
+            conn.send_message(
                 id=decision.message_id,
                 to=payload.to,
                 message=payload.body,
