@@ -17,7 +17,7 @@ from starlette.responses import Response
 from gateway.access.tokens import hash_token
 from gateway.api.devices import pairing_rate_limit
 from gateway.api.guard import UNSAFE_CHARACTERS
-from gateway.bodies import decode_json, read_body
+from gateway.bodies import decode_json, nul_field, read_body
 from gateway.errors import ApiError, error_body
 from gateway.fleet.devices import DeviceRecord, LiveTelemetry, device_from_row
 from gateway.fleet.pairing import PairingFailed, normalise_code, pair_device
@@ -201,7 +201,7 @@ async def report_states(request: Request) -> Response:
     """``PATCH /message``: full state snapshots, merged monotonically; unknown ids ignored."""
     svc = _svc(request)
     device, telemetry = await phone_device(request, svc)
-    items: list[StateReport] = await _body(request, StateReports)
+    items = _reports(await read_body(request, svc.settings.max_body_bytes))
     _seen(request, device, telemetry)
     desk = _desk(request)
     for item in items:
@@ -210,6 +210,23 @@ async def report_states(request: Request) -> Response:
         except ItemRejected as exc:
             log.warning("mobile.report_refused", device_id=device.id, message_id=item.id, error=repr(exc))
     return Response(status_code=204)
+
+
+def _reports(data: bytes) -> list[StateReport]:
+    """A ``PATCH /message`` body (a JSON array), held to the rules of every body."""
+    try:
+        items: list[StateReport] = msgspec.json.decode(data, type=StateReports)
+    except msgspec.ValidationError as exc:
+        raise ApiError("validation_error", "invalid state reports", {"body": str(exc)[:200]}) from None
+    except msgspec.DecodeError as exc:
+        raise ApiError(
+            "validation_error", "request body is not valid JSON", {"body": str(exc)[:200]}
+        ) from None
+    except RecursionError:
+        raise ApiError("validation_error", "request body is nested too deeply") from None
+    if b"\\u0000" in data and nul_field(msgspec.json.decode(data)) is not None:
+        raise ApiError("validation_error", "invalid state reports", {"body": "must not contain U+0000"})
+    return items
 
 
 async def _apply(svc: Services, desk: PhoneDesk, device_id: str, item: StateReport) -> None:

@@ -9,10 +9,13 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 import aiohttp
+import msgspec
 import pytest
 
+from gateway.sim.relay import RelayFleet
 from gateway.sim.smsgate import SmsGateFleet
-from tests.harness import ApiClient, RunningGateway, eventually
+from tests.harness import ApiClient, RunningGateway, eventually, fleet_options, start_gateway
+from tests.mobile_client import RawStream, call, register, signed, snapshot
 
 TO = "+998901234567"
 
@@ -83,3 +86,130 @@ async def test_lost_stream_is_reopened_and_pulled(api: ApiClient, phones: SmsGat
     request_id = await send(api)
     await wait_status(api, request_id, "delivered")
     assert phone.radio == [request_id] and phone.streams_opened >= 2
+
+
+async def test_mixed_fleet_shares_one_accounts_load(
+    api: ApiClient, gateway: RunningGateway, account: tuple[str, str], phones: SmsGateFleet
+) -> None:
+    """WebSocket relays and SMSGate phones of one account both take part of its traffic."""
+    ws_fleet = await RelayFleet.start(fleet_options(gateway, account[1], 1))
+    try:
+        phone = await phones.add(sent_delay=0.05)
+        ids = [await send(api, message=f"mix {i}") for i in range(24)]
+        for request_id in ids:
+            await wait_status(api, request_id, "delivered")
+        by_ws = {r["id"] for r in ws_fleet.sent}
+        assert by_ws and phone.radio, (len(by_ws), len(phone.radio))
+        assert by_ws | set(phone.radio) == set(ids) and not by_ws & set(phone.radio)
+    finally:
+        await ws_fleet.stop()
+
+
+async def test_pulled_message_never_goes_to_another_phone(
+    session: aiohttp.ClientSession, database_url: str, account: tuple[str, str]
+) -> None:
+    """Once pulled, a message waits for that phone even after it went offline; unpulled work moves on."""
+    running = await start_gateway(database_url, mobile_offline_grace=0.2, reclaim_grace=0.2)
+    api = ApiClient(session, running.base_url, account[1])
+    fleet = SmsGateFleet(session, running.base_url, account[1])
+    try:
+        first = await register(session, running, api)
+        stream = await RawStream.open(session, running, first["token"])
+        assert stream.status == 200
+        pulled = await send(api, message="pulled")
+        assert await stream.next() == ("MessageEnqueued", None)
+        status, items = await call(session, running, "GET", "/message", auth=f"Bearer {first['token']}")
+        assert status == 200 and [m["id"] for m in items] == [pulled]
+        item = items[0]
+        assert item["phoneNumbers"] == [TO] and item["textMessage"] == {"text": "pulled"}
+        assert item["state"] == "Pending" and item["isEncrypted"] is False and "+00:00" in item["validUntil"]
+        unpulled = await send(api, message="not pulled")
+        assert await stream.next() == ("MessageEnqueued", None)
+        await stream.close()  # gone before pulling the second one
+        other = await fleet.add()
+        await wait_status(api, unpulled, "delivered")
+        assert other.radio == [unpulled]
+        body = await status_of(api, pulled)
+        assert body["status"] == "dispatched" and body["device_id"] == first["id"]
+        # the first phone comes back: the pull offers the message again; it reports it
+        status, items = await call(session, running, "GET", "/message", auth=f"Bearer {first['token']}")
+        assert [m["id"] for m in items] == [pulled]
+        report = [snapshot(pulled, TO, "Delivered", Sent="2026-12-01T10:00:00.000+05:00")]
+        status, _ = await call(
+            session, running, "PATCH", "/message", auth=f"Bearer {first['token']}", body=report
+        )
+        assert status == 204
+        body = await wait_status(api, pulled, "delivered")
+        assert body["attempts"] == 1 and other.radio == [unpulled]
+    finally:
+        await fleet.stop()
+        await running.stop()
+
+
+async def test_failure_text_maps_to_reasons_and_retries_elsewhere(
+    api: ApiClient, gateway: RunningGateway, phones: SmsGateFleet
+) -> None:
+    """A recognisable radio error is retryable (another phone sends it); unknown text is final."""
+    failing = await phones.add(failure_error="Send result: RESULT_ERROR_NO_SERVICE")
+    request_id = await send(api)
+    await eventually(lambda: asyncio.sleep(0, request_id in failing.radio), what="first attempt")
+    good = await phones.add()
+    body = await wait_status(api, request_id, "delivered")
+    assert body["attempts"] == 2 and good.radio == [request_id]
+    assert body["history"][0]["outcome"] == "failed" and body["history"][0]["reason"] == "no_service"
+    await good.stop()
+    failing.failure_error = "sendSMS: something odd"
+    final = await send(api)
+    body = await wait_status(api, final, "failed")
+    assert (
+        body["failure_reason"] == "smsgate_error"
+        and body["failure_reason_detail"] == "sendSMS: something odd"
+    )
+
+
+async def test_settings_webhooks_and_signed_ping_telemetry(
+    session: aiohttp.ClientSession, api: ApiClient, gateway: RunningGateway
+) -> None:
+    """Settings push SSE_ONLY and a signing key; the phone's signed system:ping becomes telemetry."""
+    phone = await register(session, gateway, api)
+    auth = f"Bearer {phone['token']}"
+    status, settings = await call(session, gateway, "GET", "/settings", auth=auth)
+    assert status == 200 and settings["gateway"] == {"notification_channel": "SSE_ONLY"}
+    key = settings["webhooks"]["signing_key"]
+    assert len(key) == 64 and settings["messages"]["limit_value"] == 30
+    status, hooks = await call(session, gateway, "GET", "/webhooks", auth=auth)
+    url = f"{gateway.base_url}/mobile/v1/inbound/{phone['id']}"
+    assert status == 200 and {h["event"] for h in hooks} == {
+        "sms:received",
+        "sms:sent",
+        "sms:delivered",
+        "sms:failed",
+        "system:ping",
+    }
+    assert all(h["url"] == url for h in hooks)
+    status, device = await call(session, gateway, "GET", "/device", auth=auth)
+    assert status == 200 and device["externalIp"] == "127.0.0.1"
+    stream = await RawStream.open(session, gateway, phone["token"])
+    ping = {
+        "event": "system:ping",
+        "deviceId": phone["id"],
+        "payload": {
+            "health": {
+                "status": "pass",
+                "version": "1.68.0",
+                "checks": {
+                    "battery:level": {"observedValue": 57},
+                    "battery:charging": {"observedValue": 2},
+                    "connection:status": {"observedValue": 1},
+                    "connection:transport": {"observedValue": 2},
+                },
+            }
+        },
+    }
+    raw = msgspec.json.encode(ping)
+    async with session.post(url, data=raw, headers=signed(key, raw)) as resp:
+        assert resp.status == 204
+    _, listing, _ = await api.get("/v1/devices")
+    (view,) = listing["devices"]
+    assert (view["battery"], view["charging"], view["network"], view["online"]) == (57, True, "wifi", True)
+    await stream.close()
