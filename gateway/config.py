@@ -40,6 +40,11 @@ def _address_list(value: str) -> tuple[str, ...]:
     return items
 
 
+def _word_list(value: str) -> tuple[str, ...]:
+    """``"stop, стоп"`` → ``("STOP", "СТОП")``."""
+    return tuple(word.strip().upper() for word in value.split(",") if word.strip())
+
+
 def _seconds_list(value: str) -> tuple[float, ...]:
     items = tuple(float(v) for v in value.split(",") if v.strip())
     if not items or any(v < 0 for v in items):
@@ -105,6 +110,19 @@ class Settings:
     """RELAYGATE_MOBILE_STREAMS_MAX: open event streams over all phones (more get 503)."""
     mobile_ping_interval: int = 300
     """RELAYGATE_MOBILE_PING_INTERVAL: seconds between the ``system:ping`` telemetry webhooks SMSGate phones are told to send."""
+    inbound_opt_out_words: tuple[str, ...] = (
+        "TOXTAT",
+        "TO'XTAT",
+        "СТОП",
+        "ОТПИСАТЬСЯ",
+        "ОТПИСКА",
+        "বন্ধ",
+        "বাতিল",
+    )
+    """RELAYGATE_INBOUND_OPT_OUT_WORDS: local opt-out words besides STOP, UNSUBSCRIBE, STOPALL, END,
+    CANCEL, QUIT (comma-separated; defaults for uz, ru, bn)."""
+    inbound_opt_in_words: tuple[str, ...] = ("BOSHLASH", "СТАРТ", "শুরু")  # noqa: RUF001
+    """RELAYGATE_INBOUND_OPT_IN_WORDS: local opt-in words besides START (comma-separated)."""
     pair_rate_per_second: float = 0.5
     """RELAYGATE_PAIR_RATE: pairing attempts per second per client address (unauthenticated route)."""
     pair_burst: int = 30
@@ -229,6 +247,8 @@ _ENV: list[tuple[str, str, Any]] = [
     ("max_attempts", "RELAYGATE_MAX_ATTEMPTS", int),
     ("reclaim_grace", "RELAYGATE_RECLAIM_GRACE", float),
     ("mobile_keepalive", "RELAYGATE_MOBILE_KEEPALIVE", float),
+    ("inbound_opt_out_words", "RELAYGATE_INBOUND_OPT_OUT_WORDS", _word_list),
+    ("inbound_opt_in_words", "RELAYGATE_INBOUND_OPT_IN_WORDS", _word_list),
     ("mobile_offline_grace", "RELAYGATE_MOBILE_OFFLINE_GRACE", float),
     ("mobile_streams_per_device", "RELAYGATE_MOBILE_STREAMS_PER_DEVICE", int),
     ("mobile_streams_max", "RELAYGATE_MOBILE_STREAMS_MAX", int),

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from protocol.frames import Heartbeat, Hello, Report
+from protocol.frames import Heartbeat, Hello, Inbound, Report
 
 __all__ = [
     "CommandAcked",
@@ -20,6 +20,7 @@ __all__ = [
     "HeartbeatReceived",
     "HeartbeatTimedOut",
     "HelloReceived",
+    "InboundReceived",
     "ProtocolViolation",
     "ReportReceived",
 ]
@@ -82,7 +83,21 @@ class ProtocolViolation:
     """What was wrong, as sent to the relay."""
 
 
+@dataclass(frozen=True, slots=True)
+class InboundReceived:
+    """The relay forwarded an SMS it received (v1.1); answer with
+    :meth:`~protocol.session.RelaySession.ack_inbound` once it is stored."""
+
+    frame: Inbound
+
+
 Event = (
-    HelloReceived | HeartbeatReceived | CommandAcked | ReportReceived | HeartbeatTimedOut | ProtocolViolation
+    HelloReceived
+    | HeartbeatReceived
+    | CommandAcked
+    | ReportReceived
+    | HeartbeatTimedOut
+    | ProtocolViolation
+    | InboundReceived
 )
 """Any event a session emits."""

@@ -42,6 +42,7 @@ from protocol.events import (
     HeartbeatReceived,
     HeartbeatTimedOut,
     HelloReceived,
+    InboundReceived,
     ProtocolViolation,
     ReportReceived,
 )
@@ -54,6 +55,8 @@ from protocol.frames import (
     Error,
     Heartbeat,
     Hello,
+    Inbound,
+    InboundAck,
     RelayFrame,
     Report,
     ReportAck,
@@ -229,7 +232,7 @@ class RelaySession:
                 self._open(frame, now)
             return
         if self._state is SessionState.AWAITING_HELLO:
-            ref = frame.id if isinstance(frame, Ack | Report) else None
+            ref = frame.id if isinstance(frame, Ack | Report | Inbound) else None
             tag = frame.__struct_config__.tag
             self._reject(ErrorCode.OUT_OF_ORDER, f"{tag} before hello; the first frame must be hello", ref)
             return
@@ -250,6 +253,8 @@ class RelaySession:
                 if command_id in self._unacked:
                     self._mark_acked(command_id)
                 self._events.append(ReportReceived(frame))
+            case Inbound():  # v1.1
+                self._events.append(InboundReceived(frame))
 
     def _open(self, hello: Hello, now: float) -> None:
         """Accept the hello: move to OPEN, queue ``welcome``, emit the event."""
@@ -357,6 +362,15 @@ class RelaySession:
         if self._state is SessionState.AWAITING_HELLO:
             raise ProtocolStateError("no report can have been received before hello")
         self._outgoing.append(encode_frame(ReportAck(id=id, status=status)))
+
+    def ack_inbound(self, id: str) -> None:
+        """Queue an ``inbound_ack`` once an ``inbound`` SMS is stored (v1.1); a no-op once
+        CLOSING (the relay sends it again after reconnecting)."""
+        if self._state is SessionState.CLOSING:
+            return
+        if self._state is SessionState.AWAITING_HELLO:
+            raise ProtocolStateError("no inbound SMS can have been received before hello")
+        self._outgoing.append(encode_frame(InboundAck(id=id)))
 
     def refuse_report(self, id: str, message: str) -> None:
         """Answer a valid-looking report the gateway could not store because the database refused

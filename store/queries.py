@@ -633,3 +633,23 @@ SELECT r.id, r.name, r.phone, r.tags, r.locale, r.metadata, r.opted_out, r.creat
 FROM recipient_list_members m JOIN recipients r ON r.id = m.recipient_id
 WHERE m.list_id = $1 AND m.recipient_id > $2 ORDER BY m.recipient_id LIMIT $3
 """
+
+# --- inbound SMS ------------------------------------------------------------------------------
+
+# $1 id, $2 account, $3 device, $4 relay's id, $5 from, $6 body, $7 sim_slot, $8 received_at,
+# $9 opt_action. NULL row back: a retry of one already stored.
+INBOUND_INSERT = """
+INSERT INTO inbound_messages (id, account_id, device_id, relay_message_id, from_number, body, sim_slot,
+                              received_at, opt_action)
+VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
+ON CONFLICT (device_id, relay_message_id) DO NOTHING
+RETURNING id
+"""
+# $1 account, $2 from ('' = any), $3 since (NULL = any), $4 cursor ('' = first), $5 limit
+INBOUND_LIST = """
+SELECT id, device_id, from_number, body, sim_slot, received_at, stored_at, opt_action
+FROM inbound_messages
+WHERE account_id = $1 AND ($2 = '' OR from_number = $2) AND ($3::timestamptz IS NULL OR received_at >= $3)
+  AND id > $4
+ORDER BY id LIMIT $5
+"""

@@ -318,6 +318,24 @@ CREATE TABLE IF NOT EXISTS recipient_list_members (
 );
 CREATE INDEX IF NOT EXISTS recipient_list_members_recipient_idx ON recipient_list_members (recipient_id);
 
-INSERT INTO schema_version (singleton, version) VALUES (true, 6)
+-- v7: inbound SMS, received by relays of both kinds (protocol v1.1 `inbound`, the SMSGate app's
+-- `sms:received` webhook). (device_id, relay_message_id) de-duplicates a relay's retries.
+CREATE TABLE IF NOT EXISTS inbound_messages (
+    id                text PRIMARY KEY,
+    account_id        text NOT NULL REFERENCES accounts (id) ON DELETE CASCADE,
+    device_id         text NOT NULL,
+    relay_message_id  text NOT NULL,
+    from_number       text NOT NULL,
+    body              text NOT NULL,
+    sim_slot          smallint,
+    received_at       timestamptz NOT NULL,
+    stored_at         timestamptz NOT NULL DEFAULT now(),
+    opt_action        text CHECK (opt_action IN ('opted_out', 'opted_in')),
+    UNIQUE (device_id, relay_message_id)
+);
+CREATE INDEX IF NOT EXISTS inbound_messages_account_idx ON inbound_messages (account_id, id);
+CREATE INDEX IF NOT EXISTS inbound_messages_from_idx ON inbound_messages (account_id, from_number, id);
+
+INSERT INTO schema_version (singleton, version) VALUES (true, 7)
 ON CONFLICT (singleton) DO UPDATE SET version = EXCLUDED.version, applied_at = now()
 WHERE schema_version.version < EXCLUDED.version;

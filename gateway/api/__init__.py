@@ -11,6 +11,7 @@ from gateway.api import (
     devices,
     docs,
     health,
+    inbound,
     messages,
     metrics,
     otp,
@@ -94,6 +95,10 @@ ENDPOINTS: list[Endpoint] = [
     Endpoint(
         "GET", "/api/v1/messages", messages.list_messages, "List messages, newest first", "messages",
         {200: messages.MessageList}, scope="messages.read", query=messages.MessageListQuery,
+    ),
+    Endpoint(
+        "GET", "/api/v1/inbound", inbound.list_inbound, "List SMS the relays received, oldest first",
+        "messages", {200: inbound.InboundList}, scope="messages.read", query=inbound.InboundQuery,
     ),
     # --- OTP ---------------------------------------------------------------------------------
     Endpoint(

@@ -40,7 +40,18 @@ def _examples() -> dict[type[Any], Any]:
     """An example instance of every request and answer type (encoded from the types, so an
     example can never disagree with its schema)."""
     from gateway.access.accounts import Account, TokenInfo
-    from gateway.api import account, devices, health, messages, otp, readiness, recipients, tokens, webhooks
+    from gateway.api import (
+        account,
+        devices,
+        health,
+        inbound,
+        messages,
+        otp,
+        readiness,
+        recipients,
+        tokens,
+        webhooks,
+    )
     from gateway.readiness import Check
 
     acc = Account(
@@ -261,6 +272,7 @@ def _examples() -> dict[type[Any], Any]:
             )
         ),
         **recipients.examples(_WHEN),
+        **inbound.examples(_WHEN),
     }
 
 

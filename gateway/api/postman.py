@@ -44,7 +44,12 @@ RUN_ORDER: Final[dict[str, tuple[str, ...]]] = {
         "devices.update_device",
         "devices.delete_device",
     ),
-    "messages": ("messages.send_sms", "messages.message_status", "messages.list_messages"),
+    "messages": (
+        "messages.send_sms",
+        "messages.message_status",
+        "messages.list_messages",
+        "messages.list_inbound",
+    ),
     "otp": ("otp.send_otp", "otp.verify_otp", "otp.otp_status"),
     "webhooks": (
         "webhooks.list_webhooks",

@@ -20,12 +20,14 @@ from gateway.api.guard import UNSAFE_CHARACTERS
 from gateway.bodies import decode_json, nul_field, read_body
 from gateway.errors import ApiError, error_body
 from gateway.fleet.devices import DeviceRecord, LiveTelemetry, device_from_row
+from gateway.fleet.inbound import InboundSms
 from gateway.fleet.pairing import PairingFailed, normalise_code, pair_device
 from gateway.logs import get_logger
 from gateway.mobile.auth import PHONE_PREFIX, authorization, phone_device, signature_ok, signing_key
 from gateway.mobile.link import PhoneDesk
 from gateway.mobile.shapes import (
     MobileDevice,
+    ReceivedSms,
     Registered,
     Registration,
     RegistrationUpdate,
@@ -35,7 +37,7 @@ from gateway.mobile.shapes import (
     WebhookDelivery,
     WebhookTarget,
 )
-from gateway.mobile.states import outcome
+from gateway.mobile.states import outcome, parse_app_time
 from gateway.mobile.stream import EventStreamResponse
 from gateway.mobile.telemetry import apply_ping
 from gateway.services import Services
@@ -313,8 +315,35 @@ async def inbound(request: Request) -> Response:
             apply_ping(link.telemetry, delivery.payload, utcnow())
             svc.hub.heartbeat(link)
     elif delivery.event == "sms:received":
-        await desk.received(device, delivery)
+        await _received(svc, device, delivery)
     return Response(status_code=204)
+
+
+async def _received(svc: Services, device: DeviceRecord, delivery: WebhookDelivery) -> None:
+    """Store an ``sms:received`` like a v1.1 ``inbound`` frame (the same desk)."""
+    try:
+        sms = msgspec.convert(delivery.payload, ReceivedSms)
+    except msgspec.ValidationError as exc:
+        raise ApiError(
+            "validation_error", "invalid sms:received payload", {"payload": str(exc)[:200]}
+        ) from None
+    sender = sms.sender or sms.phoneNumber
+    if not sender:
+        raise ApiError("validation_error", "sms:received without a sender", {"payload": "sender is required"})
+    received_at = parse_app_time(sms.receivedAt) or utcnow()
+    assert svc.inbound is not None
+    await svc.inbound.store(
+        InboundSms(
+            account_id=device.account_id,
+            device_id=device.id,
+            # the app's id is a content hash: with the time, a retry matches and a repeat does not
+            relay_id=f"{sms.messageId}@{sms.receivedAt or ''}",
+            sender=sender,
+            text=sms.message,
+            received_at=received_at,
+            sim_slot=sms.simNumber - 1 if sms.simNumber is not None and sms.simNumber <= 4 else None,
+        )
+    )
 
 
 async def not_offered(request: Request) -> Response:

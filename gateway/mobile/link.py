@@ -19,7 +19,6 @@ from __future__ import annotations
 import asyncio
 import time
 from collections import deque
-from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -30,7 +29,7 @@ from gateway.errors import ApiError
 from gateway.fleet.devices import DeviceRecord, LiveTelemetry
 from gateway.fleet.hub import RelayHub
 from gateway.logs import get_logger
-from gateway.mobile.shapes import MobileMessage, TextMessage, WebhookDelivery
+from gateway.mobile.shapes import MobileMessage, TextMessage
 from gateway.sending.pipeline import Pipeline
 from gateway.timefmt import utcnow
 from protocol import CloseCode, Report
@@ -201,8 +200,6 @@ class PhoneDesk:
         self.open_streams = 0
         self._taken: dict[str, dict[str, OutMessage]] = {}
         self._tasks: set[asyncio.Task[None]] = set()
-        self.on_received: Callable[[DeviceRecord, WebhookDelivery], Awaitable[None]] | None = None
-        """Stores an inbound SMS (set by the app; None: inbound is dropped with a log line)."""
 
     def taken_of(self, device_id: str) -> dict[str, OutMessage]:
         """Messages the phone pulled and has not reported on (kept across its links)."""
@@ -233,11 +230,6 @@ class PhoneDesk:
         through. Until that lands, the message ends ``failed`` with reason ``cancelled`` (final)."""
         report = Report(id=message_id, status="failed", reason="cancelled", at=utcnow())
         await self.pipeline.relay_reported(device_id, report)
-
-    async def received(self, device: DeviceRecord, delivery: WebhookDelivery) -> None:
-        """An ``sms:received`` webhook of the phone (see :mod:`gateway.mobile.inbound`)."""
-        if self.on_received is not None:
-            await self.on_received(device, delivery)
 
     def link(self, device_id: str) -> PhoneLink | None:
         """The phone's current link, if it is online."""

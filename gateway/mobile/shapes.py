@@ -15,6 +15,7 @@ __all__ = [
     "MobileDevice",
     "MobileMessage",
     "MobileState",
+    "ReceivedSms",
     "Registered",
     "Registration",
     "RegistrationUpdate",
@@ -135,3 +136,16 @@ class WebhookDelivery(msgspec.Struct, kw_only=True, forbid_unknown_fields=False)
     webhookId: Annotated[str, msgspec.Meta(max_length=128)] | None = None
     deviceId: Annotated[str, msgspec.Meta(max_length=128)] | None = None
     payload: dict[str, Any] = msgspec.field(default_factory=dict)
+
+
+class ReceivedSms(msgspec.Struct, kw_only=True, forbid_unknown_fields=False):
+    """``payload`` of an ``sms:received`` webhook."""
+
+    messageId: Annotated[str, msgspec.Meta(min_length=1, max_length=64)]
+    """The app's id (a hash of the content: two equal texts share it)."""
+    message: Annotated[str, msgspec.Meta(max_length=4000)]
+    sender: Annotated[str, msgspec.Meta(max_length=64)] | None = None
+    phoneNumber: Annotated[str, msgspec.Meta(max_length=64)] | None = None
+    """Deprecated copy of ``sender``."""
+    simNumber: Annotated[int, msgspec.Meta(ge=1, le=8)] | None = None
+    receivedAt: Annotated[str, msgspec.Meta(max_length=40)] | None = None

@@ -24,6 +24,9 @@ EventType = Literal[
     "otp.verified",
     "device.online",
     "device.offline",
+    "message.received",
+    "recipient.opted_out",
+    "recipient.opted_in",
     "webhook.test",
 ]
 EVENT_TYPES: tuple[str, ...] = get_args(EventType)
