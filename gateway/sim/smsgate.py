@@ -16,6 +16,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import random
+import signal
+import sys
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -25,8 +27,9 @@ import aiohttp
 import msgspec
 
 from gateway.logs import get_logger
+from gateway.sim.phone import SimOptions
 
-__all__ = ["LocalMessage", "SmsGateFleet", "SmsGatePhone", "SmsGateSimError", "app_now"]
+__all__ = ["LocalMessage", "SmsGateFleet", "SmsGatePhone", "SmsGateSimError", "app_now", "run_smsgate_sim"]
 
 log = get_logger("gateway.sim.smsgate")
 
@@ -230,7 +233,15 @@ class SmsGatePhone:
     async def _send(self, local: LocalMessage) -> None:
         self.radio.append(local.id)
         if self.on_sent is not None:
-            self.on_sent({"device_id": self.device_id, "id": local.id, "to": local.phone_numbers[0]})
+            self.on_sent(
+                {
+                    "device_id": self.device_id,
+                    "id": local.id,
+                    "to": local.phone_numbers[0],
+                    "message": local.text,
+                    "at": app_now(),
+                }
+            )
         await self._move(local, "Processed")
         await asyncio.sleep(self.sent_delay * self.rng.uniform(0.5, 1.5))
         if self.failure_error is not None:
@@ -287,3 +298,54 @@ class SmsGateFleet:
     async def stop(self) -> None:
         """Stop every phone."""
         await asyncio.gather(*(p.stop() for p in self.phones))
+
+
+async def run_smsgate_sim(options: SimOptions) -> int:
+    """``relaygate relay-sim --kind smsgate``: register ``options.devices`` simulated SMSGate
+    apps (one pairing code each, created with ``options.token``) and run them until
+    SIGINT/SIGTERM. ``--record`` gets one JSON line per SMS sent; ``--state-dir`` is not used
+    (an SMSGate phone that lost its token registers again with a new code)."""
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    rng = random.Random(options.seed)
+    record = options.record.open("ab") if options.record is not None else None
+
+    def sent(line: dict[str, Any]) -> None:
+        fleet.sent.append(line)
+        if record is not None:
+            record.write(msgspec.json.encode(line) + b"\n")
+            record.flush()
+
+    try:
+        async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=30)) as http:
+            fleet = SmsGateFleet(http, options.api_url, options.token)
+            try:
+                for index in range(options.devices):
+                    failing = options.failure_rate > 0 and rng.random() < options.failure_rate
+                    phone = await fleet.add(
+                        name=f"SMSGate sim/{index + 1}",
+                        sent_delay=options.sent_delay,
+                        delivered_delay=options.delivered_delay,
+                        failure_error=f"Send result: RESULT_ERROR_{options.failure_reason.upper()}"
+                        if failing
+                        else None,
+                        rng=random.Random(rng.random()),
+                        on_sent=sent,
+                    )
+                    print(f"registered {phone.device_id} (SMSGate sim/{index + 1})", flush=True)
+            except (SmsGateSimError, aiohttp.ClientError, TimeoutError) as exc:
+                print(f"relaysim: {exc}", file=sys.stderr, flush=True)
+                await fleet.stop()
+                return 1
+            print(f"{len(fleet.phones)} SMSGate phones connected; Ctrl-C to stop", flush=True)
+            await stop.wait()
+            await fleet.stop()
+            print(f"stopped; {len(fleet.sent)} SMS sent", flush=True)
+            return 0
+    finally:
+        if record is not None:
+            record.close()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.remove_signal_handler(sig)
