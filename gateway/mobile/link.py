@@ -183,6 +183,8 @@ class PhoneLink:
         for stream in self.streams:
             stream.end()
         log.info("mobile.link_closed", device_id=self._device.id, code=int(code), reason=reason)
+        if code is CloseCode.DEVICE_UNPAIRED:
+            self.desk.forget(self._device.id)
         await self.desk.hub.detach(self)
 
 
@@ -199,6 +201,7 @@ class PhoneDesk:
         self._total = total
         self.open_streams = 0
         self._taken: dict[str, dict[str, OutMessage]] = {}
+        self._pull_locks: dict[str, asyncio.Lock] = {}
         self._tasks: set[asyncio.Task[None]] = set()
 
     def taken_of(self, device_id: str) -> dict[str, OutMessage]:
@@ -208,22 +211,26 @@ class PhoneDesk:
     def forget(self, device_id: str) -> None:
         """The device was unpaired."""
         self._taken.pop(device_id, None)
+        self._pull_locks.pop(device_id, None)
 
     async def pull(self, device_id: str) -> list[OutMessage]:
         """What the phone should hold now (``GET /message``): its outbox, acked and moved to
         the pulled set before the answer (the acks are stored first), plus what it pulled
         before and has not reported on. Stale entries (expired, finished) drop out."""
-        taken = self.taken_of(device_id)
-        link = self.link(device_id)
-        if link is not None:
-            taken.update(link.outbox)  # before any await: a report or a cancel may follow
-            link.outbox.clear()
-        considered = list(taken)
-        held = set(await self.pipeline.relay_took(device_id, considered))
-        for message_id in considered:  # only these: a concurrent pull may have added others
-            if message_id not in held:
-                taken.pop(message_id, None)
-        return list(taken.values())
+        # One pull per phone at a time: a second pull must not answer a message whose ack the
+        # first is still storing (a crash then would let another phone take it).
+        async with self._pull_locks.setdefault(device_id, asyncio.Lock()):
+            taken = self.taken_of(device_id)
+            link = self.link(device_id)
+            if link is not None:
+                taken.update(link.outbox)  # before any await: a report or a cancel may follow
+                link.outbox.clear()
+            considered = list(taken)
+            held = set(await self.pipeline.relay_took(device_id, considered))
+            for message_id in considered:
+                if message_id not in held:
+                    taken.pop(message_id, None)
+            return list(taken.values())
 
     async def cancelled(self, device_id: str, message_id: str) -> None:
         """The phone reported ``Cancelled``: the hook the send pipeline's cancel completes
