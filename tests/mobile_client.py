@@ -101,10 +101,13 @@ class RawStream:
         finally:
             self.ended.set()
 
-    async def next(self, timeout: float = 5.0) -> tuple[str, Any]:
-        """The next event."""
+    async def next(self, timeout: float = 5.0, *, config: bool = False) -> tuple[str, Any]:
+        """The next event; ``SettingsUpdated``/``WebhooksUpdated`` are skipped unless ``config``."""
         async with asyncio.timeout(timeout):
-            return await self.events.get()
+            while True:
+                event = await self.events.get()
+                if config or event[0] not in ("SettingsUpdated", "WebhooksUpdated"):
+                    return event
 
     async def close(self) -> None:
         """Drop the connection."""

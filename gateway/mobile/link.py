@@ -202,6 +202,8 @@ class PhoneDesk:
         self.open_streams = 0
         self._taken: dict[str, dict[str, OutMessage]] = {}
         self._pull_locks: dict[str, asyncio.Lock] = {}
+        self._configured: set[str] = set()
+        """Phones told ``SettingsUpdated`` by this process."""
         self._tasks: set[asyncio.Task[None]] = set()
 
     def taken_of(self, device_id: str) -> dict[str, OutMessage]:
@@ -275,6 +277,13 @@ class PhoneDesk:
         telemetry.last_seen_at = utcnow()
         if fresh or not self.hub.is_online(device.id):
             await self.hub.hello(link)
+        if device.id not in self._configured:
+            # Once per phone and process: the app then fetches the signing key its webhooks need
+            # (it asks the user to restart the app after importing settings, so not every time).
+            self._configured.add(device.id)
+            stream.push(sse_frame("SettingsUpdated", None))
+        if fresh:
+            stream.push(sse_frame("WebhooksUpdated", None))
         if link.outbox:
             stream.push(sse_frame("MessageEnqueued", None))
         return link, stream

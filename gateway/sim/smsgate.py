@@ -15,12 +15,15 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import hmac
 import random
 import signal
 import sys
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from hashlib import sha256
 from typing import Any
 
 import aiohttp
@@ -110,6 +113,12 @@ class SmsGatePhone:
         self._task: asyncio.Task[None] | None = None
         self._work: set[asyncio.Task[None]] = set()
         self._response: aiohttp.ClientResponse | None = None
+        self.signing_key: str | None = None
+        self.webhooks: dict[str, str] = {}
+        self.configured = asyncio.Event()
+        """Set once ``GET /settings`` was read (after ``SettingsUpdated``)."""
+        self.hooked = asyncio.Event()
+        """Set once ``GET /webhooks`` was read (after ``WebhooksUpdated``)."""
 
     # --- HTTP -------------------------------------------------------------------------------
 
@@ -202,10 +211,84 @@ class SmsGatePhone:
     def _on_event(self, event: str, data: Any) -> None:
         if event == "MessageEnqueued":
             self._spawn(self.pull())
+        elif event == "SettingsUpdated":
+            self._spawn(self.fetch_settings())
+        elif event == "WebhooksUpdated":
+            self._spawn(self.fetch_webhooks())
         elif event == "MessageCancelled" and isinstance(data, dict):
             local = self.messages.get(str(data.get("messageId")))
             if local is not None and local.state == "Pending":
                 self._spawn(self._move(local, "Cancelled"))
+
+    async def fetch_settings(self) -> None:
+        """``GET /settings``: keep the webhook signing key."""
+        status, settings = await self._call("GET", "/settings")
+        if status == 200 and isinstance(settings, dict):
+            self.signing_key = settings.get("webhooks", {}).get("signing_key")
+            self.configured.set()
+
+    async def fetch_webhooks(self) -> None:
+        """``GET /webhooks``: where each event is posted."""
+        status, hooks = await self._call("GET", "/webhooks")
+        if status == 200 and isinstance(hooks, list):
+            self.webhooks = {h["event"]: h["url"] for h in hooks}
+            self.hooked.set()
+
+    async def _webhook(self, event: str, payload: dict[str, Any]) -> int:
+        """Post one webhook as the app does (signed when a key is set); the HTTP status."""
+        url = self.webhooks.get(event)
+        if url is None:
+            raise SmsGateSimError(f"no {event} webhook configured")
+        body = msgspec.json.encode(
+            {
+                "id": f"wh-{self.rng.getrandbits(48):x}",
+                "webhookId": event,
+                "event": event,
+                "deviceId": self.device_id,
+                "payload": payload,
+            }
+        )
+        headers = {"Content-Type": "application/json", "User-Agent": USER_AGENT}
+        if self.signing_key:
+            timestamp = str(int(time.time()))
+            headers["X-Timestamp"] = timestamp
+            headers["X-Signature"] = hmac.new(
+                self.signing_key.encode(), body + timestamp.encode(), sha256
+            ).hexdigest()
+        async with self.http.post(url, data=body, headers=headers) as resp:
+            return resp.status
+
+    async def receive_sms(
+        self, sender: str, text: str, sim_number: int = 1, received_at: str | None = None
+    ) -> int:
+        """The phone received an SMS: its ``sms:received`` webhook (the HTTP status). The app's
+        ``messageId`` is a hash of the content; a retry repeats ``received_at``."""
+        digest = sha256(f"{sender}{text}".encode()).hexdigest()[:16]
+        payload = {
+            "messageId": digest,
+            "message": text,
+            "sender": sender,
+            "phoneNumber": sender,
+            "simNumber": sim_number,
+            "receivedAt": received_at or app_now(),
+        }
+        return await self._webhook("sms:received", payload)
+
+    async def ping(self, battery: int = 80, charging: bool = False) -> int:
+        """A ``system:ping`` webhook with health checks (the HTTP status)."""
+        checks = {
+            "battery:level": {"observedValue": battery, "observedUnit": "percent", "status": "pass"},
+            "battery:charging": {
+                "observedValue": 2 if charging else 0,
+                "observedUnit": "flags",
+                "status": "pass",
+            },
+            "connection:status": {"observedValue": 1, "observedUnit": "boolean", "status": "pass"},
+            "connection:transport": {"observedValue": 2, "observedUnit": "flags", "status": "pass"},
+        }
+        return await self._webhook(
+            "system:ping", {"health": {"status": "pass", "version": "1.68.0", "checks": checks}}
+        )
 
     def _spawn(self, coro: Any) -> None:
         task = asyncio.get_running_loop().create_task(coro, name=f"smsgate.{self.device_id}.step")

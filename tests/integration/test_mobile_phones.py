@@ -213,3 +213,50 @@ async def test_settings_webhooks_and_signed_ping_telemetry(
     (view,) = listing["devices"]
     assert (view["battery"], view["charging"], view["network"], view["online"]) == (57, True, "wifi", True)
     await stream.close()
+
+
+async def test_cancel_hook_of_a_phone_link(
+    session: aiohttp.ClientSession, api: ApiClient, gateway: RunningGateway
+) -> None:
+    """PhoneLink.cancel: a pulled message is announced MessageCancelled and offered as Cancelling;
+    the phone's Cancelled report ends it failed with reason cancelled."""
+    phone = await register(session, gateway, api)
+    auth = f"Bearer {phone['token']}"
+    stream = await RawStream.open(session, gateway, phone["token"])
+    request_id = await send(api)
+    assert await stream.next() == ("MessageEnqueued", None)
+    _, items = await call(session, gateway, "GET", "/message", auth=auth)
+    assert [m["id"] for m in items] == [request_id]
+    assert gateway.gateway.hub is not None
+    link = gateway.gateway.hub.connection(phone["id"])
+    assert link is not None and link.cancel(request_id) and not link.cancel("req_unknown")
+    assert await stream.next() == ("MessageCancelled", {"messageId": request_id})
+    _, items = await call(session, gateway, "GET", "/message", auth=auth)
+    assert [(m["id"], m["state"]) for m in items] == [(request_id, "Cancelling")]
+    status, _ = await call(
+        session, gateway, "PATCH", "/message", auth=auth, body=[snapshot(request_id, TO, "Cancelled")]
+    )
+    assert status == 204
+    body = await wait_status(api, request_id, "failed")
+    assert body["failure_reason"] == "cancelled"
+    await stream.close()
+
+
+async def test_new_phone_is_told_to_fetch_settings_and_webhooks_then_receives(
+    api: ApiClient, phones: SmsGateFleet
+) -> None:
+    """A phone's first stream carries SettingsUpdated and WebhooksUpdated; with the key and the
+    URLs it fetched, its signed sms:received and system:ping land in relaygate."""
+    phone = await phones.add()
+    async with asyncio.timeout(5):
+        await phone.configured.wait()
+        await phone.hooked.wait()
+    assert phone.signing_key and set(phone.webhooks) >= {"sms:received", "system:ping"}
+    first, later = "2026-12-01T10:00:00.000+05:00", "2026-12-01T10:05:00.000+05:00"
+    for received_at in (first, first, later):  # a retry of the first, then the same text again
+        assert await phone.receive_sms("+998901112233", "Qachon yetkazasiz?", received_at=received_at) == 204
+    status, body, _ = await api.get("/v1/inbound")
+    assert status == 200 and [i["text"] for i in body["inbound"]] == ["Qachon yetkazasiz?"] * 2
+    assert await phone.ping(battery=33, charging=True) == 204
+    _, listing, _ = await api.get("/v1/devices")
+    assert (listing["devices"][0]["battery"], listing["devices"][0]["charging"]) == (33, True)
