@@ -40,6 +40,10 @@ def _address_list(value: str) -> tuple[str, ...]:
     return items
 
 
+def _item_list(value: str) -> tuple[str, ...]:
+    return tuple(v.strip() for v in value.split(",") if v.strip())
+
+
 def _word_list(value: str) -> tuple[str, ...]:
     """``"stop, стоп"`` → ``("STOP", "СТОП")``."""
     return tuple(word.strip().upper() for word in value.split(",") if word.strip())
@@ -108,6 +112,9 @@ class Settings:
     """RELAYGATE_MOBILE_STREAMS_PER_DEVICE: open event streams per phone (a newer one closes the oldest)."""
     mobile_streams_max: int = 2000
     """RELAYGATE_MOBILE_STREAMS_MAX: open event streams over all phones (more get 503)."""
+    mobile_registration_secrets: tuple[str, ...] = ()
+    """RELAYGATE_MOBILE_REGISTRATION_SECRETS: ``acc_…=secret`` pairs (comma-separated): an SMSGate
+    app whose "Private token" is that secret registers into that account without a pairing code."""
     mobile_ping_interval: int = 300
     """RELAYGATE_MOBILE_PING_INTERVAL: seconds between the ``system:ping`` telemetry webhooks SMSGate phones are told to send."""
     inbound_opt_out_words: tuple[str, ...] = (
@@ -189,6 +196,12 @@ class Settings:
             raise SettingsError("max_import_bytes must be at least 1024")
         if self.heartbeat_interval <= 0:
             raise SettingsError("heartbeat_interval must be positive")
+        for pair in self.mobile_registration_secrets:
+            account, _, secret = pair.partition("=")
+            if not account.startswith("acc_") or len(secret) < 16:
+                raise SettingsError(
+                    "mobile_registration_secrets: each item is acc_…=<secret of at least 16 characters>"
+                )
         if not 0 < self.mobile_keepalive <= 15:
             raise SettingsError("mobile_keepalive must be in (0, 15] seconds")
         if self.mobile_offline_grace < 0 or self.mobile_streams_per_device < 1 or self.mobile_streams_max < 1:
@@ -253,6 +266,7 @@ _ENV: list[tuple[str, str, Any]] = [
     ("mobile_streams_per_device", "RELAYGATE_MOBILE_STREAMS_PER_DEVICE", int),
     ("mobile_streams_max", "RELAYGATE_MOBILE_STREAMS_MAX", int),
     ("mobile_ping_interval", "RELAYGATE_MOBILE_PING_INTERVAL", int),
+    ("mobile_registration_secrets", "RELAYGATE_MOBILE_REGISTRATION_SECRETS", _item_list),
     ("idempotency_ttl_hours", "RELAYGATE_IDEMPOTENCY_TTL_HOURS", float),
     ("telemetry_flush_interval", "RELAYGATE_TELEMETRY_FLUSH_INTERVAL", float),
     ("trusted_proxies", "RELAYGATE_TRUSTED_PROXIES", _address_list),

@@ -36,6 +36,7 @@ __all__ = [
     "pair_device",
     "parse_qr_payload",
     "qr_payload",
+    "register_device",
 ]
 
 CODE_ALPHABET = "23456789ABCDEFGHJKMNPQRSTUVWXYZ"
@@ -141,3 +142,19 @@ async def pair_device(
     if match is None:
         raise PairingFailed
     return PairedDevice(device_id=device_id, account_id=match["account_id"], device_token=token, name=name)
+
+
+async def register_device(
+    pool: asyncpg.Pool[Any], account_id: str, *, name: str, model: str, app_version: str, token_prefix: str
+) -> PairedDevice | None:
+    """A new device of ``account_id`` without a code (an operator's registration secret vouched
+    for it); None if the account does not exist."""
+    token = generate_token(token_prefix)
+    device_id = new_id("dev")
+    async with pool.acquire() as conn, conn.transaction():
+        if await conn.fetchval(q.ACCOUNT_BY_ID, account_id) is None:
+            return None
+        await conn.execute(
+            q.DEVICE_INSERT, device_id, account_id, name, model, app_version, hash_token(token)
+        )
+    return PairedDevice(device_id=device_id, account_id=account_id, device_token=token, name=name)

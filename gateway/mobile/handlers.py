@@ -8,6 +8,7 @@ the API's one JSON shape; the app only reads the status (401 makes it register a
 
 from __future__ import annotations
 
+import hmac
 from typing import Any
 
 import msgspec
@@ -21,7 +22,7 @@ from gateway.bodies import decode_json, nul_field, read_body
 from gateway.errors import ApiError, error_body
 from gateway.fleet.devices import DeviceRecord, LiveTelemetry, device_from_row
 from gateway.fleet.inbound import InboundSms
-from gateway.fleet.pairing import PairingFailed, normalise_code, pair_device
+from gateway.fleet.pairing import PairingFailed, normalise_code, pair_device, register_device
 from gateway.logs import get_logger
 from gateway.mobile.auth import PHONE_PREFIX, authorization, phone_device, signature_ok, signing_key
 from gateway.mobile.link import PhoneDesk
@@ -118,30 +119,38 @@ async def register(request: Request) -> Response:
     svc = _svc(request)
     pairing_rate_limit(request, svc)
     auth = authorization(request)
-    if auth is None or auth[0] != "code":
+    secret_account = _secret_account(svc, auth[1]) if auth is not None and auth[0] == "bearer" else None
+    if secret_account is None and (auth is None or auth[0] != "code"):
         scheme = auth[0] if auth else "none"
         raise ApiError(
             "unauthorized",
             "register with a relaygate pairing code: Authorization: Code ABCD-EFGH (the app's "
-            "'Sign in by code')",
+            "'Sign in by code'), or the operator's registration secret as the private token",
             {"scheme": scheme[:16]},
         )
-    code = normalise_code(auth[1][:32])
-    if code is None:
-        raise ApiError("unauthorized", "not a relaygate pairing code")
     spec: Registration = await _body(request, Registration)
     name = _clean(spec.name) or "SMSGate phone"
-    try:
-        paired = await pair_device(
-            svc.pool,
-            code,
-            name=name,
-            model=name,
-            app_version=_app_version(request),
-            token_prefix=PHONE_PREFIX,
-        )
-    except PairingFailed:
-        raise ApiError("unauthorized", "pairing code unknown, expired, already used or locked") from None
+    details = {
+        "name": name,
+        "model": name,
+        "app_version": _app_version(request),
+        "token_prefix": PHONE_PREFIX,
+    }
+    if secret_account is not None:
+        registered = await register_device(svc.pool, secret_account, **details)
+        if registered is None:
+            log.error("mobile.registration_secret_account_unknown", account_id=secret_account)
+            raise ApiError("unauthorized", "the registration secret's account does not exist")
+        paired = registered
+    else:
+        assert auth is not None
+        code = normalise_code(auth[1][:32])
+        if code is None:
+            raise ApiError("unauthorized", "not a relaygate pairing code")
+        try:
+            paired = await pair_device(svc.pool, code, **details)
+        except PairingFailed:
+            raise ApiError("unauthorized", "pairing code unknown, expired, already used or locked") from None
     row = await svc.pool.fetchrow(q.DEVICE_FOR_ACCOUNT, paired.device_id, paired.account_id)
     device = device_from_row(row)
     telemetry = LiveTelemetry(sims=_sims(spec.simCards), app_version=_app_version(request) or None)
@@ -149,6 +158,16 @@ async def register(request: Request) -> Response:
     svc.hub.remember_device(hash_token(paired.device_token), device, telemetry)
     log.info("mobile.registered", device_id=device.id, account_id=device.account_id)
     return _json(Registered(id=device.id, token=paired.device_token, login=device.id), 201)
+
+
+def _secret_account(svc: Services, offered: str) -> str | None:
+    """The account whose registration secret ``offered`` is (constant-time compares), else None."""
+    found = None
+    for pair in svc.settings.mobile_registration_secrets:
+        account, _, secret = pair.partition("=")
+        if hmac.compare_digest(secret.encode(), offered.encode()):
+            found = account
+    return found
 
 
 async def update_device(request: Request) -> Response:

@@ -204,3 +204,27 @@ async def test_forged_webhooks_and_routes_not_offered(
     for method, path in (("GET", "/user/code"), ("PATCH", "/user/password"), ("GET", "/inbox")):
         status, answer = await call(session, gateway, method, path, auth=auth, body={})
         assert status == 501 and answer["error"]["code"] == "not_implemented", path
+
+
+async def test_registration_secret_signs_up_into_its_account(
+    session: aiohttp.ClientSession, database_url: str, account: tuple[str, str]
+) -> None:
+    """With an operator's registration secret as the app's private token a phone joins that
+    account without a code; another secret or one for a missing account is 401."""
+    secret = "s3cret-for-the-shop-phones"
+    running = await start_gateway(
+        database_url,
+        mobile_registration_secrets=(f"{account[0]}={secret}", "acc_gone=another-secret-0123456789"),
+    )
+    api = ApiClient(session, running.base_url, account[1])
+    try:
+        body = {"name": "xiaomi/redmi"}
+        for auth in (f"Bearer {secret}x", "Bearer another-secret-0123456789", f"Basic {secret}"):
+            status, answer = await call(session, running, "POST", "/device", auth=auth, body=body)
+            assert status == 401, (auth, answer)
+        status, answer = await call(session, running, "POST", "/device", auth=f"Bearer {secret}", body=body)
+        assert status == 201 and answer["token"].startswith("rgm_")
+        _, listing, _ = await api.get("/v1/devices")
+        assert [d["id"] for d in listing["devices"]] == [answer["id"]]
+    finally:
+        await running.stop()
