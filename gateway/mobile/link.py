@@ -207,8 +207,15 @@ class PhoneDesk:
         self._tasks: set[asyncio.Task[None]] = set()
 
     def taken_of(self, device_id: str) -> dict[str, OutMessage]:
-        """Messages the phone pulled and has not reported on (kept across its links)."""
-        return self._taken.setdefault(device_id, {})
+        """Messages the phone pulled and has not reported on (kept across its links; after a
+        restart, seeded from what the pipeline holds acked for it)."""
+        taken = self._taken.get(device_id)
+        if taken is None:
+            now = utcnow()
+            taken = self._taken[device_id] = {
+                m[0]: OutMessage(*m, created_at=now) for m in self.pipeline.held_by(device_id)
+            }
+        return taken
 
     def forget(self, device_id: str) -> None:
         """The device was unpaired."""

@@ -346,6 +346,15 @@ class Pipeline:
         if self.scheduler.acked(message_id, device_id):
             self.transitions.submit_nowait(Transition("acked", message_id, device_id, utcnow()))
 
+    def held_by(self, device_id: str) -> list[tuple[str, str, str, int | None, datetime]]:
+        """``(id, to, text, sim_slot, expires_at)`` of every message the relay acked and has not
+        finished (after a restart: what an SMSGate phone pulled before it)."""
+        return [
+            (message_id, p.to, p.body, p.sim_slot, p.expires_at)
+            for message_id, p in self._payloads.items()
+            if self.scheduler.location(message_id) == ("acked", device_id)
+        ]
+
     async def relay_took(self, device_id: str, message_ids: Sequence[str]) -> list[str]:
         """A relay is about to be handed ``message_ids`` (an SMSGate phone's pull): those still
         assigned to it become acked at once — so its going offline no longer re-routes them —

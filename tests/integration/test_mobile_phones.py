@@ -260,3 +260,33 @@ async def test_new_phone_is_told_to_fetch_settings_and_webhooks_then_receives(
     assert await phone.ping(battery=33, charging=True) == 204
     _, listing, _ = await api.get("/v1/devices")
     assert (listing["devices"][0]["battery"], listing["devices"][0]["charging"]) == (33, True)
+
+
+async def test_pulled_message_is_offered_again_after_a_gateway_restart(
+    session: aiohttp.ClientSession, database_url: str, account: tuple[str, str]
+) -> None:
+    """The ack of a pull is stored before the answer: after a restart the same phone is offered
+    the message again (and no other phone), and its report still lands."""
+    running = await start_gateway(database_url)
+    api = ApiClient(session, running.base_url, account[1])
+    phone = await register(session, running, api)
+    auth = f"Bearer {phone['token']}"
+    stream = await RawStream.open(session, running, phone["token"])
+    request_id = await send(api)
+    assert await stream.next() == ("MessageEnqueued", None)
+    _, items = await call(session, running, "GET", "/message", auth=auth)
+    assert [m["id"] for m in items] == [request_id]
+    await stream.close()
+    await running.stop()
+    running = await start_gateway(database_url)
+    api = ApiClient(session, running.base_url, account[1])
+    try:
+        _, items = await call(session, running, "GET", "/message", auth=auth)
+        assert [(m["id"], m["textMessage"]["text"]) for m in items] == [(request_id, "hello")]
+        report = [snapshot(request_id, TO, "Sent", Sent="2026-12-01T10:00:00.000+00:00")]
+        assert (await call(session, running, "PATCH", "/message", auth=auth, body=report))[0] == 204
+        await wait_status(api, request_id, "sent")
+        _, items = await call(session, running, "GET", "/message", auth=auth)
+        assert items == []
+    finally:
+        await running.stop()
