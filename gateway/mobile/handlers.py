@@ -27,7 +27,12 @@ from gateway.logs import get_logger
 from gateway.mobile.auth import PHONE_PREFIX, authorization, phone_device, signature_ok, signing_key
 from gateway.mobile.link import PhoneDesk
 from gateway.mobile.shapes import (
+    DeviceSummary,
+    GatewaySection,
+    MessagesSection,
     MobileDevice,
+    MobileSettings,
+    PingSection,
     ReceivedSms,
     Registered,
     Registration,
@@ -36,6 +41,7 @@ from gateway.mobile.shapes import (
     StateReport,
     StateReports,
     WebhookDelivery,
+    WebhooksSection,
     WebhookTarget,
 )
 from gateway.mobile.states import outcome, parse_app_time
@@ -198,7 +204,7 @@ async def get_device(request: Request) -> Response:
     device, telemetry = await phone_device(request, svc)
     _seen(request, device, telemetry)
     client = request.client.host if request.client else ""
-    return _json(MobileDevice(externalIp=client, device={"id": device.id, "name": device.name}))
+    return _json(MobileDevice(externalIp=client, device=DeviceSummary(id=device.id, name=device.name)))
 
 
 # --- messages --------------------------------------------------------------------------------
@@ -286,12 +292,12 @@ async def get_settings(request: Request) -> Response:
     device, telemetry = await phone_device(request, svc)
     _seen(request, device, telemetry)
     return _json(
-        {
-            "gateway": {"notification_channel": "SSE_ONLY"},
-            "messages": {"limit_period": "PerMinute", "limit_value": device.effective_per_minute},
-            "ping": {"interval_seconds": svc.settings.mobile_ping_interval},
-            "webhooks": {"signing_key": signing_key(svc.secret, device.id), "retry_count": 15},
-        }
+        MobileSettings(
+            gateway=GatewaySection(),
+            messages=MessagesSection(limit_value=device.effective_per_minute),
+            ping=PingSection(interval_seconds=svc.settings.mobile_ping_interval),
+            webhooks=WebhooksSection(signing_key=signing_key(svc.secret, device.id)),
+        )
     )
 
 

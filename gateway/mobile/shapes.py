@@ -12,8 +12,10 @@ from typing import Annotated, Any, Literal
 import msgspec
 
 __all__ = [
+    "DeviceSummary",
     "MobileDevice",
     "MobileMessage",
+    "MobileSettings",
     "MobileState",
     "ReceivedSms",
     "Registered",
@@ -68,11 +70,53 @@ class RegistrationUpdate(msgspec.Struct, kw_only=True, forbid_unknown_fields=Fal
     simCards: SimCards | None = None
 
 
+class DeviceSummary(msgspec.Struct, kw_only=True):
+    """The device part of ``GET /device``."""
+
+    id: str
+    name: str
+
+
 class MobileDevice(msgspec.Struct, kw_only=True):
     """Answer of ``GET /device``: the app shows ``externalIp``."""
 
     externalIp: str
-    device: dict[str, Any]
+    device: DeviceSummary
+
+
+class GatewaySection(msgspec.Struct, kw_only=True):
+    """``gateway`` of ``GET /settings``."""
+
+    notification_channel: Literal["SSE_ONLY"] = "SSE_ONLY"
+
+
+class MessagesSection(msgspec.Struct, kw_only=True):
+    """``messages`` of ``GET /settings``: the phone's own sending limit (the scheduler keeps it too)."""
+
+    limit_period: Literal["PerMinute"] = "PerMinute"
+    limit_value: int
+
+
+class PingSection(msgspec.Struct, kw_only=True):
+    """``ping`` of ``GET /settings``: how often the phone posts ``system:ping``."""
+
+    interval_seconds: int
+
+
+class WebhooksSection(msgspec.Struct, kw_only=True):
+    """``webhooks`` of ``GET /settings``."""
+
+    signing_key: str
+    retry_count: int = 15
+
+
+class MobileSettings(msgspec.Struct, kw_only=True):
+    """Answer of ``GET /settings`` (the app imports the sections it knows)."""
+
+    gateway: GatewaySection
+    messages: MessagesSection
+    ping: PingSection
+    webhooks: WebhooksSection
 
 
 class TextMessage(msgspec.Struct, kw_only=True):

@@ -4,6 +4,8 @@ too many event streams, forged webhooks, other accounts' ids; nothing changes, n
 from __future__ import annotations
 
 import asyncio
+import random
+from typing import Any
 
 import aiohttp
 import msgspec
@@ -228,3 +230,49 @@ async def test_registration_secret_signs_up_into_its_account(
         assert [d["id"] for d in listing["devices"]] == [answer["id"]]
     finally:
         await running.stop()
+
+
+def _junk(rng: random.Random) -> bytes:
+    """One hostile body: broken JSON, wrong shapes, odd characters, deep nesting, huge numbers."""
+    choices: list[Any] = [
+        rng.randbytes(rng.randint(0, 64)),
+        b"[" * rng.randint(1, 3000),
+        msgspec.json.encode({"id": "\U0001f600" * 70, "state": "Sent"}),
+        msgspec.json.encode([{"id": "req_x", "state": "Sent", "states": {"Sent": 10**40}}]),
+        msgspec.json.encode(
+            [{"id": "req_x", "state": "Failed", "recipients": [{"state": "Failed", "error": "\x00"}]}]
+        ),
+        msgspec.json.encode({"name": "\u2028" * 300, "simCards": [{"simNumber": 99}] * 10}),
+        msgspec.json.encode({"event": "sms:received", "payload": {"messageId": [], "message": {}}}),
+        msgspec.json.encode([None, 1, "x", {"id": "y"}]),
+        b'{"id": 1e999}',
+        b'"\\ud800"',
+    ]
+    return bytes(rng.choice(choices))
+
+
+async def test_no_route_answers_5xx_to_junk(
+    session: aiohttp.ClientSession, api: ApiClient, gateway: RunningGateway
+) -> None:
+    """Seeded junk bodies and headers on every mobile route: always a 2xx/4xx/501 answer, never a 500."""
+    phone = await register(session, gateway, api)
+    rng = random.Random(15)
+    routes = [
+        ("POST", "/device"),
+        ("PATCH", "/device"),
+        ("GET", "/device"),
+        ("GET", "/message"),
+        ("PATCH", "/message"),
+        ("GET", "/settings"),
+        ("GET", "/webhooks"),
+        ("POST", f"/inbound/{phone['id']}"),
+        ("POST", "/inbound/dev_x"),
+        ("DELETE", "/device"),
+    ]
+    auths = [f"Bearer {phone['token']}", "Code ABCD-EFGH", "Bearer " + "x" * 9000, "Basic ===", None]
+    for _ in range(8):
+        for method, path in routes:
+            auth = rng.choice(auths)
+            status, answer = await call(session, gateway, method, path, auth=auth, data=_junk(rng))
+            assert status < 500 or status == 501, (method, path, auth and auth[:20], status, answer)
+    assert (await call(session, gateway, "GET", "/settings", auth=f"Bearer {phone['token']}"))[0] == 200
