@@ -267,8 +267,8 @@ class PhoneDesk:
                 headers={"Retry-After": "30"},
             )
         link = self.link(device.id)
-        fresh = link is None
-        if link is None:
+        fresh = link is None or link.closed  # a link whose grace just ran out is being detached
+        if link is None or link.closed:
             link = PhoneLink(device, telemetry, self)
             await self.hub.attach(link)  # registers before its first await
         if link.grace is not None:
