@@ -89,6 +89,8 @@ class InboundEventData(msgspec.Struct, kw_only=True, forbid_unknown_fields=True)
     received_at: datetime
     opt_action: Literal["opted_out", "opted_in"] | None
     """Set when the text was an opt-out (STOP…) or opt-in (START) keyword."""
+    in_reply_to: str | None = None
+    """The ``request_id`` of the latest message the account sent to that number (the thread)."""
 
 
 class OptOutEventData(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):

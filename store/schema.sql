@@ -319,7 +319,8 @@ CREATE TABLE IF NOT EXISTS recipient_list_members (
 CREATE INDEX IF NOT EXISTS recipient_list_members_recipient_idx ON recipient_list_members (recipient_id);
 
 -- v7: inbound SMS, received by relays of both kinds (protocol v1.1 `inbound`, the SMSGate app's
--- `sms:received` webhook). (device_id, relay_message_id) de-duplicates a relay's retries.
+-- `sms:received` webhook). (device_id, relay_message_id) de-duplicates a relay's retries;
+-- in_reply_to is the latest message the account sent to that number before (the thread).
 CREATE TABLE IF NOT EXISTS inbound_messages (
     id                text PRIMARY KEY,
     account_id        text NOT NULL REFERENCES accounts (id) ON DELETE CASCADE,
@@ -331,6 +332,7 @@ CREATE TABLE IF NOT EXISTS inbound_messages (
     received_at       timestamptz NOT NULL,
     stored_at         timestamptz NOT NULL DEFAULT now(),
     opt_action        text CHECK (opt_action IN ('opted_out', 'opted_in')),
+    in_reply_to       text,
     UNIQUE (device_id, relay_message_id)
 );
 CREATE INDEX IF NOT EXISTS inbound_messages_account_idx ON inbound_messages (account_id, id);

@@ -39,6 +39,9 @@ class InboundView(msgspec.Struct, kw_only=True):
     stored_at: datetime
     opt_action: Literal["opted_out", "opted_in"] | None
     """Set when the text opted the number out (STOP…) or back in (START)."""
+    in_reply_to: str | None
+    """The ``request_id`` of the latest message the account sent to that number before: replies
+    are threaded by number (``GET /v1/messages?to=`` lists the rest of the thread)."""
 
 
 class InboundList(msgspec.Struct, kw_only=True):
@@ -59,6 +62,7 @@ def _view(row: Any) -> InboundView:
         received_at=row["received_at"],
         stored_at=row["stored_at"],
         opt_action=row["opt_action"],
+        in_reply_to=row["in_reply_to"],
     )
 
 
@@ -90,5 +94,6 @@ def examples(when: datetime) -> dict[type[Any], Any]:
         received_at=when,
         stored_at=when,
         opt_action="opted_out",
+        in_reply_to="req_01HV4Z8K2M3N4P5Q6R7S8T9V0Y",
     )
     return {InboundList: InboundList(inbound=[view], next_cursor=None)}

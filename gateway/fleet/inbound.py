@@ -85,6 +85,9 @@ class InboundDesk:
             elif number is not None and word in self._opt_in:
                 action = "opted_in"
             inbound_id = new_id("inb")
+            reply_to = (
+                None if number is None else await conn.fetchval(q.INBOUND_REPLY_TO, sms.account_id, number)
+            )
             stored = await conn.fetchval(
                 q.INBOUND_INSERT,
                 inbound_id,
@@ -96,6 +99,7 @@ class InboundDesk:
                 sms.sim_slot,
                 sms.received_at,
                 action,
+                reply_to,
             )
             if stored is None:
                 return None
@@ -107,6 +111,7 @@ class InboundDesk:
                 sim_slot=sms.sim_slot,
                 received_at=sms.received_at,
                 opt_action=action,
+                in_reply_to=reply_to,
             )
             await emit(conn, sms.account_id, "message.received", data)
             if action is not None and number is not None:

@@ -168,3 +168,34 @@ async def test_inbound_is_per_account_and_bad_input_changes_nothing(
     await relay.send(inbound("ok2", "again"))  # the relay is still served after all that
     assert (await relay.recv())["type"] == "inbound_ack"
     await relay.close()
+
+
+async def test_replies_are_threaded_by_number(
+    session: aiohttp.ClientSession, api: ApiClient, gateway: RunningGateway
+) -> None:
+    """An inbound SMS names the latest message the account sent to that number; others name none."""
+    older = (await api.post("/v1/sms/send", json={"to": FROM, "message": "first"}))[1]["request_id"]
+    latest = (await api.post("/v1/sms/send", json={"to": FROM, "message": "Your order is ready"}))[1][
+        "request_id"
+    ]
+    assert older != latest
+    phone = await register(session, gateway, api)
+    _, settings = await call(session, gateway, "GET", "/settings", auth=f"Bearer {phone['token']}")
+    key = settings["webhooks"]["signing_key"]
+    url = f"{mobile_url(gateway)}/inbound/{phone['id']}"
+    for n, sender in enumerate((FROM, "+998907654321", "MyBank")):
+        payload = {
+            "messageId": f"m{n}",
+            "message": "Rahmat!",
+            "sender": sender,
+            "receivedAt": "2026-12-01T10:00:00Z",
+        }
+        body = msgspec.json.encode({"event": "sms:received", "payload": payload})
+        async with session.post(url, data=body, headers=signed(key, body)) as resp:
+            assert resp.status == 204
+    items = await listing(api)
+    assert [(i["from"], i["in_reply_to"]) for i in items] == [
+        (FROM, latest),
+        ("+998907654321", None),
+        ("MyBank", None),
+    ]
