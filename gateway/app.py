@@ -14,6 +14,8 @@ from gateway.api import routes
 from gateway.api.guard import InputGuard
 from gateway.errors import ApiError, error_body
 from gateway.logs import get_logger
+from gateway.mobile import routes as mobile_routes
+from gateway.mobile.link import PhoneDesk
 from gateway.services import Services
 from store.database import DATABASE_DOWN
 
@@ -91,7 +93,7 @@ async def _internal(request: Request, exc: Exception) -> Response:
 def build_app(services: Services) -> Starlette:
     """The ASGI app for one running gateway. Resources come from ``services``, never globals."""
     app = Starlette(
-        routes=routes,
+        routes=[*routes, *mobile_routes],
         middleware=[Middleware(InputGuard)],
         exception_handlers={
             ApiError: _api_error,
@@ -101,4 +103,12 @@ def build_app(services: Services) -> Starlette:
         },
     )
     app.state.services = services
+    s = services.settings
+    app.state.phones = PhoneDesk(
+        services.hub,
+        services.pipeline,
+        grace=s.mobile_offline_grace,
+        per_device=s.mobile_streams_per_device,
+        total=s.mobile_streams_max,
+    )
     return app

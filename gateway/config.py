@@ -40,6 +40,15 @@ def _address_list(value: str) -> tuple[str, ...]:
     return items
 
 
+def _item_list(value: str) -> tuple[str, ...]:
+    return tuple(v.strip() for v in value.split(",") if v.strip())
+
+
+def _word_list(value: str) -> tuple[str, ...]:
+    """``"stop, стоп"`` → ``("STOP", "СТОП")``."""
+    return tuple(word.strip().upper() for word in value.split(",") if word.strip())
+
+
 def _seconds_list(value: str) -> tuple[float, ...]:
     items = tuple(float(v) for v in value.split(",") if v.strip())
     if not items or any(v < 0 for v in items):
@@ -95,6 +104,32 @@ class Settings:
     """RELAYGATE_WEBHOOK_CONCURRENCY: webhook requests in flight at once (per endpoint: 4)."""
     db_pool_size: int = 10
     """RELAYGATE_DB_POOL_SIZE: maximum PostgreSQL connections held by the gateway."""
+    mobile_keepalive: float = 15.0
+    """RELAYGATE_MOBILE_KEEPALIVE: seconds between ``:keepalive`` comments on an SMSGate phone's event stream."""
+    mobile_offline_grace: float = 30.0
+    """RELAYGATE_MOBILE_OFFLINE_GRACE: seconds an SMSGate phone stays online after its last event stream closed."""
+    mobile_streams_per_device: int = 2
+    """RELAYGATE_MOBILE_STREAMS_PER_DEVICE: open event streams per phone (a newer one closes the oldest)."""
+    mobile_streams_max: int = 2000
+    """RELAYGATE_MOBILE_STREAMS_MAX: open event streams over all phones (more get 503)."""
+    mobile_registration_secrets: tuple[str, ...] = ()
+    """RELAYGATE_MOBILE_REGISTRATION_SECRETS: ``acc_…=secret`` pairs (comma-separated): an SMSGate
+    app whose "Private token" is that secret registers into that account without a pairing code."""
+    mobile_ping_interval: int = 300
+    """RELAYGATE_MOBILE_PING_INTERVAL: seconds between the ``system:ping`` telemetry webhooks SMSGate phones are told to send."""
+    inbound_opt_out_words: tuple[str, ...] = (
+        "TOXTAT",
+        "TO'XTAT",
+        "СТОП",
+        "ОТПИСАТЬСЯ",
+        "ОТПИСКА",
+        "বন্ধ",
+        "বাতিল",
+    )
+    """RELAYGATE_INBOUND_OPT_OUT_WORDS: local opt-out words besides STOP, UNSUBSCRIBE, STOPALL, END,
+    CANCEL, QUIT (comma-separated; defaults for uz, ru, bn)."""
+    inbound_opt_in_words: tuple[str, ...] = ("BOSHLASH", "СТАРТ", "শুরু")  # noqa: RUF001
+    """RELAYGATE_INBOUND_OPT_IN_WORDS: local opt-in words besides START (comma-separated)."""
     pair_rate_per_second: float = 0.5
     """RELAYGATE_PAIR_RATE: pairing attempts per second per client address (unauthenticated route)."""
     pair_burst: int = 30
@@ -167,6 +202,16 @@ class Settings:
             raise SettingsError("max_import_bytes must be at least 1024")
         if self.heartbeat_interval <= 0:
             raise SettingsError("heartbeat_interval must be positive")
+        for pair in self.mobile_registration_secrets:
+            account, _, secret = pair.partition("=")
+            if not account.startswith("acc_") or len(secret) < 16:
+                raise SettingsError(
+                    "mobile_registration_secrets: each item is acc_…=<secret of at least 16 characters>"
+                )
+        if not 0 < self.mobile_keepalive <= 15:
+            raise SettingsError("mobile_keepalive must be in (0, 15] seconds")
+        if self.mobile_offline_grace < 0 or self.mobile_streams_per_device < 1 or self.mobile_streams_max < 1:
+            raise SettingsError("mobile_offline_grace must be >= 0 and the mobile stream limits >= 1")
         if self.device_event_debounce < 0:
             raise SettingsError("device_event_debounce must not be negative")
         if self.max_queue_age < 0 or self.recipient_hourly_limit < 0:
@@ -224,6 +269,14 @@ _ENV: list[tuple[str, str, Any]] = [
     ("recipient_hourly_limit", "RELAYGATE_RECIPIENT_HOURLY_LIMIT", int),
     ("max_attempts", "RELAYGATE_MAX_ATTEMPTS", int),
     ("reclaim_grace", "RELAYGATE_RECLAIM_GRACE", float),
+    ("mobile_keepalive", "RELAYGATE_MOBILE_KEEPALIVE", float),
+    ("inbound_opt_out_words", "RELAYGATE_INBOUND_OPT_OUT_WORDS", _word_list),
+    ("inbound_opt_in_words", "RELAYGATE_INBOUND_OPT_IN_WORDS", _word_list),
+    ("mobile_offline_grace", "RELAYGATE_MOBILE_OFFLINE_GRACE", float),
+    ("mobile_streams_per_device", "RELAYGATE_MOBILE_STREAMS_PER_DEVICE", int),
+    ("mobile_streams_max", "RELAYGATE_MOBILE_STREAMS_MAX", int),
+    ("mobile_ping_interval", "RELAYGATE_MOBILE_PING_INTERVAL", int),
+    ("mobile_registration_secrets", "RELAYGATE_MOBILE_REGISTRATION_SECRETS", _item_list),
     ("idempotency_ttl_hours", "RELAYGATE_IDEMPOTENCY_TTL_HOURS", float),
     ("telemetry_flush_interval", "RELAYGATE_TELEMETRY_FLUSH_INTERVAL", float),
     ("trusted_proxies", "RELAYGATE_TRUSTED_PROXIES", _address_list),

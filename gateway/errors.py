@@ -26,6 +26,7 @@ STATUS_BY_CODE: dict[str, int] = {
     "invalid_device": 422,
     "rate_limited": 429,
     "internal": 500,
+    "not_implemented": 501,
     "queue_blocked": 503,
     "unavailable": 503,
 }

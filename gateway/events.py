@@ -18,8 +18,10 @@ __all__ = [
     "BatchCompletedData",
     "BatchCounts",
     "DeviceEventData",
+    "InboundEventData",
     "LateReportData",
     "MessageEventData",
+    "OptOutEventData",
     "OtpVerifiedData",
     "WebhookEvent",
     "WebhookTestData",
@@ -78,6 +80,33 @@ class DeviceEventData(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     last_seen_at: datetime | None
     battery: int | None
     signal: int | None
+
+
+class InboundEventData(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
+    """``data`` of ``message.received``: an SMS one of the account's relays received."""
+
+    inbound_id: str
+    from_: str = msgspec.field(name="from")
+    """The sender as the phone got it (E.164 when it could be read as a number)."""
+    text: str
+    device_id: str
+    sim_slot: int | None
+    received_at: datetime
+    opt_action: Literal["opted_out", "opted_in"] | None
+    """Set when the text was an opt-out (STOP…) or opt-in (START) keyword."""
+    in_reply_to: str | None = None
+    """The ``request_id`` of the latest message the account sent to that number (the thread)."""
+
+
+class OptOutEventData(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
+    """``data`` of ``recipient.opted_out`` / ``recipient.opted_in``."""
+
+    phone: str
+    opted_out: bool
+    keyword: str
+    """The word that did it, as received (upper-cased)."""
+    inbound_id: str
+    recipient_id: str
 
 
 class WebhookTestData(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
@@ -170,6 +199,24 @@ class DeviceOffline(_Event, tag="device.offline", kw_only=True):
     data: DeviceEventData
 
 
+class MessageReceived(_Event, tag="message.received", kw_only=True):
+    """A relay received an SMS for the account (stored; ``GET /v1/inbound`` lists it)."""
+
+    data: InboundEventData
+
+
+class RecipientOptedOut(_Event, tag="recipient.opted_out", kw_only=True):
+    """An inbound STOP (or a configured local word) opted the number out of list sends."""
+
+    data: OptOutEventData
+
+
+class RecipientOptedIn(_Event, tag="recipient.opted_in", kw_only=True):
+    """An inbound START (or a configured local word) opted the number back in."""
+
+    data: OptOutEventData
+
+
 class WebhookTest(_Event, tag="webhook.test", kw_only=True):
     """``POST /v1/webhooks/{id}/test`` was called."""
 
@@ -186,6 +233,9 @@ WebhookEvent = (
     | OtpVerified
     | DeviceOnline
     | DeviceOffline
+    | MessageReceived
+    | RecipientOptedOut
+    | RecipientOptedIn
     | WebhookTest
 )
 """The body of every webhook request."""
@@ -200,6 +250,9 @@ EVENT_STRUCTS: tuple[type[_Event], ...] = (
     OtpVerified,
     DeviceOnline,
     DeviceOffline,
+    MessageReceived,
+    RecipientOptedOut,
+    RecipientOptedIn,
     WebhookTest,
 )
 
@@ -220,7 +273,15 @@ def catalogue_markdown() -> str:
     return "\n".join(rows) + "\n"
 
 
-EventData = MessageEventData | OtpVerifiedData | DeviceEventData | WebhookTestData | BatchCompletedData
+EventData = (
+    MessageEventData
+    | OtpVerifiedData
+    | DeviceEventData
+    | InboundEventData
+    | OptOutEventData
+    | WebhookTestData
+    | BatchCompletedData
+)
 _DATA_OF: dict[str, type[Any]] = {
     str(s.__struct_config__.tag): next(f.type for f in msgspec.structs.fields(s) if f.name == "data")
     for s in EVENT_STRUCTS

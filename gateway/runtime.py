@@ -49,6 +49,7 @@ from gateway.app import build_app
 from gateway.clock import SYSTEM_CLOCK, Clock
 from gateway.config import Settings
 from gateway.fleet.hub import RelayHub
+from gateway.fleet.inbound import InboundDesk
 from gateway.fleet.listener import RelayListener
 from gateway.limits import MAX_IDEMPOTENCY_KEYS_PER_DAY, DailyBudget
 from gateway.logs import get_logger
@@ -216,6 +217,9 @@ class Gateway:
             caps=SendCaps(self.pool, queue, default_recipient_hour=s.recipient_hourly_limit),
             http_port=self.http_port,
             relay_port=self.relay_port,
+            inbound=InboundDesk(
+                self.pool, opt_out_words=s.inbound_opt_out_words, opt_in_words=s.inbound_opt_in_words
+            ),
         )
         config = uvicorn.Config(
             build_app(self.services),
@@ -240,7 +244,9 @@ class Gateway:
         self.supervisor.spawn("pipeline.holds", self.pipeline.held.run())
         self.supervisor.spawn("idempotency.purge", self._purge_idempotency_keys())
         self.supervisor.spawn("webhooks.dispatch", self.webhooks.run())
-        self.relay_listener = RelayListener(self.pool, self.hub, heartbeat_interval=s.heartbeat_interval)
+        self.relay_listener = RelayListener(
+            self.pool, self.hub, heartbeat_interval=s.heartbeat_interval, inbound=self.services.inbound
+        )
         await self.relay_listener.start(self._relay_sock)
         self.supervisor.spawn("relay.telemetry", self.hub.run_flusher())
         self.supervisor.spawn("relay.events", self.hub.event_writer.run())

@@ -13,6 +13,7 @@ from gateway.clock import Clock
 from gateway.config import Settings
 from gateway.fleet.devices import DeviceRecord
 from gateway.fleet.hub import RelayHub
+from gateway.fleet.inbound import InboundDesk
 from gateway.limits import DailyBudget
 from gateway.secret import ServerSecret
 from gateway.sending.caps import SendCaps
@@ -48,6 +49,8 @@ class Services:
     """Per-account send caps (day, month, per recipient per hour); admits every send."""
     http_port: int = 0
     relay_port: int = 0
+    inbound: InboundDesk | None = None
+    """Stores inbound SMS from both kinds of relay (None only where nothing receives)."""
 
     def device_load(self, device_id: str) -> int:
         """Messages in flight on the device (sent to it and not yet finished)."""

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from protocol.frames import CancelResult, Heartbeat, Hello, Report
+from protocol.frames import CancelResult, Heartbeat, Hello, Inbound, Report
 
 __all__ = [
     "CancelResultReceived",
@@ -21,6 +21,7 @@ __all__ = [
     "HeartbeatReceived",
     "HeartbeatTimedOut",
     "HelloReceived",
+    "InboundReceived",
     "ProtocolViolation",
     "ReportReceived",
 ]
@@ -94,6 +95,14 @@ class ProtocolViolation:
     """What was wrong, as sent to the relay."""
 
 
+@dataclass(frozen=True, slots=True)
+class InboundReceived:
+    """The relay forwarded an SMS it received (v1.1); answer with
+    :meth:`~protocol.session.RelaySession.ack_inbound` once it is stored."""
+
+    frame: Inbound
+
+
 Event = (
     HelloReceived
     | HeartbeatReceived
@@ -102,5 +111,6 @@ Event = (
     | CancelResultReceived
     | HeartbeatTimedOut
     | ProtocolViolation
+    | InboundReceived
 )
 """Any event a session emits."""

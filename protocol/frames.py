@@ -267,14 +267,44 @@ class Error(_GatewayFrameBase, tag="error", kw_only=True):
     """Id of the offending frame, when it had one."""
 
 
-RelayFrame = Hello | Heartbeat | Ack | Report | CancelResult
+# --- protocol v1.1: inbound SMS ---------------------------------------------------------------
+# A relay forwards an SMS it received with ``inbound``; the gateway answers ``inbound_ack`` once
+# it is stored. Until then the relay keeps it and sends it again (after a reconnect), with the
+# same ``id``: the gateway stores each (device, id) once. See docs/protocol.md "Inbound SMS".
+
+
+class Inbound(_RelayFrameBase, tag="inbound", kw_only=True):
+    """An SMS the phone received (v1.1)."""
+
+    id: MessageId
+    """The relay's own id of this SMS, the same on every retry."""
+    from_: Annotated[str, msgspec.Meta(min_length=1, max_length=32), _NO_NUL] = msgspec.field(name="from")
+    """The sender as the phone got it: E.164, a national number or an alphanumeric sender id."""
+    text: Annotated[str, msgspec.Meta(max_length=4000), _NO_NUL]
+    """The whole text (concatenated parts joined)."""
+    received_at: UtcDatetime
+    """When the phone received it."""
+    sim_slot: Annotated[int, msgspec.Meta(ge=0, le=3)] | None = None
+    """The SIM slot it arrived on, if known."""
+
+
+class InboundAck(_GatewayFrameBase, tag="inbound_ack", kw_only=True):
+    """The gateway stored an ``inbound`` SMS; the relay may forget it (v1.1)."""
+
+    id: MessageId
+    """The ``id`` of the ``inbound`` frame."""
+
+
+# --- end of protocol v1.1 inbound ----------------------------------------------------------------
+
+RelayFrame = Hello | Heartbeat | Ack | Report | CancelResult | Inbound
 """Any frame a relay sends."""
 
-GatewayFrame = Welcome | Send | ReportAck | Error | Cancel
+GatewayFrame = Welcome | Send | ReportAck | Error | Cancel | InboundAck
 """Any frame the gateway sends."""
 
-_RELAY_TYPES: Final = frozenset({"hello", "heartbeat", "ack", "report", "cancel_result"})
-_GATEWAY_TYPES: Final = frozenset({"welcome", "send", "report_ack", "error", "cancel"})
+_RELAY_TYPES: Final = frozenset({"hello", "heartbeat", "ack", "report", "cancel_result", "inbound"})
+_GATEWAY_TYPES: Final = frozenset({"welcome", "send", "report_ack", "error", "cancel", "inbound_ack"})
 _MAX_ERROR_DETAIL: Final = 200
 
 _relay_decoder: Final[msgspec.json.Decoder[RelayFrame]] = msgspec.json.Decoder(RelayFrame)

@@ -47,6 +47,7 @@ from protocol.events import (
     HeartbeatReceived,
     HeartbeatTimedOut,
     HelloReceived,
+    InboundReceived,
     ProtocolViolation,
     ReportReceived,
 )
@@ -61,6 +62,8 @@ from protocol.frames import (
     Error,
     Heartbeat,
     Hello,
+    Inbound,
+    InboundAck,
     RelayFrame,
     Report,
     ReportAck,
@@ -69,7 +72,7 @@ from protocol.frames import (
     decode_relay_frame,
     encode_frame,
 )
-from protocol.versions import CANCEL_SINCE, ProtocolVersion
+from protocol.versions import CANCEL_SINCE, INBOUND_SINCE, ProtocolVersion
 
 __all__ = ["RelaySession", "SessionState"]
 
@@ -249,7 +252,7 @@ class RelaySession:
                 self._open(frame, now)
             return
         if self._state is SessionState.AWAITING_HELLO:
-            ref = frame.id if isinstance(frame, Ack | Report | CancelResult) else None
+            ref = frame.id if isinstance(frame, Ack | Report | CancelResult | Inbound) else None
             tag = frame.__struct_config__.tag
             self._reject(ErrorCode.OUT_OF_ORDER, f"{tag} before hello; the first frame must be hello", ref)
             return
@@ -282,6 +285,16 @@ class RelaySession:
                 if command_id in self._unacked:
                     self._mark_acked(command_id)  # it took the command to be able to cancel it
                 self._events.append(CancelResultReceived(frame))
+            case Inbound(id=inbound_id):
+                if self._version < INBOUND_SINCE:
+                    self._reject(
+                        ErrorCode.UNKNOWN_TYPE,
+                        f"inbound needs {INBOUND_SINCE.subprotocol}; this session runs "
+                        f"{self._version.subprotocol}",
+                        inbound_id,
+                    )
+                    return
+                self._events.append(InboundReceived(frame))
 
     def _open(self, hello: Hello, now: float) -> None:
         """Accept the hello: move to OPEN, queue ``welcome``, emit the event."""
@@ -406,6 +419,15 @@ class RelaySession:
         if self._state is SessionState.AWAITING_HELLO:
             raise ProtocolStateError("no report can have been received before hello")
         self._outgoing.append(encode_frame(ReportAck(id=id, status=status)))
+
+    def ack_inbound(self, id: str) -> None:
+        """Queue an ``inbound_ack`` once an ``inbound`` SMS is stored (v1.1); a no-op once
+        CLOSING (the relay sends it again after reconnecting)."""
+        if self._state is SessionState.CLOSING:
+            return
+        if self._state is SessionState.AWAITING_HELLO:
+            raise ProtocolStateError("no inbound SMS can have been received before hello")
+        self._outgoing.append(encode_frame(InboundAck(id=id)))
 
     def refuse_report(self, id: str, message: str) -> None:
         """Answer a valid-looking report the gateway could not store because the database refused

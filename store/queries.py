@@ -828,3 +828,27 @@ RETURNING b.id, b.account_id, b.list_id, b.total, b.created_at, b.completed_at
 BATCHES_OF_MESSAGES = """
 SELECT DISTINCT batch_id FROM messages WHERE id = ANY ($1::text[]) AND batch_id IS NOT NULL
 """
+
+# --- inbound SMS ------------------------------------------------------------------------------
+
+# $1 id, $2 account, $3 device, $4 relay's id, $5 from, $6 body, $7 sim_slot, $8 received_at,
+# $9 opt_action, $10 in_reply_to. NULL row back: a retry of one already stored.
+INBOUND_INSERT = """
+INSERT INTO inbound_messages (id, account_id, device_id, relay_message_id, from_number, body, sim_slot,
+                              received_at, opt_action, in_reply_to)
+VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)
+ON CONFLICT (device_id, relay_message_id) DO NOTHING
+RETURNING id
+"""
+# The latest message the account sent to a number (what an inbound SMS from it replies to).
+INBOUND_REPLY_TO = """
+SELECT id FROM messages WHERE account_id = $1 AND to_number = $2 ORDER BY id DESC LIMIT 1
+"""
+# $1 account, $2 from ('' = any), $3 since (NULL = any), $4 cursor ('' = first), $5 limit
+INBOUND_LIST = """
+SELECT id, device_id, from_number, body, sim_slot, received_at, stored_at, opt_action, in_reply_to
+FROM inbound_messages
+WHERE account_id = $1 AND ($2 = '' OR from_number = $2) AND ($3::timestamptz IS NULL OR received_at >= $3)
+  AND id > $4
+ORDER BY id LIMIT $5
+"""

@@ -393,6 +393,25 @@ CREATE INDEX IF NOT EXISTS batches_account_idx ON batches (account_id, id);
 CREATE INDEX IF NOT EXISTS batches_open_idx ON batches (id) WHERE completed_at IS NULL;
 ALTER TABLE messages ADD COLUMN IF NOT EXISTS batch_id text;
 CREATE INDEX IF NOT EXISTS messages_batch_idx ON messages (batch_id, id) WHERE batch_id IS NOT NULL;
+-- v7: inbound SMS, received by relays of both kinds (protocol v1.1 `inbound`, the SMSGate app's
+-- `sms:received` webhook). (device_id, relay_message_id) de-duplicates a relay's retries;
+-- in_reply_to is the latest message the account sent to that number before (the thread).
+CREATE TABLE IF NOT EXISTS inbound_messages (
+    id                text PRIMARY KEY,
+    account_id        text NOT NULL REFERENCES accounts (id) ON DELETE CASCADE,
+    device_id         text NOT NULL,
+    relay_message_id  text NOT NULL,
+    from_number       text NOT NULL,
+    body              text NOT NULL,
+    sim_slot          smallint,
+    received_at       timestamptz NOT NULL,
+    stored_at         timestamptz NOT NULL DEFAULT now(),
+    opt_action        text CHECK (opt_action IN ('opted_out', 'opted_in')),
+    in_reply_to       text,
+    UNIQUE (device_id, relay_message_id)
+);
+CREATE INDEX IF NOT EXISTS inbound_messages_account_idx ON inbound_messages (account_id, id);
+CREATE INDEX IF NOT EXISTS inbound_messages_from_idx ON inbound_messages (account_id, from_number, id);
 
 INSERT INTO schema_version (singleton, version) VALUES (true, 7)
 ON CONFLICT (singleton) DO UPDATE SET version = EXCLUDED.version, applied_at = now()

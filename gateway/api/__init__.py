@@ -12,6 +12,7 @@ from gateway.api import (
     devices,
     docs,
     health,
+    inbound,
     messages,
     metrics,
     otp,
@@ -115,6 +116,10 @@ ENDPOINTS: list[Endpoint] = [
         "DELETE", "/api/v1/messages/{request_id}", messages.cancel_message, "Cancel a message not sent yet",
         "messages", {200: messages.CancelAnswer, 202: messages.CancelAnswer}, scope="messages.send",
         errors=("conflict",),
+    ),
+    Endpoint(
+        "GET", "/api/v1/inbound", inbound.list_inbound, "List SMS the relays received, oldest first",
+        "messages", {200: inbound.InboundList}, scope="messages.read", query=inbound.InboundQuery,
     ),
     # --- OTP ---------------------------------------------------------------------------------
     Endpoint(

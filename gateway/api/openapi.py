@@ -49,6 +49,7 @@ def _examples() -> dict[type[Any], Any]:
         batches,
         devices,
         health,
+        inbound,
         messages,
         otp,
         queue,
@@ -292,6 +293,7 @@ def _examples() -> dict[type[Any], Any]:
         **recipients.examples(_WHEN),
         **queue.examples(),
         **batches.examples(_WHEN),
+        **inbound.examples(_WHEN),
     }
 
 

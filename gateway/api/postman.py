@@ -51,6 +51,7 @@ RUN_ORDER: Final[dict[str, tuple[str, ...]]] = {
         "messages.message_status",
         "messages.list_messages",
         "messages.cancel_message",
+        "messages.list_inbound",
     ),
     "otp": ("otp.send_otp", "otp.verify_otp", "otp.otp_status"),
     "webhooks": (

@@ -15,7 +15,7 @@
     relaygate pairing-code --account ID [--json]
     relaygate recipients import FILE --account ID [--all-or-nothing] [--json]
     relaygate recipients opt-out|opt-in PHONE --account ID
-    relaygate relay-sim --api-url URL --token TOKEN --devices N [--state-dir D] [--record FILE] ...
+    relaygate relay-sim --api-url URL --token TOKEN --devices N [--kind relay|smsgate] [--state-dir D] [--record FILE] ...
     relaygate demo
 
 Flags override ``RELAYGATE_*`` environment variables (see :mod:`gateway.config`). Each command
@@ -40,6 +40,7 @@ from gateway.cli.serve import add_listener_arguments, serve
 from gateway.config import Settings, SettingsError
 from gateway.logs import configure_logging
 from gateway.sim import relay as relaysim
+from gateway.sim import smsgate
 from gateway.sim.demo import run_demo
 
 __all__ = ["main", "raise_open_files_limit"]
@@ -67,6 +68,12 @@ def _parser() -> argparse.ArgumentParser:
 
     sim = sub.add_parser("relay-sim", help="simulated relay phones speaking the real protocol")
     relaysim.add_arguments(sim)
+    sim.add_argument(
+        "--kind",
+        choices=("relay", "smsgate"),
+        default="relay",
+        help="relay: WebSocket relays (docs/protocol.md); smsgate: the SMSGate app's contract (docs/phones.md)",
+    )
 
     add_listener_arguments(
         sub.add_parser("demo", help="gateway on the embedded database with three simulated relays")
@@ -103,6 +110,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return uvloop.run(serve(settings))
     if args.command == "relay-sim":
         configure_logging(level="warning", fmt=settings.log_format, stream=sys.stderr)
+        if args.kind == "smsgate":
+            return uvloop.run(smsgate.run_smsgate_sim(relaysim.options_from_args(args)))
         return uvloop.run(relaysim.run_relay_sim(relaysim.options_from_args(args)))
     if args.command == "demo":
         configure_logging(level="warning", fmt=settings.log_format, stream=sys.stderr)

@@ -1,7 +1,8 @@
 """The live registry of connected relays.
 
-One :class:`RelayConnection` per connected device (a second connection of the same device
-replaces the first, which is closed with 4000). The hub keeps each phone's telemetry in memory,
+One :class:`~gateway.fleet.link.RelayLink` per connected device: a WebSocket
+:class:`RelayConnection` (a second connection of the same device replaces the first, which is
+closed with 4000) or an SMSGate phone's link (:mod:`gateway.mobile.link`). The hub keeps each phone's telemetry in memory,
 flushes it to the database in batches, records ``device.online`` / ``device.offline`` events
 in the outbox (debounced: a relay back within ``event_debounce`` seconds produces neither), and
 forwards the delivery-relevant happenings (online, offline, ack, report) to
@@ -14,6 +15,7 @@ import asyncio
 import time
 from collections import deque
 from collections.abc import Sequence
+from datetime import datetime
 from typing import Any, Protocol
 
 import asyncpg
@@ -22,9 +24,10 @@ from websockets.exceptions import ConnectionClosed
 
 from gateway.events import DeviceEventData, event_row
 from gateway.fleet.devices import DeviceRecord, LiveTelemetry
+from gateway.fleet.link import CancelOutcome, RelayLink
 from gateway.logs import get_logger
 from gateway.timefmt import utcnow
-from protocol import CancelResult, CloseCode, RelaySession, Report
+from protocol import CancelResult, CloseCode, RelaySession, Report, SessionState
 from store import queries as q
 from store.batcher import Batcher, write_isolating
 from store.outbox import insert_events
@@ -102,6 +105,33 @@ class RelayConnection:
         for data in self.session.data_to_send():
             await self.ws.send(data, text=True)
 
+    @property
+    def is_open(self) -> bool:
+        """Past hello and not closing: ``send`` frames may go out."""
+        return self.session.state is SessionState.OPEN
+
+    def send_message(
+        self, *, id: str, to: str, message: str, sim_slot: int | None, expires_at: datetime
+    ) -> None:
+        """Queue a ``send`` frame (written by :meth:`flush`)."""
+        self.session.send_message(id=id, to=to, message=message, sim_slot=sim_slot, expires_at=expires_at)
+
+    @property
+    def can_cancel(self) -> bool:
+        """The session runs protocol v1.1 or later (v1 has no ``cancel`` frame)."""
+        return self.session.can_cancel
+
+    def cancel(self, message_id: str) -> CancelOutcome:
+        """Queue a ``cancel`` frame (written by :meth:`flush`); the relay's ``cancel_result``
+        follows."""
+        self.session.send_cancel(message_id)
+        return "requested"
+
+    async def close(self, code: CloseCode, reason: str) -> None:
+        """Close the socket with ``code``."""
+        self.session.close(code, reason)
+        await close_connection(self)
+
 
 class RelayHub:
     """Registry of connections, telemetry and device events."""
@@ -114,7 +144,7 @@ class RelayHub:
         self._offline_pending: dict[str, tuple[asyncio.TimerHandle, str, DeviceEventData]] = {}
         """Devices gone less than ``event_debounce`` ago: their ``device.offline`` is not written yet."""
         self.events: RelayEvents = NullRelayEvents()
-        self._conns: dict[str, RelayConnection] = {}
+        self._conns: dict[str, RelayLink] = {}
         self._online: set[str] = set()
         self._dirty: set[str] = set()
         self._sent: dict[str, deque[float]] = {}
@@ -123,13 +153,15 @@ class RelayHub:
         self._by_token: dict[bytes, str] = {}
         self._known: dict[str, tuple[bytes, DeviceRecord, LiveTelemetry]] = {}
         self._unpaired: set[str] = set()
+        self.closing = False
+        """Set by :meth:`close_all`: links opening from now on are refused."""
         self.event_writer: Batcher[tuple[str, str, str, str], None] = Batcher(
             pool, insert_events, name="relay.events"
         )
 
     # --- registry -----------------------------------------------------------------------------
 
-    def connection(self, device_id: str) -> RelayConnection | None:
+    def connection(self, device_id: str) -> RelayLink | None:
         """The device's current connection, if any."""
         return self._conns.get(device_id)
 
@@ -147,17 +179,16 @@ class RelayHub:
         """How many relay sockets are open."""
         return len(self._conns)
 
-    async def attach(self, conn: RelayConnection) -> None:
+    async def attach(self, conn: RelayLink) -> None:
         """Register a new connection, replacing (closing with 4000) an older one of that device."""
         old = self._conns.get(conn.device.id)
         self._conns[conn.device.id] = conn
         if old is not None:
             log.info("relay.replaced", device_id=conn.device.id)
             self.events.relay_offline(conn.device.id)
-            old.session.close(CloseCode.SESSION_REPLACED, "session replaced by a newer connection")
-            await close_connection(old)
+            await old.close(CloseCode.SESSION_REPLACED, "session replaced by a newer connection")
 
-    async def detach(self, conn: RelayConnection) -> None:
+    async def detach(self, conn: RelayLink) -> None:
         """The connection ended; if it was the device's current one the device is offline."""
         if self._conns.get(conn.device.id) is not conn:
             return
@@ -170,7 +201,7 @@ class RelayHub:
             self._offline_event(conn.device.id, conn.device.account_id, self._device_event(conn))
             log.info("relay.offline", device_id=conn.device.id, account_id=conn.device.account_id)
 
-    async def hello(self, conn: RelayConnection) -> None:
+    async def hello(self, conn: RelayLink) -> None:
         """The device's hello arrived: it is online."""
         if self._conns.get(conn.device.id) is not conn:
             return
@@ -210,13 +241,13 @@ class RelayHub:
             self._settle_offline(device_id)
         return len(devices)
 
-    def heartbeat(self, conn: RelayConnection) -> None:
+    def heartbeat(self, conn: RelayLink) -> None:
         """Telemetry changed; it will be flushed with the next batch."""
         self._dirty.add(conn.device.id)
         if self._conns.get(conn.device.id) is conn:
             self._report_sims(conn)
 
-    def _report_sims(self, conn: RelayConnection) -> None:
+    def _report_sims(self, conn: RelayLink) -> None:
         """Tell the pipeline which SIM slots the phone has and which can send now."""
         sims = conn.telemetry.sims
         declared = frozenset(int(s["slot"]) for s in sims)
@@ -260,15 +291,13 @@ class RelayHub:
         """Close the device's socket (unpairing, shutdown)."""
         conn = self._conns.get(device_id)
         if conn is not None:
-            conn.session.close(code, reason)
-            await close_connection(conn)
+            await conn.close(code, reason)
 
     async def close_all(self, code: CloseCode, reason: str) -> None:
-        """Close every relay socket (gateway shutdown)."""
+        """Close every relay link (gateway shutdown); no new one is accepted after this."""
+        self.closing = True
         conns = list(self._conns.values())
-        for conn in conns:
-            conn.session.close(code, reason)
-        await asyncio.gather(*(close_connection(c) for c in conns))
+        await asyncio.gather(*(c.close(code, reason) for c in conns))
 
     # --- counters -----------------------------------------------------------------------------
 
@@ -292,7 +321,7 @@ class RelayHub:
 
     # --- persistence --------------------------------------------------------------------------
 
-    def _device_event(self, conn: RelayConnection) -> DeviceEventData:
+    def _device_event(self, conn: RelayLink) -> DeviceEventData:
         t = conn.telemetry
         return DeviceEventData(
             device_id=conn.device.id,

@@ -25,6 +25,7 @@ from gateway.access.tokens import DEVICE_PREFIX, bearer_token, hash_token, is_we
 from gateway.errors import ApiError, error_body
 from gateway.fleet.devices import DeviceRecord, LiveTelemetry, device_from_row, telemetry_from_row
 from gateway.fleet.hub import RelayConnection, RelayHub, close_connection
+from gateway.fleet.inbound import InboundDesk, InboundSms
 from gateway.fleet.reports import ReportDesk
 from gateway.logs import get_logger
 from gateway.timefmt import utcnow
@@ -37,6 +38,8 @@ from protocol import (
     CommandAcked,
     HeartbeatReceived,
     HelloReceived,
+    Inbound,
+    InboundReceived,
     ProtocolVersion,
     ProtocolViolation,
     RelaySession,
@@ -71,12 +74,15 @@ class RelayListener:
         *,
         heartbeat_interval: float,
         ping_interval: float = 20.0,
+        inbound: InboundDesk | None = None,
     ) -> None:
         self._pool = pool
         self.hub = hub
         self._heartbeat_interval = heartbeat_interval
         self._ping_interval = ping_interval
         self._server: Server | None = None
+        self.inbound = inbound or InboundDesk(pool)
+        """Stores inbound SMS (protocol v1.1); ``inbound_ack`` only after the commit."""
         self.reports = ReportDesk(hub)
         """Stores reports; acknowledges only stored ones (see :mod:`gateway.fleet.reports`)."""
         self._devices: weakref.WeakKeyDictionary[ServerConnection, tuple[DeviceRecord, LiveTelemetry]] = (
@@ -201,6 +207,8 @@ class RelayListener:
                 await self.reports.receive(conn, report)  # acked once stored, else parked
             case CancelResultReceived(frame=result):
                 await self._cancel_result(conn, result)
+            case InboundReceived(frame=sms):  # v1.1
+                await self._store_inbound(conn, sms)
             case ProtocolViolation(code=code, message=message):
                 log.info("relay.protocol_violation", device_id=conn.device.id, code=code, message=message)
             case _:
@@ -218,6 +226,26 @@ class RelayListener:
             return
         if result.result == "cancelled":
             conn.session.ack_report(result.id, "cancelled")
+
+    async def _store_inbound(self, conn: RelayConnection, sms: Inbound) -> None:
+        """Store, then ``inbound_ack``; a database that cannot take it gets no ack (the relay
+        sends it again after reconnecting)."""
+        try:
+            await self.inbound.store(
+                InboundSms(
+                    account_id=conn.device.account_id,
+                    device_id=conn.device.id,
+                    relay_id=sms.id,
+                    sender=sms.from_,
+                    text=sms.text,
+                    received_at=sms.received_at,
+                    sim_slot=sms.sim_slot,
+                )
+            )
+        except DATABASE_DOWN as exc:
+            log.warning("relay.inbound_not_stored", device_id=conn.device.id, error=repr(exc))
+            return
+        conn.session.ack_inbound(sms.id)
 
     async def close_all(self) -> None:
         """Close every session with 1001 (going away): phones reconnect with backoff."""

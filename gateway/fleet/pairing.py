@@ -36,6 +36,7 @@ __all__ = [
     "pair_device",
     "parse_qr_payload",
     "qr_payload",
+    "register_device",
 ]
 
 CODE_ALPHABET = "23456789ABCDEFGHJKMNPQRSTUVWXYZ"
@@ -110,9 +111,18 @@ async def create_pairing_code(
 
 
 async def pair_device(
-    pool: asyncpg.Pool[Any], code: str, *, name: str, model: str, app_version: str
+    pool: asyncpg.Pool[Any],
+    code: str,
+    *,
+    name: str,
+    model: str,
+    app_version: str,
+    token_prefix: str = DEVICE_PREFIX,
 ) -> PairedDevice:
-    """Spend ``code`` (normalised) on a new device; raise :class:`PairingFailed` otherwise."""
+    """Spend ``code`` (normalised) on a new device; raise :class:`PairingFailed` otherwise.
+
+    ``token_prefix`` tells the kinds of relay apart: ``rgd`` tokens open WebSocket sessions,
+    SMSGate phones get ``rgm`` tokens that only the mobile API accepts."""
     lookup, secret = code[:4], code[4:]
     async with pool.acquire() as conn, conn.transaction():
         rows = await conn.fetch(q.PAIRING_LIVE_BY_LOOKUP, lookup, MAX_FAILED_TRIES)
@@ -123,7 +133,7 @@ async def pair_device(
             if rows:
                 await conn.execute(q.PAIRING_COUNT_FAILURE, [r["id"] for r in rows])
         else:
-            token = generate_token(DEVICE_PREFIX)
+            token = generate_token(token_prefix)
             device_id = new_id("dev")
             await conn.execute(
                 q.DEVICE_INSERT, device_id, match["account_id"], name, model, app_version, hash_token(token)
@@ -132,3 +142,19 @@ async def pair_device(
     if match is None:
         raise PairingFailed
     return PairedDevice(device_id=device_id, account_id=match["account_id"], device_token=token, name=name)
+
+
+async def register_device(
+    pool: asyncpg.Pool[Any], account_id: str, *, name: str, model: str, app_version: str, token_prefix: str
+) -> PairedDevice | None:
+    """A new device of ``account_id`` without a code (an operator's registration secret vouched
+    for it); None if the account does not exist."""
+    token = generate_token(token_prefix)
+    device_id = new_id("dev")
+    async with pool.acquire() as conn, conn.transaction():
+        if await conn.fetchval(q.ACCOUNT_BY_ID, account_id) is None:
+            return None
+        await conn.execute(
+            q.DEVICE_INSERT, device_id, account_id, name, model, app_version, hash_token(token)
+        )
+    return PairedDevice(device_id=device_id, account_id=account_id, device_token=token, name=name)

@@ -39,13 +39,14 @@ from websockets.exceptions import ConnectionClosed
 
 from gateway.fleet.devices import DeviceRecord, device_from_row, telemetry_from_row
 from gateway.fleet.hub import RelayHub
+from gateway.fleet.link import CancelOutcome
 from gateway.logs import get_logger
 from gateway.recipients.completion import complete_batches
 from gateway.secret import ServerSecret
 from gateway.sending.held import DEFAULT_HORIZON, HeldMessages
 from gateway.sending.transitions import Kind, Transition, write_transitions
 from gateway.timefmt import utcnow
-from protocol import CancelResult, ProtocolStateError, Report, SessionState
+from protocol import CancelResult, ProtocolStateError, Report
 from scheduler import DeviceLimits, Dispatch, Expiry, Priority, Scheduler, Work, is_retryable
 from store import queries as q
 from store.batcher import Batcher, ItemRejected, is_data_error
@@ -528,21 +529,30 @@ class Pipeline:
             return "not_on_relay"
         device_id = location[1]
         conn = self.hub.connection(device_id)
-        if conn is None or conn.session.state is not SessionState.OPEN:
+        if conn is None or not conn.is_open:
             return "relay_offline"
-        if not conn.session.can_cancel:
+        if not conn.can_cancel:
             return "relay_cannot_cancel"
         row = await self._pool.fetchval(q.MESSAGE_CANCEL_REQUESTED, message_id, device_id, self.now(), reason)
         if row is None:
             return "not_on_relay"
         self._cancel_requested[message_id] = (device_id, reason)
+        outcome: CancelOutcome = "requested"
         try:
-            conn.session.send_cancel(message_id)
+            outcome = conn.cancel(message_id)
             await conn.flush()
         except (ConnectionClosed, ProtocolStateError):
             pass  # the session ended meanwhile: relay_offline takes it from here
-        log.info("pipeline.cancel_requested", message_id=message_id, device_id=device_id)
+        log.info("pipeline.cancel_requested", message_id=message_id, device_id=device_id, outcome=outcome)
+        if outcome == "dropped":  # it never reached the phone: cancelled now
+            await self.relay_cancel_result(
+                device_id, CancelResult(id=message_id, result="cancelled", at=None)
+            )
         return "requested"
+
+    def cancel_pending(self, message_id: str) -> bool:
+        """Whether the gateway asked a relay to cancel ``message_id`` and awaits its answer."""
+        return message_id in self._cancel_requested
 
     async def relay_cancel_result(self, device_id: str, frame: CancelResult) -> None:
         """A relay answered a ``cancel``; returns once a ``cancelled`` is stored (the relay then
@@ -607,11 +617,11 @@ class Pipeline:
         self.scheduler.set_online(device.id)
         self._wake.set()
         conn = self.hub.connection(device.id)
-        if conn is None or not conn.session.can_cancel or conn.session.state is not SessionState.OPEN:
+        if conn is None or not conn.can_cancel or not conn.is_open:
             return
         for message_id, (holder, _) in self._cancel_requested.items():
             if holder == device.id and self.scheduler.location(message_id) == ("acked", device.id):
-                conn.session.send_cancel(message_id)  # written by the listener after the welcome
+                conn.cancel(message_id)  # written by the listener after the welcome
 
     def relay_offline(self, device_id: str) -> None:
         """A relay's session ended: what it never acknowledged goes back to the queue, held for
@@ -669,8 +679,35 @@ class Pipeline:
         if self.scheduler.acked(message_id, device_id):
             self.transitions.submit_nowait(Transition("acked", message_id, device_id, utcnow()))
 
-    async def relay_reported(self, device_id: str, report: Report) -> None:
-        """A relay reported on a message; returns once the report is stored."""
+    def held_by(self, device_id: str) -> list[tuple[str, str, str, int | None, datetime]]:
+        """``(id, to, text, sim_slot, expires_at)`` of every message the relay acked and has not
+        finished (after a restart: what an SMSGate phone pulled before it)."""
+        return [
+            (message_id, p.to, p.body, p.sim_slot, p.expires_at)
+            for message_id, p in self._payloads.items()
+            if self.scheduler.location(message_id) == ("acked", device_id)
+        ]
+
+    async def relay_took(self, device_id: str, message_ids: Sequence[str]) -> list[str]:
+        """A relay is about to be handed ``message_ids`` (an SMSGate phone's pull): those still
+        assigned to it become acked at once — so its going offline no longer re-routes them —
+        and the ids returned are those acked now or before, once the acks are stored."""
+        taken: list[str] = []
+        now = utcnow()
+        pending = []
+        for message_id in message_ids:
+            if self.scheduler.acked(message_id, device_id):
+                pending.append(self.transitions.submit(Transition("acked", message_id, device_id, now)))
+                taken.append(message_id)
+            elif self.scheduler.location(message_id) == ("acked", device_id):
+                taken.append(message_id)
+        if pending:
+            await asyncio.gather(*pending)
+        return taken
+
+    async def relay_reported(self, device_id: str, report: Report, *, detail: str | None = None) -> None:
+        """A relay reported on a message; returns once the report is stored. ``detail`` is a
+        failure's human-readable text (an SMSGate phone's error string)."""
         message_id, now = report.id, utcnow()
         location = self.scheduler.location(message_id)
         payload = self._payloads.get(message_id)
@@ -701,7 +738,9 @@ class Pipeline:
                     return
                 self._payloads.pop(message_id, None)
             await self.transitions.submit(
-                Transition("failed", message_id, device_id, now, reason=reason, reported_at=report.at)
+                Transition(
+                    "failed", message_id, device_id, now, reason=reason, reported_at=report.at, detail=detail
+                )
             )
         else:
             kind: Kind = "sent" if report.status == "sent" else "delivered"
@@ -810,13 +849,9 @@ class Pipeline:
                 self._payloads.pop(decision.message_id, None)
                 continue
             conn = self.hub.connection(decision.device_id)
-            if (
-                conn is None
-                or conn is not sessions[decision.device_id]
-                or conn.session.state is not SessionState.OPEN
-            ):
+            if conn is None or conn is not sessions[decision.device_id] or not conn.is_open:
                 continue  # that session ended meanwhile: its relay_offline has requeued the message
-            conn.session.send_message(
+            conn.send_message(
                 id=decision.message_id,
                 to=payload.to,
                 message=payload.body,

@@ -26,6 +26,9 @@ EventType = Literal[
     "otp.verified",
     "device.online",
     "device.offline",
+    "message.received",
+    "recipient.opted_out",
+    "recipient.opted_in",
     "webhook.test",
 ]
 EVENT_TYPES: tuple[str, ...] = get_args(EventType)
