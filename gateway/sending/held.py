@@ -26,6 +26,7 @@ import asyncpg
 from gateway.logs import get_logger
 from scheduler import HoldQueue
 from store import queries as q
+from store.database import DATABASE_DOWN
 
 __all__ = ["DEFAULT_HORIZON", "HeldMessages"]
 
@@ -38,7 +39,9 @@ DEFAULT_HORIZON = 3600.0
 RELEASE_BATCH = 1000
 RETRY_AFTER = 1.0
 """Seconds before retrying when the database cannot be reached."""
-_DATABASE_ERRORS = (OSError, TimeoutError, asyncpg.InterfaceError, asyncpg.PostgresError)
+_DATABASE_ERRORS: tuple[type[BaseException], ...] = (*DATABASE_DOWN, asyncpg.PostgresError)
+"""Retried, never fatal: the database is down (or refused one statement; the rows stay
+``scheduled`` and are read again)."""
 
 
 class HeldMessages(Generic[T]):

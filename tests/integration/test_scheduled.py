@@ -148,8 +148,8 @@ async def _holds(running: RunningGateway, request_id: str) -> bool:
 
 
 async def test_scheduled_message_survives_kill_9(database_url: str, session: aiohttp.ClientSession) -> None:
-    """kill -9 while a message is scheduled: after a restart it is still scheduled, and it is
-    sent when due, not before."""
+    """kill -9 while a message is scheduled: it is still scheduled in the database, and after a
+    restart it is sent when due (at once if that time passed meanwhile), not before, once."""
     gateway = GatewayProcess(database_url)
     await gateway.start()
     _, token = await make_account(database_url)
@@ -160,6 +160,14 @@ async def test_scheduled_message_survives_kill_9(database_url: str, session: aio
     )
     assert status == 200 and answer["status"] == "scheduled", answer
     await gateway.kill()
+    conn = await asyncpg.connect(database_url)
+    try:  # committed before the answer: there after the kill, still waiting
+        assert (
+            await conn.fetchval("SELECT status FROM messages WHERE id = $1", answer["request_id"])
+            == "scheduled"
+        )
+    finally:
+        await conn.close()
     await gateway.start()
     fleet = await RelayFleet.start(
         SimOptions(
@@ -167,7 +175,6 @@ async def test_scheduled_message_survives_kill_9(database_url: str, session: aio
         )
     )
     try:
-        assert (await status_of(api, answer["request_id"]))["status"] == "scheduled"
 
         async def delivered() -> dict[str, Any] | None:
             view = await status_of(api, answer["request_id"])
