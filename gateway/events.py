@@ -40,7 +40,7 @@ class MessageEventData(msgspec.Struct, kw_only=True, forbid_unknown_fields=True)
     """``data`` of the ``message.*`` events."""
 
     request_id: str
-    status: Literal["sent", "delivered", "failed"]
+    status: Literal["sent", "delivered", "failed", "cancelled"]
     to: str
     device_id: str | None
     device_name: str | None
@@ -51,6 +51,9 @@ class MessageEventData(msgspec.Struct, kw_only=True, forbid_unknown_fields=True)
     """For people: e.g. ``last attempt: radio_off on dev_…`` (``message.failed`` only)."""
     metadata: dict[str, Any] | None
     kind: Literal["sms", "otp", "list"]
+    cancel_reason: str | None = None
+    """Set on ``message.cancelled`` only: ``api`` (``DELETE /v1/messages/{request_id}``),
+    ``otp_replaced`` (a newer code for the same number and purpose), …"""
     late_report: LateReportData | None = None
     """Set on ``message.late_report`` only (whose ``status`` stays ``failed``)."""
 
@@ -105,6 +108,13 @@ class MessageFailed(_Event, tag="message.failed", kw_only=True):
     data: MessageEventData
 
 
+class MessageCancelled(_Event, tag="message.cancelled", kw_only=True):
+    """The message was cancelled before a relay sent it: by the API while scheduled or queued,
+    or by its relay confirming a cancel (protocol v1.1); or a newer OTP replaced its code."""
+
+    data: MessageEventData
+
+
 class MessageLateReport(_Event, tag="message.late_report", kw_only=True):
     """A relay reported ``sent``/``delivered`` after the message had failed; it stays failed."""
 
@@ -139,6 +149,7 @@ WebhookEvent = (
     MessageSent
     | MessageDelivered
     | MessageFailed
+    | MessageCancelled
     | MessageLateReport
     | OtpVerified
     | DeviceOnline
@@ -151,6 +162,7 @@ EVENT_STRUCTS: tuple[type[_Event], ...] = (
     MessageSent,
     MessageDelivered,
     MessageFailed,
+    MessageCancelled,
     MessageLateReport,
     OtpVerified,
     DeviceOnline,

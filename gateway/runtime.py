@@ -1,8 +1,15 @@
 """The running gateway: start-up, supervision and the fixed shutdown order.
 
-Start-up: database (embedded or ``DATABASE_URL``) → schema → first-run bootstrap → restart
-recovery (unfinished messages back into the scheduler) → HTTP listener → background tasks →
-relay listener.
+Start-up: both listening sockets bound (a taken port fails before anything else) → database
+(embedded or ``DATABASE_URL``) → schema → first-run bootstrap → restart recovery (unfinished
+messages back into the scheduler) → HTTP server → background tasks → relay listener.
+
+The HTTP side is uvicorn's own ``Server.serve(sockets=[...])`` on the pre-bound socket, run as
+the supervised task ``http.serve``; the runtime, not an ASGI lifespan, owns start-up and
+shutdown, because its order interleaves the relay side with the HTTP side (uvicorn's lifespan
+would run the app's start-up before its listener and the app's shutdown only after the HTTP
+drain, with no room for the relay listener). The app therefore runs with ``lifespan="off"``,
+and uvicorn's signal handlers are left out: the runtime's caller owns the signals.
 
 While running, the task ``database.watch`` pings PostgreSQL every ``DATABASE_WATCH_INTERVAL``
 seconds: it logs ``database.down`` / ``database.up``, stores the relay reports that were parked
@@ -11,9 +18,11 @@ server — restarts the postmaster if it died (``database.embedded_restarted``).
 
 Shutdown (on SIGINT/SIGTERM, or when a supervised task dies), always in this order:
 
-1. stop accepting: close the HTTP and relay listening sockets;
+1. stop accepting: close the relay listening socket and tell uvicorn to exit (it closes the
+   HTTP listening socket within its 0.1 s tick);
 2. close relay sessions with 1001 (going away) so phones reconnect with backoff, and let
-   in-flight HTTP requests finish (up to ``shutdown_timeout``);
+   in-flight HTTP requests finish (uvicorn's graceful drain, up to ``shutdown_timeout``;
+   idle keep-alive connections are closed at once);
 3. stop background tasks (dispatch, writers, flushers): cancelled with a message, then the
    group-commit writers write what they still hold (acks, requeues, and the ``device.offline``
    events still held by the debounce) within ``shutdown_timeout``;
@@ -24,9 +33,9 @@ Shutdown (on SIGINT/SIGTERM, or when a supervised task dies), always in this ord
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import socket
-import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import asyncpg
@@ -37,6 +46,7 @@ from gateway.access.auth import Authenticator
 from gateway.access.ratelimit import KeyedTokenBuckets
 from gateway.access.scopes import ALL_SCOPES
 from gateway.app import build_app
+from gateway.clock import SYSTEM_CLOCK, Clock
 from gateway.config import Settings
 from gateway.fleet.hub import RelayHub
 from gateway.fleet.listener import RelayListener
@@ -95,24 +105,38 @@ def bind_socket(host: str, port: int, *, setting: str = "the port setting") -> s
     return sock
 
 
-class _QuietServer(uvicorn.Server):
-    """uvicorn without its own signal handling: the runtime owns signals and shutdown order."""
+HTTP_SERVE_MARGIN = 1.0
+"""Seconds ``http.serve`` may take beyond ``shutdown_timeout`` to finish uvicorn's own shutdown
+(its 0.1 s tick and pause) before it is cancelled."""
 
-    def install_signal_handlers(self) -> None:  # pragma: no cover - not called by our start-up path
-        return None
+
+class _HttpServer(uvicorn.Server):
+    """uvicorn's server without its signal handlers: the runtime's caller owns SIGINT/SIGTERM
+    (``relaygate serve`` installs them on the loop; tests run gateways inside pytest)."""
+
+    @contextlib.contextmanager
+    def capture_signals(self) -> Iterator[None]:
+        yield
 
 
 class Gateway:
-    """One gateway process. ``start()`` then ``wait()`` then ``stop()``."""
+    """One gateway process. ``start()`` then ``wait()`` then ``stop()``.
 
-    def __init__(self, settings: Settings, *, announce: Callable[[str], None] = print) -> None:
+    ``clock`` is the one clock of this gateway: the runtime hands it to every part that reads
+    time (see :mod:`gateway.clock`); tests pass one they can move.
+    """
+
+    def __init__(
+        self, settings: Settings, *, announce: Callable[[str], None] = print, clock: Clock = SYSTEM_CLOCK
+    ) -> None:
         self.settings = settings
+        self.clock = clock
         self._announce = announce
         self.supervisor = Supervisor()
         self._stop_requested = asyncio.Event()
         self.pool: asyncpg.Pool[Any] | None = None
         self.services: Services | None = None
-        self._http: _QuietServer | None = None
+        self._http: _HttpServer | None = None
         self._http_sock: socket.socket | None = None
         self._relay_sock: socket.socket | None = None
         self.hub: RelayHub | None = None
@@ -152,7 +176,12 @@ class Gateway:
         )
         secret = load_secret(s.secret_key, s.data_dir)
         self.pipeline = Pipeline(
-            self.pool, self.hub, secret=secret, max_attempts=s.max_attempts, reclaim_grace=s.reclaim_grace
+            self.pool,
+            self.hub,
+            secret=secret,
+            max_attempts=s.max_attempts,
+            reclaim_grace=s.reclaim_grace,
+            clock=self.clock.time,
         )
         self.hub.events = self.pipeline
         await self.pipeline.load()
@@ -167,20 +196,26 @@ class Gateway:
             schedule=s.webhook_schedule,
             timeout=s.webhook_timeout,
             concurrency=s.webhook_concurrency,
+            clock=self.clock,
         )
         self.services = Services(
             settings=s,
             pool=self.pool,
-            authenticator=Authenticator(self.pool, rate=s.api_rate_per_second, burst=s.api_rate_burst),
-            started_at=time.monotonic(),
+            clock=self.clock,
+            authenticator=Authenticator(
+                self.pool, rate=s.api_rate_per_second, burst=s.api_rate_burst, clock=self.clock
+            ),
+            started_at=self.clock.monotonic(),
             hub=self.hub,
             pipeline=self.pipeline,
             secret=secret,
             webhooks=self.webhooks,
-            pair_limits=KeyedTokenBuckets(s.pair_rate_per_second, s.pair_burst, time.monotonic),
-            idempotency_budget=DailyBudget(MAX_IDEMPOTENCY_KEYS_PER_DAY),
+            pair_limits=KeyedTokenBuckets(s.pair_rate_per_second, s.pair_burst, self.clock.monotonic),
+            idempotency_budget=DailyBudget(MAX_IDEMPOTENCY_KEYS_PER_DAY, self.clock.time),
             queue=queue,
-            caps=SendCaps(self.pool, queue, default_recipient_hour=s.recipient_hourly_limit),
+            caps=SendCaps(
+                self.pool, queue, default_recipient_hour=s.recipient_hourly_limit, clock=self.clock.time
+            ),
             http_port=self.http_port,
             relay_port=self.relay_port,
         )
@@ -198,16 +233,15 @@ class Gateway:
             proxy_headers=bool(s.trusted_proxies),
             forwarded_allow_ips=list(s.trusted_proxies),
         )
-        config.load()
-        self._http = _QuietServer(config)
-        self._http.lifespan = config.lifespan_class(config)
-        await self._http.startup(sockets=[self._http_sock])
+        config.load()  # here, so that a configuration uvicorn refuses fails start()
+        self._http = _HttpServer(config)
+        self.supervisor.spawn("http.serve", self._http.serve(sockets=[self._http_sock]))
         self.supervisor.spawn("messages.accept", self.pipeline.accepts.run())
         self.supervisor.spawn("messages.transitions", self.pipeline.transitions.run())
         self.supervisor.spawn("pipeline.dispatch", self.pipeline.run())
+        self.supervisor.spawn("pipeline.holds", self.pipeline.held.run())
         self.supervisor.spawn("idempotency.purge", self._purge_idempotency_keys())
         self.supervisor.spawn("webhooks.dispatch", self.webhooks.run())
-        self.supervisor.spawn("http.clock", self._http.main_loop())
         self.relay_listener = RelayListener(self.pool, self.hub, heartbeat_interval=s.heartbeat_interval)
         await self.relay_listener.start(self._relay_sock)
         self.supervisor.spawn("relay.telemetry", self.hub.run_flusher())
@@ -324,20 +358,21 @@ class Gateway:
         """Shut down in the documented order."""
         timeout = self.settings.shutdown_timeout
         log.info("gateway.stopping")
-        # 1. stop accepting connections (uvicorn closes its own listener in step 2)
+        # 1. stop accepting connections (uvicorn closes its listener and the socket on its
+        #    next tick, then drains: step 2 runs beside it)
         if self.relay_listener is not None:
             self.relay_listener.stop_accepting()
         elif self._relay_sock is not None:
             self._relay_sock.close()
-        if self._http is None and self._http_sock is not None:
-            self._http_sock.close()  # start() failed before uvicorn took the socket
+        if self._http is not None:
+            self._http.should_exit = True
+        elif self._http_sock is not None:
+            self._http_sock.close()  # start() failed before uvicorn got the socket
         # 2. close relay sessions with 1001, let in-flight HTTP requests finish
         if self.relay_listener is not None:
             await self.relay_listener.close_all()
         if self._http is not None:
-            self._http.should_exit = True
-            await self.supervisor.stop("http.clock", timeout)
-            await self._http.shutdown(sockets=[self._http_sock] if self._http_sock else None)
+            await self.supervisor.stop("http.serve", timeout + HTTP_SERVE_MARGIN)
         # 3. background tasks; then write what the group-commit writers still hold (with the
         #    device.offline events the debounce still holds: these relays are gone for now)
         await self.supervisor.cancel_all(timeout)

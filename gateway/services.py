@@ -9,6 +9,7 @@ import asyncpg
 
 from gateway.access.auth import Authenticator
 from gateway.access.ratelimit import KeyedTokenBuckets
+from gateway.clock import Clock
 from gateway.config import Settings
 from gateway.fleet.devices import DeviceRecord
 from gateway.fleet.hub import RelayHub
@@ -28,9 +29,11 @@ class Services:
 
     settings: Settings
     pool: asyncpg.Pool[Any]
+    clock: Clock
+    """The gateway's one clock: read time here, never from :mod:`time` or ``datetime.now``."""
     authenticator: Authenticator
     started_at: float
-    """``time.monotonic()`` at start, for uptime."""
+    """``clock.monotonic()`` at start, for uptime."""
     hub: RelayHub
     pipeline: Pipeline
     secret: ServerSecret

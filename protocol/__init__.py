@@ -13,6 +13,7 @@ format for relay developers.
 
 from protocol.codes import CloseCode, ErrorCode
 from protocol.events import (
+    CancelResultReceived,
     CommandAcked,
     Event,
     HeartbeatReceived,
@@ -29,6 +30,8 @@ from protocol.frames import (
     PROTOCOL_VERSION,
     SUBPROTOCOL,
     Ack,
+    Cancel,
+    CancelResult,
     Error,
     GatewayFrame,
     Heartbeat,
@@ -44,14 +47,21 @@ from protocol.frames import (
     encode_frame,
 )
 from protocol.session import RelaySession, SessionState
+from protocol.versions import CANCEL_SINCE, INBOUND_SINCE, SUBPROTOCOLS, ProtocolVersion, negotiate
 
 __all__ = [
+    "CANCEL_SINCE",
     "DEFAULT_HEARTBEAT_INTERVAL",
     "DEFAULT_MAX_IN_FLIGHT",
+    "INBOUND_SINCE",
     "MAX_FRAME_BYTES",
     "PROTOCOL_VERSION",
     "SUBPROTOCOL",
+    "SUBPROTOCOLS",
     "Ack",
+    "Cancel",
+    "CancelResult",
+    "CancelResultReceived",
     "CloseCode",
     "CommandAcked",
     "Error",
@@ -66,6 +76,7 @@ __all__ = [
     "InvalidFrame",
     "ProtocolError",
     "ProtocolStateError",
+    "ProtocolVersion",
     "ProtocolViolation",
     "RelayFrame",
     "RelaySession",
@@ -79,4 +90,5 @@ __all__ = [
     "decode_gateway_frame",
     "decode_relay_frame",
     "encode_frame",
+    "negotiate",
 ]

@@ -12,9 +12,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from protocol.frames import Heartbeat, Hello, Report
+from protocol.frames import CancelResult, Heartbeat, Hello, Report
 
 __all__ = [
+    "CancelResultReceived",
     "CommandAcked",
     "Event",
     "HeartbeatReceived",
@@ -65,6 +66,17 @@ class ReportReceived:
 
 
 @dataclass(frozen=True, slots=True)
+class CancelResultReceived:
+    """v1.1: the relay answered a ``cancel``; the id may come from an earlier session.
+
+    For ``cancelled`` the adapter stores it, then calls ``RelaySession.ack_report(id,
+    "cancelled")``; ``too_late`` needs no answer."""
+
+    frame: CancelResult
+    """The answer: id, result, time on the phone."""
+
+
+@dataclass(frozen=True, slots=True)
 class HeartbeatTimedOut:
     """No frame arrived within the heartbeat timeout; the session is closing with 4002."""
 
@@ -83,6 +95,12 @@ class ProtocolViolation:
 
 
 Event = (
-    HelloReceived | HeartbeatReceived | CommandAcked | ReportReceived | HeartbeatTimedOut | ProtocolViolation
+    HelloReceived
+    | HeartbeatReceived
+    | CommandAcked
+    | ReportReceived
+    | CancelResultReceived
+    | HeartbeatTimedOut
+    | ProtocolViolation
 )
 """Any event a session emits."""

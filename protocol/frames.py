@@ -1,4 +1,4 @@
-"""Frames of the relay WebSocket protocol, version 1, and their JSON codec.
+"""Frames of the relay WebSocket protocol, versions 1 and 1.1, and their JSON codec.
 
 Every frame is a JSON object sent as one WebSocket *text* frame, tagged by
 its ``"type"`` field. Each frame type is a :class:`msgspec.Struct`; the two
@@ -16,6 +16,10 @@ an :class:`~protocol.exceptions.InvalidFrame` carrying the error code the
 gateway answers with (``malformed_frame``, ``unknown_type`` or
 ``invalid_field``). ``docs/protocol.md`` is the human-readable form of this
 module and must be kept in step with it.
+
+Frames added by a minor version (``cancel``, ``cancel_result``) decode in any session; the
+session (:mod:`protocol.session`) refuses them under an older negotiated version
+(:mod:`protocol.versions`).
 """
 
 from __future__ import annotations
@@ -36,6 +40,8 @@ __all__ = [
     "STORABLE_TEXT",
     "SUBPROTOCOL",
     "Ack",
+    "Cancel",
+    "CancelResult",
     "CloseCode",
     "Error",
     "ErrorCode",
@@ -54,10 +60,11 @@ __all__ = [
 ]
 
 PROTOCOL_VERSION: Final = 1
-"""Version carried in ``hello``/``welcome`` and in the subprotocol name."""
+"""Major version carried in ``hello``/``welcome`` (1 for v1 and v1.1: the subprotocol says which
+minor version the session runs; see :mod:`protocol.versions`)."""
 
 SUBPROTOCOL: Final = "relaygate.v1"
-"""``Sec-WebSocket-Protocol`` value that selects this version."""
+"""``Sec-WebSocket-Protocol`` value that selects version 1 (``protocol.versions`` has them all)."""
 
 MAX_FRAME_BYTES: Final = 65536
 """Largest frame, in bytes of UTF-8, either side may send."""
@@ -118,7 +125,7 @@ class Hello(_RelayFrameBase, tag="hello", kw_only=True):
     """First frame of every session: who the relay is and what it holds."""
 
     protocol: Literal[1]
-    """Protocol version; must be 1 on the ``relaygate.v1`` subprotocol."""
+    """Major protocol version: 1 on both ``relaygate.v1`` and ``relaygate.v1.1``."""
     app_version: AppVersion
     """Version string of the relay app."""
     model: Text64 | None = None
@@ -180,6 +187,22 @@ class Report(_RelayFrameBase, tag="report", kw_only=True):
             raise ValueError("a report with status 'failed' requires a reason")
 
 
+CancelOutcome = Literal["cancelled", "too_late"]
+
+
+class CancelResult(_RelayFrameBase, tag="cancel_result", kw_only=True):
+    """v1.1: the relay's answer to a ``cancel``. ``cancelled``: the SMS was not and will never be
+    sent, and no report follows (the relay keeps this frame in its outbox until a ``report_ack``
+    with status ``cancelled``); ``too_late``: sending had started, its reports follow as usual."""
+
+    id: MessageId
+    """Id of the ``cancel`` (the message's id)."""
+    result: CancelOutcome
+    """What the relay did."""
+    at: UtcDatetime | None = None
+    """When it happened on the phone."""
+
+
 class Welcome(_GatewayFrameBase, tag="welcome", kw_only=True):
     """The gateway's answer to a valid ``hello``; the session is open."""
 
@@ -217,6 +240,13 @@ class Send(_GatewayFrameBase, tag="send", kw_only=True):
     """The relay must not start sending after this instant."""
 
 
+class Cancel(_GatewayFrameBase, tag="cancel", kw_only=True):
+    """v1.1: withdraw a ``send`` the relay took; it answers with ``cancel_result``."""
+
+    id: MessageId
+    """Id of the ``send`` command to withdraw."""
+
+
 class ReportAck(_GatewayFrameBase, tag="report_ack", kw_only=True):
     """The gateway stored a report; the relay may drop it from its outbox."""
 
@@ -237,14 +267,14 @@ class Error(_GatewayFrameBase, tag="error", kw_only=True):
     """Id of the offending frame, when it had one."""
 
 
-RelayFrame = Hello | Heartbeat | Ack | Report
+RelayFrame = Hello | Heartbeat | Ack | Report | CancelResult
 """Any frame a relay sends."""
 
-GatewayFrame = Welcome | Send | ReportAck | Error
+GatewayFrame = Welcome | Send | ReportAck | Error | Cancel
 """Any frame the gateway sends."""
 
-_RELAY_TYPES: Final = frozenset({"hello", "heartbeat", "ack", "report"})
-_GATEWAY_TYPES: Final = frozenset({"welcome", "send", "report_ack", "error"})
+_RELAY_TYPES: Final = frozenset({"hello", "heartbeat", "ack", "report", "cancel_result"})
+_GATEWAY_TYPES: Final = frozenset({"welcome", "send", "report_ack", "error", "cancel"})
 _MAX_ERROR_DETAIL: Final = 200
 
 _relay_decoder: Final[msgspec.json.Decoder[RelayFrame]] = msgspec.json.Decoder(RelayFrame)

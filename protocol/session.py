@@ -26,6 +26,10 @@ until ``max_errors`` errors have been sent; then it closes with 1008. In
 
 All times are ``float`` seconds since the Unix epoch (``time.time()``): the
 ``welcome`` frame's ``server_time`` is derived from them.
+
+A session runs under the version negotiated on the upgrade (:mod:`protocol.versions`): frames
+of a later version are refused from the relay (``unknown_type``) and never sent to it
+(:class:`ProtocolStateError`).
 """
 
 from __future__ import annotations
@@ -37,6 +41,7 @@ from typing import Final
 
 from protocol.codes import CloseCode, ErrorCode
 from protocol.events import (
+    CancelResultReceived,
     CommandAcked,
     Event,
     HeartbeatReceived,
@@ -51,6 +56,8 @@ from protocol.frames import (
     DEFAULT_MAX_IN_FLIGHT,
     MAX_FRAME_BYTES,
     Ack,
+    Cancel,
+    CancelResult,
     Error,
     Heartbeat,
     Hello,
@@ -62,6 +69,7 @@ from protocol.frames import (
     decode_relay_frame,
     encode_frame,
 )
+from protocol.versions import CANCEL_SINCE, ProtocolVersion
 
 __all__ = ["RelaySession", "SessionState"]
 
@@ -110,6 +118,7 @@ class RelaySession:
         flood_rate: float = 50,
         flood_burst: int = 200,
         max_errors: int = 10,
+        version: ProtocolVersion = ProtocolVersion.V1,
     ) -> None:
         if heartbeat_timeout is None:
             heartbeat_timeout = _HEARTBEAT_TIMEOUT_FACTOR * heartbeat_interval
@@ -118,6 +127,7 @@ class RelaySession:
         if max_in_flight < 1 or flood_rate <= 0 or flood_burst < 1 or max_errors < 1:
             raise ValueError("max_in_flight, flood_rate, flood_burst and max_errors must be positive")
         self._device_id = device_id
+        self._version = version
         self._heartbeat_interval = heartbeat_interval
         self._heartbeat_timeout = heartbeat_timeout
         self._max_in_flight = max_in_flight
@@ -145,6 +155,16 @@ class RelaySession:
     def state(self) -> SessionState:
         """Current state; ``CLOSING`` as soon as a close was decided."""
         return self._state
+
+    @property
+    def version(self) -> ProtocolVersion:
+        """The protocol version negotiated for this connection."""
+        return self._version
+
+    @property
+    def can_cancel(self) -> bool:
+        """Whether the relay speaks ``cancel`` (v1.1 and later)."""
+        return self._version >= CANCEL_SINCE
 
     @property
     def device_id(self) -> str:
@@ -229,7 +249,7 @@ class RelaySession:
                 self._open(frame, now)
             return
         if self._state is SessionState.AWAITING_HELLO:
-            ref = frame.id if isinstance(frame, Ack | Report) else None
+            ref = frame.id if isinstance(frame, Ack | Report | CancelResult) else None
             tag = frame.__struct_config__.tag
             self._reject(ErrorCode.OUT_OF_ORDER, f"{tag} before hello; the first frame must be hello", ref)
             return
@@ -250,6 +270,18 @@ class RelaySession:
                 if command_id in self._unacked:
                     self._mark_acked(command_id)
                 self._events.append(ReportReceived(frame))
+            case CancelResult(id=command_id):
+                if not self.can_cancel:
+                    self._reject(
+                        ErrorCode.UNKNOWN_TYPE,
+                        f"cancel_result needs {CANCEL_SINCE.subprotocol}; this session runs "
+                        f"{self._version.subprotocol}",
+                        command_id,
+                    )
+                    return
+                if command_id in self._unacked:
+                    self._mark_acked(command_id)  # it took the command to be able to cancel it
+                self._events.append(CancelResultReceived(frame))
 
     def _open(self, hello: Hello, now: float) -> None:
         """Accept the hello: move to OPEN, queue ``welcome``, emit the event."""
@@ -345,6 +377,23 @@ class RelaySession:
         # An honest relay answers a command with up to three frames (ack, sent, delivered):
         # they never count against the flood limit, however fast the relay is allowed to send.
         self._credit = min(self._credit + FRAMES_PER_COMMAND, MAX_CREDIT)
+
+    def send_cancel(self, id: str) -> None:
+        """Queue a ``cancel`` for a message sent to this relay (in this session or an earlier one).
+
+        Raises :class:`ProtocolStateError` unless the session is OPEN and runs v1.1 or later
+        (:attr:`can_cancel`): a v1 relay is never sent a frame it does not know."""
+        if self._state is not SessionState.OPEN:
+            raise ProtocolStateError(f"cannot send a command in state {self._state.name}")
+        if not self.can_cancel:
+            raise ProtocolStateError(
+                f"cancel needs {CANCEL_SINCE.subprotocol}, not {self._version.subprotocol}"
+            )
+        if not 1 <= len(id) <= 64:
+            raise ValueError("message id must be 1..64 characters")
+        self._outgoing.append(encode_frame(Cancel(id=id)))
+        # The relay answers with one cancel_result: it never counts against the flood limit.
+        self._credit = min(self._credit + 1, MAX_CREDIT)
 
     def ack_report(self, id: str, status: str) -> None:
         """Queue a ``report_ack`` once the gateway has durably stored a report.

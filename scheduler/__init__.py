@@ -6,6 +6,7 @@ for the policy and the cost of each decision.
 """
 
 from .core import Scheduler
+from .holds import HoldQueue
 from .model import (
     RETRYABLE_REASONS,
     SIM_POLICIES,
@@ -16,15 +17,19 @@ from .model import (
     Work,
     is_retryable,
 )
+from .send_window import DAYS, SendWindows
 
 __all__ = [
+    "DAYS",
     "RETRYABLE_REASONS",
     "SIM_POLICIES",
     "DeviceLimits",
     "Dispatch",
     "Expiry",
+    "HoldQueue",
     "Priority",
     "Scheduler",
+    "SendWindows",
     "Work",
     "is_retryable",
 ]

@@ -22,6 +22,8 @@ UPDATE accounts SET name = coalesce($2, name), relay_mode = coalesce($3, relay_m
     default_region = CASE WHEN $5 THEN $4 ELSE default_region END
 WHERE id = $1 RETURNING *
 """
+# Quiet hours: $2 the JSON of docs/api.md "Quiet hours", or NULL (send at any time).
+ACCOUNT_SET_QUIET_HOURS = "UPDATE accounts SET quiet_hours = $2::jsonb WHERE id = $1 RETURNING *"
 # Destination policy; a NULL parameter keeps that setting. $2 extra_number_types,
 # $3 allowed_countries ('{}' = all), $4 otp_per_number_hour, $5 otp_per_number_day.
 ACCOUNT_UPDATE_NUMBER_POLICY = """
@@ -187,15 +189,18 @@ SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::jsonb[])
 # Group-committed accept: one row per array element.
 MESSAGE_INSERT_MANY = """
 INSERT INTO messages (id, account_id, kind, to_number, body, encoding, segments, priority,
-                      pinned_device_id, sim_slot, metadata, expires_at, queued_at, sealed_body)
+                      pinned_device_id, sim_slot, metadata, expires_at, queued_at, sealed_body,
+                      status, send_at, not_before, hold_reason)
 SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::int[],
                      $8::smallint[], $9::text[], $10::smallint[], $11::jsonb[], $12::timestamptz[],
-                     $13::timestamptz[], $14::bytea[])
+                     $13::timestamptz[], $14::bytea[], $15::text[], $16::timestamptz[],
+                     $17::timestamptz[], $18::text[])
 """
 MESSAGE_INSERT = """
 INSERT INTO messages (id, account_id, kind, to_number, body, encoding, segments, priority,
-                      pinned_device_id, sim_slot, metadata, expires_at, queued_at, sealed_body)
-VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11::jsonb, $12, $13, $14)
+                      pinned_device_id, sim_slot, metadata, expires_at, queued_at, sealed_body,
+                      status, send_at, not_before, hold_reason)
+VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11::jsonb, $12, $13, $14, $15, $16, $17, $18)
 """
 IDEMPOTENCY_INSERT = """
 INSERT INTO idempotency_keys (account_id, key, request_hash, response) VALUES ($1, $2, $3, $4::jsonb)
@@ -207,7 +212,7 @@ IDEMPOTENCY_PURGE = "DELETE FROM idempotency_keys WHERE created_at < now() - mak
 # Unfinished work for restart recovery.
 MESSAGE_UNFINISHED = """
 SELECT id, account_id, to_number, body, sealed_body, priority, pinned_device_id, sim_slot, attempts,
-       expires_at, device_id, acked_at,
+       expires_at, device_id, acked_at, cancel_requested_at, cancel_reason,
        (SELECT count(*) FROM message_attempts a WHERE a.message_id = messages.id AND a.outcome = 'failed')::int
            AS failures
 FROM messages WHERE status IN ('queued', 'dispatched') ORDER BY id
@@ -224,7 +229,8 @@ WITH u AS (
     FROM unnest($1::text[], $2::text[], $3::int[], $4::timestamptz[]) AS v(id, device_id, attempt, at)
     WHERE m.id = v.id AND m.status IN ('queued', 'dispatched')
     RETURNING m.id, v.device_id, v.attempt, v.at,
-        CASE WHEN m.dispatched_at = v.at THEN extract(epoch FROM v.at - m.queued_at)::float8 END AS waited
+        CASE WHEN m.dispatched_at = v.at
+             THEN extract(epoch FROM v.at - greatest(m.queued_at, m.not_before))::float8 END AS waited
 ), attempt AS (
     INSERT INTO message_attempts (message_id, attempt, device_id, dispatched_at)
     SELECT id, attempt, device_id, at FROM u
@@ -310,6 +316,37 @@ WHERE m.id = v.id AND (v.device_id IS NULL OR m.device_id = v.device_id)
   AND m.status IN ('queued', 'dispatched', 'sent')
 RETURNING m.id, m.failed_at
 """
+# Cancelled ($2 device, $4 attempt, $5 reason). By the gateway ($2 NULL): a message that is
+# scheduled or waits in the queue, with the attempt count the gateway knows (a re-dispatch since
+# bumps it, so a message on its way to a relay is never cancelled from under it). By the relay
+# ($2 set): its answer `cancelled` to the cancel the gateway asked of it.
+MESSAGE_CANCELLED = """
+UPDATE messages m SET status = 'cancelled', cancelled_at = v.at, cancel_reason = v.reason
+FROM unnest($1::text[], $2::text[], $3::timestamptz[], $4::int[], $5::text[])
+     AS v(id, device_id, at, attempt, reason)
+WHERE m.id = v.id AND CASE
+    WHEN v.device_id IS NULL THEN m.status IN ('scheduled', 'queued', 'dispatched') AND m.acked_at IS NULL
+        AND m.attempts = v.attempt
+    ELSE m.status = 'dispatched' AND m.device_id = v.device_id AND m.cancel_requested_at IS NOT NULL END
+RETURNING m.id, m.cancelled_at
+"""
+# A cancel asked of the relay that holds the message ($1 id, $2 device, $3 time, $4 reason):
+# kept until the relay answers; the first request's time and reason stay.
+MESSAGE_CANCEL_REQUESTED = """
+UPDATE messages SET cancel_requested_at = coalesce(cancel_requested_at, $3),
+    cancel_reason = coalesce(cancel_reason, $4)
+WHERE id = $1 AND device_id = $2 AND status = 'dispatched' RETURNING id
+"""
+# Scheduled messages to release by $1 (restart and the pipeline's look-ahead horizon).
+MESSAGE_SCHEDULED_DUE = """
+SELECT id, account_id, to_number, body, sealed_body, priority, pinned_device_id, sim_slot, expires_at,
+       not_before
+FROM messages WHERE status = 'scheduled' AND not_before <= $1 ORDER BY not_before, id
+"""
+# Held messages whose time came: scheduled -> queued; returns the ids released.
+MESSAGE_RELEASE = """
+UPDATE messages SET status = 'queued' WHERE id = ANY($1::text[]) AND status = 'scheduled' RETURNING id
+"""
 # Close the current attempt of messages that finished (sent/failed).
 ATTEMPT_FINISH = """
 UPDATE message_attempts a SET outcome = v.outcome, reason = v.reason, finished_at = v.at
@@ -320,7 +357,8 @@ WHERE m.id = v.id AND a.message_id = m.id AND a.attempt = m.attempts
 # The event payload of message.* events, for the ids given.
 MESSAGE_EVENT_DATA = """
 SELECT m.id, m.account_id, m.status, m.to_number, m.device_id, d.name AS device_name, m.attempts,
-       m.failure_reason, m.failure_reason_detail, m.metadata, m.kind, m.late_report_status, m.late_report_at
+       m.failure_reason, m.failure_reason_detail, m.metadata, m.kind, m.late_report_status, m.late_report_at,
+       m.cancel_reason
 FROM messages m LEFT JOIN devices d ON d.id = m.device_id
 WHERE m.id = ANY($1::text[])
 """
@@ -482,7 +520,7 @@ FROM otps WHERE account_id = $1 AND to_number = $2 AND purpose = $3 AND created_
 OTP_INVALIDATE_PENDING = """
 UPDATE otps SET status = CASE WHEN expires_at <= $4 THEN 'expired' ELSE 'invalidated' END
 WHERE account_id = $1 AND to_number = $2 AND purpose = $3 AND status = 'pending'
-RETURNING id
+RETURNING id, message_id
 """
 # Per-number caps across purposes: times of the sends to ($1 account, $2 number) since $3
 # (now - 24 hours), oldest first.

@@ -318,6 +318,31 @@ CREATE TABLE IF NOT EXISTS recipient_list_members (
 );
 CREATE INDEX IF NOT EXISTS recipient_list_members_recipient_idx ON recipient_list_members (recipient_id);
 
+-- v7: sending controls (docs/api.md "Cancel a message", "Scheduled send", "Quiet hours").
+-- Two more statuses: scheduled (held until not_before: the requested send_at, or the opening of
+-- the account's sending window) and cancelled (terminal, like delivered and failed). send_at is
+-- what the request asked for; hold_reason says why a scheduled message waits. A cancel asked of
+-- a relay (protocol v1.1) is recorded in cancel_requested_at until the relay answers.
+DO $$
+BEGIN
+    IF NOT EXISTS (SELECT 1 FROM pg_constraint WHERE conname = 'messages_status_v7_check') THEN
+        ALTER TABLE messages DROP CONSTRAINT IF EXISTS messages_status_check;
+        ALTER TABLE messages ADD CONSTRAINT messages_status_v7_check CHECK (status IN
+            ('scheduled', 'queued', 'dispatched', 'sent', 'delivered', 'failed', 'cancelled'));
+    END IF;
+END;
+$$;
+ALTER TABLE messages ADD COLUMN IF NOT EXISTS send_at timestamptz;
+ALTER TABLE messages ADD COLUMN IF NOT EXISTS not_before timestamptz;
+ALTER TABLE messages ADD COLUMN IF NOT EXISTS hold_reason text CHECK (hold_reason IN ('send_at', 'quiet_hours'));
+ALTER TABLE messages ADD COLUMN IF NOT EXISTS cancel_requested_at timestamptz;
+ALTER TABLE messages ADD COLUMN IF NOT EXISTS cancelled_at timestamptz;
+ALTER TABLE messages ADD COLUMN IF NOT EXISTS cancel_reason text;
+CREATE INDEX IF NOT EXISTS messages_scheduled_idx ON messages (not_before) WHERE status = 'scheduled';
+-- The account's quiet hours (allowed sending windows; NULL = send at any time), as
+-- docs/api.md "Quiet hours" shows it: {"time_zone", "windows": {"mon": [["09:00", "21:00"]], ...},
+-- "exempt": ["otp", ...]}.
+ALTER TABLE accounts ADD COLUMN IF NOT EXISTS quiet_hours jsonb;
 -- v7: sending caps and queue control (docs/api.md "Sending caps" and "Queue control").
 -- daily_send_limit / monthly_send_limit: messages the account may have accepted per UTC day /
 -- UTC calendar month (NULL: no cap); per_recipient_hour_limit: messages to one number in any
@@ -347,8 +372,8 @@ $$;
 ALTER TABLE devices ADD COLUMN IF NOT EXISTS sim_policy text NOT NULL DEFAULT 'default'
     CHECK (sim_policy IN ('default', 'round_robin', 'least_used'));
 ALTER TABLE devices ADD COLUMN IF NOT EXISTS sim_limits jsonb NOT NULL DEFAULT '{}';
--- Scheduled messages of an account, counted by GET /v1/queue (none until send_at exists).
-CREATE INDEX IF NOT EXISTS messages_scheduled_idx ON messages (account_id) WHERE status = 'scheduled';
+-- Scheduled messages of an account, counted by GET /v1/queue.
+CREATE INDEX IF NOT EXISTS messages_scheduled_account_idx ON messages (account_id) WHERE status = 'scheduled';
 
 INSERT INTO schema_version (singleton, version) VALUES (true, 7)
 ON CONFLICT (singleton) DO UPDATE SET version = EXCLUDED.version, applied_at = now()

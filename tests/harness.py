@@ -20,6 +20,7 @@ import threading
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Iterator, Mapping
 from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
 from typing import Any, TypeVar
 from urllib.parse import parse_qs, urlencode, urlsplit, urlunsplit
@@ -29,6 +30,7 @@ import asyncpg
 
 from gateway.access.accounts import create_account, create_token
 from gateway.access.scopes import ALL_SCOPES
+from gateway.clock import Clock
 from gateway.config import Settings
 from gateway.runtime import Gateway
 from gateway.sim.phone import SimOptions
@@ -41,6 +43,7 @@ __all__ = [
     "DatabaseFactory",
     "FaultProxy",
     "GatewayProcess",
+    "MovableClock",
     "PostgresCluster",
     "RunningGateway",
     "TcpProxy",
@@ -137,12 +140,44 @@ async def make_account(
     return account.id, token
 
 
+class MovableClock(Clock):
+    """The system's time plus an offset the test moves forward (:meth:`advance`,
+    :meth:`jump_to`): the gateway keeps running in real time (timeouts, timers), and every
+    reading it takes through its clock — monotonic and wall alike — jumps when the test says so.
+    After moving it, ``pipeline.wake()`` makes the dispatch loop look again. Mock time, nothing
+    else."""
+
+    def __init__(self, offset: float = 0.0) -> None:
+        self.offset = offset
+        """Seconds added to every reading."""
+
+    def advance(self, seconds: float) -> None:
+        """Move the clock ``seconds`` forward (never back: monotonic stays monotonic)."""
+        if seconds < 0:
+            raise ValueError("a clock only moves forward")
+        self.offset += seconds
+
+    def jump_to(self, moment: datetime) -> None:
+        """Make the wall clock read ``moment`` now (and run on from there); never backwards."""
+        self.advance(moment.timestamp() - time.time() - self.offset)
+
+    def monotonic(self) -> float:
+        """:func:`time.monotonic` plus the offset."""
+        return time.monotonic() + self.offset
+
+    def time(self) -> float:
+        """:func:`time.time` plus the offset."""
+        return time.time() + self.offset
+
+
 @dataclass
 class RunningGateway:
     """A gateway running in the test's event loop on free ports."""
 
     gateway: Gateway
     database_url: str
+    clock: MovableClock
+    """The gateway's clock: ``clock.advance(seconds)`` moves time for the whole gateway."""
     announcements: list[str] = field(default_factory=list)
 
     @property
@@ -160,8 +195,11 @@ class RunningGateway:
         await self.gateway.stop()
 
 
-async def start_gateway(database_url: str, **overrides: Any) -> RunningGateway:
-    """Start a real gateway against ``database_url`` with test-friendly settings."""
+async def start_gateway(
+    database_url: str, *, clock: MovableClock | None = None, **overrides: Any
+) -> RunningGateway:
+    """Start a real gateway against ``database_url`` with test-friendly settings (``overrides``)
+    and a :class:`MovableClock` (``clock``, else a new one: see :attr:`RunningGateway.clock`)."""
     values: dict[str, Any] = {
         "host": "127.0.0.1",
         "http_port": 0,
@@ -178,9 +216,11 @@ async def start_gateway(database_url: str, **overrides: Any) -> RunningGateway:
     }
     values.update(overrides)
     settings = Settings.from_env({}, **values)
-    running = RunningGateway(gateway=Gateway(settings), database_url=database_url)
-    running.gateway._announce = running.announcements.append
-    await running.gateway.start()
+    clock = clock or MovableClock()
+    announcements: list[str] = []
+    gateway = Gateway(settings, announce=announcements.append, clock=clock)
+    running = RunningGateway(gateway, database_url, clock, announcements)
+    await gateway.start()
     return running
 
 

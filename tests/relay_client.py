@@ -51,12 +51,14 @@ class RawRelay:
         self.ws = ws
 
     @classmethod
-    async def connect(cls, url: str, token: str, *, hello: bool = True) -> RawRelay:
-        """Open the socket (and say hello, expecting welcome)."""
+    async def connect(
+        cls, url: str, token: str, *, hello: bool = True, subprotocols: tuple[str, ...] = ("relaygate.v1",)
+    ) -> RawRelay:
+        """Open the socket offering ``subprotocols`` (and say hello, expecting welcome)."""
         ws = await connect(
             url,
             additional_headers={"Authorization": f"Bearer {token}"},
-            subprotocols=["relaygate.v1"],  # type: ignore[list-item]
+            subprotocols=list(subprotocols),  # type: ignore[arg-type]
             compression=None,
             max_size=None,
         )

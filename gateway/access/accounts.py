@@ -12,6 +12,7 @@ from gateway.access.scopes import ALL_SCOPES
 from gateway.access.tokens import ACCESS_PREFIX, generate_token, hash_token, token_hint
 from gateway.ids import new_id
 from gateway.sending.number_policy import ALWAYS_ALLOWED, effective_number_types
+from gateway.sending.quiet_hours import QuietHours
 from store import queries as q
 from store.database import Conn
 
@@ -58,6 +59,8 @@ class Account(msgspec.Struct, kw_only=True):
     per_recipient_hour_limit: int | None = None
     """Messages to one number in any rolling hour; None: the gateway's default
     (``RELAYGATE_RECIPIENT_HOURLY_LIMIT``)."""
+    quiet_hours: QuietHours | None = None
+    """When the account's messages may be sent (docs/api.md "Quiet hours"); null: at any time."""
 
     def subscription_active(self, now: datetime) -> bool:
         """False once the subscription's expiry has passed."""
@@ -93,7 +96,13 @@ def account_from_row(row: Any) -> Account:
         daily_send_limit=row["daily_send_limit"],
         monthly_send_limit=row["monthly_send_limit"],
         per_recipient_hour_limit=row["per_recipient_hour_limit"],
+        quiet_hours=_quiet_hours(row),
     )
+
+
+def _quiet_hours(row: Any) -> QuietHours | None:
+    raw = row["quiet_hours"]
+    return None if raw is None else msgspec.json.decode(raw, type=QuietHours)
 
 
 def token_from_row(row: Any) -> TokenInfo:
@@ -167,6 +176,16 @@ async def update_profile(
     row = await conn.fetchrow(
         q.ACCOUNT_UPDATE_PROFILE, account_id, name, relay_mode, default_region, set_region
     )
+    return None if row is None else account_from_row(row)
+
+
+async def set_quiet_hours(
+    conn: Conn | asyncpg.Pool[Any], account_id: str, quiet_hours: QuietHours | None
+) -> Account | None:
+    """Set (or clear, with None) the account's quiet hours, already validated; None when no such
+    account. Applies to messages accepted from then on."""
+    raw = None if quiet_hours is None else msgspec.json.encode(quiet_hours).decode()
+    row = await conn.fetchrow(q.ACCOUNT_SET_QUIET_HOURS, account_id, raw)
     return None if row is None else account_from_row(row)
 
 

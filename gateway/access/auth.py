@@ -8,8 +8,6 @@ the TTL.
 
 from __future__ import annotations
 
-import time
-from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -18,8 +16,9 @@ import asyncpg
 from gateway.access.accounts import Account, account_from_row
 from gateway.access.ratelimit import Gcra
 from gateway.access.tokens import ACCESS_PREFIX, bearer_token, hash_token, is_well_formed
+from gateway.clock import SYSTEM_CLOCK, Clock
 from gateway.errors import ApiError
-from gateway.timefmt import rfc3339, utcnow
+from gateway.timefmt import rfc3339
 from store import queries as q
 
 __all__ = ["Authenticator", "Principal"]
@@ -47,13 +46,13 @@ class Authenticator:
         rate: float,
         burst: int,
         cache_ttl: float = 2.0,
-        clock: Callable[[], float] = time.monotonic,
+        clock: Clock = SYSTEM_CLOCK,
     ) -> None:
         self._pool = pool
         self._clock = clock
         self._ttl = cache_ttl
         self._cache: dict[bytes, tuple[Principal, float]] = {}
-        self._rates = Gcra(rate, burst, clock)
+        self._rates = Gcra(rate, burst, clock.monotonic)
 
     async def authenticate(self, header: str | None) -> Principal:
         """The caller, or ``unauthorized``."""
@@ -63,7 +62,7 @@ class Authenticator:
         if token is None:
             raise ApiError("unauthorized", _UNAUTHORIZED)
         key = hash_token(token)
-        now = self._clock()
+        now = self._clock.monotonic()
         cached = self._cache.get(key)
         if cached is not None and cached[1] > now:
             return cached[0]  # only tokens the database accepted are cached: no checksum needed
@@ -120,7 +119,7 @@ class Authenticator:
         account = principal.account
         if account.status != "active":
             raise ApiError("forbidden", "this account is suspended", {"account_status": account.status})
-        if sending and not account.subscription_active(utcnow()):
+        if sending and not account.subscription_active(self._clock.now()):
             raise ApiError(
                 "subscription_expired",
                 "the account's subscription has expired; renew it to send",

@@ -37,7 +37,8 @@ ENDPOINTS: list[Endpoint] = [
         {200: account.AccountResponse}, scope="account.read",
     ),
     Endpoint(
-        "PATCH", "/api/v1/account", account.update_account, "Rename, relay mode, default region", "account",
+        "PATCH", "/api/v1/account", account.update_account,
+        "Rename, relay mode, default region, quiet hours", "account",
         {200: account.AccountResponse}, scope="account.manage", body=account.AccountUpdate,
     ),
     Endpoint(
@@ -108,6 +109,11 @@ ENDPOINTS: list[Endpoint] = [
     Endpoint(
         "GET", "/api/v1/messages", messages.list_messages, "List messages, newest first", "messages",
         {200: messages.MessageList}, scope="messages.read", query=messages.MessageListQuery,
+    ),
+    Endpoint(
+        "DELETE", "/api/v1/messages/{request_id}", messages.cancel_message, "Cancel a message not sent yet",
+        "messages", {200: messages.CancelAnswer, 202: messages.CancelAnswer}, scope="messages.send",
+        errors=("conflict",),
     ),
     # --- OTP ---------------------------------------------------------------------------------
     Endpoint(

@@ -7,11 +7,12 @@ from typing import Annotated, Literal
 import msgspec
 import phonenumbers
 
-from gateway.access.accounts import CAP_FIELDS, Account, update_caps, update_profile
+from gateway.access.accounts import CAP_FIELDS, Account, set_quiet_hours, update_caps, update_profile
 from gateway.access.auth import Principal
 from gateway.api.fields import LABEL_PATTERN
 from gateway.api.routing import Call
 from gateway.errors import ApiError
+from gateway.sending.quiet_hours import QuietHours, sending_windows
 from gateway.timefmt import utcnow
 
 __all__ = ["AccountResponse", "AccountUpdate", "get_account", "update_account"]
@@ -52,6 +53,8 @@ class AccountUpdate(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
         msgspec.UNSET
     )
     """Messages to one number in any rolling hour; ``null``: the gateway's default."""
+    quiet_hours: QuietHours | msgspec.UnsetType | None = msgspec.UNSET
+    """When messages may be sent (docs/api.md "Quiet hours"); ``null`` clears it (any time)."""
 
 
 def _answer(principal: Principal | None, account: Account) -> AccountResponse:
@@ -71,24 +74,30 @@ async def get_account(call: Call[None, None]) -> AccountResponse:
 
 
 async def update_account(call: Call[AccountUpdate, None]) -> AccountResponse:
-    """Rename the account, switch its relay mode, set its default region or its sending caps."""
+    """Rename the account, switch its relay mode, set its default region, its quiet hours or its
+    sending caps."""
     spec = call.body
     region = None if spec.default_region is msgspec.UNSET else spec.default_region
     if region is not None and region not in phonenumbers.SUPPORTED_REGIONS:
         raise ApiError(
             "validation_error", "request body is invalid", {"fields": {"default_region": "unknown region"}}
         )
-    account = await update_profile(
-        call.services.pool,
-        call.account_id,
-        name=None if spec.name is msgspec.UNSET else spec.name,
-        relay_mode=None if spec.relay_mode is msgspec.UNSET else spec.relay_mode,
-        default_region=region,
-        set_region=spec.default_region is not msgspec.UNSET,
-    )
+    if isinstance(spec.quiet_hours, QuietHours):
+        sending_windows(spec.quiet_hours)  # validation_error naming the field
     caps = {k: getattr(spec, k) for k in CAP_FIELDS if getattr(spec, k) is not msgspec.UNSET}
-    if caps:
-        account = await update_caps(call.services.pool, call.account_id, caps)
+    async with call.services.pool.acquire() as conn, conn.transaction():
+        account = await update_profile(
+            conn,
+            call.account_id,
+            name=None if spec.name is msgspec.UNSET else spec.name,
+            relay_mode=None if spec.relay_mode is msgspec.UNSET else spec.relay_mode,
+            default_region=region,
+            set_region=spec.default_region is not msgspec.UNSET,
+        )
+        if account is not None and not isinstance(spec.quiet_hours, msgspec.UnsetType):
+            account = await set_quiet_hours(conn, call.account_id, spec.quiet_hours)
+        if account is not None and caps:
+            account = await update_caps(conn, call.account_id, caps)
     assert account is not None
     call.services.authenticator.forget_account(call.account_id)  # effective at once here
     return _answer(call.principal, account)

@@ -31,7 +31,6 @@ from gateway.fleet.pairing import (
 from gateway.ids import has_prefix
 from gateway.limits import MAX_PENDING_PAIRING_CODES
 from gateway.services import Services
-from gateway.timefmt import utcnow
 from protocol import CloseCode
 from store import queries as q
 
@@ -244,7 +243,7 @@ async def create_pairing(call: Call[PairingCodeRequest, None]) -> PairingCodeCre
     live = await svc.pool.fetchrow(q.PAIRING_LIVE_FOR_ACCOUNT, call.account_id, MAX_FAILED_TRIES)
     if live is not None and live["live"] >= MAX_PENDING_PAIRING_CODES:
         raise ApiError.rate_limited(
-            (live["first_expiry"] - utcnow()).total_seconds(),
+            (live["first_expiry"] - svc.clock.now()).total_seconds(),
             f"at most {MAX_PENDING_PAIRING_CODES} unused pairing codes at once; use or let one expire",
             reason="pending_pairing_codes",
             limit=MAX_PENDING_PAIRING_CODES,

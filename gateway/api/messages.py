@@ -1,4 +1,5 @@
-"""``POST /v1/sms/send``, ``GET /v1/messages/status`` and ``GET /v1/messages``."""
+"""``POST /v1/sms/send``, ``GET /v1/messages/status``, ``GET /v1/messages`` and
+``DELETE /v1/messages/{request_id}`` (cancel)."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ from typing import Annotated, Any, Literal
 import msgspec
 
 from gateway.api.common import PageQuery, idempotency_key, invalid_query, page
-from gateway.api.routing import Call
+from gateway.api.routing import Call, Reply
 from gateway.errors import ApiError
 from gateway.ids import has_prefix
 from gateway.recipients import check_not_opted_out
@@ -19,11 +20,13 @@ from store import queries as q
 
 __all__ = [
     "Accepted",
+    "CancelAnswer",
     "MessageList",
     "MessageListQuery",
     "MessageStatus",
     "SendRequest",
     "StatusQuery",
+    "cancel_message",
     "list_messages",
     "message_status",
     "send_sms",
@@ -45,6 +48,9 @@ class SendRequest(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     transactional: bool = False
     """A login code, receipt or other message the recipient asked for: it goes to a number that
     opted out of this account's messages too."""
+    send_at: Annotated[datetime, msgspec.Meta(tz=True)] | None = None
+    """RFC 3339 with an offset, at most 30 days ahead: the message is ``scheduled`` until then
+    (``ttl_seconds`` count from it). Up to 60 s in the past means now."""
 
 
 class MessageAttempt(msgspec.Struct, kw_only=True):
@@ -102,6 +108,17 @@ class MessageView(msgspec.Struct, kw_only=True):
     expires_at: datetime
     late_report: LateReport | None
     """Set when a relay reported ``sent``/``delivered`` after the message had failed."""
+    send_at: datetime | None = None
+    """The time the request asked for (``send_at``), if any."""
+    not_before: datetime | None = None
+    """While ``scheduled``: when it joins the queue."""
+    hold_reason: str | None = None
+    """Why a ``scheduled`` message waits: ``send_at`` or ``quiet_hours``."""
+    cancel_requested_at: datetime | None = None
+    """When a cancel was asked of the relay holding it (protocol v1.1), if one was."""
+    cancelled_at: datetime | None = None
+    cancel_reason: str | None = None
+    """Why it was cancelled: ``api``, ``otp_replaced``, …"""
 
 
 class MessageStatus(MessageView, kw_only=True):
@@ -144,6 +161,12 @@ def _view_fields(r: Any) -> dict[str, Any]:
         "failed_at": r["failed_at"],
         "expires_at": r["expires_at"],
         "late_report": _late_report(r, r["device_id"]),
+        "send_at": r["send_at"],
+        "not_before": r["not_before"] if r["status"] == "scheduled" else None,
+        "hold_reason": r["hold_reason"] if r["status"] == "scheduled" else None,
+        "cancel_requested_at": r["cancel_requested_at"],
+        "cancelled_at": r["cancelled_at"],
+        "cancel_reason": r["cancel_reason"],
     }
 
 
@@ -156,7 +179,9 @@ class StatusQuery(msgspec.Struct, kw_only=True):
 class MessageListQuery(PageQuery, kw_only=True):
     """Filters of ``GET /v1/messages``."""
 
-    status: Literal["queued", "dispatched", "sent", "delivered", "failed"] | None = None
+    status: (
+        Literal["scheduled", "queued", "dispatched", "sent", "delivered", "failed", "cancelled"] | None
+    ) = None
     since: datetime | None = None
     """RFC 3339 with an offset; compared with ``queued_at``."""
     to: Annotated[str, msgspec.Meta(min_length=1, max_length=32)] | None = None
@@ -188,6 +213,7 @@ async def send_sms(call: Call[SendRequest, None]) -> Accepted:
             device_id=spec.device_id,
             sim_slot=spec.sim_slot,
             metadata=spec.metadata,
+            send_at=spec.send_at,
         ),
         svc.pipeline,
         max_queue=svc.settings.max_queue_per_account,
@@ -246,3 +272,64 @@ async def list_messages(call: Call[None, MessageListQuery]) -> MessageList:
         rows, query.limit, lambda r: MessageView(**_view_fields(r)), lambda m: m.request_id
     )
     return MessageList(messages=items, next_cursor=next_cursor)
+
+
+class CancelAnswer(msgspec.Struct, kw_only=True):
+    """``DELETE /v1/messages/{request_id}``: 200 ``cancelled``; 202 ``dispatched`` while the relay
+    holding it was asked to cancel it (the final status follows: ``cancelled``, or its reports)."""
+
+    ok: bool = True
+    request_id: str
+    status: Literal["cancelled", "dispatched"]
+    cancel_requested_at: datetime | None = None
+    """When the relay was asked (202 only)."""
+
+
+_FINAL = frozenset({"sent", "delivered", "failed"})
+_CANCEL_ROUNDS = 3
+
+
+def _cannot_cancel(request_id: str, reason: str, message: str, **details: Any) -> ApiError:
+    return ApiError("conflict", message, {"reason": reason, "request_id": request_id, **details})
+
+
+async def cancel_message(call: Call[None, None]) -> CancelAnswer | Reply:
+    """Cancel a message that was not sent yet (see docs/api.md "Cancel a message")."""
+    request_id = call.path["request_id"]
+    pool, pipeline = call.services.pool, call.services.pipeline
+    for _ in range(_CANCEL_ROUNDS):  # a message may move between two looks: look again
+        row = None
+        if has_prefix(request_id, "req"):
+            row = await pool.fetchrow(q.MESSAGE_STATUS, request_id, call.account_id)
+        if row is None:
+            raise ApiError("not_found", "no such message", {"request_id": request_id[:64]})
+        status = row["status"]
+        if status == "cancelled":
+            return CancelAnswer(request_id=request_id, status="cancelled")
+        if status in _FINAL:
+            raise _cannot_cancel(
+                request_id, "too_late", f"too late to cancel: the message is {status}", status=status
+            )
+        if await pipeline.cancel_queued([request_id], "api"):
+            return CancelAnswer(request_id=request_id, status="cancelled")
+        outcome = await pipeline.request_relay_cancel(request_id, "api")
+        if outcome == "requested":
+            answer = CancelAnswer(
+                request_id=request_id, status="dispatched", cancel_requested_at=pipeline.now()
+            )
+            return Reply(answer, status=202)
+        if outcome == "relay_cannot_cancel":
+            raise _cannot_cancel(
+                request_id,
+                "relay_cannot_cancel",
+                "the relay holding the message speaks protocol v1, which has no cancel",
+                device_id=row["device_id"],
+            )
+        if outcome == "relay_offline":
+            raise _cannot_cancel(
+                request_id,
+                "relay_offline",
+                "the relay holding the message is offline; retry when it is back",
+                device_id=row["device_id"],
+            )
+    raise _cannot_cancel(request_id, "busy", "the message is changing state; retry")

@@ -3,8 +3,12 @@
 Nothing here is written by hand per route: paths, parameters, bodies, answers per status,
 error codes, scopes and the ``webhooks`` section all come from :data:`gateway.api.ENDPOINTS`,
 the request/answer Structs and :mod:`gateway.events`. ``docs/openapi.json`` is this document,
-regenerated with ``python -m gateway.api.openapi docs/openapi.json`` (a test fails when the
-committed file differs from what the running gateway serves).
+regenerated with ``python -m gateway.api.openapi docs/openapi.json docs/api.md`` (a test fails
+when the committed file differs from what the running gateway serves).
+
+This module assembles the document and holds the example of every type; the operation objects
+and schemas come from :mod:`gateway.api.openapi_schema`, the committed files' form and the
+events table of docs/api.md from :mod:`gateway.api.docfiles`.
 """
 
 from __future__ import annotations
@@ -17,13 +21,13 @@ from typing import Any
 import msgspec
 
 from gateway import __version__
+from gateway.api.docfiles import render, with_event_catalogue
+from gateway.api.openapi_schema import components, event_webhooks, operation
 from gateway.api.routing import Endpoint
-from gateway.errors import STATUS_BY_CODE, ErrorBody, ErrorEnvelope
-from gateway.events import EVENT_STRUCTS, catalogue_markdown
+from gateway.errors import ErrorBody, ErrorEnvelope
 
-__all__ = ["build_openapi", "main"]
+__all__ = ["build_openapi", "main", "render", "with_event_catalogue"]
 
-_REF = "#/components/schemas/{name}"
 _WHEN = datetime(2026, 3, 14, 12, 30, tzinfo=UTC)
 
 _DESCRIPTION = """\
@@ -161,7 +165,10 @@ def _examples() -> dict[type[Any], Any]:
         messages.SendRequest: messages.SendRequest(
             to="+998901234567", message="Your order #42 shipped", metadata={"order": 42}
         ),
-        messages.Accepted: messages.Accepted(request_id=view.request_id, queued_at=_WHEN),
+        messages.Accepted: messages.Accepted(
+            ok=True, request_id=view.request_id, status="queued", queued_at=_WHEN
+        ),
+        messages.CancelAnswer: messages.CancelAnswer(request_id=view.request_id, status="cancelled"),
         messages.MessageStatus: messages.MessageStatus(**msgspec.structs.asdict(view), history=[attempt]),
         messages.MessageList: messages.MessageList(messages=[view], next_cursor=None),
         otp.OtpSendRequest: otp.OtpSendRequest(to="+998901234567", purpose="login", locale="uz"),
@@ -286,120 +293,16 @@ def _examples() -> dict[type[Any], Any]:
     }
 
 
-def _query_schema(schema: dict[str, Any]) -> dict[str, Any]:
-    """A query parameter is a string on the wire: drop the ``null`` branch of optional ones."""
-    branches = schema.get("anyOf")
-    if branches:
-        rest = [b for b in branches if b.get("type") != "null"]
-        if len(rest) == 1:
-            merged = {k: v for k, v in schema.items() if k != "anyOf"}
-            merged.update(rest[0])
-            if merged.get("default", ...) is None:
-                del merged["default"]
-            return merged
-    return schema
-
-
-def _ref(kind: type[Any]) -> dict[str, str]:
-    return {"$ref": _REF.format(name=kind.__name__)}
-
-
-def _operation(e: Endpoint, components: dict[str, Any], examples: dict[type[Any], Any]) -> dict[str, Any]:
-    name = getattr(e.handler, "__name__", "op")
-    op: dict[str, Any] = {
-        "operationId": f"{e.tag}.{name}",
-        "summary": e.summary,
-        "tags": [e.tag],
-        "security": [{"bearerAuth": []}] if e.scope else [],
-    }
-    doc = (getattr(e.handler, "__doc__", None) or "").strip()
-    if doc:
-        op["description"] = doc
-    if e.scope:
-        op["x-required-scope"] = e.scope
-    parameters: list[dict[str, Any]] = [
-        {"name": p, "in": "path", "required": True, "schema": {"type": "string", "maxLength": 80}}
-        for p in e.path_params
-    ]
-    if e.query is not None:
-        props = components[e.query.__name__]["properties"]
-        required = set(components[e.query.__name__].get("required", []))
-        for field in msgspec.structs.fields(e.query):
-            parameters.append(
-                {
-                    "name": field.encode_name,
-                    "in": "query",
-                    "required": field.encode_name in required,
-                    "schema": _query_schema(props[field.encode_name]),
-                }
-            )
-    if e.idempotent:
-        parameters.append(
-            {
-                "name": "Idempotency-Key",
-                "in": "header",
-                "required": False,
-                "description": "Makes retries safe: the same key and body replay the first answer.",
-                "schema": {"type": "string", "minLength": 1, "maxLength": 255},
-            }
-        )
-    if parameters:
-        op["parameters"] = parameters
-    if e.body is not None:
-        media: dict[str, Any] = {"schema": _ref(e.body)}
-        if e.body in examples:
-            media["example"] = msgspec.to_builtins(examples[e.body])
-        op["requestBody"] = {"required": not e.body_optional, "content": {"application/json": media}}
-    responses: dict[str, Any] = {}
-    for status, kind in e.responses.items():
-        media = {"schema": _ref(kind)}
-        if kind in examples:
-            media["example"] = msgspec.to_builtins(examples[kind])
-        responses[str(status)] = {
-            "description": (kind.__doc__ or kind.__name__).strip().splitlines()[0],
-            "content": {"application/json": media},
-        }
-    by_status: dict[int, list[str]] = defaultdict(list)
-    for code in e.error_codes:
-        by_status[STATUS_BY_CODE[code]].append(code)
-    for status, codes in sorted(by_status.items()):
-        if str(status) in responses:
-            continue
-        responses[str(status)] = {
-            "description": "Error: " + ", ".join(f"`{c}`" for c in codes),
-            "content": {"application/json": {"schema": _ref(ErrorEnvelope)}},
-        }
-    op["responses"] = responses
-    return op
-
-
 def build_openapi(endpoints: list[Endpoint]) -> dict[str, Any]:
     """The whole document for ``endpoints``."""
-    kinds: set[type[Any]] = {ErrorEnvelope, *EVENT_STRUCTS}
-    for e in endpoints:
-        kinds.update(e.responses.values())
-        kinds.update(k for k in (e.body, e.query) if k is not None)
-    ordered = sorted(kinds, key=lambda k: k.__name__)
-    _, components = msgspec.json.schema_components(ordered, ref_template=_REF)
+    named = components(endpoints)
     examples = _examples()
     paths: dict[str, dict[str, Any]] = defaultdict(dict)
     for e in endpoints:
-        paths[e.path.removeprefix("/api")][e.method.lower()] = _operation(e, components, examples)
+        paths[e.path.removeprefix("/api")][e.method.lower()] = operation(e, named, examples)
     for e in endpoints:  # query Structs become parameters, not schemas
         if e.query is not None:
-            components.pop(e.query.__name__, None)
-    webhooks = {
-        str(s.__struct_config__.tag): {
-            "post": {
-                "summary": (s.__doc__ or "").strip(),
-                "requestBody": {"required": True, "content": {"application/json": {"schema": _ref(s)}}},
-                "responses": {
-                    "200": {"description": "Any 2xx acknowledges the event; anything else is retried."}
-                },
-            }
-        }
-        for s in EVENT_STRUCTS
-    }
+            named.pop(e.query.__name__, None)
     return {
         "openapi": "3.1.0",
         "info": {
@@ -411,31 +314,14 @@ def build_openapi(endpoints: list[Endpoint]) -> dict[str, Any]:
         "servers": [{"url": "/api", "description": "this gateway (set RELAYGATE_PUBLIC_URL behind a proxy)"}],
         "tags": [{"name": t} for t in dict.fromkeys(e.tag for e in endpoints)],
         "paths": dict(paths),
-        "webhooks": webhooks,
+        "webhooks": event_webhooks(),
         "components": {
-            "schemas": dict(sorted(components.items())),
+            "schemas": dict(sorted(named.items())),
             "securitySchemes": {
                 "bearerAuth": {"type": "http", "scheme": "bearer", "description": "An access token, rgat_…"}
             },
         },
     }
-
-
-def render(document: dict[str, Any]) -> bytes:
-    """The committed form: indented, keys in a stable order, a final newline."""
-    return msgspec.json.format(msgspec.json.encode(document), indent=2) + b"\n"
-
-
-EVENTS_BEGIN = "<!-- events:begin"
-EVENTS_END = "<!-- events:end -->"
-
-
-def with_event_catalogue(markdown: str) -> str:
-    """``markdown`` (docs/api.md) with its generated events table replaced by the current one."""
-    start = markdown.index(EVENTS_BEGIN)
-    body = markdown.index("\n", start) + 1
-    end = markdown.index(EVENTS_END, body)
-    return markdown[:body] + catalogue_markdown() + markdown[end:]
 
 
 def main(argv: list[str] | None = None) -> int:

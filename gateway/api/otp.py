@@ -118,7 +118,12 @@ class OtpStatus(msgspec.Struct, kw_only=True):
 def otp_service(svc: Services) -> OtpService:
     """The OTP service over the gateway's pool, pipeline and secret (cheap; built per call)."""
     return OtpService(
-        svc.pool, svc.pipeline, svc.secret, max_queue=svc.settings.max_queue_per_account, caps=svc.caps
+        svc.pool,
+        svc.pipeline,
+        svc.secret,
+        max_queue=svc.settings.max_queue_per_account,
+        now=svc.pipeline.now,
+        caps=svc.caps,
     )
 
 

@@ -45,7 +45,13 @@ RUN_ORDER: Final[dict[str, tuple[str, ...]]] = {
         "devices.update_device",
         "devices.delete_device",
     ),
-    "messages": ("messages.send_sms", "messages.message_status", "messages.list_messages"),
+    # the folder's send is scheduled an hour ahead (FOLDER_BODIES), so the cancel finds it waiting
+    "messages": (
+        "messages.send_sms",
+        "messages.message_status",
+        "messages.list_messages",
+        "messages.cancel_message",
+    ),
     "otp": ("otp.send_otp", "otp.verify_otp", "otp.otp_status"),
     "webhooks": (
         "webhooks.list_webhooks",
@@ -103,9 +109,26 @@ ENVIRONMENT: Final[dict[str, tuple[str, str | None]]] = {
 """Environment variables: name → (default, the example value it stands for in bodies). The
 gateway resolves a webhook URL's host when it is registered, so it must be one that resolves."""
 
-EXPECT: Final[dict[str, dict[str, str]]] = {"otp.verify_otp": {"status": "failed"}}
+EXPECT: Final[dict[str, dict[str, str]]] = {
+    "otp.verify_otp": {"status": "failed"},
+    "messages.cancel_message": {"status": "cancelled"},
+}
 """Fields checked beyond ``ok``: Postman cannot know the code (it arrives by SMS), so the
-collection verifies a wrong one and expects ``failed``."""
+collection verifies a wrong one and expects ``failed``; the messages folder schedules its SMS
+and cancels it."""
+
+FOLDER_BODIES: Final[dict[str, dict[str, Any]]] = {"messages.send_sms": {"send_at": "{{send_at}}"}}
+"""Body fields overriding the example in the folders (not in "First run")."""
+FOLDER_EXPECT: Final[dict[str, dict[str, str]]] = {"messages.send_sms": {"status": "scheduled"}}
+"""Fields checked in the folders only (with :data:`EXPECT`)."""
+
+PRE_REQUEST: Final[dict[str, tuple[str, ...]]] = {
+    "messages.send_sms": (
+        "// an hour from now: the message waits (status scheduled) until the cancel below",
+        'pm.collectionVariables.set("send_at", new Date(Date.now() + 3600 * 1000).toISOString());',
+    ),
+}
+"""Pre-request scripts of folder requests."""
 
 RAW_BODIES: Final[dict[str, tuple[str, str]]] = {
     "recipients.import_file": ("text/csv", "name,phone,tags\nBobur Aliyev,+998907654322,vip;tashkent\n"),
@@ -189,6 +212,7 @@ def _substituted(value: Any, subs: dict[str, str]) -> Any:
 
 
 def _script(op_id: str, status: int, expect: dict[str, str]) -> list[str]:
+    """The test script of one request."""
     lines = [
         f'pm.test("status is {status}", function () {{',
         f"    pm.response.to.have.status({status});",
@@ -221,6 +245,9 @@ def _request(
     subs: dict[str, str],
     captured: set[str],
     overrides: dict[str, Any],
+    *,
+    expect: dict[str, str] | None = None,
+    pre_request: tuple[str, ...] = (),
 ) -> dict[str, Any]:
     method, path, op = entry
     segments = []
@@ -283,19 +310,31 @@ def _request(
     request["description"] = "\n".join(lines)
     status, _ = _success(op)
     captured.update(CAPTURES.get(op_id, {}))
+    events: list[dict[str, Any]] = [
+        {
+            "listen": "test",
+            "script": {
+                "id": _id(folder, op_id, "test"),
+                "type": "text/javascript",
+                "exec": _script(op_id, status, EXPECT.get(op_id, {}) if expect is None else expect),
+            },
+        }
+    ]
+    if pre_request:
+        events.append(
+            {
+                "listen": "prerequest",
+                "script": {
+                    "id": _id(folder, op_id, "prerequest"),
+                    "type": "text/javascript",
+                    "exec": list(pre_request),
+                },
+            }
+        )
     return {
         "id": _id(folder, op_id),
         "name": op["summary"],
-        "event": [
-            {
-                "listen": "test",
-                "script": {
-                    "id": _id(folder, op_id, "test"),
-                    "type": "text/javascript",
-                    "exec": _script(op_id, status, EXPECT.get(op_id, {})),
-                },
-            }
-        ],
+        "event": events,
         "request": request,
         "response": [],
     }
@@ -320,7 +359,19 @@ def build_collection(document: dict[str, Any]) -> dict[str, Any]:
         folder: dict[str, Any] = {"id": _id(tag), "name": tag}
         if descriptions.get(tag):
             folder["description"] = descriptions[tag]
-        folder["item"] = [_request(tag, op_id, ops[op_id], subs, captured, {}) for op_id in op_ids]
+        folder["item"] = [
+            _request(
+                tag,
+                op_id,
+                ops[op_id],
+                subs,
+                captured,
+                FOLDER_BODIES.get(op_id, {}),
+                expect={**EXPECT.get(op_id, {}), **FOLDER_EXPECT.get(op_id, {})},
+                pre_request=PRE_REQUEST.get(op_id, ()),
+            )
+            for op_id in op_ids
+        ]
         folders.append(folder)
     info = document["info"]
     return {
@@ -333,7 +384,10 @@ def build_collection(document: dict[str, Any]) -> dict[str, Any]:
         },
         "item": folders,
         "auth": {"type": "bearer", "bearer": [{"key": "token", "value": "{{token}}", "type": "string"}]},
-        "variable": [{"key": name, "value": ""} for captures in CAPTURES.values() for name in captures],
+        "variable": [
+            *({"key": name, "value": ""} for captures in CAPTURES.values() for name in captures),
+            {"key": "send_at", "value": ""},
+        ],
     }
 
 

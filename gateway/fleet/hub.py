@@ -24,7 +24,7 @@ from gateway.events import DeviceEventData, event_row
 from gateway.fleet.devices import DeviceRecord, LiveTelemetry
 from gateway.logs import get_logger
 from gateway.timefmt import utcnow
-from protocol import CloseCode, RelaySession, Report
+from protocol import CancelResult, CloseCode, RelaySession, Report
 from store import queries as q
 from store.batcher import Batcher, write_isolating
 from store.outbox import insert_events
@@ -56,6 +56,10 @@ class RelayEvents(Protocol):
         connection error if the database could not be reached; the relay gets no
         ``report_ack`` then."""
 
+    async def relay_cancel_result(self, device_id: str, frame: CancelResult) -> None:
+        """The device answered a ``cancel`` (v1.1); return once a ``cancelled`` is stored.
+        Raises like :meth:`relay_reported`."""
+
 
 class NullRelayEvents:
     """A sink that ignores everything (used until the send pipeline is attached)."""
@@ -73,6 +77,9 @@ class NullRelayEvents:
         """Ignore."""
 
     async def relay_reported(self, device_id: str, report: Report) -> None:
+        """Ignore."""
+
+    async def relay_cancel_result(self, device_id: str, frame: CancelResult) -> None:
         """Ignore."""
 
 

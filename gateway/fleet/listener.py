@@ -30,16 +30,21 @@ from gateway.logs import get_logger
 from gateway.timefmt import utcnow
 from protocol import (
     MAX_FRAME_BYTES,
-    SUBPROTOCOL,
+    SUBPROTOCOLS,
+    CancelResult,
+    CancelResultReceived,
     CloseCode,
     CommandAcked,
     HeartbeatReceived,
     HelloReceived,
+    ProtocolVersion,
     ProtocolViolation,
     RelaySession,
     ReportReceived,
+    negotiate,
 )
 from store import queries as q
+from store.batcher import ItemRejected
 from store.database import DATABASE_DOWN
 
 __all__ = ["RelayListener"]
@@ -47,6 +52,7 @@ __all__ = ["RelayListener"]
 log = get_logger("gateway.fleet")
 
 RELAY_PATH = "/relay/v1"
+_NOT_STORED: tuple[type[BaseException], ...] = (ItemRejected, *DATABASE_DOWN)
 
 
 def _reject(status: http.HTTPStatus, code: str, text: str) -> Response:
@@ -83,7 +89,7 @@ class RelayListener:
             self._handle,
             sock=sock,
             process_request=self._authenticate,
-            subprotocols=[SUBPROTOCOL],  # type: ignore[list-item]
+            subprotocols=list(SUBPROTOCOLS),  # type: ignore[arg-type]  # newest first: preferred
             compression=None,
             max_size=MAX_FRAME_BYTES,
             max_queue=16,
@@ -128,10 +134,11 @@ class RelayListener:
                 )
             known = device_from_row(row), telemetry_from_row(row)
             self.hub.remember_device(key, *known)
-        offered = request.headers.get_all("Sec-WebSocket-Protocol")
-        if not any(SUBPROTOCOL in [p.strip() for p in value.split(",")] for value in offered):
+        if negotiate(request.headers.get_all("Sec-WebSocket-Protocol")) is None:
             return _reject(
-                http.HTTPStatus.UPGRADE_REQUIRED, "validation_error", f"offer subprotocol {SUBPROTOCOL}"
+                http.HTTPStatus.UPGRADE_REQUIRED,
+                "validation_error",
+                f"offer subprotocol {' or '.join(SUBPROTOCOLS)}",
             )
         self._devices[ws] = known
         return None
@@ -145,6 +152,7 @@ class RelayListener:
             max_in_flight=device.effective_max_in_flight,
             per_minute_limit=device.effective_per_minute,
             per_day_limit=device.per_day_limit,
+            version=ProtocolVersion.from_subprotocol(ws.subprotocol) or ProtocolVersion.V1,
         )
         conn = RelayConnection(device, ws, session, telemetry)
         await self.hub.attach(conn)
@@ -191,10 +199,25 @@ class RelayListener:
                 self.hub.events.relay_acked(conn.device.id, message_id)
             case ReportReceived(frame=report):
                 await self.reports.receive(conn, report)  # acked once stored, else parked
+            case CancelResultReceived(frame=result):
+                await self._cancel_result(conn, result)
             case ProtocolViolation(code=code, message=message):
                 log.info("relay.protocol_violation", device_id=conn.device.id, code=code, message=message)
             case _:
                 pass
+
+    async def _cancel_result(self, conn: RelayConnection, result: CancelResult) -> None:
+        """Store a relay's answer to a ``cancel``; a stored ``cancelled`` gets its ``report_ack``.
+        One the database could not take gets none: the relay sends it again after reconnecting."""
+        try:
+            await self.hub.events.relay_cancel_result(conn.device.id, result)
+        except _NOT_STORED as exc:
+            log.warning(
+                "relay.cancel_result_not_stored", device_id=conn.device.id, id=result.id, error=repr(exc)
+            )
+            return
+        if result.result == "cancelled":
+            conn.session.ack_report(result.id, "cancelled")
 
     async def close_all(self) -> None:
         """Close every session with 1001 (going away): phones reconnect with backoff."""

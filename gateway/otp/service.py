@@ -5,7 +5,8 @@
   :attr:`Priority.OTP`, expiring with the code. In one transaction, under a lock of the
   (account, number), it checks the resend throttle of the (account, number, purpose) pair and
   the account's per-number caps across purposes, invalidates the pair's pending code, and
-  stores the message and the code's row; only after the commit is the message queued. The
+  stores the message and the code's row; only after the commit is the message queued, and the
+  replaced code's SMS cancelled if it is still waiting in the queue (``otp_replaced``). The
   database never holds the code: the message's ``body`` is the text with the code masked
   (``•``), the real text is sealed (``sealed_body``, AES-GCM under the server secret) so the
   SMS survives a restart, and the ``otps`` row holds only an HMAC of the code.
@@ -261,13 +262,15 @@ class OtpService:
             segments=info.segments,
         )
         async with self._admit(account, message.to) as hold:
-            replay = await self._store(
+            replay, replaced = await self._store(
                 account, request.purpose, locale, code, otp_id, message, answer, idempotency_key, request_body
             )
             if replay is not None:
                 hold.release()
                 return replay
         self._pipeline.queue_committed(message)
+        if replaced:
+            await self._cancel_replaced(replaced)
         log.info(
             "otp.sent",
             otp_id=otp_id,
@@ -285,6 +288,17 @@ class OtpService:
             return nullcontext(Hold(None, None, 0.0))
         return self._caps.admit(account, to)
 
+    async def _cancel_replaced(self, message_ids: list[str]) -> None:
+        """The SMS of codes a new one replaced: cancelled if still queued (their codes no longer
+        verify). The new code is committed whatever happens here."""
+        try:
+            cancelled = await self._pipeline.cancel_queued(message_ids, "otp_replaced")
+        except (OSError, TimeoutError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
+            log.warning("otp.cancel_replaced_failed", request_ids=message_ids, error=repr(exc))
+            return
+        if cancelled:
+            log.info("otp.replaced_sms_cancelled", request_ids=cancelled)
+
     async def _store(
         self,
         account: Account,
@@ -296,8 +310,9 @@ class OtpService:
         answer: SentOtp,
         idempotency_key: str | None,
         request_body: bytes,
-    ) -> SentOtp | None:
-        """The one transaction of a send; the stored answer when this is an idempotent replay."""
+    ) -> tuple[SentOtp | None, list[str]]:
+        """The one transaction of a send: ``(the stored answer when this is an idempotent replay,
+        the SMS request ids of the codes it replaced)``."""
         now = message.queued_at
         pair = (account.id, message.to, purpose)
         async with self._pool.acquire() as conn, conn.transaction():
@@ -306,7 +321,7 @@ class OtpService:
             if idempotency_key is not None:
                 replay = await self._replay(conn, account.id, idempotency_key, request_body, answer)
                 if replay is not None:
-                    return replay
+                    return replay, []
             window = await conn.fetchrow(q.OTP_SEND_WINDOW, *pair, now - timedelta(hours=1))
             assert window is not None
             self._check_throttle(window, now)
@@ -330,7 +345,7 @@ class OtpService:
             )
         if invalidated:
             log.info("otp.invalidated", otp_ids=[r["id"] for r in invalidated], replaced_by=otp_id)
-        return None
+        return None, [r["message_id"] for r in invalidated]
 
     async def _replay(
         self, conn: Any, account_id: str, key: str, request_body: bytes, answer: SentOtp

@@ -3,7 +3,9 @@
 Numbers are parsed with ``phonenumbers`` (national numbers use the account's default region)
 and stored in E.164, after the account's destination policy (:mod:`gateway.sending.number_policy`)
 accepted them. A text of only invisible characters is blank (:func:`is_blank`). The text's
-encoding and segment count are computed here. A request with
+encoding and segment count are computed here. A message with ``send_at`` in the future, or
+one the account's quiet hours hold (:mod:`gateway.sending.quiet_hours`), is stored
+``scheduled`` until then, and its ``ttl_seconds`` count from that time. A request with
 an ``Idempotency-Key`` is stored in its own transaction together with the key and its answer,
 so concurrent requests with one key make exactly one message.
 """
@@ -14,8 +16,8 @@ import hashlib
 import json
 import unicodedata
 from dataclasses import dataclass
-from datetime import datetime, timedelta
-from typing import Any
+from datetime import UTC, datetime, timedelta
+from typing import Any, Literal
 
 import asyncpg
 import msgspec
@@ -26,14 +28,18 @@ from gateway.errors import ApiError
 from gateway.ids import new_id
 from gateway.sending.number_policy import check_destination
 from gateway.sending.pipeline import NewMessage, Pipeline
+from gateway.sending.quiet_hours import hold_until
 from gateway.sending.sms_text import analyse
-from gateway.timefmt import utcnow
 from scheduler import Priority
 from store import queries as q
 
 __all__ = ["Accepted", "MessageSpec", "accept_message", "is_blank", "normalise_number", "parse_number"]
 
 MAX_METADATA_BYTES = 1024
+MAX_SCHEDULE_AHEAD = timedelta(days=30)
+"""``send_at`` at most this far ahead."""
+SEND_AT_SKEW = timedelta(seconds=60)
+"""A ``send_at`` this much in the past is taken as "now" (clocks differ); earlier is refused."""
 
 INVISIBLE_CATEGORIES = frozenset({"Zs", "Zl", "Zp", "Cc", "Cf"})
 """Space separators, line/paragraph separators, controls and format characters (ZWSP, ZWJ,
@@ -68,15 +74,24 @@ class MessageSpec:
     device_id: str | None = None
     sim_slot: int | None = None
     metadata: dict[str, Any] | None = None
+    send_at: datetime | None = None
+    """Not before this instant (timezone-aware); None: now."""
 
 
-class Accepted(msgspec.Struct, kw_only=True):
-    """The contract's answer: queued, after the commit."""
+class Accepted(msgspec.Struct, kw_only=True, omit_defaults=True):
+    """The contract's answer: queued (or scheduled), after the commit. ``not_before`` and
+    ``hold_reason`` appear only on a scheduled message."""
 
-    ok: bool = True
+    ok: bool
     request_id: str
-    status: str = "queued"
+    status: str
+    """``queued``, or ``scheduled`` when it waits for ``not_before``."""
     queued_at: datetime
+    """When it was accepted."""
+    not_before: datetime | None = None
+    """A scheduled message joins the queue then (null when queued)."""
+    hold_reason: str | None = None
+    """Why it waits: ``send_at`` (asked for) or ``quiet_hours`` (the account's sending windows)."""
 
 
 def _field_error(field: str, reason: str) -> ApiError:
@@ -136,7 +151,23 @@ def build_message(account: Account, spec: MessageSpec, pipeline: Pipeline, *, ma
             {"reason": "queue_full", "queue_depth": pipeline.queue_depth(account.id)},
         )
     info = analyse(spec.text)
-    now = utcnow()
+    now = pipeline.now()
+    start = now
+    try:
+        send_at = None if spec.send_at is None else spec.send_at.astimezone(UTC)
+    except OverflowError:  # e.g. 0001-01-01T00:00:00+14:00: no such UTC time
+        raise _field_error("send_at", "out of range") from None
+    if send_at is not None:
+        if send_at < now - SEND_AT_SKEW:
+            raise _field_error("send_at", "is in the past")
+        if send_at > now + MAX_SCHEDULE_AHEAD:
+            raise _field_error("send_at", f"at most {MAX_SCHEDULE_AHEAD.days} days ahead")
+        start = max(now, send_at)
+    release = datetime.fromtimestamp(hold_until(account.quiet_hours, spec.priority, start.timestamp()), UTC)
+    scheduled = release > now
+    hold_reason: Literal["send_at", "quiet_hours"] | None = None
+    if scheduled:
+        hold_reason = "quiet_hours" if release > start else "send_at"
     return NewMessage(
         id=new_id("req"),
         account_id=account.id,
@@ -149,8 +180,12 @@ def build_message(account: Account, spec: MessageSpec, pipeline: Pipeline, *, ma
         pinned_device=pinned,
         sim_slot=spec.sim_slot,
         metadata=spec.metadata,
-        expires_at=now + timedelta(seconds=spec.ttl_seconds),
+        expires_at=release + timedelta(seconds=spec.ttl_seconds),
         queued_at=now,
+        status="scheduled" if scheduled else "queued",
+        send_at=send_at,
+        not_before=release if scheduled else None,
+        hold_reason=hold_reason,
     )
 
 
@@ -163,7 +198,14 @@ async def accept_message(
     request_body: bytes = b"",
 ) -> Accepted:
     """Store and queue ``message``; with a key, replay or refuse per the key's first request."""
-    answer = Accepted(request_id=message.id, queued_at=message.queued_at)
+    answer = Accepted(
+        ok=True,
+        request_id=message.id,
+        status=message.status,
+        queued_at=message.queued_at,
+        not_before=message.not_before,
+        hold_reason=message.hold_reason,
+    )
     if idempotency_key is None:
         await pipeline.accept(message)
         return answer

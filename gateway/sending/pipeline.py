@@ -8,6 +8,13 @@
 * Relay happenings (online, offline, ack, report) arrive through the :class:`RelayEvents`
   interface; reports are stored before the relay gets its ``report_ack``.
 * On start, unfinished messages are loaded back from PostgreSQL.
+* Scheduled messages (``send_at``, quiet hours) wait in :class:`~gateway.sending.held.HeldMessages`
+  (only those due within its horizon are in memory) and join the scheduler when released.
+* Cancel: a message still scheduled or queued is cancelled in the database and forgotten
+  (:meth:`Pipeline.cancel_queued`); one on a relay that speaks protocol v1.1 gets a ``cancel``
+  frame (:meth:`Pipeline.request_relay_cancel`) and ends ``cancelled`` when the relay confirms.
+* Time comes from the injected ``clock`` (seconds since the epoch): expiries, scheduled
+  releases, quiet hours and the times new messages are stamped with.
 """
 
 from __future__ import annotations
@@ -18,8 +25,8 @@ import json
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from datetime import datetime
-from typing import Any
+from datetime import UTC, datetime
+from typing import Any, Literal
 
 import asyncpg
 from websockets.exceptions import ConnectionClosed
@@ -28,14 +35,15 @@ from gateway.fleet.devices import DeviceRecord, device_from_row, telemetry_from_
 from gateway.fleet.hub import RelayHub
 from gateway.logs import get_logger
 from gateway.secret import ServerSecret
+from gateway.sending.held import DEFAULT_HORIZON, HeldMessages
 from gateway.sending.transitions import Kind, Transition, write_transitions
 from gateway.timefmt import utcnow
-from protocol import Report, SessionState
+from protocol import CancelResult, ProtocolStateError, Report, SessionState
 from scheduler import DeviceLimits, Dispatch, Expiry, Priority, Scheduler, Work, is_retryable
 from store import queries as q
 from store.batcher import Batcher, ItemRejected, is_data_error
 
-__all__ = ["NewMessage", "Pipeline"]
+__all__ = ["NewMessage", "Pipeline", "RelayCancel"]
 
 log = get_logger("gateway.sending.pipeline")
 
@@ -76,6 +84,14 @@ class NewMessage:
     """The text to send when ``body`` is only a display copy (an OTP with its code masked).
     Kept in memory; stored only as ``sealed_body``."""
     sealed_body: bytes | None = None
+    status: Literal["queued", "scheduled"] = "queued"
+    """``scheduled``: held until ``not_before`` (see :mod:`gateway.sending.held`)."""
+    send_at: datetime | None = None
+    """The time the request asked for, if any."""
+    not_before: datetime | None = None
+    """When a scheduled message joins the queue: ``send_at``, or the next opening of the
+    account's sending window (quiet hours)."""
+    hold_reason: Literal["send_at", "quiet_hours"] | None = None
 
     @property
     def text(self) -> str:
@@ -99,6 +115,10 @@ class NewMessage:
             self.expires_at,
             self.queued_at,
             self.sealed_body,
+            self.status,
+            self.send_at,
+            self.not_before,
+            self.hold_reason,
         )
 
 
@@ -119,6 +139,11 @@ class _Payload:
     held_for: str | None = None
     """The relay that may already hold the message (its ack was lost), while we wait for it."""
     held_until: float = 0.0
+
+
+RelayCancel = Literal["requested", "not_on_relay", "relay_offline", "relay_cannot_cancel"]
+"""What :meth:`Pipeline.request_relay_cancel` did: asked the relay; or could not, because the
+message is not on a relay (any more), its relay is offline, or its relay speaks protocol v1."""
 
 
 async def write_messages(conn: Any, items: Sequence[NewMessage]) -> list[None]:
@@ -150,6 +175,7 @@ class Pipeline:
         clock: Callable[[], float] = time.time,
         max_attempts: int = 3,
         reclaim_grace: float = 30.0,
+        schedule_horizon: float = DEFAULT_HORIZON,
     ) -> None:
         self._pool = pool
         self._secret = secret
@@ -169,6 +195,16 @@ class Pipeline:
         self._declared_slots: dict[str, frozenset[int]] = {}
         self._unstored_expiries: list[Expiry] = []
         """Expiries the database could not take; written again on the next pass."""
+        self.held: HeldMessages[_Payload] = HeldMessages(
+            pool, clock, from_row=self._held_from_row, release=self._released, horizon=schedule_horizon
+        )
+        """Scheduled messages due within the horizon; run its task as ``pipeline.holds``."""
+        self._cancel_requested: dict[str, tuple[str, str]] = {}
+        """Message id → (relay asked to cancel it, reason), until the relay answers."""
+
+    def now(self) -> datetime:
+        """The pipeline's clock as an aware UTC datetime (what new messages are stamped with)."""
+        return datetime.fromtimestamp(self._clock(), UTC)
 
     # --- start-up -----------------------------------------------------------------------------
 
@@ -202,6 +238,8 @@ class Pipeline:
                 failures=r["failures"],
             )
             device_id = r["device_id"]
+            if r["cancel_requested_at"] is not None and device_id is not None:
+                self._cancel_requested[r["id"]] = (device_id, r["cancel_reason"] or "api")
             if device_id is not None and device_id not in self.devices:
                 if r["acked_at"] is not None:
                     self._payloads.pop(r["id"])
@@ -219,8 +257,39 @@ class Pipeline:
         if orphans:
             async with self._pool.acquire() as conn, conn.transaction():
                 await write_transitions(conn, orphans)
-        log.info("pipeline.recovered", messages=len(rows), orphans=len(orphans), reclaimed=reclaimed)
+        held = await self.held.load()
+        log.info(
+            "pipeline.recovered",
+            messages=len(rows),
+            orphans=len(orphans),
+            reclaimed=reclaimed,
+            scheduled=held,
+        )
         return len(rows)
+
+    def _held_from_row(self, r: Any) -> tuple[str, float, _Payload]:
+        """A ``MESSAGE_SCHEDULED_DUE`` row as ``(id, release time, payload)``."""
+        work = Work(
+            message_id=r["id"],
+            account_id=r["account_id"],
+            priority=Priority(r["priority"]),
+            expires_at=r["expires_at"].timestamp(),
+            pinned_device=r["pinned_device_id"],
+            sim_slot=r["sim_slot"],
+        )
+        body = r["body"] if r["sealed_body"] is None else self._secret.unseal(r["sealed_body"], r["id"])
+        payload = _Payload(work, r["to_number"], body, r["sim_slot"], r["expires_at"])
+        return r["id"], r["not_before"].timestamp(), payload
+
+    def _released(self, payloads: list[_Payload]) -> None:
+        """Scheduled messages the database released (``scheduled → queued``): into the queue."""
+        for payload in payloads:
+            message_id = payload.work.message_id
+            if self.scheduler.location(message_id) is not None:
+                continue
+            self._payloads[message_id] = payload
+            self.scheduler.enqueue(payload.work)
+        self._wake.set()
 
     def _hold_for_relay(self, message_id: str, device_id: str) -> None:
         """A relay left (or the gateway restarted) before its ack of ``message_id`` was stored:
@@ -261,7 +330,7 @@ class Pipeline:
         self.queue_committed(message)
 
     def queue_committed(self, message: NewMessage) -> None:
-        """Hand an already committed message to the scheduler."""
+        """Hand an already committed message to the scheduler (a scheduled one: to the holds)."""
         self.accepted += 1
         work = Work(
             message_id=message.id,
@@ -271,11 +340,106 @@ class Pipeline:
             pinned_device=message.pinned_device,
             sim_slot=message.sim_slot,
         )
-        self._payloads[message.id] = _Payload(
-            work, message.to, message.text, message.sim_slot, message.expires_at
-        )
+        payload = _Payload(work, message.to, message.text, message.sim_slot, message.expires_at)
+        if message.status == "scheduled" and message.not_before is not None:
+            self.held.hold(message.id, message.not_before.timestamp(), payload)
+            return
+        self._payloads[message.id] = payload
         self.scheduler.enqueue(work)
         self._wake.set()
+
+    # --- cancelling ---------------------------------------------------------------------------
+
+    async def cancel_queued(self, message_ids: Sequence[str], reason: str) -> list[str]:
+        """Cancel those of ``message_ids`` that are still scheduled or waiting in the queue (not
+        on a relay); return the ids cancelled, each with its ``message.cancelled`` event.
+
+        Safe against every race with the dispatch loop: the database cancels a message only if
+        no dispatch happened since this call looked (the attempt count guards it), so one that
+        is on its way to a relay is left alone (and not returned). Raises the database's error
+        when it cannot be reached (what was cancelled before that stays cancelled)."""
+        now = self.now()
+        items: list[Transition] = []
+        for message_id in dict.fromkeys(message_ids):
+            location = self.scheduler.location(message_id)
+            if location is not None and location[0] != "queued":
+                continue  # on a relay: request_relay_cancel's business
+            payload = self._payloads.get(message_id)
+            attempt = payload.attempts if location is not None and payload is not None else 0
+            items.append(Transition("cancelled", message_id, None, now, attempt=attempt, reason=reason))
+        futures = [self.transitions.submit_nowait(t) for t in items]
+        results = await asyncio.gather(*futures, return_exceptions=True)
+        cancelled: list[str] = []
+        failure: BaseException | None = None
+        for item, ok in zip(items, results, strict=True):
+            if isinstance(ok, BaseException):
+                failure = failure or ok
+            elif ok:
+                self._forget_cancelled(item.message_id)
+                cancelled.append(item.message_id)
+        if cancelled:
+            log.info("pipeline.cancelled", messages=len(cancelled), reason=reason)
+        if failure is not None:
+            raise failure
+        return cancelled
+
+    def _forget_cancelled(self, message_id: str) -> None:
+        """A cancel was committed: the message leaves memory (if the dispatch loop holds a
+        decision for it, its ``dispatched`` write fails and the loop forgets it)."""
+        self.held.drop(message_id)
+        self._cancel_requested.pop(message_id, None)
+        location = self.scheduler.location(message_id)
+        if location is not None and location[0] == "assigned":
+            return  # decided since: its `dispatched` write fails, and the loop forgets it
+        if location is not None:
+            self.scheduler.finished(message_id)
+            self._wake.set()
+        self._payloads.pop(message_id, None)
+
+    async def request_relay_cancel(self, message_id: str, reason: str = "api") -> RelayCancel:
+        """Ask the relay holding ``message_id`` to cancel it (protocol v1.1 ``cancel``); its
+        ``cancel_result`` ends the message ``cancelled`` or leaves it to its reports. A relay
+        that speaks only v1 is never sent the frame."""
+        location = self.scheduler.location(message_id)
+        if location is None or location[0] == "queued" or location[1] is None:
+            return "not_on_relay"
+        device_id = location[1]
+        conn = self.hub.connection(device_id)
+        if conn is None or conn.session.state is not SessionState.OPEN:
+            return "relay_offline"
+        if not conn.session.can_cancel:
+            return "relay_cannot_cancel"
+        row = await self._pool.fetchval(q.MESSAGE_CANCEL_REQUESTED, message_id, device_id, self.now(), reason)
+        if row is None:
+            return "not_on_relay"
+        self._cancel_requested[message_id] = (device_id, reason)
+        try:
+            conn.session.send_cancel(message_id)
+            await conn.flush()
+        except (ConnectionClosed, ProtocolStateError):
+            pass  # the session ended meanwhile: relay_offline takes it from here
+        log.info("pipeline.cancel_requested", message_id=message_id, device_id=device_id)
+        return "requested"
+
+    async def relay_cancel_result(self, device_id: str, frame: CancelResult) -> None:
+        """A relay answered a ``cancel``; returns once a ``cancelled`` is stored (the relay then
+        gets its ``report_ack``). ``too_late``: its reports follow as usual."""
+        message_id = frame.id
+        if frame.result == "too_late":
+            self._cancel_requested.pop(message_id, None)
+            log.info("pipeline.cancel_too_late", message_id=message_id, device_id=device_id)
+            return
+        _, reason = self._cancel_requested.get(message_id, (device_id, "api"))
+        changed = await self.transitions.submit(
+            Transition("cancelled", message_id, device_id, utcnow(), reason=reason)
+        )
+        location = self.scheduler.location(message_id)
+        if changed and location is not None and location[1] == device_id:
+            self.scheduler.finished(message_id)
+            self._payloads.pop(message_id, None)
+            self._wake.set()
+        if changed:
+            self._cancel_requested.pop(message_id, None)
 
     def queue_depth(self, account_id: str) -> int:
         """Messages of the account waiting for a relay."""
@@ -314,10 +478,17 @@ class Pipeline:
     # --- RelayEvents --------------------------------------------------------------------------
 
     def relay_online(self, device: DeviceRecord) -> None:
-        """A relay said hello."""
+        """A relay said hello. Cancels it was asked for and has not answered are asked again
+        (the frame may have been lost with the old connection; the relay answers repeats alike)."""
         self.device_changed(device)
         self.scheduler.set_online(device.id)
         self._wake.set()
+        conn = self.hub.connection(device.id)
+        if conn is None or not conn.session.can_cancel or conn.session.state is not SessionState.OPEN:
+            return
+        for message_id, (holder, _) in self._cancel_requested.items():
+            if holder == device.id and self.scheduler.location(message_id) == ("acked", device.id):
+                conn.session.send_cancel(message_id)  # written by the listener after the welcome
 
     def relay_offline(self, device_id: str) -> None:
         """A relay's session ended: what it never acknowledged goes back to the queue, held for
@@ -328,10 +499,37 @@ class Pipeline:
             self.transitions.submit_nowait(
                 Transition("requeued", message_id, device_id, now, outcome="relay_offline")
             )
+            if message_id in self._cancel_requested:
+                self._cancel_after_requeue(message_id, device_id)
+                continue
             self._hold_for_relay(message_id, device_id)
         if requeued:
             log.info("pipeline.requeued", device_id=device_id, messages=len(requeued))
         self._wake.set()
+
+    def _cancel_after_requeue(self, message_id: str, device_id: str) -> None:
+        """A message whose cancel its relay never answered came back from that relay unacked:
+        the gateway cancels it itself; if that cannot be stored it is held for the relay again."""
+        _, reason = self._cancel_requested.pop(message_id)
+        payload = self._payloads.get(message_id)
+        if payload is None:
+            return
+        self.scheduler.finished(message_id)
+        future = self.transitions.submit_nowait(
+            Transition("cancelled", message_id, None, utcnow(), attempt=payload.attempts, reason=reason)
+        )
+
+        def settled(f: asyncio.Future[bool]) -> None:
+            if not f.cancelled() and f.exception() is None and f.result():
+                self._payloads.pop(message_id, None)
+                return
+            if self.scheduler.location(message_id) is None and message_id in self._payloads:
+                self.scheduler.enqueue(
+                    dataclasses.replace(payload.work, attempts=payload.attempts, failures=payload.failures)
+                )
+                self._hold_for_relay(message_id, device_id)
+
+        future.add_done_callback(settled)
 
     def relay_sims(self, device_id: str, declared: frozenset[int], ready: frozenset[int]) -> None:
         """A relay listed its SIM slots: it gets work only on ready ones."""
@@ -358,6 +556,17 @@ class Pipeline:
         )
         if report.status == "failed":
             reason = report.reason or "generic_failure"
+            if held_here and is_retryable(reason) and message_id in self._cancel_requested:
+                # Not sent, and the customer asked to cancel it: no retry.
+                _, why = self._cancel_requested[message_id]
+                if await self.transitions.submit(
+                    Transition("cancelled", message_id, device_id, now, reason=why)
+                ):
+                    self._cancel_requested.pop(message_id, None)
+                    self.scheduler.finished(message_id)
+                    self._payloads.pop(message_id, None)
+                    self._wake.set()
+                    return
             if held_here and is_retryable(reason):
                 if payload is not None:
                     payload.failures += 1
@@ -374,6 +583,7 @@ class Pipeline:
         else:
             kind: Kind = "sent" if report.status == "sent" else "delivered"
             await self.transitions.submit(Transition(kind, message_id, device_id, now, reported_at=report.at))
+            self._cancel_requested.pop(message_id, None)
         if held_here:
             # Only once the report is stored: one the database refused or could not take leaves
             # the message tracked (and its slot taken), so it still ends like an unreported one.
@@ -384,8 +594,9 @@ class Pipeline:
     # --- dispatching --------------------------------------------------------------------------
 
     def wake(self) -> None:
-        """Something changed: run the dispatch loop."""
+        """Something changed (or the clock moved): run the dispatch loop and look at the holds."""
         self._wake.set()
+        self.held.wake()
 
     async def run(self) -> None:
         """Background task ``pipeline.dispatch``: expire, decide, record, send; sleep until the
@@ -472,7 +683,8 @@ class Pipeline:
                 unavailable = self._dispatch_not_stored(decision, ok) or unavailable
                 continue
             if not ok or payload is None:
-                self.scheduler.finished(decision.message_id)
+                self.scheduler.finished(decision.message_id)  # finished (or cancelled) meanwhile
+                self._payloads.pop(decision.message_id, None)
                 continue
             conn = self.hub.connection(decision.device_id)
             if (

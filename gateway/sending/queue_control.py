@@ -25,7 +25,6 @@ from typing import Any, Literal
 import asyncpg
 
 from gateway.errors import ApiError
-from gateway.ids import id_time
 from gateway.logs import get_logger
 from gateway.sending.pipeline import Pipeline
 from store import queries as q
@@ -103,11 +102,11 @@ class QueueControl:
         log.info("queue.resumed" if not paused else "queue.paused", account_id=account_id)
 
     def oldest_age(self, account_id: str) -> float | None:
-        """Seconds the account's oldest queued message has waited; None when none waits."""
+        """Seconds the account's oldest queued message has waited in the queue (a scheduled
+        message from its release; since the start of this process for messages it reloaded);
+        None when none waits."""
         oldest = self._pipeline.scheduler.oldest_queued(account_id)
-        if oldest is None:
-            return None
-        return max(0.0, self._clock() - id_time(oldest))
+        return None if oldest is None else oldest[1]
 
     def capacity(self, account_id: str) -> RelayCapacity:
         """Online relays, their per-minute capacity and the messages in flight on them."""

@@ -2,10 +2,10 @@
 transaction.
 
 A :class:`Transition` is one step of a message's life (dispatched, acked, requeued, sent,
-delivered, failed). :func:`write_transitions` applies a batch: the SQL only moves a status
+delivered, failed, cancelled). :func:`write_transitions` applies a batch: the SQL only moves a status
 forward and checks that a relay reports only on messages it holds, and it returns, per item,
 whether anything changed — so duplicate and late reports are harmless. ``message.sent``,
-``message.delivered`` and ``message.failed`` events are written to the outbox in the same
+``message.delivered``, ``message.failed`` and ``message.cancelled`` events are written to the outbox in the same
 transaction as the change that caused them.
 
 A ``sent``/``delivered`` report from the message's last relay that arrives after the message
@@ -29,9 +29,14 @@ from store.outbox import insert_events
 
 __all__ = ["LATE_REPORT_EVENT", "Kind", "Transition", "write_transitions"]
 
-Kind = Literal["dispatched", "acked", "requeued", "sent", "delivered", "failed"]
-_ORDER: tuple[Kind, ...] = ("dispatched", "acked", "requeued", "sent", "delivered", "failed")
-_EVENT_KINDS = {"sent": "message.sent", "delivered": "message.delivered", "failed": "message.failed"}
+Kind = Literal["dispatched", "acked", "requeued", "sent", "delivered", "failed", "cancelled"]
+_ORDER: tuple[Kind, ...] = ("dispatched", "acked", "requeued", "sent", "delivered", "failed", "cancelled")
+_EVENT_KINDS = {
+    "sent": "message.sent",
+    "delivered": "message.delivered",
+    "failed": "message.failed",
+    "cancelled": "message.cancelled",
+}
 LATE_REPORT_EVENT = "message.late_report"
 """Outbox event for a sent/delivered report that arrived after the message had failed."""
 
@@ -47,7 +52,10 @@ class Transition:
     at: datetime
     """When the gateway learned of it."""
     attempt: int = 0
+    """For ``dispatched``: the attempt it starts; for ``cancelled`` by the gateway: the attempts
+    the gateway knows of (the SQL cancels only if no dispatch happened since)."""
     reason: str | None = None
+    """Why it failed (``failed``, ``requeued``) or was cancelled (``cancelled``)."""
     outcome: str | None = None
     reported_at: datetime | None = None
     """The relay's own time of a reported sent/delivered/failed (the report's ``at``); it is
@@ -110,6 +118,20 @@ async def _apply(conn: Any, kind: Kind, group: list[Transition]) -> list[str]:
         rows = await conn.fetch(
             q.MESSAGE_REQUEUED, ids, devices, ats, [t.outcome for t in group], [t.reason for t in group]
         )
+    elif kind == "cancelled":
+        rows = await conn.fetch(
+            q.MESSAGE_CANCELLED, ids, devices, ats, [t.attempt for t in group], [t.reason for t in group]
+        )
+        done = [r[0] for r in rows]
+        if done:
+            await conn.execute(
+                q.ATTEMPT_FINISH,
+                done,
+                ["cancelled" for _ in done],
+                [None for _ in done],
+                [r[1] for r in rows],
+            )
+        return done
     else:
         reported = [t.reported_at for t in group]
         if kind == "sent":
@@ -156,10 +178,11 @@ async def _apply_late(conn: Any, kind: Kind, group: list[Transition]) -> list[st
     return [r[0] for r in rows]
 
 
-_STATUS_OF: dict[str, Literal["sent", "delivered", "failed"]] = {
+_STATUS_OF: dict[str, Literal["sent", "delivered", "failed", "cancelled"]] = {
     "message.sent": "sent",
     "message.delivered": "delivered",
     "message.failed": "failed",
+    "message.cancelled": "cancelled",
 }
 
 
@@ -181,6 +204,7 @@ async def _write_events(conn: Any, events: list[tuple[str, str]]) -> None:
             failure_reason_detail=r["failure_reason_detail"] if failed else None,
             metadata=json.loads(r["metadata"]) if r["metadata"] else None,
             kind=r["kind"],
+            cancel_reason=r["cancel_reason"] if event_type == "message.cancelled" else None,
             late_report=LateReportData(
                 status=r["late_report_status"], at=r["late_report_at"], device_id=r["device_id"]
             )

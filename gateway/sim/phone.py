@@ -8,6 +8,10 @@ report in an outbox until its ``report_ack`` and re-sends the outbox after each 
 It heartbeats with fixed telemetry and reconnects with exponential backoff and full jitter,
 except after close 4000 (replaced), 4001 (unpaired) or an HTTP 401 on the upgrade.
 
+It offers protocol v1.1 and v1 (:attr:`SimOptions.protocol` ``"1"``: v1 only). Under v1.1 it
+answers ``cancel``: ``cancelled`` if it has not "sent" the SMS yet (the SMS is then never sent;
+the answer stays in the outbox until its ``report_ack``), else ``too_late``.
+
 Persistence is simulated in memory; :meth:`SimulatedRelay.snapshot` gives the state a real app
 would keep on disk (credentials, taken ids, unfinished commands, outbox), which
 :mod:`gateway.sim.relay` writes when the fleet stops. Malformed or unexpected gateway frames are
@@ -36,7 +40,10 @@ from protocol import (
     MAX_FRAME_BYTES,
     PROTOCOL_VERSION,
     SUBPROTOCOL,
+    SUBPROTOCOLS,
     Ack,
+    Cancel,
+    CancelResult,
     CloseCode,
     Error,
     GatewayFrame,
@@ -109,6 +116,8 @@ class SimOptions:
     """Pairings and WebSocket handshakes in progress at once."""
     seed: int | None = None
     """Seed of the one ``random.Random`` behind jitter, backoff and failures."""
+    protocol: Literal["1", "1.1"] = "1.1"
+    """Newest protocol version offered: ``1.1`` offers v1.1 and v1, ``1`` only v1."""
 
 
 class PendingMessage(msgspec.Struct, kw_only=True):
@@ -129,7 +138,7 @@ class RelayState(msgspec.Struct, kw_only=True):
     heartbeat_interval: float
     taken: list[str] = []
     pending: list[PendingMessage] = []
-    outbox: list[Report] = []
+    outbox: list[Report | CancelResult] = []
 
 
 class SimulatedRelay:
@@ -159,7 +168,7 @@ class SimulatedRelay:
         """Interval in use: the override, else the last ``welcome``'s, else pairing's."""
         self.taken: dict[str, str] = dict.fromkeys(state.taken, "done")
         """Every command id ever taken, with its phase: ``taken``, ``sent`` or ``done``."""
-        self.outbox: dict[tuple[str, str], Report] = {(r.id, r.status): r for r in state.outbox}
+        self.outbox: dict[tuple[str, str], Report | CancelResult] = {_outbox_key(r): r for r in state.outbox}
         self._last_reports: dict[str, Report] = {}
         """Reports not yet acknowledged, keyed by ``(id, status)``, in the order they happened."""
         self.sent: list[dict[str, Any]] = []
@@ -169,6 +178,11 @@ class SimulatedRelay:
         self.duplicate_sends = 0
         """``send`` frames for an id already taken (re-acked, not sent again)."""
         self.errors_received: list[Error] = []
+        self.subprotocol: str | None = None
+        """The subprotocol of the current (or last) session."""
+        self.cancels: list[tuple[str, str]] = []
+        """``(id, result)`` of every ``cancel`` answered."""
+        self._cancelled: set[str] = set()
         self.connections = 0
         """Sessions that reached ``welcome``."""
         self.close_codes: list[int] = []
@@ -293,13 +307,14 @@ class SimulatedRelay:
                 ws = await connect(
                     self.ws_url,
                     additional_headers={"Authorization": f"Bearer {self.token}"},
-                    subprotocols=[Subprotocol(SUBPROTOCOL)],
+                    subprotocols=[Subprotocol(p) for p in self._subprotocols()],
                     compression=None,
                     max_size=MAX_FRAME_BYTES,
                     ping_interval=None,  # the gateway pings; we answer its pings automatically
                     open_timeout=WELCOME_TIMEOUT,
                 )
                 self._ws = ws
+                self.subprotocol = ws.subprotocol
                 await self._transmit_on(ws, self._hello())
                 async with asyncio.timeout(WELCOME_TIMEOUT):
                     welcome = await self._await_welcome(ws)
@@ -399,6 +414,8 @@ class SimulatedRelay:
             case ReportAck(id=message_id, status=status):
                 self.outbox.pop((message_id, status), None)
                 self.acked_reports.append((message_id, status))
+            case Cancel(id=message_id):
+                await self._cancel(ws, message_id)
             case Error(code=code, message=message, ref=ref):
                 self.errors_received.append(frame)
                 log.warning(
@@ -408,6 +425,22 @@ class SimulatedRelay:
                 log.warning("sim.frame_out_of_order", device_id=self.device_id, type="Welcome")
 
     # --- messages ------------------------------------------------------------------------
+
+    async def _cancel(self, ws: ClientConnection, message_id: str) -> None:
+        """Answer a ``cancel``: withdraw the SMS unless it was "sent" already."""
+        phase = self.taken.get(message_id)
+        if phase in ("sent", "done") and message_id not in self._cancelled:
+            self.cancels.append((message_id, "too_late"))
+            await self._transmit_on(ws, CancelResult(id=message_id, result="too_late", at=utcnow()))
+            return
+        # Not sent (or never received): it never will be. Remembered as taken, so a repeated
+        # send of that id is acked and ignored.
+        self._cancelled.add(message_id)
+        self._close_message(message_id)
+        self.cancels.append((message_id, "cancelled"))
+        result = CancelResult(id=message_id, result="cancelled", at=utcnow())
+        self.outbox[_outbox_key(result)] = result
+        await self._transmit_on(ws, result)
 
     async def _deliver(self, item: PendingMessage) -> None:
         """Take one command through sending and delivery, reporting each step."""
@@ -421,6 +454,8 @@ class SimulatedRelay:
                 await self._finish(cmd, "limit_exceeded")
                 return
             await asyncio.sleep(self._jitter(self._options.sent_delay))
+            if cmd.id in self._cancelled:
+                return
             if self._rng.random() < self._options.failure_rate:
                 await self._finish(cmd, self._options.failure_reason)
                 return
@@ -478,6 +513,10 @@ class SimulatedRelay:
 
     # --- helpers -------------------------------------------------------------------------
 
+    def _subprotocols(self) -> list[str]:
+        """What the upgrade offers, newest first."""
+        return list(SUBPROTOCOLS) if self._options.protocol == "1.1" else [SUBPROTOCOL]
+
     async def _transmit_on(self, ws: ClientConnection, frame: RelayFrame) -> None:
         await ws.send(encode_frame(frame), text=True)
 
@@ -518,3 +557,8 @@ class SimulatedRelay:
             log.error(
                 "sim.task_crashed", device_id=self.device_id, task=task.get_name(), exc_info=task.exception()
             )
+
+
+def _outbox_key(frame: Report | CancelResult) -> tuple[str, str]:
+    """Outbox key of a frame waiting for its ``report_ack``: ``(id, status)``."""
+    return (frame.id, frame.status if isinstance(frame, Report) else frame.result)

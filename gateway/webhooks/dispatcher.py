@@ -20,7 +20,6 @@ import asyncio
 import contextlib
 import json
 import random
-import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -31,10 +30,11 @@ from urllib.parse import urlsplit
 import aiohttp
 import asyncpg
 
+from gateway.clock import SYSTEM_CLOCK, Clock
 from gateway.ids import id_time
 from gateway.logs import get_logger
 from gateway.metrics import METRICS
-from gateway.timefmt import rfc3339, utcnow
+from gateway.timefmt import rfc3339
 from gateway.webhooks.signing import signature_headers
 from gateway.webhooks.ssrf import BlockedAddress, GuardedResolver, check_address
 from store import queries as q
@@ -81,7 +81,7 @@ def event_body(event_type: str, created_at: datetime, data: Any) -> bytes:
     ).encode()
 
 
-def _retry_after(value: str | None) -> float | None:
+def _retry_after(value: str | None, now: datetime) -> float | None:
     if not value:
         return None
     if value.strip().isdigit():
@@ -90,7 +90,7 @@ def _retry_after(value: str | None) -> float | None:
         moment = parsedate_to_datetime(value)
     except (TypeError, ValueError):
         return None
-    return min(max(0.0, (moment - utcnow()).total_seconds()), MAX_RETRY_AFTER)
+    return min(max(0.0, (moment - now).total_seconds()), MAX_RETRY_AFTER)
 
 
 class WebhookDispatcher:
@@ -107,8 +107,10 @@ class WebhookDispatcher:
         concurrency: int = 32,
         per_endpoint: int = 4,
         rng: random.Random | None = None,
+        clock: Clock = SYSTEM_CLOCK,
     ) -> None:
         self._pool = pool
+        self._clock = clock
         self._database_url = database_url
         self._allow_private = allow_private
         self._schedule = tuple(schedule)
@@ -194,7 +196,7 @@ class WebhookDispatcher:
         next_due = await self._pool.fetchval(q.DELIVERIES_NEXT_DUE, list(self._in_progress))
         timeout = SAFETY_WAKE
         if next_due is not None:
-            timeout = min(timeout, max(0.0, (next_due - utcnow()).total_seconds()))
+            timeout = min(timeout, max(0.0, (next_due - self._clock.now()).total_seconds()))
         if self._wake.is_set():
             return
         with contextlib.suppress(TimeoutError):
@@ -248,7 +250,7 @@ class WebhookDispatcher:
 
     async def _attempt_now(self, due: _Due) -> None:
         target = await self._pool.fetchrow(q.WEBHOOK_TARGET, due.endpoint_id)
-        started = utcnow()
+        started = self._clock.now()
         if target is None or target["deleted"] or not target["enabled"]:
             result = _Outcome("failed", error="endpoint_disabled")
             await self._record(due, result, started, 0, final=True)
@@ -256,9 +258,9 @@ class WebhookDispatcher:
         secrets_in_use = [target["secret"]] + (
             [target["previous_secret"]] if target["previous_secret"] else []
         )
-        clock = time.monotonic()
+        posted_at = self._clock.monotonic()
         result = await self._post(target["url"], due, secrets_in_use)
-        duration_ms = int((time.monotonic() - clock) * 1000)
+        duration_ms = int((self._clock.monotonic() - posted_at) * 1000)
         await self._record(due, result, started, duration_ms, final=False)
         if result.gone:
             await self._pool.execute(q.WEBHOOK_DISABLE, due.endpoint_id, "endpoint answered 410 Gone")
@@ -271,7 +273,7 @@ class WebhookDispatcher:
         try:
             with contextlib.suppress(ValueError):  # a literal address bypasses the resolver
                 check_address(host.strip("[]"), allow_private=self._allow_private)
-            headers = signature_headers(secrets_in_use, due.event_id, int(time.time()), due.body)
+            headers = signature_headers(secrets_in_use, due.event_id, int(self._clock.time()), due.body)
             async with self._session.post(url, data=due.body, headers=headers, allow_redirects=False) as resp:
                 # The customer's bytes: PostgreSQL cannot store U+0000 in text, so it is shown as U+FFFD.
                 raw = await resp.content.read(EXCERPT_BYTES)
@@ -279,7 +281,9 @@ class WebhookDispatcher:
                 if 200 <= resp.status < 300:
                     return _Outcome("succeeded", http_status=resp.status, excerpt=excerpt)
                 retry_after = (
-                    _retry_after(resp.headers.get("Retry-After")) if resp.status in (429, 503) else None
+                    _retry_after(resp.headers.get("Retry-After"), self._clock.now())
+                    if resp.status in (429, 503)
+                    else None
                 )
                 return _Outcome(
                     "failed",
@@ -305,7 +309,7 @@ class WebhookDispatcher:
         delay = self._schedule[attempts_done] * self._rng.uniform(0.9, 1.1)
         if result.retry_after is not None:
             delay = max(delay, result.retry_after)
-        return utcnow() + timedelta(seconds=delay)
+        return self._clock.now() + timedelta(seconds=delay)
 
     async def _record(
         self, due: _Due, result: _Outcome, started: datetime, duration_ms: int, *, final: bool
@@ -314,7 +318,7 @@ class WebhookDispatcher:
         next_at = None if final else self._next_attempt(attempts_done, result)
         METRICS.webhook_attempt(result.outcome)
         if result.outcome == "succeeded" and not due.manual:
-            METRICS.event_to_webhook.observe(max(0.0, time.time() - id_time(due.event_id)))
+            METRICS.event_to_webhook.observe(max(0.0, self._clock.time() - id_time(due.event_id)))
         if result.outcome == "succeeded":
             status = "succeeded"
         elif result.outcome == "blocked":

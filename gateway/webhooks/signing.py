@@ -20,6 +20,7 @@ EventType = Literal[
     "message.sent",
     "message.delivered",
     "message.failed",
+    "message.cancelled",
     "message.late_report",
     "otp.verified",
     "device.online",

@@ -11,7 +11,6 @@ from typing import Any
 import asyncpg
 from standardwebhooks.webhooks import Webhook
 
-from gateway.sending.pipeline import Pipeline
 from tests.harness import ApiClient, RunningGateway
 from tests.relay_client import RawRelay, pair_relay
 from tests.webhook_receiver import Receiver
@@ -32,25 +31,22 @@ async def _report(relay: RawRelay, message_id: str, status: str) -> None:
     assert await relay.recv() == {"type": "report_ack", "id": message_id, "status": status}
 
 
-async def _expire_now(
-    database_url: str, pipeline: Pipeline, api: ApiClient, request_id: str
-) -> dict[str, Any]:
-    """Mock time: move the message's expiry into the past, let the scheduler's clock jump past it
-    for one pass, and wait for the failure."""
+async def _expire_now(gateway: RunningGateway, api: ApiClient, request_id: str) -> dict[str, Any]:
+    """Mock time: move the message's expiry into the past, let the gateway's clock jump a minute
+    (past the 10 s TTL, within the 5 minutes a webhook receiver allows its signatures), and wait
+    for the failure."""
+    database_url, pipeline = gateway.database_url, gateway.gateway.pipeline
+    assert pipeline is not None
     conn = await asyncpg.connect(database_url)
     try:
         await conn.execute("UPDATE messages SET expires_at = now() WHERE id = $1", request_id)
     finally:
         await conn.close()
-    real = pipeline.scheduler._clock
-    pipeline.scheduler._clock = lambda: 10**10
-    try:
-        pipeline.wake()
-        async with asyncio.timeout(5):
-            while (body := await _status(api, request_id))["status"] != "failed":
-                await asyncio.sleep(0.02)
-    finally:
-        pipeline.scheduler._clock = real
+    gateway.clock.advance(60)
+    pipeline.wake()
+    async with asyncio.timeout(5):
+        while (body := await _status(api, request_id))["status"] != "failed":
+            await asyncio.sleep(0.02)
     return body
 
 
@@ -88,8 +84,7 @@ async def test_a_report_after_relay_timeout_is_recorded_and_announced(
         async with asyncio.timeout(5):
             while (await _status(api, request_id))["history"][0]["acked_at"] is None:
                 await asyncio.sleep(0.02)
-        assert gateway.gateway.pipeline is not None
-        failed = await _expire_now(database_url, gateway.gateway.pipeline, api, request_id)
+        failed = await _expire_now(gateway, api, request_id)
         assert failed["failure_reason"] == "relay_timeout" and failed["late_report"] is None
 
         await _report(relay, request_id, "sent")
@@ -143,8 +138,7 @@ async def test_late_reports_from_elsewhere_are_ignored(
     command = await relay.recv()
     await relay.send({"type": "ack", "id": command["id"]})
     await relay.close()
-    assert gateway.gateway.pipeline is not None
-    await _expire_now(database_url, gateway.gateway.pipeline, api, request_id)
+    await _expire_now(gateway, api, request_id)
     intruder = await RawRelay.connect(gateway.relay_url, other["device_token"])
     await _report(intruder, request_id, "delivered")
     assert (await _status(api, request_id))["late_report"] is None
@@ -152,7 +146,7 @@ async def test_late_reports_from_elsewhere_are_ignored(
     await intruder.close()
     _, answer, _ = await api.post("/v1/sms/send", json={"to": TO, "message": "x", "ttl_seconds": 10})
     lonely = answer["request_id"]
-    body = await _expire_now(database_url, gateway.gateway.pipeline, api, lonely)
+    body = await _expire_now(gateway, api, lonely)
     assert body["failure_reason"] == "no_device"
     relay = await RawRelay.connect(gateway.relay_url, paired["device_token"])
     await _report(relay, lonely, "sent")

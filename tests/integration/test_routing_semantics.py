@@ -8,7 +8,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
-import time
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -51,10 +50,10 @@ async def wait_acked(api: ApiClient, request_id: str) -> None:
 
 
 def _expire_now(gateway: RunningGateway) -> None:
-    """Mock time: the scheduler's clock jumps an hour ahead, past every test TTL."""
+    """Mock time: the gateway's clock jumps an hour ahead, past every test TTL."""
     pipeline = gateway.gateway.pipeline
     assert pipeline is not None
-    pipeline.scheduler._clock = lambda: time.time() + 3600
+    gateway.clock.advance(3600)
     pipeline.wake()
 
 

@@ -230,8 +230,7 @@ async def test_ttl_expiry_without_relays(api: ApiClient, gateway: RunningGateway
         await conn.close()
     pipeline = gateway.gateway.pipeline
     assert pipeline is not None
-    scheduler = pipeline.scheduler
-    scheduler._clock = lambda: 10**10  # mock time: the scheduler's clock jumps past the TTL
+    gateway.clock.advance(3600)  # mock time: the gateway's clock jumps past the TTL
     pipeline.wake()
     body = await wait_status(api, answer["request_id"], "failed")
     assert body["failure_reason"] == "no_device"

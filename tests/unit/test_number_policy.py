@@ -6,7 +6,8 @@ from __future__ import annotations
 import phonenumbers
 import pytest
 
-from gateway.cli.main import _parser, number_policy_changes
+from gateway.cli.accounts import number_policy_changes
+from gateway.cli.main import _parser
 from gateway.errors import ApiError
 from gateway.sending.number_policy import (
     ALWAYS_ALLOWED,
