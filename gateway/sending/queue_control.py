@@ -17,8 +17,6 @@ Everything here reads the live view (the scheduler, the hub); the checks do no I
 from __future__ import annotations
 
 import math
-import time
-from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -69,13 +67,11 @@ class QueueControl:
         *,
         max_queue: int,
         max_queue_age: float = 0.0,
-        clock: Callable[[], float] = time.time,
     ) -> None:
         self._pool = pool
         self._pipeline = pipeline
         self.max_queue = max_queue
         self.max_queue_age = max_queue_age
-        self._clock = clock
         self._paused: set[str] = set()
 
     async def load(self) -> None:
