@@ -214,7 +214,9 @@ class Gateway:
             pair_limits=KeyedTokenBuckets(s.pair_rate_per_second, s.pair_burst, self.clock.monotonic),
             idempotency_budget=DailyBudget(MAX_IDEMPOTENCY_KEYS_PER_DAY, self.clock.time),
             queue=queue,
-            caps=SendCaps(self.pool, queue, default_recipient_hour=s.recipient_hourly_limit),
+            caps=SendCaps(
+                self.pool, queue, default_recipient_hour=s.recipient_hourly_limit, clock=self.clock.time
+            ),
             http_port=self.http_port,
             relay_port=self.relay_port,
             inbound=InboundDesk(

@@ -314,11 +314,14 @@ class Scheduler:
                     totals[i] += n
         return totals[0], totals[1], totals[2], totals[3]
 
-    def oldest_queued(self, account_id: str) -> str | None:
-        """Id of the account's message that has been queued longest (enqueue order), or None."""
+    def oldest_queued(self, account_id: str) -> tuple[str, float] | None:
+        """``(message id, seconds queued)`` of the account's message queued first (enqueue
+        order; time since the scheduler took it, so a restart starts it again), or None."""
         account = self._accounts.get(account_id)
         record = account.oldest() if account is not None else None
-        return record.work.message_id if record is not None else None
+        if record is None:
+            return None
+        return record.work.message_id, max(0.0, self._clock() - record.queued_since)
 
     def device_load(self, device_id: str) -> int:
         """Messages in flight (assigned or acked) on a relay; 0 if unknown."""
@@ -364,6 +367,7 @@ class Scheduler:
         if work.message_id in self._messages:
             raise ValueError(f"message {work.message_id!r} is already scheduled")
         record = MessageRecord(work, next(self._seq), state)
+        record.queued_since = self._clock()
         self._messages[work.message_id] = record
         heapq.heappush(self._expiries, (work.expires_at, record.seq, record))
         return record

@@ -60,6 +60,7 @@ class MessageRecord:
         "device_id",
         "excluded",
         "failures",
+        "queued_since",
         "seq",
         "state",
         "ticket",
@@ -83,6 +84,8 @@ class MessageRecord:
         """Number of this record's live :class:`MessageQueue` entry; 0 when not queued."""
         self.tracked = True
         """False once the scheduler forgot the message (its expiry entry is stale)."""
+        self.queued_since = 0.0
+        """Clock time at which the scheduler started tracking it (a requeue keeps it)."""
 
     @property
     def sort_key(self) -> tuple[int, int]:

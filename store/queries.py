@@ -232,7 +232,8 @@ WITH u AS (
     FROM unnest($1::text[], $2::text[], $3::int[], $4::timestamptz[]) AS v(id, device_id, attempt, at)
     WHERE m.id = v.id AND m.status IN ('queued', 'dispatched')
     RETURNING m.id, v.device_id, v.attempt, v.at,
-        CASE WHEN m.dispatched_at = v.at THEN extract(epoch FROM v.at - m.queued_at)::float8 END AS waited
+        CASE WHEN m.dispatched_at = v.at
+             THEN extract(epoch FROM v.at - greatest(m.queued_at, m.not_before))::float8 END AS waited
 ), attempt AS (
     INSERT INTO message_attempts (message_id, attempt, device_id, dispatched_at)
     SELECT id, attempt, device_id, at FROM u

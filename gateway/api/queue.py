@@ -8,7 +8,6 @@ processes did.
 from __future__ import annotations
 
 import math
-import time
 from typing import Any
 
 import msgspec
@@ -84,7 +83,7 @@ async def queue_health(svc: Services, account_id: str) -> QueueHealth:
     waiting = otp + high + normal + low
     capacity = control.capacity(account_id)
     blocked = control.blocked(account_id)
-    now = time.time()
+    now = svc.clock.time()
     recent = await svc.pool.fetchrow(
         q.QUEUE_RECENT, account_id, id_floor("req", now - 60), id_floor("evt", now - 60)
     )

@@ -10,7 +10,6 @@ and encodes what it returns. The same table generates the OpenAPI document
 
 from __future__ import annotations
 
-import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any, Generic, TypeVar
@@ -142,8 +141,8 @@ def adapt(endpoint: Endpoint) -> Callable[[Request], Awaitable[Response]]:
     """The Starlette handler of ``endpoint``: authenticate, decode, call, encode."""
 
     async def run(request: Request) -> Response:
-        started = time.perf_counter()
         svc: Services = request.app.state.services
+        started = svc.clock.monotonic()
         principal: Principal | None = None
         rate_headers: dict[str, str] = {}
         if endpoint.scope is not None:
@@ -167,7 +166,7 @@ def adapt(endpoint: Endpoint) -> Callable[[Request], Awaitable[Response]]:
             exc.headers.update(rate_headers)  # every answer says where the caller stands
             raise
         if endpoint.sending:
-            METRICS.accept.observe(time.perf_counter() - started)
+            METRICS.accept.observe(svc.clock.monotonic() - started)
         reply = result if isinstance(result, Reply) else Reply(result)
         return Response(
             _encoder.encode(reply.body),

@@ -25,7 +25,7 @@ from gateway.timefmt import rfc3339
 from store import queries as q
 from store.database import Conn
 
-__all__ = ["COMMANDS", "add_commands", "number_policy_changes"]
+__all__ = ["COMMANDS", "add_commands", "cap_changes", "number_policy_changes"]
 
 
 def add_commands(sub: Subcommands) -> None:

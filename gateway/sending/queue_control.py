@@ -17,15 +17,12 @@ Everything here reads the live view (the scheduler, the hub); the checks do no I
 from __future__ import annotations
 
 import math
-import time
-from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Literal
 
 import asyncpg
 
 from gateway.errors import ApiError
-from gateway.ids import id_time
 from gateway.logs import get_logger
 from gateway.sending.pipeline import Pipeline
 from store import queries as q
@@ -70,13 +67,11 @@ class QueueControl:
         *,
         max_queue: int,
         max_queue_age: float = 0.0,
-        clock: Callable[[], float] = time.time,
     ) -> None:
         self._pool = pool
         self._pipeline = pipeline
         self.max_queue = max_queue
         self.max_queue_age = max_queue_age
-        self._clock = clock
         self._paused: set[str] = set()
 
     async def load(self) -> None:
@@ -103,11 +98,11 @@ class QueueControl:
         log.info("queue.resumed" if not paused else "queue.paused", account_id=account_id)
 
     def oldest_age(self, account_id: str) -> float | None:
-        """Seconds the account's oldest queued message has waited; None when none waits."""
+        """Seconds the account's oldest queued message has waited in the queue (a scheduled
+        message from its release; since the start of this process for messages it reloaded);
+        None when none waits."""
         oldest = self._pipeline.scheduler.oldest_queued(account_id)
-        if oldest is None:
-            return None
-        return max(0.0, self._clock() - id_time(oldest))
+        return None if oldest is None else oldest[1]
 
     def capacity(self, account_id: str) -> RelayCapacity:
         """Online relays, their per-minute capacity and the messages in flight on them."""

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Mapping
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -166,8 +167,9 @@ async def test_stale_queue_is_blocked(database_url: str, session: aiohttp.Client
 
 
 async def test_queue_health_after_traffic(database_url: str, session: aiohttp.ClientSession) -> None:
-    """Depth by priority while no relay is online, then relays, capacity, ETA and the last
-    minute's accepted/sent/delivered once two simulated relays have delivered everything."""
+    """Depth by priority (and one scheduled message) while no relay is online, then relays,
+    capacity, ETA and the last minute's accepted/sent/delivered once two simulated relays have
+    delivered everything due."""
     running = await start_gateway(database_url)
     _, token = await make_account(database_url, "shop")
     api = ApiClient(session, running.base_url, token)
@@ -178,11 +180,14 @@ async def test_queue_health_after_traffic(database_url: str, session: aiohttp.Cl
         for priority in ("high", "normal", "normal", "low"):
             assert (await send(api, priority=priority))[0] == 200
         assert (await api.post("/v1/otp/send", json={"to": TO, "purpose": "login"}))[0] == 200
+        later = (datetime.now(UTC) + timedelta(days=1)).strftime("%Y-%m-%dT%H:%M:%SZ")
+        status, body, _ = await send(api, send_at=later)
+        assert status == 200 and body["status"] == "scheduled", body
         state = await queue(api)
-        assert state["depth"] == {"otp": 1, "high": 1, "normal": 2, "low": 1, "scheduled": 0}
+        assert state["depth"] == {"otp": 1, "high": 1, "normal": 2, "low": 1, "scheduled": 1}
         assert state["oldest_queued_age_seconds"] >= 0 and state["relays_online"] == 0
         assert state["eta_seconds"] is None and state["capacity_per_minute"] == 0
-        assert state["last_minute"]["accepted"] == 5
+        assert state["last_minute"]["accepted"] == 6
         fleet = await RelayFleet.start(fleet_options(running, token, 2))
         try:
 
@@ -192,8 +197,8 @@ async def test_queue_health_after_traffic(database_url: str, session: aiohttp.Cl
 
             state = await eventually(drained, timeout=20, what="all five delivered")
             assert state["relays_online"] == 2 and state["capacity_per_minute"] == 60
-            assert state["last_minute"] == {"accepted": 5, "sent": 5, "delivered": 5, "failed": 0}
-            assert sum(state["depth"].values()) == 0 and state["in_flight"] == 0
+            assert state["last_minute"] == {"accepted": 6, "sent": 5, "delivered": 5, "failed": 0}
+            assert sum(state["depth"].values()) == 1 and state["in_flight"] == 0
             assert state["eta_seconds"] == 0
         finally:
             await fleet.stop()

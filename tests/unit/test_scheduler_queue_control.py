@@ -48,10 +48,10 @@ def test_depth_by_priority_and_oldest_queued() -> None:
     scheduler.enqueue(work("other", "b", Priority.HIGH))
     assert scheduler.queue_depths("a") == (1, 0, 1, 1)
     assert scheduler.queue_depths() == (1, 1, 1, 1)
-    assert scheduler.oldest_queued("a") == "low" and scheduler.oldest_queued("zzz") is None
+    assert scheduler.oldest_queued("a") == ("low", 0.0) and scheduler.oldest_queued("zzz") is None
     online(scheduler, "d1", "a", limits=DeviceLimits(max_in_flight=1))
     assert ids(scheduler.next_dispatches()) == ["otp"]
-    assert scheduler.queue_depths("a") == (0, 0, 1, 1) and scheduler.oldest_queued("a") == "low"
+    assert scheduler.queue_depths("a") == (0, 0, 1, 1) and scheduler.oldest_queued("a") == ("low", 0.0)
     assert scheduler.set_offline("d1") == ["otp"]
     assert scheduler.queue_depths("a") == (1, 0, 1, 1)
     scheduler.set_online("d1")
@@ -69,5 +69,19 @@ def test_oldest_queued_stays_bounded() -> None:
         scheduler.enqueue(work(f"m{n}", "a"))
         assert ids(scheduler.next_dispatches()) == [f"m{n}"]
         scheduler.finished(f"m{n}")
-    assert scheduler.oldest_queued("a") == "stuck"
+    assert scheduler.oldest_queued("a") == ("stuck", 0.0)
     assert len(scheduler._accounts["a"].by_age) < 200
+
+
+def test_oldest_queued_age_follows_the_clock_and_survives_a_requeue() -> None:
+    """The age counts from when the scheduler took the message and keeps counting through a
+    hand-over that came back (relay offline)."""
+    scheduler, clock = make()
+    scheduler.enqueue(work("m", "a"))
+    clock.advance(7)
+    assert scheduler.oldest_queued("a") == ("m", 7.0)
+    online(scheduler, "d1", "a")
+    assert ids(scheduler.next_dispatches()) == ["m"]
+    clock.advance(3)
+    assert scheduler.set_offline("d1") == ["m"]
+    assert scheduler.oldest_queued("a") == ("m", 10.0)
