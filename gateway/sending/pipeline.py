@@ -212,6 +212,8 @@ class Pipeline:
         self.accepted = 0
         """Messages committed and queued by this process, whatever the send path."""
         self._declared_slots: dict[str, frozenset[int]] = {}
+        self._unstored_acks: set[str] = set()
+        """Acks of a pull (:meth:`relay_took`) the database did not take: retried on the next pull."""
         self._unstored_expiries: list[Expiry] = []
         """Expiries the database could not take; written again on the next pass."""
         self.held: HeldMessages[_Payload] = HeldMessages(
@@ -693,16 +695,27 @@ class Pipeline:
         assigned to it become acked at once — so its going offline no longer re-routes them —
         and the ids returned are those acked now or before, once the acks are stored."""
         taken: list[str] = []
-        now = utcnow()
-        pending = []
+        to_store: list[str] = []
         for message_id in message_ids:
             if self.scheduler.acked(message_id, device_id):
-                pending.append(self.transitions.submit(Transition("acked", message_id, device_id, now)))
-                taken.append(message_id)
+                to_store.append(message_id)
             elif self.scheduler.location(message_id) == ("acked", device_id):
-                taken.append(message_id)
-        if pending:
-            await asyncio.gather(*pending)
+                if message_id in self._unstored_acks:  # an earlier pull's ack did not reach the database
+                    to_store.append(message_id)
+            else:
+                self._unstored_acks.discard(message_id)
+                continue
+            taken.append(message_id)
+        if to_store:
+            now = utcnow()
+            try:
+                await asyncio.gather(
+                    *(self.transitions.submit(Transition("acked", m, device_id, now)) for m in to_store)
+                )
+            except BaseException:
+                self._unstored_acks.update(to_store)  # stored by the next pull, before it answers
+                raise
+            self._unstored_acks.difference_update(to_store)
         return taken
 
     async def relay_reported(self, device_id: str, report: Report, *, detail: str | None = None) -> None:

@@ -9,12 +9,21 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 import aiohttp
+import asyncpg
 import msgspec
 import pytest
 
 from gateway.sim.relay import RelayFleet
 from gateway.sim.smsgate import SmsGateFleet
-from tests.harness import ApiClient, RunningGateway, eventually, fleet_options, start_gateway
+from tests.harness import (
+    ApiClient,
+    RunningGateway,
+    TcpProxy,
+    eventually,
+    fleet_options,
+    make_account,
+    start_gateway,
+)
 from tests.mobile_client import RawStream, call, register, signed, snapshot
 
 TO = "+998901234567"
@@ -317,3 +326,36 @@ async def test_pulled_message_is_offered_again_after_a_gateway_restart(
         assert items == []
     finally:
         await running.stop()
+
+
+async def test_a_pull_whose_ack_cannot_be_stored_is_answered_503_then_stored(
+    database_url: str, session: aiohttp.ClientSession
+) -> None:
+    """With the database cut, a pull gets 503 (no answer holds an unstored ack); once it is back
+    the next pull stores the ack first, then answers the message."""
+    proxy = TcpProxy(database_url)
+    await proxy.start()
+    running = await start_gateway(proxy.url)
+    try:
+        _, token = await make_account(database_url)
+        api = ApiClient(session, running.base_url, token)
+        phone = await register(session, running, api)
+        auth = f"Bearer {phone['token']}"
+        stream = await RawStream.open(session, running, phone["token"])
+        request_id = await send(api)
+        assert await stream.next() == ("MessageEnqueued", None)
+        await proxy.stop()
+        status, answer = await call(session, running, "GET", "/message", auth=auth)
+        assert status == 503 and answer["error"]["code"] == "unavailable", answer
+        await proxy.start()
+        status, items = await call(session, running, "GET", "/message", auth=auth)
+        assert status == 200 and [m["id"] for m in items] == [request_id]
+        conn = await asyncpg.connect(database_url)
+        try:
+            assert await conn.fetchval("SELECT acked_at FROM messages WHERE id = $1", request_id) is not None
+        finally:
+            await conn.close()
+        await stream.close()
+    finally:
+        await running.stop()
+        await proxy.stop()
