@@ -12,6 +12,8 @@ from starlette.routing import Route
 
 from gateway.api import routes
 from gateway.api.guard import InputGuard
+from gateway.dashboard import LiveFeed
+from gateway.dashboard import routes as dashboard_routes
 from gateway.errors import ApiError, error_body
 from gateway.logs import get_logger
 from gateway.services import Services
@@ -91,7 +93,7 @@ async def _internal(request: Request, exc: Exception) -> Response:
 def build_app(services: Services) -> Starlette:
     """The ASGI app for one running gateway. Resources come from ``services``, never globals."""
     app = Starlette(
-        routes=routes,
+        routes=[*routes, *dashboard_routes()],
         middleware=[Middleware(InputGuard)],
         exception_handlers={
             ApiError: _api_error,
@@ -101,4 +103,6 @@ def build_app(services: Services) -> Starlette:
         },
     )
     app.state.services = services
+    app.state.live = LiveFeed()
+    """Wakes the dashboard's event streams; the runtime runs it as ``dashboard.live``."""
     return app

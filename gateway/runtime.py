@@ -38,6 +38,7 @@ from gateway.access.ratelimit import KeyedTokenBuckets
 from gateway.access.scopes import ALL_SCOPES
 from gateway.app import build_app
 from gateway.config import Settings
+from gateway.dashboard.live import LiveFeed
 from gateway.fleet.hub import RelayHub
 from gateway.fleet.listener import RelayListener
 from gateway.limits import MAX_IDEMPOTENCY_KEYS_PER_DAY, DailyBudget
@@ -116,6 +117,7 @@ class Gateway:
         self.pipeline: Pipeline | None = None
         self.webhooks: WebhookDispatcher | None = None
         self.relay_listener: RelayListener | None = None
+        self.live: LiveFeed | None = None
         self.database_url = ""
 
     @property
@@ -175,8 +177,11 @@ class Gateway:
             http_port=self.http_port,
             relay_port=self.relay_port,
         )
+        app = build_app(self.services)
+        live: LiveFeed = app.state.live
+        self.live = live
         config = uvicorn.Config(
-            build_app(self.services),
+            app,
             lifespan="off",
             log_config=None,
             access_log=False,
@@ -204,6 +209,7 @@ class Gateway:
         self.supervisor.spawn("relay.telemetry", self.hub.run_flusher())
         self.supervisor.spawn("relay.events", self.hub.event_writer.run())
         self.supervisor.spawn("database.watch", self._watch_database())
+        self.supervisor.spawn("dashboard.live", live.run(self.database_url))
         log.info(
             "gateway.started", http=self.settings.api_base_url(self.http_port), relay_port=self.relay_port
         )
@@ -324,6 +330,8 @@ class Gateway:
         # 2. close relay sessions with 1001, let in-flight HTTP requests finish
         if self.relay_listener is not None:
             await self.relay_listener.close_all()
+        if self.live is not None:
+            self.live.close()  # open dashboard event streams end; browsers reconnect later
         if self._http is not None:
             self._http.should_exit = True
             await self.supervisor.stop("http.clock", timeout)

@@ -633,3 +633,35 @@ SELECT r.id, r.name, r.phone, r.tags, r.locale, r.metadata, r.opted_out, r.creat
 FROM recipient_list_members m JOIN recipients r ON r.id = m.recipient_id
 WHERE m.list_id = $1 AND m.recipient_id > $2 ORDER BY m.recipient_id LIMIT $3
 """
+
+
+# --- dashboard sessions and live events (gateway/dashboard) -----------------------------------
+# $1 id hash, $2 token id, $3 max age in seconds
+DASHBOARD_SESSION_CREATE = """
+INSERT INTO dashboard_sessions (id_hash, token_id, expires_at)
+VALUES ($1, $2, now() + make_interval(secs => $3))
+"""
+# $1 id hash, $2 idle timeout in seconds. Touches the session; no row when it is unknown, idle,
+# expired, or its token was revoked.
+DASHBOARD_SESSION_PRINCIPAL = """
+WITH s AS (
+    UPDATE dashboard_sessions SET last_seen_at = now()
+    WHERE id_hash = $1 AND expires_at > now() AND last_seen_at > now() - make_interval(secs => $2)
+    RETURNING token_id
+)
+SELECT t.id AS token_id, t.scopes, a.id, a.name, a.relay_mode, a.default_region,
+       a.subscription_expires_at, a.status, a.created_at, a.extra_number_types, a.allowed_countries,
+       a.otp_per_number_hour, a.otp_per_number_day
+FROM s JOIN access_tokens t ON t.id = s.token_id AND t.revoked_at IS NULL
+JOIN accounts a ON a.id = t.account_id
+"""
+DASHBOARD_SESSION_DELETE = "DELETE FROM dashboard_sessions WHERE id_hash = $1"
+# $1 idle timeout in seconds
+DASHBOARD_SESSION_PURGE = """
+DELETE FROM dashboard_sessions
+WHERE expires_at <= now() OR last_seen_at <= now() - make_interval(secs => $1)
+"""
+# $1 account, $2 last event id seen, $3 limit
+DASHBOARD_EVENTS_SINCE = """
+SELECT id, type, data::text AS data FROM events WHERE account_id = $1 AND id > $2 ORDER BY id LIMIT $3
+"""

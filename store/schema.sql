@@ -318,6 +318,18 @@ CREATE TABLE IF NOT EXISTS recipient_list_members (
 );
 CREATE INDEX IF NOT EXISTS recipient_list_members_recipient_idx ON recipient_list_members (recipient_id);
 
-INSERT INTO schema_version (singleton, version) VALUES (true, 6)
+-- v7: dashboard sign-in sessions (gateway/dashboard/sessions.py). Only the SHA-256 of the session id
+-- is stored; a session ends with its token (revoked token: no row joins), on sign-out (row deleted),
+-- after the idle timeout (last_seen_at) or at expires_at.
+CREATE TABLE IF NOT EXISTS dashboard_sessions (
+    id_hash       bytea PRIMARY KEY,
+    token_id      text NOT NULL REFERENCES access_tokens (id) ON DELETE CASCADE,
+    created_at    timestamptz NOT NULL DEFAULT now(),
+    last_seen_at  timestamptz NOT NULL DEFAULT now(),
+    expires_at    timestamptz NOT NULL
+);
+CREATE INDEX IF NOT EXISTS dashboard_sessions_last_seen_idx ON dashboard_sessions (last_seen_at);
+
+INSERT INTO schema_version (singleton, version) VALUES (true, 7)
 ON CONFLICT (singleton) DO UPDATE SET version = EXCLUDED.version, applied_at = now()
 WHERE schema_version.version < EXCLUDED.version;
