@@ -70,7 +70,7 @@ async def webhook_update(p: Page, form: FormData) -> Response:
     if events:
         body["events"] = events
     done = await p.part("PATCH", "/api/v1/webhooks/{webhook_id}", params=_wid(p), body=body)
-    return await _webhooks_page(p, notice=done, notice_text=p._("Endpoint saved."))
+    return await p.finish(done, "/webhooks", "webhook-saved", _webhooks_page)
 
 
 @action
@@ -84,14 +84,14 @@ async def webhook_rotate(p: Page, form: FormData) -> Response:
 async def webhook_test(p: Page, form: FormData) -> Response:
     """Queue a ``webhook.test`` event to one endpoint."""
     done = await p.part("POST", "/api/v1/webhooks/{webhook_id}/test", params=_wid(p))
-    return await _webhooks_page(p, notice=done, notice_text=p._("Test event queued."))
+    return await p.finish(done, "/webhooks", "webhook-tested", _webhooks_page)
 
 
 @action
 async def webhook_delete(p: Page, form: FormData) -> Response:
     """Remove an endpoint."""
     done = await p.part("DELETE", "/api/v1/webhooks/{webhook_id}", params=_wid(p))
-    return await _webhooks_page(p, notice=done, notice_text=p._("Endpoint removed."))
+    return await p.finish(done, "/webhooks", "webhook-removed", _webhooks_page)
 
 
 async def _delivery_page(p: Page, **extra: Any) -> Response:
@@ -115,7 +115,7 @@ async def delivery_retry(p: Page, form: FormData) -> Response:
     done = await p.part(
         "POST", "/api/v1/webhooks/deliveries/{delivery_id}/retry", params={"delivery_id": delivery_id}
     )
-    return await _delivery_page(p, notice=done, notice_text=p._("Retry queued."))
+    return await p.finish(done, f"/webhooks/deliveries/{delivery_id}", "retry-queued", _delivery_page)
 
 
 async def _tokens_page(p: Page, **extra: Any) -> Response:
@@ -144,4 +144,4 @@ async def token_revoke(p: Page, form: FormData) -> Response:
     done = await p.part("DELETE", "/api/v1/tokens/{token_id}", params={"token_id": token_id})
     if done.ok and token_id == p.session.principal.token_id:
         return redirect("/signin")
-    return await _tokens_page(p, notice=done, notice_text=p._("Token revoked."))
+    return await p.finish(done, "/tokens", "token-revoked", _tokens_page)

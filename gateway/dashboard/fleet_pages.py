@@ -127,7 +127,7 @@ async def relay_update(p: Page, form: FormData) -> Response:
         body[name] = int(raw) if raw.isdigit() else (None if raw == "" else raw)
     device_id = str(p.request.path_params["device_id"])
     done = await p.part("PATCH", "/api/v1/devices/{device_id}", params={"device_id": device_id}, body=body)
-    return await _relays_page(p, notice=done, notice_text=p._("Relay saved."))
+    return await p.finish(done, "/relays", "relay-saved", _relays_page)
 
 
 @action
@@ -135,7 +135,7 @@ async def relay_unpair(p: Page, form: FormData) -> Response:
     """Unpair one relay."""
     device_id = str(p.request.path_params["device_id"])
     done = await p.part("DELETE", "/api/v1/devices/{device_id}", params={"device_id": device_id})
-    return await _relays_page(p, notice=done, notice_text=p._("Relay unpaired."))
+    return await p.finish(done, "/relays", "relay-unpaired", _relays_page)
 
 
 async def _queue_page(p: Page, **extra: Any) -> Response:
@@ -153,11 +153,11 @@ async def queue(p: Page) -> Response:
 async def queue_pause(p: Page, form: FormData) -> Response:
     """Pause the account's queue."""
     done = await p.part("POST", "/api/v1/queue/pause", body={})
-    return await _queue_page(p, notice=done, notice_text=p._("Queue paused."))
+    return await p.finish(done, "/queue", "queue-paused", _queue_page)
 
 
 @action
 async def queue_resume(p: Page, form: FormData) -> Response:
     """Resume the account's queue."""
     done = await p.part("POST", "/api/v1/queue/resume", body={})
-    return await _queue_page(p, notice=done, notice_text=p._("Queue resumed."))
+    return await p.finish(done, "/queue", "queue-resumed", _queue_page)

@@ -85,7 +85,7 @@ async def message_cancel(p: Page, form: FormData) -> Response:
     """Cancel a message that has not been sent yet."""
     request_id = str(p.request.path_params["request_id"])
     done = await p.part("DELETE", "/api/v1/messages/{request_id}", params={"request_id": request_id})
-    return await _message_page(p, notice=done, notice_text=p._("Message cancelled."))
+    return await p.finish(done, f"/messages/{request_id}", "message-cancelled", _message_page)
 
 
 @page

@@ -56,7 +56,7 @@ async def recipient_create(p: Page, form: FormData) -> Response:
         "tags": _tags(str(form.get("tags", ""))),
     }
     done = await p.part("POST", "/api/v1/recipients", body=body)
-    return await _recipients_page(p, notice=done, notice_text=p._("Recipient added."), add_form=body)
+    return await p.finish(done, "/recipients", "recipient-added", _recipients_page)
 
 
 async def _recipient_page(p: Page, **extra: Any) -> Response:
@@ -82,7 +82,7 @@ async def recipient_update(p: Page, form: FormData) -> Response:
         "opted_out": form.get("opted_out") == "on",
     }
     done = await p.part("PATCH", "/api/v1/recipients/{recipient_id}", params={"recipient_id": rid}, body=body)
-    return await _recipient_page(p, notice=done, notice_text=p._("Recipient saved."))
+    return await p.finish(done, f"/recipients/{rid}", "recipient-saved", _recipient_page)
 
 
 @action
@@ -90,9 +90,7 @@ async def recipient_delete(p: Page, form: FormData) -> Response:
     """Remove a recipient."""
     rid = str(p.request.path_params["recipient_id"])
     done = await p.part("DELETE", "/api/v1/recipients/{recipient_id}", params={"recipient_id": rid})
-    if done.ok:
-        return redirect("/recipients")
-    return await _recipient_page(p, notice=done)
+    return await p.finish(done, "/recipients", "recipient-removed", _recipient_page)
 
 
 async def recipient_import(request: Request) -> Response:
@@ -160,7 +158,7 @@ async def list_members_add(p: Page, form: FormData) -> Response:
     """Add members by number."""
     body = {"phones": _phones(str(form.get("phones", "")))}
     done = await p.part("POST", "/api/v1/recipient-lists/{list_id}/members", params=_lid(p), body=body)
-    return await _list_page(p, notice=done, notice_text=p._("Members added."))
+    return await p.finish(done, f"/recipients/lists/{_lid(p)['list_id']}", "members-added", _list_page)
 
 
 @action
@@ -168,7 +166,7 @@ async def list_members_remove(p: Page, form: FormData) -> Response:
     """Remove one member."""
     body = {"recipient_ids": [str(form.get("recipient_id", ""))]}
     done = await p.part("DELETE", "/api/v1/recipient-lists/{list_id}/members", params=_lid(p), body=body)
-    return await _list_page(p, notice=done, notice_text=p._("Member removed."))
+    return await p.finish(done, f"/recipients/lists/{_lid(p)['list_id']}", "member-removed", _list_page)
 
 
 @action
@@ -179,4 +177,4 @@ async def list_queue(p: Page, form: FormData) -> Response:
     batch_id = getattr(done.value, "batch_id", None) if done.ok else None
     if batch_id:
         return redirect(f"/batches/{batch_id}")
-    return await _list_page(p, notice=done, notice_text=p._("List queued."))
+    return await p.finish(done, f"/recipients/lists/{_lid(p)['list_id']}", "list-queued", _list_page)

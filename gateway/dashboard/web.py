@@ -70,6 +70,26 @@ ERROR_TITLES: dict[str, str] = {
 }
 """Error code → the page's heading for it (the API's English message follows)."""
 
+NOTICES: dict[str, str] = {
+    "relay-saved": "Relay saved.",
+    "relay-unpaired": "Relay unpaired.",
+    "queue-paused": "Queue paused.",
+    "queue-resumed": "Queue resumed.",
+    "message-cancelled": "Message cancelled.",
+    "webhook-saved": "Endpoint saved.",
+    "webhook-tested": "Test event queued.",
+    "webhook-removed": "Endpoint removed.",
+    "retry-queued": "Retry queued.",
+    "token-revoked": "Token revoked.",
+    "recipient-added": "Recipient added.",
+    "recipient-saved": "Recipient saved.",
+    "recipient-removed": "Recipient removed.",
+    "members-added": "Members added.",
+    "member-removed": "Member removed.",
+    "list-queued": "List queued.",
+}
+"""What a page says after a form succeeded (``?notice=<key>`` of the redirect that follows it)."""
+
 CSP = (
     "default-src 'self'; img-src 'self' data:; style-src 'self'; script-src 'self'; "
     "connect-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'"
@@ -140,8 +160,20 @@ class Page:
         title = self._(ERROR_TITLES.get(exc.code, "Something went wrong"))
         return f"{title}: {exc.message}"
 
+    async def finish(
+        self, done: Part, path: str, notice: str, fallback: Callable[..., Awaitable[Response]]
+    ) -> Response:
+        """After a form: on success a redirect to ``path`` saying ``NOTICES[notice]`` (so a
+        reload does not post again); on failure ``fallback(self, notice=done)``, the error shown."""
+        if done.ok:
+            return redirect(f"{path}?notice={notice}")
+        return await fallback(self, notice=done)
+
     def render(self, template: str, status: int = 200, **context: Any) -> Response:
         """``template`` with the page's common context (fragments render alone)."""
+        key = self.request.query_params.get("notice", "")
+        if "notice" not in context and key in NOTICES:
+            context.update(notice=Part(value=True), notice_text=self._(NOTICES[key]))
         nav = [(path, self._(label)) for path, label, scope in NAV if self.can(scope)]
         response = templates.TemplateResponse(
             self.request,

@@ -16,7 +16,7 @@
     if (pending.has(el)) return;
     pending.set(el, setTimeout(function () {
       pending.delete(el);
-      var url = new URL(window.location.href);
+      var url = new URL(el.dataset.url || window.location.href, window.location.href);
       url.searchParams.set("fragment", el.dataset.fragment);
       fetch(url, { credentials: "same-origin", headers: { "Accept": "text/html" } }).then(function (r) {
         if (r.status === 401) { window.location.assign("/signin"); return null; }
