@@ -1,6 +1,6 @@
 """The dashboard's languages: English (the keys), Uzbek, Russian and Bengali.
 
-Every string a page shows is written in English as ``_("...")`` in a template or in the
+Every string a page shows is written in English inside ``_()`` in a template or in the
 dashboard's Python code; ``locales/<lang>.json`` maps each to its translation (a unit test
 checks that every such string is in every catalogue). The language is the ``rg_lang`` cookie
 set by the switcher, else the best match of ``Accept-Language``, else English.
