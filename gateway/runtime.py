@@ -12,8 +12,9 @@ server — restarts the postmaster if it died (``database.embedded_restarted``).
 Shutdown (on SIGINT/SIGTERM, or when a supervised task dies), always in this order:
 
 1. stop accepting: close the HTTP and relay listening sockets;
-2. close relay sessions with 1001 (going away) so phones reconnect with backoff, and let
-   in-flight HTTP requests finish (up to ``shutdown_timeout``);
+2. close relay sessions with 1001 (going away) so phones reconnect with backoff, end the
+   dashboard's event streams (browsers reconnect by themselves), and let in-flight HTTP requests
+   finish (up to ``shutdown_timeout``);
 3. stop background tasks (dispatch, writers, flushers): cancelled with a message, then the
    group-commit writers write what they still hold (acks, requeues, and the ``device.offline``
    events still held by the debounce) within ``shutdown_timeout``;

@@ -13,7 +13,7 @@ from playwright.async_api import Page, expect
 from gateway.sim.phone import RelayState, SimulatedRelay
 from gateway.sim.relay import RelayFleet
 from tests.browser.conftest import screenshot, sign_in, site, wait_live
-from tests.harness import RunningGateway, fleet_options
+from tests.harness import RunningGateway, fleet_options, free_port, make_account, start_gateway
 
 TO = "+998901234567"
 
@@ -78,7 +78,7 @@ async def test_message_sent_from_page_goes_queued_to_delivered_live(
 ) -> None:
     """A test SMS sent from the Messages page opens its page at ``queued``; ``sent`` and then
     ``delivered`` arrive without a reload, with the attempt's relay."""
-    fleet = await RelayFleet.start(fleet_options(gateway, account[1], 1, sent_delay=1.5, delivered_delay=0.6))
+    fleet = await RelayFleet.start(fleet_options(gateway, account[1], 1, sent_delay=1.0, delivered_delay=0.3))
     try:
         await sign_in(page, gateway, account[1])
         await page.get_by_role("link", name="Messages", exact=True).click()
@@ -103,3 +103,28 @@ async def test_message_sent_from_page_goes_queued_to_delivered_live(
         await screenshot(page, "messages")
     finally:
         await fleet.stop()
+
+
+async def test_page_reconnects_by_itself_after_a_gateway_restart(page: Page, database_url: str) -> None:
+    """The Relays page's event stream comes back by itself when the gateway restarts on the same
+    port (the session survives: it is stored), and a relay connecting afterwards appears live."""
+    port = free_port()
+    running = await start_gateway(database_url, http_port=port)
+    _, token = await make_account(database_url)
+    try:
+        await sign_in(page, running, token)
+        await page.goto(site(running) + "/relays")
+        await wait_live(page)
+        await _mark(page)
+        await running.stop()
+        await page.locator("#live:not(.on)").wait_for()
+        running = await start_gateway(database_url, http_port=port)
+        await wait_live(page)
+        fleet = await RelayFleet.start(fleet_options(running, token, 1))
+        try:
+            await expect(page.locator(".relay [data-online]")).to_have_attribute("data-online", "true")
+            await _not_reloaded(page)
+        finally:
+            await fleet.stop()
+    finally:
+        await running.stop()
