@@ -3,7 +3,8 @@
 A page names an endpoint by ``(method, path)`` as declared in :data:`gateway.api.ENDPOINTS`;
 :func:`call_api` finds it, checks the session's token against the endpoint's scope (and the
 subscription for sending routes) with the same :class:`~gateway.access.auth.Authenticator`
-checks, decodes the query and the form values into the endpoint's own Structs, calls the
+checks, decodes the query and the form values (as the JSON body they stand for) with the API's
+own decoders into the endpoint's Structs, calls the
 handler with a :class:`~gateway.api.routing.Call` for the session's principal and returns the
 Struct it returns. Failures are the API's own :class:`~gateway.errors.ApiError`; an endpoint
 this build does not declare raises :class:`NotAvailable`, which pages show as "not available
@@ -20,8 +21,7 @@ from starlette.requests import Request
 
 from gateway.api import ENDPOINTS
 from gateway.api.routing import Call, Endpoint, Reply, decode_query
-from gateway.bodies import field_errors
-from gateway.errors import ApiError
+from gateway.bodies import decode_json
 from gateway.services import Services
 
 __all__ = ["NotAvailable", "call_api", "endpoint", "has_endpoint"]
@@ -42,17 +42,6 @@ def endpoint(method: str, path: str) -> Endpoint | None:
 def has_endpoint(method: str, path: str) -> bool:
     """Whether this build declares ``method path``."""
     return endpoint(method, path) is not None
-
-
-def _body(values: dict[str, Any], shape: type[Any]) -> Any:
-    """Form values as the endpoint's body Struct (text converted as the fields say), or the
-    API's own validation_error naming every bad field."""
-    try:
-        return msgspec.convert(values, shape, strict=False)
-    except msgspec.ValidationError as exc:
-        first = str(exc)
-    fields = field_errors(values, shape, lambda value, kind: msgspec.convert(value, kind, strict=False))
-    raise ApiError("validation_error", "request body is invalid", {"fields": fields or {"body": first[:200]}})
 
 
 async def call_api(
@@ -77,10 +66,16 @@ async def call_api(
     if found.scope is not None:
         svc.authenticator.permit(principal, found.scope, sending=found.sending)
     decoded_query = decode_query(QueryParams(query or {}), found.query) if found.query is not None else None
+    if found.before_body is not None:
+        found.before_body(request, svc)
+    # The form's values as the JSON body the API would have received, decoded the API's way
+    # (the same field errors, the same refusal of NUL characters).
+    raw = msgspec.json.encode(body) if body is not None else b""
     decoded_body: Any = None
     if found.body is not None:
-        decoded_body = _body(body or {}, found.body)
-    raw = msgspec.json.encode(body) if body is not None else b""
+        decoded_body = (
+            decode_json(raw, found.body) if raw.strip() or not found.body_optional else found.body()
+        )
     result = await found.handler(
         Call(
             svc,
