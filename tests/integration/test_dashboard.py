@@ -151,3 +151,110 @@ async def test_pages_carry_security_headers_and_unknown_paths_stay_json(
         assert resp.status == 200 and "EventSource" in await resp.text()
     async with session.get(origin(gateway) + "/no-such-page") as resp:
         assert resp.status == 404 and (await resp.json())["error"]["code"] == "not_found"
+
+
+async def test_every_form_changes_what_the_api_shows(
+    gateway: RunningGateway, account: tuple[str, str], session: aiohttp.ClientSession
+) -> None:
+    """Each form of the pages (relay settings and unpairing, webhook edit/rotate/delete, recipient
+    edit/delete, list members, token revoke, test OTP) does what the matching API call does, and
+    then redirects to its page saying so."""
+    from tests.harness import ApiClient
+
+    api = ApiClient(session, gateway.base_url, account[1])
+    cookie, csrf = await sign_in(session, gateway, account[1])
+    headers = {"Cookie": f"rg_session={cookie}"}
+
+    async def post(path: str, **form: str | list[str]) -> str:
+        async with session.post(
+            origin(gateway) + path,
+            data=[(k, v) for k, vs in form.items() for v in ([vs] if isinstance(vs, str) else vs)]
+            + [("csrf", csrf)],
+            headers=headers,
+            allow_redirects=False,
+        ) as resp:
+            assert resp.status in (200, 303), (path, resp.status)
+            return resp.headers.get("Location", "") if resp.status == 303 else await resp.text()
+
+    _, code, _ = await api.post("/v1/devices/pairing-codes", json={})
+    _, paired, _ = await api.post(
+        "/v1/relay/app/pair", json={"code": code["code"], "name": "P1", "model": "m", "app_version": "1"}
+    )
+    device = paired["device_id"]
+    assert (
+        await post(
+            f"/relays/{device}", name="Desk phone", per_minute_limit="12", max_in_flight="", per_day_limit=""
+        )
+        == "/relays?notice=relay-saved"
+    )
+    _, listing, _ = await api.get("/v1/devices")
+    d = listing["devices"][0]
+    assert (d["name"], d["enabled"], d["limits"]["per_minute"]) == ("Desk phone", False, 12)
+    assert await post(f"/relays/{device}/unpair") == "/relays?notice=relay-unpaired"
+    _, listing, _ = await api.get("/v1/devices")
+    assert listing["devices"] == []
+
+    page = await post("/webhooks", url="http://127.0.0.1:9/hook", events=["message.sent", "message.failed"])
+    assert "whsec_" in page
+    _, hooks, _ = await api.get("/v1/webhooks")
+    hook = hooks["webhooks"][0]["id"]
+    assert (
+        await post(
+            f"/webhooks/{hook}",
+            url="http://127.0.0.1:9/other",
+            description="ops",
+            enabled="on",
+            events="message.failed",
+        )
+        == "/webhooks?notice=webhook-saved"
+    )
+    _, got, _ = await api.get(f"/v1/webhooks/{hook}")
+    assert (got["webhook"]["url"], got["webhook"]["events"], got["webhook"]["description"]) == (
+        "http://127.0.0.1:9/other",
+        ["message.failed"],
+        "ops",
+    )
+    assert "whsec_" in await post(f"/webhooks/{hook}/rotate")
+    _, got, _ = await api.get(f"/v1/webhooks/{hook}")
+    assert got["webhook"]["previous_secret_expires_at"] is not None
+    assert await post(f"/webhooks/{hook}/delete") == "/webhooks?notice=webhook-removed"
+
+    assert (
+        await post("/recipients", name="Ali", phone="+998901234567", tags="vip, new")
+        == "/recipients?notice=recipient-added"
+    )
+    _, found, _ = await api.get("/v1/recipients", params={"q": "Ali"})
+    rid = found["recipients"][0]["id"]
+    assert found["recipients"][0]["tags"] == ["vip", "new"]
+    assert (
+        await post(f"/recipients/{rid}", name="Ali V", phone="+998901234567", tags="", opted_out="on")
+        == f"/recipients/{rid}?notice=recipient-saved"
+    )
+    _, got, _ = await api.get(f"/v1/recipients/{rid}")
+    assert (got["recipient"]["name"], got["recipient"]["opted_out"]) == ("Ali V", True)
+    location = await post("/recipients/lists", name="VIP")
+    list_id = location.rsplit("/", 1)[1]
+    assert (
+        await post(f"/recipients/lists/{list_id}/members", phones="+998901234567\n+998907654321")
+        == f"/recipients/lists/{list_id}?notice=members-added"
+    )
+    _, lst, _ = await api.get(f"/v1/recipient-lists/{list_id}")
+    assert lst["list"]["size"] == 2
+    assert (
+        await post(f"/recipients/lists/{list_id}/members/remove", recipient_id=rid)
+        == f"/recipients/lists/{list_id}?notice=member-removed"
+    )
+    assert await post(f"/recipients/{rid}/delete") == "/recipients?notice=recipient-removed"
+
+    location = await post("/messages/otp", to="+998901234567", purpose="login", locale="uz")
+    assert location.startswith("/messages/req_") and "otp_id=otp_" in location
+    async with session.get(origin(gateway) + location, headers=headers) as resp:
+        assert resp.status == 200 and "otp_" in await resp.text()
+
+    _, created, _ = await api.post("/v1/tokens", json={"scopes": ["account.read"]})
+    token_id = created["token_info"]["id"]
+    assert await post(f"/tokens/{token_id}/revoke") == "/tokens?notice=token-revoked"
+    _, tokens, _ = await api.get("/v1/tokens")
+    assert [t["revoked_at"] is not None for t in tokens["tokens"] if t["id"] == token_id] == [True]
+    async with session.get(origin(gateway) + "/tokens?notice=token-revoked", headers=headers) as resp:
+        assert "Token revoked." in await resp.text()
