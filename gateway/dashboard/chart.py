@@ -58,7 +58,7 @@ def svg_chart(data: Minutes, title: str, labels: dict[str, str]) -> Markup:
 
     parts = [
         f'<svg class="chart" viewBox="0 0 {width} {height}" role="img" aria-label="{escape(title)}" '
-        'preserveAspectRatio="none" xmlns="http://www.w3.org/2000/svg">',
+        'xmlns="http://www.w3.org/2000/svg">',
         f"<title>{escape(title)}</title>",
         f'<line x1="{pad}" y1="{height - pad}" x2="{width - pad}" y2="{height - pad}" stroke="#555"/>',
         f'<text x="2" y="{pad - 6}" font-size="12" fill="#222">{peak}</text>',

@@ -24,7 +24,9 @@ def _filters(p: Page) -> dict[str, str]:
 
 async def _messages_page(p: Page, **extra: Any) -> Response:
     filters = _filters(p)
-    query = {k: v for k, v in filters.items() if k != "batch_id"}
+    # batch_id goes to the listing as it is: a build whose listing has no such filter ignores it
+    # (the batch part of the page then says "not available"), one that has it filters.
+    query = dict(filters)
     if "since" in query and len(query["since"]) == 16:  # <input type="datetime-local">: minutes, UTC
         query["since"] += ":00Z"
     listing = await p.part("GET", "/api/v1/messages", query={**query, "limit": "50"})
