@@ -43,7 +43,8 @@ __all__ = ["LiveFeed", "event_stream", "floor_id"]
 log = get_logger("gateway.dashboard")
 
 SAFETY_WAKE = 15.0
-"""Seconds between keep-alives (and session re-checks) of an idle stream."""
+"""Seconds between keep-alives of an idle stream, and between re-checks of its session (so a
+signed-out or revoked session stops receiving events within this time)."""
 RETRY_MS = 2000
 """The ``retry:`` a stream announces: how soon a browser reconnects after losing it."""
 BATCH = 500
@@ -132,6 +133,7 @@ async def event_stream(request: Request) -> Response:
     async def frames() -> AsyncIterator[str]:
         nonlocal cursor
         feed.streams += 1
+        checked = time.monotonic()
         try:
             yield f"retry: {RETRY_MS}\n: live\n\n"
             while not feed.closing:
@@ -147,10 +149,13 @@ async def event_stream(request: Request) -> Response:
                             break
                 except DATABASE_DOWN:  # the database is away: the next wake or keep-alive tries again
                     yield ": database unavailable\n\n"
-                if not await feed.wait(tick, SAFETY_WAKE):
+                woken = await feed.wait(tick, SAFETY_WAKE)
+                if time.monotonic() - checked >= SAFETY_WAKE:  # busy or idle, the session is re-checked
+                    checked = time.monotonic()
                     if await signed_in(request) is None:
                         yield "event: signout\ndata: {}\n\n"
                         return
+                if not woken:
                     yield ": keep-alive\n\n"
         finally:
             feed.streams -= 1

@@ -251,8 +251,8 @@ def action(handler: ActionHandler) -> Callable[[Request], Awaitable[Response]]:
 
     async def run(request: Request) -> Response:
         session = await signed_in(request)
-        if session is None:
-            return signin_redirect(request)
+        if session is None:  # not back to a form's address: it answers POST only
+            return security_headers(RedirectResponse("/signin", 303))
         try:
             form = await read_form(request)
         except ApiError:

@@ -64,6 +64,7 @@ async def test_import_a_csv_with_progress(
     await page.get_by_role("button", name="Import", exact=True).click()
     await expect(page.locator("#import-result")).to_contain_text("Imported: 2")
     await expect(page.locator("#import-result")).to_contain_text("rows with errors: 1")
+    await expect(page.locator("#import-result .row-error")).to_contain_text("4: phone")
     await expect(page.locator("#import-progress")).to_have_attribute("value", "100")
     await screenshot(page, "recipients-imported")
     await page.get_by_label("Name or number").fill("Alisher")

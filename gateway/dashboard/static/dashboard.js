@@ -117,6 +117,12 @@
           result.className = "ok";
           result.textContent = form.dataset.doneText.replace("{imported}", data.imported).replace("{updated}", data.updated)
             .replace("{unchanged}", data.unchanged).replace("{errors}", data.errors_total);
+          (data.errors || []).forEach(function (row) { // the first rows the import refused, and why
+            var line = document.createElement("span");
+            line.className = "error row-error";
+            line.textContent = "\n" + row.line + ": " + row.reason;
+            result.appendChild(line);
+          });
         } else {
           result.className = "error";
           result.textContent = form.dataset.errorText + ": " + (data.error || xhr.status);
