@@ -8,6 +8,7 @@ The tests skip only when ``RELAYGATE_BROWSER_TESTS=0``; a missing ``chromium`` i
 
 from __future__ import annotations
 
+import itertools
 import os
 import shutil
 from collections.abc import AsyncIterator
@@ -16,7 +17,7 @@ from pathlib import Path
 import pytest
 from playwright.async_api import Browser, BrowserContext, Page, async_playwright
 
-from tests.harness import RunningGateway
+from tests.harness import DatabaseFactory, RunningGateway, make_account, start_gateway
 
 ARTEFACTS = Path(__file__).resolve().parents[2] / "test-artefacts" / "browser"
 PHONE = {"width": 390, "height": 844}
@@ -45,6 +46,25 @@ async def browser() -> AsyncIterator[Browser]:
         )
         yield launched
         await launched.close()
+
+
+@pytest.fixture(scope="session")
+async def gateway(databases: DatabaseFactory) -> AsyncIterator[RunningGateway]:
+    """One gateway for the browser tests that need no settings of their own; each test gets its
+    own account on it (:func:`account`), so they cannot see each other's data. Tests that need
+    other settings or a restart start their own."""
+    running = await start_gateway(await databases.create())
+    yield running
+    await running.stop()
+
+
+_accounts = itertools.count(1)
+
+
+@pytest.fixture
+async def account(gateway: RunningGateway) -> tuple[str, str]:
+    """``(account_id, token)`` of a new account on the shared gateway, token with every scope."""
+    return await make_account(gateway.database_url, f"acme {next(_accounts)}")
 
 
 @pytest.fixture
