@@ -24,7 +24,7 @@
       }).then(function (html) {
         if (html !== null && html !== undefined) { el.innerHTML = html; bind(el); }
       }).catch(function () {});
-    }, 150));
+    }, Number(el.dataset.delay || 150))); // events coalesce: at most one re-render per delay
   }
 
   function onEvent(event) {
