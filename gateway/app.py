@@ -12,7 +12,7 @@ from starlette.routing import Route
 
 from gateway.api import routes
 from gateway.api.guard import InputGuard
-from gateway.dashboard import LiveFeed
+from gateway.dashboard import install as install_dashboard
 from gateway.dashboard import routes as dashboard_routes
 from gateway.errors import ApiError, error_body
 from gateway.logs import get_logger
@@ -103,6 +103,5 @@ def build_app(services: Services) -> Starlette:
         },
     )
     app.state.services = services
-    app.state.live = LiveFeed()
-    """Wakes the dashboard's event streams; the runtime runs it as ``dashboard.live``."""
+    install_dashboard(app)  # app.state.live: the runtime runs it as ``dashboard.live``
     return app

@@ -10,13 +10,21 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from starlette.applications import Starlette
 from starlette.routing import BaseRoute, Mount, Route
 from starlette.staticfiles import StaticFiles
 
 from gateway.dashboard import admin_pages, fleet_pages, message_pages, recipient_pages, signin
 from gateway.dashboard.live import LiveFeed, event_stream
 
-__all__ = ["LiveFeed", "routes"]
+__all__ = ["LiveFeed", "install", "routes"]
+
+
+def install(app: Starlette) -> None:
+    """The dashboard's per-app state: the live feed (run by the runtime as ``dashboard.live``)
+    and the per-address sign-in limit."""
+    app.state.live = LiveFeed()
+    app.state.signin_limits = signin.signin_limits()
 
 
 def _get(path: str, handler: object) -> Route:

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import time
 from urllib.parse import urlsplit
 
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 
+from gateway.access.ratelimit import KeyedTokenBuckets
 from gateway.dashboard.i18n import LANG_COOKIE, LANGUAGES, choose_language, translator
 from gateway.dashboard.sessions import (
     check_csrf,
@@ -28,6 +30,21 @@ from gateway.services import Services
 __all__ = ["choose_lang", "signin_form", "signin_submit", "signout"]
 
 log = get_logger("gateway.dashboard")
+
+SIGNIN_RATE = 0.5
+"""Sign-in attempts per second per client address (after a burst of :data:`SIGNIN_BURST`)."""
+SIGNIN_BURST = 10
+
+
+def signin_limits() -> KeyedTokenBuckets:
+    """The per-address sign-in buckets of one app (``app.state.signin_limits``)."""
+    return KeyedTokenBuckets(SIGNIN_RATE, SIGNIN_BURST, time.monotonic)
+
+
+def _signin_wait(request: Request) -> float:
+    """Seconds this client must wait before another sign-in attempt (0: go ahead)."""
+    limits: KeyedTokenBuckets = request.app.state.signin_limits
+    return limits.take(request.client.host if request.client else "unknown")
 
 
 def _local(target: str | None) -> str:
@@ -77,6 +94,12 @@ async def signin_submit(request: Request) -> Response:
         return _signin_page(request, error=_("That token was not accepted."), status=401)
     if not check_login_csrf(request, str(form.get("csrf", ""))):
         return csrf_refused(request)
+    wait = _signin_wait(request)
+    if wait > 0:
+        log.warning("dashboard.signin_limited", client=request.client.host if request.client else None)
+        response = _signin_page(request, error=_("Too many sign-in attempts; wait a minute."), status=429)
+        response.headers["Retry-After"] = str(max(1, int(wait + 0.999)))
+        return response
     token = str(form.get("token", "")).strip()
     try:
         principal = await svc.authenticator.authenticate(f"Bearer {token}")

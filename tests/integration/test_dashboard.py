@@ -258,3 +258,24 @@ async def test_every_form_changes_what_the_api_shows(
     assert [t["revoked_at"] is not None for t in tokens["tokens"] if t["id"] == token_id] == [True]
     async with session.get(origin(gateway) + "/tokens?notice=token-revoked", headers=headers) as resp:
         assert "Token revoked." in await resp.text()
+
+
+async def test_sign_in_attempts_are_limited_per_address(
+    gateway: RunningGateway, session: aiohttp.ClientSession
+) -> None:
+    """After a burst of wrong tokens from one address, further attempts get 429 with
+    ``Retry-After`` before any token is looked up."""
+    async with session.get(origin(gateway) + "/signin") as resp:
+        login_cookie = resp.cookies["rg_login"].value
+        csrf = CSRF.findall(await resp.text())[0]
+    statuses = []
+    for _ in range(12):
+        async with session.post(
+            origin(gateway) + "/signin",
+            data={"csrf": csrf, "token": "rgat_" + "A" * 36},
+            headers={"Cookie": f"rg_login={login_cookie}"},
+            allow_redirects=False,
+        ) as resp:
+            statuses.append(resp.status)
+            retry_after = resp.headers.get("Retry-After")
+    assert statuses[:10] == [401] * 10 and statuses[-1] == 429 and retry_after
