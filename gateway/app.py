@@ -12,6 +12,8 @@ from starlette.routing import Route
 
 from gateway.api import routes
 from gateway.api.guard import InputGuard
+from gateway.dashboard import install as install_dashboard
+from gateway.dashboard import routes as dashboard_routes
 from gateway.errors import ApiError, error_body
 from gateway.logs import get_logger
 from gateway.mobile import routes as mobile_routes
@@ -93,7 +95,7 @@ async def _internal(request: Request, exc: Exception) -> Response:
 def build_app(services: Services) -> Starlette:
     """The ASGI app for one running gateway. Resources come from ``services``, never globals."""
     app = Starlette(
-        routes=[*routes, *mobile_routes],
+        routes=[*routes, *mobile_routes, *dashboard_routes()],
         middleware=[Middleware(InputGuard)],
         exception_handlers={
             ApiError: _api_error,
@@ -111,4 +113,5 @@ def build_app(services: Services) -> Starlette:
         per_device=s.mobile_streams_per_device,
         total=s.mobile_streams_max,
     )
+    install_dashboard(app)  # app.state.live: the runtime runs it as ``dashboard.live``
     return app

@@ -160,6 +160,16 @@ class Settings:
     """RELAYGATE_DEVICE_EVENT_DEBOUNCE: ``device.offline`` is written only if the relay has not
     come back within this many seconds (and then the matching ``device.online`` is not written
     either); 0 writes both at once."""
+    # --- dashboard (gateway/dashboard) ---
+    dashboard_idle_timeout: float = 1800.0
+    """RELAYGATE_DASHBOARD_IDLE_TIMEOUT: seconds without a request after which a dashboard
+    session ends (the operator signs in again)."""
+    dashboard_session_max_age: float = 12 * 3600.0
+    """RELAYGATE_DASHBOARD_SESSION_MAX_AGE: seconds a dashboard session lasts at most, however busy."""
+    dashboard_secure_cookie: bool = False
+    """RELAYGATE_DASHBOARD_SECURE_COOKIE: mark the session cookie ``Secure`` even when the request
+    arrived over plain HTTP (behind a TLS proxy that is not in RELAYGATE_TRUSTED_PROXIES); over
+    HTTPS it is always ``Secure``."""
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None, **overrides: Any) -> Settings:
@@ -216,6 +226,8 @@ class Settings:
             raise SettingsError("device_event_debounce must not be negative")
         if self.max_queue_age < 0 or self.recipient_hourly_limit < 0:
             raise SettingsError("max_queue_age and recipient_hourly_limit must not be negative")
+        if self.dashboard_idle_timeout <= 0 or self.dashboard_session_max_age <= 0:
+            raise SettingsError("dashboard_idle_timeout and dashboard_session_max_age must be positive")
 
     def replace(self, **changes: Any) -> Settings:
         """A copy with ``changes`` applied (settings are frozen)."""
@@ -281,4 +293,7 @@ _ENV: list[tuple[str, str, Any]] = [
     ("telemetry_flush_interval", "RELAYGATE_TELEMETRY_FLUSH_INTERVAL", float),
     ("trusted_proxies", "RELAYGATE_TRUSTED_PROXIES", _address_list),
     ("device_event_debounce", "RELAYGATE_DEVICE_EVENT_DEBOUNCE", float),
+    ("dashboard_idle_timeout", "RELAYGATE_DASHBOARD_IDLE_TIMEOUT", float),
+    ("dashboard_session_max_age", "RELAYGATE_DASHBOARD_SESSION_MAX_AGE", float),
+    ("dashboard_secure_cookie", "RELAYGATE_DASHBOARD_SECURE_COOKIE", _bool),
 ]

@@ -20,7 +20,8 @@ Shutdown (on SIGINT/SIGTERM, or when a supervised task dies), always in this ord
 
 1. stop accepting: close the relay listening socket and tell uvicorn to exit (it closes the
    HTTP listening socket within its 0.1 s tick);
-2. close relay sessions with 1001 (going away) so phones reconnect with backoff, and let
+2. close relay sessions with 1001 (going away) so phones reconnect with backoff, end the
+   SMSGate phones' and the dashboard's event streams (they reconnect by themselves), and let
    in-flight HTTP requests finish (uvicorn's graceful drain, up to ``shutdown_timeout``;
    idle keep-alive connections are closed at once);
 3. stop background tasks (dispatch, writers, flushers): cancelled with a message, then the
@@ -48,6 +49,7 @@ from gateway.access.scopes import ALL_SCOPES
 from gateway.app import build_app
 from gateway.clock import SYSTEM_CLOCK, Clock
 from gateway.config import Settings
+from gateway.dashboard.live import LiveFeed
 from gateway.fleet.hub import RelayHub
 from gateway.fleet.inbound import InboundDesk
 from gateway.fleet.listener import RelayListener
@@ -144,6 +146,7 @@ class Gateway:
         self.pipeline: Pipeline | None = None
         self.webhooks: WebhookDispatcher | None = None
         self.relay_listener: RelayListener | None = None
+        self.live: LiveFeed | None = None
         self.database_url = ""
 
     @property
@@ -223,8 +226,11 @@ class Gateway:
                 self.pool, opt_out_words=s.inbound_opt_out_words, opt_in_words=s.inbound_opt_in_words
             ),
         )
+        app = build_app(self.services)
+        live: LiveFeed = app.state.live
+        self.live = live
         config = uvicorn.Config(
-            build_app(self.services),
+            app,
             lifespan="off",
             log_config=None,
             access_log=False,
@@ -254,6 +260,7 @@ class Gateway:
         self.supervisor.spawn("relay.events", self.hub.event_writer.run())
         self.supervisor.spawn("database.watch", self._watch_database())
         self.supervisor.spawn("metrics.loop_lag", watch_loop_lag())
+        self.supervisor.spawn("dashboard.live", live.run(self.database_url))
         log.info(
             "gateway.started", http=self.settings.api_base_url(self.http_port), relay_port=self.relay_port
         )
@@ -377,6 +384,8 @@ class Gateway:
         # 2. close relay sessions with 1001, let in-flight HTTP requests finish
         if self.relay_listener is not None:
             await self.relay_listener.close_all()
+        if self.live is not None:
+            self.live.close()  # open dashboard event streams end; browsers reconnect later
         if self._http is not None:
             await self.supervisor.stop("http.serve", timeout + HTTP_SERVE_MARGIN)
         # 3. background tasks; then write what the group-commit writers still hold (with the

@@ -853,3 +853,32 @@ WHERE account_id = $1 AND ($2 = '' OR from_number = $2) AND ($3::timestamptz IS 
   AND id > $4
 ORDER BY id LIMIT $5
 """
+
+# --- dashboard sessions and live events (gateway/dashboard) -----------------------------------
+# $1 id hash, $2 token id, $3 max age in seconds
+DASHBOARD_SESSION_CREATE = """
+INSERT INTO dashboard_sessions (id_hash, token_id, expires_at)
+VALUES ($1, $2, now() + make_interval(secs => $3))
+"""
+# $1 id hash, $2 idle timeout in seconds. Touches the session; no row when it is unknown, idle,
+# expired, or its token was revoked.
+DASHBOARD_SESSION_PRINCIPAL = """
+WITH s AS (
+    UPDATE dashboard_sessions SET last_seen_at = now()
+    WHERE id_hash = $1 AND expires_at > now() AND last_seen_at > now() - make_interval(secs => $2)
+    RETURNING token_id
+)
+SELECT t.id AS token_id, t.scopes, a.*
+FROM s JOIN access_tokens t ON t.id = s.token_id AND t.revoked_at IS NULL
+JOIN accounts a ON a.id = t.account_id
+"""
+DASHBOARD_SESSION_DELETE = "DELETE FROM dashboard_sessions WHERE id_hash = $1"
+# $1 idle timeout in seconds
+DASHBOARD_SESSION_PURGE = """
+DELETE FROM dashboard_sessions
+WHERE expires_at <= now() OR last_seen_at <= now() - make_interval(secs => $1)
+"""
+# $1 account, $2 last event id seen, $3 limit
+DASHBOARD_EVENTS_SINCE = """
+SELECT id, type, data::text AS data FROM events WHERE account_id = $1 AND id > $2 ORDER BY id LIMIT $3
+"""

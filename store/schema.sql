@@ -412,6 +412,17 @@ CREATE TABLE IF NOT EXISTS inbound_messages (
 );
 CREATE INDEX IF NOT EXISTS inbound_messages_account_idx ON inbound_messages (account_id, id);
 CREATE INDEX IF NOT EXISTS inbound_messages_from_idx ON inbound_messages (account_id, from_number, id);
+-- v7: dashboard sign-in sessions (gateway/dashboard/sessions.py). Only the SHA-256 of the session id
+-- is stored; a session ends with its token (revoked token: no row joins), on sign-out (row deleted),
+-- after the idle timeout (last_seen_at) or at expires_at.
+CREATE TABLE IF NOT EXISTS dashboard_sessions (
+    id_hash       bytea PRIMARY KEY,
+    token_id      text NOT NULL REFERENCES access_tokens (id) ON DELETE CASCADE,
+    created_at    timestamptz NOT NULL DEFAULT now(),
+    last_seen_at  timestamptz NOT NULL DEFAULT now(),
+    expires_at    timestamptz NOT NULL
+);
+CREATE INDEX IF NOT EXISTS dashboard_sessions_last_seen_idx ON dashboard_sessions (last_seen_at);
 
 INSERT INTO schema_version (singleton, version) VALUES (true, 7)
 ON CONFLICT (singleton) DO UPDATE SET version = EXCLUDED.version, applied_at = now()

@@ -97,6 +97,11 @@ class Authenticator:
         status and subscription (for sending). Returns the caller and the ``RateLimit-*``
         headers every answer to it carries (an ApiError raised here carries them too)."""
         principal = await self.authenticate(header)
+        return principal, self.permit(principal, scope, sending=sending)
+
+    def permit(self, principal: Principal, scope: str, *, sending: bool = False) -> dict[str, str]:
+        """The checks of :meth:`authorize` for a caller already known (the dashboard's session):
+        rate, scope, account status, subscription. Returns the ``RateLimit-*`` headers."""
         verdict = self._rates.take(principal.token_id)
         headers = verdict.headers()
         try:
@@ -104,7 +109,7 @@ class Authenticator:
         except ApiError as exc:
             exc.headers.update(headers)
             raise
-        return principal, headers
+        return headers
 
     def _check(self, principal: Principal, scope: str, *, sending: bool, allowed: bool, wait: float) -> None:
         if not allowed:

@@ -1,0 +1,1 @@
+"""Browser tests of the dashboard (Playwright for Python driving Debian's chromium)."""
