@@ -107,6 +107,9 @@ class Settings:
     reclaim_grace: float = 30.0
     """RELAYGATE_RECLAIM_GRACE: after a restart, seconds a dispatched-but-unacknowledged message
     waits for its original relay (which de-duplicates) before any relay may take it."""
+    list_rate: float = 200.0
+    """RELAYGATE_LIST_RATE: list-send items per second this gateway takes into its queue, over
+    every batch, so that a big list leaves room for transactional traffic."""
     idempotency_ttl_hours: float = 24.0
     """RELAYGATE_IDEMPOTENCY_TTL_HOURS: how long Idempotency-Key answers are kept (at least)."""
     telemetry_flush_interval: float = 5.0
@@ -163,6 +166,8 @@ class Settings:
             raise SettingsError("heartbeat_interval must be positive")
         if self.device_event_debounce < 0:
             raise SettingsError("device_event_debounce must not be negative")
+        if self.list_rate <= 0:
+            raise SettingsError("list_rate must be positive")
 
     def replace(self, **changes: Any) -> Settings:
         """A copy with ``changes`` applied (settings are frozen)."""
@@ -214,6 +219,7 @@ _ENV: list[tuple[str, str, Any]] = [
     ("max_queue_per_account", "RELAYGATE_MAX_QUEUE", int),
     ("max_attempts", "RELAYGATE_MAX_ATTEMPTS", int),
     ("reclaim_grace", "RELAYGATE_RECLAIM_GRACE", float),
+    ("list_rate", "RELAYGATE_LIST_RATE", float),
     ("idempotency_ttl_hours", "RELAYGATE_IDEMPOTENCY_TTL_HOURS", float),
     ("telemetry_flush_interval", "RELAYGATE_TELEMETRY_FLUSH_INTERVAL", float),
     ("trusted_proxies", "RELAYGATE_TRUSTED_PROXIES", _address_list),

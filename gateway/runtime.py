@@ -149,7 +149,12 @@ class Gateway:
         )
         secret = load_secret(s.secret_key, s.data_dir)
         self.pipeline = Pipeline(
-            self.pool, self.hub, secret=secret, max_attempts=s.max_attempts, reclaim_grace=s.reclaim_grace
+            self.pool,
+            self.hub,
+            secret=secret,
+            max_attempts=s.max_attempts,
+            reclaim_grace=s.reclaim_grace,
+            list_rate=s.list_rate,
         )
         self.hub.events = self.pipeline
         await self.pipeline.load()
