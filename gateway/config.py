@@ -148,6 +148,9 @@ class Settings:
     reclaim_grace: float = 30.0
     """RELAYGATE_RECLAIM_GRACE: after a restart, seconds a dispatched-but-unacknowledged message
     waits for its original relay (which de-duplicates) before any relay may take it."""
+    list_rate: float = 200.0
+    """RELAYGATE_LIST_RATE: list-send items per second this gateway takes into its queue, over
+    every batch, so that a big list leaves room for transactional traffic."""
     idempotency_ttl_hours: float = 24.0
     """RELAYGATE_IDEMPOTENCY_TTL_HOURS: how long Idempotency-Key answers are kept (at least)."""
     telemetry_flush_interval: float = 5.0
@@ -228,6 +231,8 @@ class Settings:
             raise SettingsError("max_queue_age and recipient_hourly_limit must not be negative")
         if self.dashboard_idle_timeout <= 0 or self.dashboard_session_max_age <= 0:
             raise SettingsError("dashboard_idle_timeout and dashboard_session_max_age must be positive")
+        if self.list_rate <= 0:
+            raise SettingsError("list_rate must be positive")
 
     def replace(self, **changes: Any) -> Settings:
         """A copy with ``changes`` applied (settings are frozen)."""
@@ -289,6 +294,7 @@ _ENV: list[tuple[str, str, Any]] = [
     ("mobile_streams_max", "RELAYGATE_MOBILE_STREAMS_MAX", int),
     ("mobile_ping_interval", "RELAYGATE_MOBILE_PING_INTERVAL", int),
     ("mobile_registration_secrets", "RELAYGATE_MOBILE_REGISTRATION_SECRETS", _item_list),
+    ("list_rate", "RELAYGATE_LIST_RATE", float),
     ("idempotency_ttl_hours", "RELAYGATE_IDEMPOTENCY_TTL_HOURS", float),
     ("telemetry_flush_interval", "RELAYGATE_TELEMETRY_FLUSH_INTERVAL", float),
     ("trusted_proxies", "RELAYGATE_TRUSTED_PROXIES", _address_list),

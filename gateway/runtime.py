@@ -186,6 +186,7 @@ class Gateway:
             max_attempts=s.max_attempts,
             reclaim_grace=s.reclaim_grace,
             clock=self.clock.time,
+            list_rate=s.list_rate,
         )
         self.hub.events = self.pipeline
         await self.pipeline.load()

@@ -241,18 +241,18 @@ ENDPOINTS: list[Endpoint] = [
     ),
     # --- list sends ----------------------------------------------------------------------------
     Endpoint(
-        "POST", "/api/v1/recipient-lists/queue", batches.queue,
-        "Queue a recipient list: every number its own message", "batches", {200: batches.BatchQueued},
+        "POST", "/api/v1/recipient-lists/queue", batches.queue_list,
+        "Queue a recipient list: every number its own message", "recipients", {200: batches.BatchQueued},
         scope="messages.send", sending=True, body=batches.QueueRequest,
         errors=("not_found", "invalid_device", "conflict"), idempotent=True,
     ),
     Endpoint(
-        "GET", "/api/v1/batches/{batch_id}", batches.get, "A list send's progress", "batches",
+        "GET", "/api/v1/batches/{batch_id}", batches.get_batch, "A list send's progress", "recipients",
         {200: batches.BatchResponse}, scope="messages.read",
     ),
     Endpoint(
-        "POST", "/api/v1/batches/{batch_id}/cancel", batches.cancel,
-        "Cancel what is still queued of a list send", "batches", {200: batches.BatchCancelled},
+        "POST", "/api/v1/batches/{batch_id}/cancel", batches.cancel_batch,
+        "Cancel what is still queued of a list send", "recipients", {200: batches.BatchCancelled},
         scope="messages.send",
     ),
 ]  # fmt: skip

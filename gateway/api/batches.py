@@ -16,7 +16,8 @@ from gateway.api.routing import Call
 from gateway.errors import ApiError
 from gateway.events import BatchCounts
 from gateway.ids import has_prefix
-from gateway.recipients.batches import Batch, BatchQueued, QueueSpec, Skipped, get_batch, queue_list
+from gateway.recipients import batches as rules
+from gateway.recipients.batches import Batch, BatchQueued, QueueSpec, Skipped
 from gateway.sending.idempotency import replay, store_answer
 from gateway.sending.messages import MAX_METADATA_BYTES, check_pinned_device
 from store import queries as q
@@ -26,10 +27,10 @@ __all__ = [
     "BatchQueued",
     "BatchResponse",
     "QueueRequest",
-    "cancel",
+    "cancel_batch",
     "examples",
-    "get",
-    "queue",
+    "get_batch",
+    "queue_list",
 ]
 
 CANCEL_REASON = "batch_cancelled"
@@ -111,7 +112,7 @@ def _batch_id(call: Call[Any, Any]) -> str:
     return value
 
 
-async def queue(call: Call[QueueRequest, None]) -> BatchQueued:
+async def queue_list(call: Call[QueueRequest, None]) -> BatchQueued:
     """Queue every eligible member of a list, each its own message; answered after the commit
     of all of them (a list is queued whole or not at all)."""
     assert call.principal is not None
@@ -141,7 +142,7 @@ async def queue(call: Call[QueueRequest, None]) -> BatchQueued:
                 return replayed
         try:
             async with conn.transaction():
-                answer = await queue_list(conn, account, spec, policy_db=svc.pool)
+                answer = await rules.queue_list(conn, account, spec, policy_db=svc.pool)
                 if key is not None and not await store_answer(conn, account.id, key, call.raw_body, answer):
                     raise _KeyTaken
         except _KeyTaken:
@@ -152,15 +153,15 @@ async def queue(call: Call[QueueRequest, None]) -> BatchQueued:
     return answer
 
 
-async def get(call: Call[None, None]) -> BatchResponse:
+async def get_batch(call: Call[None, None]) -> BatchResponse:
     """A batch's items per status."""
-    batch = await get_batch(call.services.pool, call.account_id, _batch_id(call))
+    batch = await rules.get_batch(call.services.pool, call.account_id, _batch_id(call))
     if batch is None:
         raise ApiError("not_found", "no such batch")
     return BatchResponse(batch=batch)
 
 
-async def cancel(call: Call[None, None]) -> BatchCancelled:
+async def cancel_batch(call: Call[None, None]) -> BatchCancelled:
     """Cancel the batch's items that are still queued (those a relay has are not recalled)."""
     batch_id = _batch_id(call)
     pool = call.services.pool
@@ -169,6 +170,6 @@ async def cancel(call: Call[None, None]) -> BatchCancelled:
     await pool.execute(q.BATCH_MARK_CANCELLED, batch_id)
     queued = [r["id"] for r in await pool.fetch(q.BATCH_QUEUED_IDS, batch_id)]
     cancelled = await call.services.pipeline.cancel_queued(queued, CANCEL_REASON) if queued else []
-    batch = await get_batch(pool, call.account_id, batch_id)
+    batch = await rules.get_batch(pool, call.account_id, batch_id)
     assert batch is not None
     return BatchCancelled(batch=batch, cancelled=len(cancelled))

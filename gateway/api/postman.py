@@ -79,10 +79,10 @@ RUN_ORDER: Final[dict[str, tuple[str, ...]]] = {
         "recipients.update_list",
         "recipients.add_members",
         "recipients.list_members",
-        # a list send needs a list with members: here, before they are removed and deleted
-        "batches.queue",
-        "batches.get",
-        "batches.cancel",
+        # list sends (tag recipients): a list with members exists here, before they are removed
+        "recipients.queue_list",
+        "recipients.get_batch",
+        "recipients.cancel_batch",
         "recipients.remove_members",
         "recipients.delete_list",
         "recipients.delete",
@@ -101,7 +101,7 @@ CAPTURES: Final[dict[str, dict[str, tuple[str, ...]]]] = {
     "webhooks.send_test": {"delivery_id": ("delivery_id",)},
     "recipients.create": {"recipient_id": ("recipient", "id")},
     "recipients.create_list": {"list_id": ("list", "id")},
-    "batches.queue": {"batch_id": ("batch_id",)},
+    "recipients.queue_list": {"batch_id": ("batch_id",)},
 }
 """Collection variables an operation's success answer sets: variable → field path. A request
 body or required query value equal to the field's example value becomes ``{{variable}}``."""

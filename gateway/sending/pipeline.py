@@ -57,7 +57,7 @@ log = get_logger("gateway.sending.pipeline")
 
 DISPATCH_BATCH = 500
 FEED_CHUNK = 1000
-"""List items read into the scheduler at a time, when their account has fewer queued."""
+"""List items read into the scheduler at a time at most, when their account has fewer queued."""
 UNAVAILABLE_RETRY = 1.0
 """Seconds the dispatch loop waits before retrying when the database cannot be reached."""
 
@@ -195,6 +195,7 @@ class Pipeline:
         max_attempts: int = 3,
         reclaim_grace: float = 30.0,
         schedule_horizon: float = DEFAULT_HORIZON,
+        list_rate: float = 200.0,
     ) -> None:
         self._pool = pool
         self._secret = secret
@@ -227,6 +228,13 @@ class Pipeline:
         """Batches with items still to read into the scheduler."""
         self._batch_of: dict[str, str] = {}
         """Batch of each list item the scheduler holds."""
+        self._list_rate = list_rate
+        self._feed_size = max(1, min(FEED_CHUNK, int(list_rate / 4)))
+        """Items per read: about four reads a second at the full list rate."""
+        self._list_tokens = float(self._feed_size)
+        self._list_tokens_at = clock()
+        self._feed_due = 0.0
+        """Loop time of the pending list-rate wake-up (in the past: none)."""
         self._held: Counter[str] = Counter()
         """List items the scheduler holds, per batch: a batch can only be complete when it was
         read to its end and none is left (then the database is asked)."""
@@ -392,18 +400,29 @@ class Pipeline:
         self._wake.set()
 
     async def _feed_batches(self) -> bool:
-        """Read the next chunk of each batch whose account has fewer than ``FEED_CHUNK``
-        messages queued; True if anything was added. A batch leaves once read to its end."""
+        """Read the next items of open batches into the scheduler, batches taking turns, at most
+        ``list_rate`` items a second in all (a token bucket of a quarter second), and only for
+        accounts with fewer than ``FEED_CHUNK`` messages queued; True if anything was added. A
+        batch leaves once read to its end."""
+        now = self._clock()
+        self._list_tokens = min(
+            float(self._feed_size), self._list_tokens + (now - self._list_tokens_at) * self._list_rate
+        )
+        self._list_tokens_at = now
         added = False
         for batch_id, feed in list(self._feeds.items()):
             if self.scheduler.queue_depth(feed.account_id) >= FEED_CHUNK:
                 continue
+            if self._list_tokens < self._feed_size:
+                self._feed_later((self._feed_size - self._list_tokens) / self._list_rate)
+                break
             try:
-                rows = await self._pool.fetch(q.BATCH_ITEMS_NEXT, batch_id, feed.cursor, FEED_CHUNK)
+                rows = await self._pool.fetch(q.BATCH_ITEMS_NEXT, batch_id, feed.cursor, self._feed_size)
             except Exception as exc:
                 if _is_unavailable(exc):
                     raise _Unavailable from exc
                 raise
+            self._list_tokens -= len(rows)
             for r in rows:
                 if self.scheduler.location(r["id"]) is not None:
                     continue
@@ -424,11 +443,19 @@ class Pipeline:
                 added = True
             if rows:
                 feed.cursor = rows[-1]["id"]
-            if len(rows) < FEED_CHUNK:
-                del self._feeds[batch_id]
-                if self._held[batch_id] <= 0:  # its last items finished before it was read out
-                    await self._complete_now(batch_id, feed)
+            del self._feeds[batch_id]
+            if len(rows) == self._feed_size:
+                self._feeds[batch_id] = feed  # to the back of the turn
+            elif self._held[batch_id] <= 0:  # read out, and its last items finished before
+                await self._complete_now(batch_id, feed)
         return added
+
+    def _feed_later(self, delay: float) -> None:
+        """Run the dispatch loop again when the list-rate bucket holds a read's worth."""
+        loop = asyncio.get_running_loop()
+        if self._feed_due <= loop.time():  # no wake-up pending yet
+            self._feed_due = loop.time() + delay
+            loop.call_later(delay, self._wake.set)
 
     async def _complete_now(self, batch_id: str, feed: _Feed) -> None:
         try:

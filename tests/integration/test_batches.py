@@ -273,3 +273,49 @@ async def test_unknown_batch_is_not_found(api: ApiClient, path: str) -> None:
     assert status == 404 and body["error"]["code"] == "not_found", body
     status, body, _ = await api.post(path + "/cancel")
     assert status == 404, body
+
+
+async def test_list_items_are_taken_in_at_the_list_rate(databases: Any) -> None:
+    """RELAYGATE_LIST_RATE bounds how fast list items enter the queue (20/s: 40 items need
+    at least 1.5 s even with idle fast relays), while a high send goes at once."""
+    import time
+
+    from gateway.sim.relay import RelayFleet
+    from tests.harness import fleet_options, start_gateway
+
+    database_url = await databases.create()
+    running = await start_gateway(database_url, list_rate=20.0)
+    _, token = await make_account(database_url, region="UZ")
+    fleet = await RelayFleet.start(fleet_options(running, token, 2))
+    try:
+        async with aiohttp.ClientSession() as session:
+            api = ApiClient(session, running.base_url, token)
+            for relay in fleet.relays:
+                await api.request("PATCH", f"/v1/devices/{relay.device_id}", json={"per_minute_limit": 1000})
+            ids = [await add_recipient(api, f"R{i}", f"+9989012345{i:02d}") for i in range(40)]
+            list_id = await make_list(api, ids)
+            started = time.monotonic()
+            status, answer = await queue(api, list_id, "hello {name}")
+            assert status == 200 and answer["queued"] == 40, answer
+            status, sent, _ = await api.post(
+                "/v1/sms/send", json={"to": "+998909999999", "message": "code", "priority": "high"}
+            )
+            assert status == 200, sent
+
+            async def high_sent() -> bool:
+                return any(s["id"] == sent["request_id"] for s in fleet.sent)
+
+            await eventually(high_sent, timeout=5)
+            high_at = time.monotonic() - started
+
+            async def completed() -> dict[str, Any] | None:
+                b = await batch(api, answer["batch_id"])
+                return b if b["completed_at"] is not None else None
+
+            await eventually(completed, timeout=30)
+            elapsed = time.monotonic() - started
+        assert elapsed >= 1.5, elapsed
+        assert high_at < elapsed, (high_at, elapsed)
+    finally:
+        await fleet.stop()
+        await running.stop()

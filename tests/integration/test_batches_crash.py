@@ -163,7 +163,10 @@ async def test_kill_9_while_draining_loses_nothing_and_sends_nothing_twice(
             )
             return bool(done >= 300)
 
-        await eventually(some_done, timeout=60, what="300 items sent")
+        try:
+            await eventually(some_done, timeout=60, what="300 items sent")
+        except TimeoutError:
+            raise AssertionError("".join(gateway.output[-40:])) from None
         await gateway.kill()
         left = await scalar(
             database_url,
