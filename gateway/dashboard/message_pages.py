@@ -8,12 +8,11 @@ from typing import Any
 from starlette.datastructures import FormData
 from starlette.responses import Response
 
-from gateway.dashboard.fleet_pages import builtins
 from gateway.dashboard.web import Page, action, page, redirect
 
 __all__ = ["batch", "message", "message_cancel", "messages", "send_otp", "send_sms"]
 
-STATUSES = ("queued", "dispatched", "sent", "delivered", "failed")
+STATUSES = ("scheduled", "queued", "dispatched", "sent", "delivered", "failed", "cancelled")
 FILTERS = ("status", "to", "since", "batch_id", "cursor")
 
 
@@ -96,4 +95,4 @@ async def batch(p: Page) -> Response:
     batch_id = str(p.request.path_params["batch_id"])
     found = await p.part("GET", "/api/v1/batches/{batch_id}", params={"batch_id": batch_id})
     template = "_batch.html" if p.request.query_params.get("fragment") else "batch.html"
-    return p.render(template, batch=found, batch_id=batch_id, data=builtins(found.value))
+    return p.render(template, batch=found, batch_id=batch_id)

@@ -61,7 +61,7 @@ ERROR_TITLES: dict[str, str] = {
     "validation_error": "Check the form",
     "invalid_device": "That relay cannot be used",
     "rate_limited": "Too many requests",
-    "queue_blocked": "The queue is full",
+    "queue_blocked": "The queue is not accepting messages",
     "subscription_expired": "The subscription has expired",
     "payload_too_large": "Too large",
     "unavailable": "The database is unreachable",
