@@ -10,7 +10,7 @@ from starlette.responses import Response
 
 from gateway.dashboard.web import Page, action, page, redirect
 
-__all__ = ["batch", "message", "message_cancel", "messages", "send_otp", "send_sms"]
+__all__ = ["batch", "batch_cancel", "message", "message_cancel", "messages", "send_otp", "send_sms"]
 
 STATUSES = ("scheduled", "queued", "dispatched", "sent", "delivered", "failed", "cancelled")
 FILTERS = ("status", "to", "since", "batch_id", "cursor")
@@ -89,10 +89,22 @@ async def message_cancel(p: Page, form: FormData) -> Response:
     return await p.finish(done, f"/messages/{request_id}", "message-cancelled", _message_page)
 
 
-@page
-async def batch(p: Page) -> Response:
-    """A queued list's batch progress, following it live."""
+async def _batch_page(p: Page, **extra: Any) -> Response:
     batch_id = str(p.request.path_params["batch_id"])
     found = await p.part("GET", "/api/v1/batches/{batch_id}", params={"batch_id": batch_id})
     template = "_batch.html" if p.request.query_params.get("fragment") else "batch.html"
-    return p.render(template, batch=found, batch_id=batch_id)
+    return p.render(template, batch=found, batch_id=batch_id, **extra)
+
+
+@page
+async def batch(p: Page) -> Response:
+    """A queued list's batch progress, following it live; cancel what has not been sent."""
+    return await _batch_page(p)
+
+
+@action
+async def batch_cancel(p: Page, form: FormData) -> Response:
+    """Cancel every item of the batch that was not sent yet."""
+    batch_id = str(p.request.path_params["batch_id"])
+    done = await p.part("POST", "/api/v1/batches/{batch_id}/cancel", params={"batch_id": batch_id})
+    return await p.finish(done, f"/batches/{batch_id}", "batch-cancelled", _batch_page)

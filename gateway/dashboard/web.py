@@ -87,6 +87,7 @@ NOTICES: dict[str, str] = {
     "members-added": "Members added.",
     "member-removed": "Member removed.",
     "list-queued": "List queued.",
+    "batch-cancelled": "Batch cancelled.",
 }
 """What a page says after a form succeeded (``?notice=<key>`` of the redirect that follows it)."""
 
