@@ -86,7 +86,9 @@ async def message_cancel(p: Page, form: FormData) -> Response:
     """Cancel a message that has not been sent yet."""
     request_id = str(p.request.path_params["request_id"])
     done = await p.part("DELETE", "/api/v1/messages/{request_id}", params={"request_id": request_id})
-    return await p.finish(done, f"/messages/{request_id}", "message-cancelled", _message_page)
+    # 202 "dispatched": the relay holding it was asked; its answer (or its reports) follow live.
+    notice = "cancel-requested" if done.ok and done.value.status == "dispatched" else "message-cancelled"
+    return await p.finish(done, f"/messages/{request_id}", notice, _message_page)
 
 
 async def _batch_page(p: Page, **extra: Any) -> Response:

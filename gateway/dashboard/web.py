@@ -76,6 +76,7 @@ NOTICES: dict[str, str] = {
     "queue-paused": "Queue paused.",
     "queue-resumed": "Queue resumed.",
     "message-cancelled": "Message cancelled.",
+    "cancel-requested": "The relay holding it was asked to cancel it.",
     "webhook-saved": "Endpoint saved.",
     "webhook-tested": "Test event queued.",
     "webhook-removed": "Endpoint removed.",

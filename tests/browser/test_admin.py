@@ -132,6 +132,7 @@ async def test_cancel_a_scheduled_message_from_its_page(
     await expect(page.get_by_role("status").filter(has_text="Message cancelled.")).to_be_visible()
     await expect(page.locator("#message-status [data-status]")).to_have_attribute("data-status", "cancelled")
     await screenshot(page, "message-cancelled")
+    await expect(page.get_by_role("button", name="Cancel this message")).to_have_count(0)
     query = {"request_id": request_id}
     async with session.get(gateway.base_url + "/v1/messages/status", params=query, headers=headers) as resp:
         assert (await resp.json())["status"] == "cancelled"

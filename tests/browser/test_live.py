@@ -164,6 +164,7 @@ async def test_queue_a_list_and_follow_its_batch_to_completion(
     fleet = await RelayFleet.start(fleet_options(gateway, account[1], 1, sent_delay=0.3, delivered_delay=0.3))
     try:
         await page.get_by_label("Text").fill("A verse for you")
+        await page.get_by_label("Priority").select_option("normal")
         await page.get_by_role("button", name="Queue the list").click()
         await page.wait_for_url(f"{site(gateway)}/batches/bat_*")
         progress = page.locator(".batch-progress")
