@@ -57,6 +57,7 @@ def routes() -> list[BaseRoute]:
         _get("/messages/{request_id}", message_pages.message),
         _post("/messages/{request_id}/cancel", message_pages.message_cancel),
         _get("/batches/{batch_id}", message_pages.batch),
+        _post("/batches/{batch_id}/cancel", message_pages.batch_cancel),
         _get("/webhooks", admin_pages.webhooks),
         _post("/webhooks", admin_pages.webhook_create),
         _get("/webhooks/deliveries/{delivery_id}", admin_pages.delivery),

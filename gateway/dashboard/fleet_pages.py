@@ -5,7 +5,6 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import Any
 
-import msgspec
 import segno
 from markupsafe import Markup
 from starlette.datastructures import FormData
@@ -47,11 +46,6 @@ async def all_pages(p: Page, path: str, key: str, query: dict[str, str] | None =
     return Part(value=items)
 
 
-def builtins(value: Any) -> Any:
-    """An answer of unknown shape (an endpoint this build may not have) as plain data."""
-    return msgspec.to_builtins(value) if value is not None else None
-
-
 @page
 async def overview(p: Page) -> Response:
     """Health, readiness, queue health, relays online and messages per minute."""
@@ -80,7 +74,6 @@ async def overview(p: Page) -> Response:
         devices=devices,
         online=online,
         queue=queue,
-        queue_data=builtins(queue.value),
         chart=chart,
         chart_totals=chart_totals if chart is not None else {},
         messages=messages,
@@ -140,7 +133,7 @@ async def relay_unpair(p: Page, form: FormData) -> Response:
 
 async def _queue_page(p: Page, **extra: Any) -> Response:
     health = await p.part("GET", "/api/v1/queue")
-    return p.render("queue.html", health=health, data=builtins(health.value), **extra)
+    return p.render("queue.html", health=health, **extra)
 
 
 @page

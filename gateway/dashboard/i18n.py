@@ -21,7 +21,7 @@ LANGUAGES: dict[str, str] = {"en": "English", "uz": "O\u02bbzbekcha", "ru": "Р�
 """Language code → its own name, as the switcher shows it."""
 LANG_COOKIE = "rg_lang"
 DYNAMIC_STRINGS: tuple[str, ...] = (
-    *("queued", "dispatched", "sent", "delivered", "failed"),
+    *("scheduled", "queued", "dispatched", "sent", "delivered", "failed", "cancelled"),
     *("pass", "warn", "fail"),
     *("pending", "succeeded", "blocked"),
 )

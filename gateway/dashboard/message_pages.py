@@ -8,12 +8,11 @@ from typing import Any
 from starlette.datastructures import FormData
 from starlette.responses import Response
 
-from gateway.dashboard.fleet_pages import builtins
 from gateway.dashboard.web import Page, action, page, redirect
 
-__all__ = ["batch", "message", "message_cancel", "messages", "send_otp", "send_sms"]
+__all__ = ["batch", "batch_cancel", "message", "message_cancel", "messages", "send_otp", "send_sms"]
 
-STATUSES = ("queued", "dispatched", "sent", "delivered", "failed")
+STATUSES = ("scheduled", "queued", "dispatched", "sent", "delivered", "failed", "cancelled")
 FILTERS = ("status", "to", "since", "batch_id", "cursor")
 
 
@@ -87,13 +86,27 @@ async def message_cancel(p: Page, form: FormData) -> Response:
     """Cancel a message that has not been sent yet."""
     request_id = str(p.request.path_params["request_id"])
     done = await p.part("DELETE", "/api/v1/messages/{request_id}", params={"request_id": request_id})
-    return await p.finish(done, f"/messages/{request_id}", "message-cancelled", _message_page)
+    # 202 "dispatched": the relay holding it was asked; its answer (or its reports) follow live.
+    notice = "cancel-requested" if done.ok and done.value.status == "dispatched" else "message-cancelled"
+    return await p.finish(done, f"/messages/{request_id}", notice, _message_page)
+
+
+async def _batch_page(p: Page, **extra: Any) -> Response:
+    batch_id = str(p.request.path_params["batch_id"])
+    found = await p.part("GET", "/api/v1/batches/{batch_id}", params={"batch_id": batch_id})
+    template = "_batch.html" if p.request.query_params.get("fragment") else "batch.html"
+    return p.render(template, batch=found, batch_id=batch_id, **extra)
 
 
 @page
 async def batch(p: Page) -> Response:
-    """A queued list's batch progress, following it live."""
+    """A queued list's batch progress, following it live; cancel what has not been sent."""
+    return await _batch_page(p)
+
+
+@action
+async def batch_cancel(p: Page, form: FormData) -> Response:
+    """Cancel every item of the batch that was not sent yet."""
     batch_id = str(p.request.path_params["batch_id"])
-    found = await p.part("GET", "/api/v1/batches/{batch_id}", params={"batch_id": batch_id})
-    template = "_batch.html" if p.request.query_params.get("fragment") else "batch.html"
-    return p.render(template, batch=found, batch_id=batch_id, data=builtins(found.value))
+    done = await p.part("POST", "/api/v1/batches/{batch_id}/cancel", params={"batch_id": batch_id})
+    return await p.finish(done, f"/batches/{batch_id}", "batch-cancelled", _batch_page)

@@ -172,7 +172,11 @@ async def list_members_remove(p: Page, form: FormData) -> Response:
 @action
 async def list_queue(p: Page, form: FormData) -> Response:
     """Queue the whole list (each number its own message); then follow its batch."""
-    body = {"list_id": _lid(p)["list_id"], "message": str(form.get("message", ""))}
+    body = {
+        "list_id": _lid(p)["list_id"],
+        "message": str(form.get("message", "")),
+        "priority": str(form.get("priority", "") or "low"),
+    }
     done = await p.part("POST", "/api/v1/recipient-lists/queue", body=body)
     batch_id = getattr(done.value, "batch_id", None) if done.ok else None
     if batch_id:

@@ -61,7 +61,7 @@ ERROR_TITLES: dict[str, str] = {
     "validation_error": "Check the form",
     "invalid_device": "That relay cannot be used",
     "rate_limited": "Too many requests",
-    "queue_blocked": "The queue is full",
+    "queue_blocked": "The queue is not accepting messages",
     "subscription_expired": "The subscription has expired",
     "payload_too_large": "Too large",
     "unavailable": "The database is unreachable",
@@ -76,6 +76,7 @@ NOTICES: dict[str, str] = {
     "queue-paused": "Queue paused.",
     "queue-resumed": "Queue resumed.",
     "message-cancelled": "Message cancelled.",
+    "cancel-requested": "The relay holding it was asked to cancel it.",
     "webhook-saved": "Endpoint saved.",
     "webhook-tested": "Test event queued.",
     "webhook-removed": "Endpoint removed.",
@@ -87,6 +88,7 @@ NOTICES: dict[str, str] = {
     "members-added": "Members added.",
     "member-removed": "Member removed.",
     "list-queued": "List queued.",
+    "batch-cancelled": "Batch cancelled.",
 }
 """What a page says after a form succeeded (``?notice=<key>`` of the redirect that follows it)."""
 

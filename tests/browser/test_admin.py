@@ -1,11 +1,13 @@
 """Webhooks, recipients and the queue in a real browser: retry a failed delivery against a real
-receiver, import a CSV with the progress bar, and the parts waiting for endpoints of later
-versions."""
+receiver, import a CSV with the progress bar, pause and resume the queue, cancel a scheduled
+message."""
 
 from __future__ import annotations
 
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+import aiohttp
 from aiohttp import web
 from playwright.async_api import FilePayload, Page, expect
 
@@ -73,16 +75,64 @@ async def test_import_a_csv_with_progress(
     await expect(page.locator("#recipients")).to_contain_text("+998901234567")
 
 
-async def test_parts_waiting_for_later_endpoints_say_so(
+async def test_pause_and_resume_the_queue(
     page: Page, gateway: RunningGateway, account: tuple[str, str]
 ) -> None:
-    """Queue health, pause/resume, queueing a list and cancel look their endpoints up and say
-    "not available in this version" while this build has none (they work once it has)."""
+    """Pause on the Queue page shows the queue paused (Overview too), a test SMS is then refused
+    with the queue_blocked error on the Messages page; Resume lets the next one through."""
     await sign_in(page, gateway, account[1])
+    await expect(page.locator("#queue-state [data-state]")).to_have_attribute("data-state", "running")
     await page.get_by_role("link", name="Queue", exact=True).click()
-    await expect(page.locator(".unavailable")).to_have_count(2)
-    await page.goto(site(gateway) + "/recipients")
-    await page.get_by_label("New list").fill("VIP")
-    await page.get_by_role("button", name="Create list").click()
-    await expect(page.get_by_role("heading", level=1)).to_contain_text("VIP")
-    await expect(page.locator(".unavailable")).to_have_text("Not available in this version")
+    await expect(page.locator("[data-depth=normal]")).to_have_text("0")
+    await page.get_by_role("button", name="Pause the queue").click()
+    await expect(page.get_by_role("status").filter(has_text="Queue paused.")).to_be_visible()
+    await expect(page.locator("#queue-state [data-state]")).to_have_attribute("data-state", "paused")
+    await expect(page.locator("#queue-blocked")).to_have_attribute("data-reason", "paused")
+    await expect(page.get_by_role("button", name="Pause the queue")).to_have_count(0)
+    await screenshot(page, "queue-paused")
+    await page.get_by_role("link", name="Messages", exact=True).click()
+    await page.get_by_label("Phone number").first.fill("+998901234567")
+    await page.get_by_label("Text").fill("while paused")
+    await page.get_by_role("button", name="Send SMS").click()
+    await expect(page.locator("#h-sms ~ .error")).to_contain_text("The queue is not accepting messages")
+    await expect(page.get_by_label("Text")).to_have_value("while paused")
+    await page.get_by_role("link", name="Overview", exact=True).click()
+    await expect(page.locator("#queue-state [data-state]")).to_have_attribute("data-state", "paused")
+    await page.get_by_role("link", name="Queue", exact=True).click()
+    await page.get_by_role("button", name="Resume the queue").click()
+    await expect(page.get_by_role("status").filter(has_text="Queue resumed.")).to_be_visible()
+    await expect(page.locator("#queue-state [data-state]")).to_have_attribute("data-state", "running")
+    await expect(page.locator("#queue-blocked")).to_have_count(0)
+    await page.get_by_role("link", name="Messages", exact=True).click()
+    await page.get_by_label("Phone number").first.fill("+998901234567")
+    await page.get_by_label("Text").fill("after resume")
+    await page.get_by_role("button", name="Send SMS").click()
+    await page.wait_for_url(f"{site(gateway)}/messages/req_*")
+    await page.get_by_role("link", name="Queue", exact=True).click()
+    await expect(page.locator("[data-depth=normal]")).to_have_text("1")
+
+
+async def test_cancel_a_scheduled_message_from_its_page(
+    page: Page, gateway: RunningGateway, account: tuple[str, str], session: aiohttp.ClientSession
+) -> None:
+    """A message sent through the API for an hour ahead is cancelled on its page: the page says so
+    and shows it cancelled, and the API agrees."""
+    send_at = (datetime.now(UTC) + timedelta(hours=1)).isoformat()
+    headers = {"Authorization": f"Bearer {account[1]}"}
+    body = {"to": "+998901234567", "message": "later", "send_at": send_at}
+    async with session.post(gateway.base_url + "/v1/sms/send", json=body, headers=headers) as resp:
+        assert resp.status in (200, 202), await resp.text()
+        request_id = (await resp.json())["request_id"]
+    await sign_in(page, gateway, account[1])
+    await page.goto(f"{site(gateway)}/messages/{request_id}")
+    await expect(page.locator("#message-status [data-status]")).not_to_have_attribute(
+        "data-status", "cancelled"
+    )
+    await page.get_by_role("button", name="Cancel this message").click()
+    await expect(page.get_by_role("status").filter(has_text="Message cancelled.")).to_be_visible()
+    await expect(page.locator("#message-status [data-status]")).to_have_attribute("data-status", "cancelled")
+    await screenshot(page, "message-cancelled")
+    await expect(page.get_by_role("button", name="Cancel this message")).to_have_count(0)
+    query = {"request_id": request_id}
+    async with session.get(gateway.base_url + "/v1/messages/status", params=query, headers=headers) as resp:
+        assert (await resp.json())["status"] == "cancelled"

@@ -8,7 +8,7 @@ import random
 import re
 
 import aiohttp
-from playwright.async_api import Page, expect
+from playwright.async_api import FilePayload, Page, expect
 
 from gateway.sim.phone import RelayState, SimulatedRelay
 from gateway.sim.relay import RelayFleet
@@ -138,3 +138,52 @@ async def test_page_reconnects_by_itself_after_a_gateway_restart(page: Page, dat
             await fleet.stop()
     finally:
         await running.stop()
+
+
+async def test_queue_a_list_and_follow_its_batch_to_completion(
+    page: Page, gateway: RunningGateway, account: tuple[str, str]
+) -> None:
+    """People imported from a CSV, put on a list and queued from the list's page: the batch page
+    follows the progress live (no reload) until every item is delivered and the batch completed,
+    and the Messages filter by batch lists exactly its messages."""
+    people = [("Alisher", "+998901234561"), ("Bobur", "+998901234562"), ("Zahiriddin", "+998901234563")]
+    csv = "name,phone\n" + "".join(f"{name},{phone}\n" for name, phone in people)
+    await sign_in(page, gateway, account[1])
+    await page.get_by_role("link", name="Recipients", exact=True).click()
+    await page.get_by_label("CSV file", exact=True).set_input_files(
+        files=FilePayload(name="people.csv", mimeType="text/csv", buffer=csv.encode())
+    )
+    await page.get_by_role("button", name="Import", exact=True).click()
+    await expect(page.locator("#import-result")).to_contain_text("Imported: 3")
+    await page.get_by_label("New list").fill("Poets")
+    await page.get_by_role("button", name="Create list").click()
+    await expect(page.get_by_role("heading", level=1)).to_contain_text("Poets")
+    await page.get_by_label("Add numbers (one a line)").fill("\n".join(phone for _, phone in people))
+    await page.get_by_role("button", name="Add members").click()
+    await expect(page.get_by_role("heading", level=1)).to_contain_text("(3)")
+    fleet = await RelayFleet.start(fleet_options(gateway, account[1], 1, sent_delay=0.3, delivered_delay=0.3))
+    try:
+        await page.get_by_label("Text").fill("A verse for you")
+        await page.get_by_label("Priority").select_option("normal")
+        await page.get_by_role("button", name="Queue the list").click()
+        await page.wait_for_url(f"{site(gateway)}/batches/bat_*")
+        progress = page.locator(".batch-progress")
+        await expect(progress).to_have_attribute("data-total", "3")
+        await _mark(page)
+        await wait_live(page)
+        await expect(page.locator("#batch-state [data-state]")).to_have_attribute("data-state", "completed")
+        await expect(progress).to_have_attribute("data-done", "3")
+        await expect(page.locator("[data-count=delivered]")).to_have_text("3")
+        await expect(page.locator("#batch-bar")).to_have_attribute("value", "3")
+        await _not_reloaded(page)
+        await screenshot(page, "batch-completed")
+        batch_id = page.url.rsplit("/", 1)[1]
+        await page.get_by_role("link", name="Messages of this batch").click()
+        await expect(page.locator("#batch-filter")).to_contain_text(batch_id)
+        await expect(page.get_by_label("Batch")).to_have_value(batch_id)
+        rows = page.locator("#messages-live tbody tr")
+        await expect(rows).to_have_count(3)
+        for _, phone in people:
+            await expect(page.locator("#messages-live")).to_contain_text(phone)
+    finally:
+        await fleet.stop()

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import aiohttp
 from playwright.async_api import Browser, Page, expect
 
 from tests.browser.conftest import PHONE, screenshot, sign_in, site
-from tests.harness import RunningGateway
+from tests.harness import ApiClient, RunningGateway
 
 NAV = ["Overview", "Relays", "Messages", "Queue", "Webhooks", "Recipients", "Tokens"]
 
@@ -30,14 +31,24 @@ async def test_wrong_token_refused_then_sign_in(
 
 
 async def test_every_page_fits_a_phone(
-    browser: Browser, gateway: RunningGateway, account: tuple[str, str]
+    browser: Browser, gateway: RunningGateway, account: tuple[str, str], session: aiohttp.ClientSession
 ) -> None:
-    """At 390x844 no page scrolls sideways; every page is screenshotted."""
+    """At 390x844 no page scrolls sideways (the queue paused, a list's batch waiting); every page
+    is screenshotted."""
+    api = ApiClient(session, gateway.base_url, account[1])
+    _, created, _ = await api.post("/v1/recipient-lists", json={"name": "Phone list"})
+    list_id = created["list"]["id"]
+    await api.post(f"/v1/recipient-lists/{list_id}/members", json={"phones": ["+998901234561"]})
+    _, queued, _ = await api.post("/v1/recipient-lists/queue", json={"list_id": list_id, "message": "hi"})
+    status, _, _ = await api.post("/v1/queue/pause", json={})
+    assert status == 200 and queued["queued"] == 1
     ctx = await browser.new_context(viewport=PHONE)  # type: ignore[arg-type]
     try:
         page = await ctx.new_page()
         await sign_in(page, gateway, account[1])
         for path, name in [
+            (f"/batches/{queued['batch_id']}", "batch"),
+            (f"/recipients/lists/{list_id}", "list"),
             ("/", "overview"),
             ("/relays", "relays"),
             ("/messages", "messages"),
@@ -49,6 +60,8 @@ async def test_every_page_fits_a_phone(
             await page.goto(site(gateway) + path)
             scroll, inner = await page.evaluate("[document.documentElement.scrollWidth, window.innerWidth]")
             assert scroll <= inner, f"{path}: {scroll} > {inner}"
+            if path == "/queue":
+                await expect(page.locator("#queue-blocked")).to_have_attribute("data-reason", "paused")
             await screenshot(page, f"phone-{name}")
     finally:
         await ctx.close()

@@ -279,3 +279,59 @@ async def test_sign_in_attempts_are_limited_per_address(
             statuses.append(resp.status)
             retry_after = resp.headers.get("Retry-After")
     assert statuses[:10] == [401] * 10 and statuses[-1] == 429 and retry_after
+
+
+async def test_batch_page_shows_progress_in_every_language_and_cancels(
+    gateway: RunningGateway, account: tuple[str, str], session: aiohttp.ClientSession
+) -> None:
+    """A queued list's batch page is a progress view (bar, counts by status) in each of the four
+    languages, not the raw answer; its Cancel form cancels what is still queued, as the API then
+    shows, and the Messages filter by batch lists exactly the batch's messages."""
+    from tests.harness import ApiClient
+
+    api = ApiClient(session, gateway.base_url, account[1])
+    _, created, _ = await api.post("/v1/recipient-lists", json={"name": "Poets"})
+    list_id = created["list"]["id"]
+    await api.post(
+        f"/v1/recipient-lists/{list_id}/members", json={"phones": ["+998901234561", "+998901234562"]}
+    )
+    _, queued, _ = await api.post("/v1/recipient-lists/queue", json={"list_id": list_id, "message": "verse"})
+    batch_id = queued["batch_id"]
+    await api.post("/v1/sms/send", json={"to": "+998901234563", "message": "not of the batch"})
+    cookie, csrf = await sign_in(session, gateway, account[1])
+    expected = {
+        "en": ("Messages by status", "0 of 2 finished"),
+        "ru": ("Сообщения по статусу", "завершено 0 из 2"),
+        "uz": ("Holat bo\u02bbyicha xabarlar", "2 tadan 0 tasi yakunlandi"),
+        "bn": ("অবস্থা অনুযায়ী বার্তা", "2টির মধ্যে 0টি শেষ"),
+    }
+    for lang, words in expected.items():
+        headers = {"Cookie": f"rg_session={cookie}; rg_lang={lang}"}
+        async with session.get(f"{origin(gateway)}/batches/{batch_id}", headers=headers) as resp:
+            text = await resp.text()
+        assert resp.status == 200 and all(w in text for w in words), (lang, text[-3000:])
+        assert '<progress id="batch-bar" value="0" max="2">' in text and "list_id" not in text
+        assert 'data-count="queued">2<' in text
+    headers = {"Cookie": f"rg_session={cookie}"}
+    async with session.post(
+        f"{origin(gateway)}/batches/{batch_id}/cancel",
+        data={"csrf": csrf},
+        headers=headers,
+        allow_redirects=False,
+    ) as resp:
+        assert (
+            resp.status == 303 and resp.headers["Location"] == f"/batches/{batch_id}?notice=batch-cancelled"
+        )
+    _, got, _ = await api.get(f"/v1/batches/{batch_id}")
+    assert got["batch"]["counts"]["cancelled"] == 2 and got["batch"]["cancelled_at"] is not None
+    async with session.get(
+        f"{origin(gateway)}/batches/{batch_id}?notice=batch-cancelled", headers=headers
+    ) as resp:
+        text = await resp.text()
+    assert "Batch cancelled." in text and 'data-state="cancelled"' in text and "/cancel" not in text
+    async with session.get(
+        f"{origin(gateway)}/messages", params={"batch_id": batch_id}, headers=headers
+    ) as resp:
+        text = await resp.text()
+    assert text.count("+998901234561") == 1 and text.count("+998901234562") == 1
+    assert "+998901234563" not in text and 'id="batch-filter"' in text
