@@ -182,6 +182,20 @@ def _limits(device: DeviceRecord) -> DeviceLimits:
     )
 
 
+def _work_from_row(r: Any, *, attempts: int = 0, failures: int = 0) -> Work:
+    """The scheduler's record of a stored message row (``messages`` columns)."""
+    return Work(
+        message_id=r["id"],
+        account_id=r["account_id"],
+        priority=Priority(r["priority"]),
+        expires_at=r["expires_at"].timestamp(),
+        pinned_device=r["pinned_device_id"],
+        attempts=attempts,
+        sim_slot=r["sim_slot"],
+        failures=failures,
+    )
+
+
 class Pipeline:
     """Owns the scheduler and everything that moves a message; implements ``RelayEvents``."""
 
@@ -254,17 +268,8 @@ class Pipeline:
         reclaimed = 0
         rows = await self._pool.fetch(q.MESSAGE_UNFINISHED)
         for r in rows:
-            work = Work(
-                message_id=r["id"],
-                account_id=r["account_id"],
-                priority=Priority(r["priority"]),
-                expires_at=r["expires_at"].timestamp(),
-                pinned_device=r["pinned_device_id"],
-                attempts=r["attempts"],
-                sim_slot=r["sim_slot"],
-                failures=r["failures"],
-            )
-            body = r["body"] if r["sealed_body"] is None else self._secret.unseal(r["sealed_body"], r["id"])
+            work = _work_from_row(r, attempts=r["attempts"], failures=r["failures"])
+            body = self._text_of(r)
             self._payloads[r["id"]] = _Payload(
                 work,
                 r["to_number"],
@@ -313,18 +318,15 @@ class Pipeline:
         )
         return len(rows)
 
+    def _text_of(self, r: Any) -> str:
+        """What the relay sends for a stored message row (an OTP's text is sealed)."""
+        return str(r["body"]) if r["sealed_body"] is None else self._secret.unseal(r["sealed_body"], r["id"])
+
     def _held_from_row(self, r: Any) -> tuple[str, float, _Payload]:
         """A ``MESSAGE_SCHEDULED_DUE`` row as ``(id, release time, payload)``."""
-        work = Work(
-            message_id=r["id"],
-            account_id=r["account_id"],
-            priority=Priority(r["priority"]),
-            expires_at=r["expires_at"].timestamp(),
-            pinned_device=r["pinned_device_id"],
-            sim_slot=r["sim_slot"],
+        payload = _Payload(
+            _work_from_row(r), r["to_number"], self._text_of(r), r["sim_slot"], r["expires_at"]
         )
-        body = r["body"] if r["sealed_body"] is None else self._secret.unseal(r["sealed_body"], r["id"])
-        payload = _Payload(work, r["to_number"], body, r["sim_slot"], r["expires_at"])
         return r["id"], r["not_before"].timestamp(), payload
 
     def _released(self, payloads: list[_Payload]) -> None:
@@ -426,14 +428,7 @@ class Pipeline:
             for r in rows:
                 if self.scheduler.location(r["id"]) is not None:
                     continue
-                work = Work(
-                    message_id=r["id"],
-                    account_id=r["account_id"],
-                    priority=Priority(r["priority"]),
-                    expires_at=r["expires_at"].timestamp(),
-                    pinned_device=r["pinned_device_id"],
-                    sim_slot=r["sim_slot"],
-                )
+                work = _work_from_row(r)
                 self._payloads[r["id"]] = _Payload(
                     work, r["to_number"], r["body"], r["sim_slot"], r["expires_at"]
                 )
