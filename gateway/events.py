@@ -125,6 +125,8 @@ class BatchCounts(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     delivered: int
     failed: int
     cancelled: int
+    scheduled: int = 0
+    """Items of a list queued with ``send_at`` that wait for it."""
 
 
 class BatchCompletedData(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):

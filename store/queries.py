@@ -344,7 +344,7 @@ WHERE id = $1 AND device_id = $2 AND status = 'dispatched' RETURNING id
 MESSAGE_SCHEDULED_DUE = """
 SELECT id, account_id, to_number, body, sealed_body, priority, pinned_device_id, sim_slot, expires_at,
        not_before
-FROM messages WHERE status = 'scheduled' AND not_before <= $1 ORDER BY not_before, id
+FROM messages WHERE status = 'scheduled' AND not_before <= $1 AND batch_id IS NULL ORDER BY not_before, id
 """
 # Held messages whose time came: scheduled -> queued; returns the ids released.
 MESSAGE_RELEASE = """
@@ -730,8 +730,10 @@ WHERE NOT EXISTS (
     WHERE m.list_id = $1 AND r.account_id = $2 AND r.metadata ? k
 )
 """
+# $5 not_before: the batch's send_at (its items are 'scheduled' until then), or NULL.
 BATCH_INSERT = """
-INSERT INTO batches (id, account_id, list_id, total, skipped, created_at) VALUES ($1, $2, $3, 0, 0, $4)
+INSERT INTO batches (id, account_id, list_id, total, skipped, created_at, not_before)
+VALUES ($1, $2, $3, 0, 0, $4, $5)
 """
 # One message per member that is neither opted out nor in $7 (numbers to leave out), in member
 # (recipient id) order, with one statement. $1 id prefix ('req_' + 19 ULID characters;
@@ -740,7 +742,8 @@ INSERT INTO batches (id, account_id, list_id, total, skipped, created_at) VALUES
 # $9 pinned relay, $10 metadata JSON, $11 expires_at, $12 queued_at. Encoding and segments:
 # $13/$14 when the text has no placeholder (the same for everyone), else computed here as
 # gateway.sending.sms_text does: $15 matches a GSM-7 text, $16 holds the characters that take
-# two septets (the extension table). Returns how many were queued.
+# two septets (the extension table). $17 send_at: the items are 'scheduled' until then (NULL:
+# queued now). Returns how many were written.
 BATCH_QUEUE_ITEMS = r"""
 WITH members AS MATERIALIZED (
     SELECT r.phone, CASE WHEN cardinality($4::text[]) = 1 THEN $4[1] ELSE (
@@ -762,12 +765,15 @@ WITH members AS MATERIALIZED (
     FROM measured
 ), inserted AS (
     INSERT INTO messages (id, account_id, kind, to_number, body, encoding, segments, priority,
-                          pinned_device_id, metadata, expires_at, queued_at, batch_id)
+                          pinned_device_id, metadata, expires_at, queued_at, batch_id,
+                          status, send_at, not_before, hold_reason)
     SELECT $1 || lpad(n::text, 7, '0'), $2, 'list', phone, body, encoding,
            CASE WHEN $13::text IS NOT NULL THEN units
                 WHEN encoding = 'GSM-7' THEN CASE WHEN units <= 160 THEN 1 ELSE ceil(units / 153.0)::int END
                 ELSE CASE WHEN units <= 70 THEN 1 ELSE ceil(units / 67.0)::int END END,
-           $8, $9, $10::jsonb, $11, $12, $6
+           $8, $9, $10::jsonb, $11, $12, $6,
+           CASE WHEN $17::timestamptz IS NULL THEN 'queued' ELSE 'scheduled' END, $17, $17,
+           CASE WHEN $17::timestamptz IS NULL THEN NULL ELSE 'send_at' END
     FROM counted
     RETURNING 1
 )
@@ -801,7 +807,7 @@ WHERE id = $1 AND account_id = $2
 BATCH_COUNTS = "SELECT status, count(*)::int AS n FROM messages WHERE batch_id = $1 GROUP BY status"
 # The still queued items of a batch, for cancel ($1 batch).
 BATCH_QUEUED_IDS = """
-SELECT id FROM messages WHERE batch_id = $1 AND status = 'queued' ORDER BY id
+SELECT id FROM messages WHERE batch_id = $1 AND status IN ('scheduled', 'queued') ORDER BY id
 """
 BATCH_MARK_CANCELLED = "UPDATE batches SET cancelled_at = coalesce(cancelled_at, now()) WHERE id = $1"
 # The dispatch loop's feed: the next still queued items of a batch after $2 (id order), at
@@ -811,7 +817,11 @@ SELECT id, account_id, to_number, body, priority, pinned_device_id, sim_slot, ex
 FROM messages WHERE batch_id = $1 AND status = 'queued' AND id > $2
 ORDER BY id LIMIT $3
 """
-BATCH_OPEN = "SELECT id, account_id FROM batches WHERE completed_at IS NULL ORDER BY id"
+BATCH_OPEN = "SELECT id, account_id, not_before FROM batches WHERE completed_at IS NULL ORDER BY id"
+# A scheduled batch's time came ($1 batch): its items scheduled -> queued (the feed reads them next).
+BATCH_RELEASE = """
+UPDATE messages SET status = 'queued', hold_reason = NULL WHERE batch_id = $1 AND status = 'scheduled'
+"""
 # Batches of these messages ($1) that are not complete, locked (so two transactions that each
 # finish a batch's last items see each other's commit before deciding).
 BATCH_LOCK_OPEN_OF = """
@@ -821,7 +831,8 @@ SELECT id FROM batches WHERE id = ANY ($1::text[]) AND completed_at IS NULL ORDE
 BATCH_COMPLETE = """
 UPDATE batches b SET completed_at = now()
 WHERE b.id = ANY ($1::text[]) AND b.completed_at IS NULL
-  AND NOT EXISTS (SELECT 1 FROM messages m WHERE m.batch_id = b.id AND m.status IN ('queued', 'dispatched'))
+  AND NOT EXISTS (SELECT 1 FROM messages m WHERE m.batch_id = b.id
+                  AND m.status IN ('scheduled', 'queued', 'dispatched'))
 RETURNING b.id, b.account_id, b.list_id, b.total, b.created_at, b.completed_at
 """
 

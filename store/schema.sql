@@ -393,6 +393,9 @@ CREATE INDEX IF NOT EXISTS batches_account_idx ON batches (account_id, id);
 CREATE INDEX IF NOT EXISTS batches_open_idx ON batches (id) WHERE completed_at IS NULL;
 ALTER TABLE messages ADD COLUMN IF NOT EXISTS batch_id text;
 CREATE INDEX IF NOT EXISTS messages_batch_idx ON messages (batch_id, id) WHERE batch_id IS NOT NULL;
+-- A list queued with send_at: its items wait as 'scheduled' until not_before (the feed
+-- releases them in one statement; HeldMessages leaves list items alone).
+ALTER TABLE batches ADD COLUMN IF NOT EXISTS not_before timestamptz;
 -- v7: inbound SMS, received by relays of both kinds (protocol v1.1 `inbound`, the SMSGate app's
 -- `sms:received` webhook). (device_id, relay_message_id) de-duplicates a relay's retries;
 -- in_reply_to is the latest message the account sent to that number before (the thread).

@@ -19,7 +19,7 @@ from gateway.ids import has_prefix
 from gateway.recipients import batches as rules
 from gateway.recipients.batches import Batch, BatchQueued, QueueSpec, Skipped
 from gateway.sending.idempotency import replay, store_answer
-from gateway.sending.messages import MAX_METADATA_BYTES, check_pinned_device
+from gateway.sending.messages import MAX_METADATA_BYTES, check_pinned_device, sending_start
 from store import queries as q
 
 __all__ = [
@@ -50,6 +50,9 @@ class QueueRequest(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     device_id: Annotated[str, msgspec.Meta(min_length=1, max_length=64)] | None = None
     metadata: Annotated[dict[str, Any], msgspec.Meta(max_length=20)] | None = None
     """Copied to every item (and to its webhooks)."""
+    send_at: Annotated[datetime, msgspec.Meta(tz=True)] | None = None
+    """RFC 3339, up to 30 days ahead: every item is ``scheduled`` until then, and
+    ``ttl_seconds`` counts from it."""
 
 
 class BatchResponse(msgspec.Struct, kw_only=True):
@@ -126,6 +129,8 @@ async def queue_list(call: Call[QueueRequest, None]) -> BatchQueued:
     check_pinned_device(account, svc.pipeline, body.device_id, None)
     if not has_prefix(body.list_id, "lst"):
         raise ApiError("not_found", "no such list", {"list_id": body.list_id[:64]})
+    now = svc.pipeline.now()
+    start = sending_start(body.send_at, now)
     spec = QueueSpec(
         list_id=body.list_id,
         text=body.message,
@@ -133,6 +138,7 @@ async def queue_list(call: Call[QueueRequest, None]) -> BatchQueued:
         ttl_seconds=body.ttl_seconds,
         device_id=body.device_id,
         metadata=body.metadata,
+        send_at=None if start == now else start,
     )
     key = idempotency_key(call)
     async with svc.pool.acquire() as conn:
@@ -149,7 +155,7 @@ async def queue_list(call: Call[QueueRequest, None]) -> BatchQueued:
             replayed = await replay(conn, account.id, key or "", call.raw_body, BatchQueued)
             assert replayed is not None
             return replayed
-    svc.pipeline.batch_queued(answer.batch_id, account.id)
+    svc.pipeline.batch_queued(answer.batch_id, account.id, answer.send_at)
     return answer
 
 

@@ -106,6 +106,8 @@ class QueueSpec:
     ttl_seconds: int
     device_id: str | None
     metadata: dict[str, Any] | None
+    send_at: datetime | None = None
+    """When the items may go (validated, in the future): they are ``scheduled`` until then."""
 
 
 class Skipped(msgspec.Struct, kw_only=True):
@@ -124,12 +126,15 @@ class BatchQueued(msgspec.Struct, kw_only=True):
 
     ok: bool = True
     batch_id: str
-    status: str = "queued"
+    status: Literal["queued", "scheduled"] = "queued"
+    """``scheduled`` when the request named a ``send_at`` in the future."""
     queued: int
     skipped: list[Skipped]
     """At most ``MAX_SKIPPED_SHOWN`` (1,000), in recipient id order."""
     skipped_total: int
     queued_at: datetime
+    send_at: datetime | None = None
+    """When the items may go, if the request scheduled them."""
 
 
 class Batch(msgspec.Struct, kw_only=True):
@@ -188,7 +193,8 @@ async def queue_list(
     now = utcnow()
     batch_id = new_id("bat")
     constant = analyse(literals[0]) if len(literals) == 1 else None
-    await conn.execute(q.BATCH_INSERT, batch_id, account.id, spec.list_id, now)
+    start = spec.send_at if spec.send_at is not None and spec.send_at > now else now
+    await conn.execute(q.BATCH_INSERT, batch_id, account.id, spec.list_id, now, spec.send_at)
     write = asyncio.ensure_future(
         conn.fetchval(
             q.BATCH_QUEUE_ITEMS,
@@ -202,12 +208,13 @@ async def queue_list(
             int(spec.priority),
             spec.device_id,
             json.dumps(spec.metadata) if spec.metadata is not None else None,
-            now + timedelta(seconds=spec.ttl_seconds),
+            start + timedelta(seconds=spec.ttl_seconds),
             now,
             constant.encoding if constant is not None else None,
             constant.segments if constant is not None else None,
             GSM_TEXT_PATTERN,
             EXTENDED_CHARACTERS,
+            spec.send_at if start > now else None,
         )
     )
     # The policy check (Python) runs on another connection while PostgreSQL writes the items;
@@ -234,6 +241,8 @@ async def queue_list(
         skipped=[Skipped(recipient_id=r["id"], phone=r["phone"], reason=r["reason"]) for r in skipped_rows],
         skipped_total=skipped_total,
         queued_at=now,
+        status="scheduled" if start > now else "queued",
+        send_at=start if start > now else None,
     )
 
 

@@ -127,6 +127,22 @@ def parse_number(raw: str, region: str | None) -> phonenumbers.PhoneNumber:
     return number
 
 
+def sending_start(send_at: datetime | None, now: datetime) -> datetime:
+    """When a message (or a list send) asking for ``send_at`` may go: ``now`` or later.
+    ``validation_error`` naming ``send_at`` when it is too far in the past or the future."""
+    if send_at is None:
+        return now
+    try:
+        at = send_at.astimezone(UTC)
+    except OverflowError:  # e.g. 0001-01-01T00:00:00+14:00: no such UTC time
+        raise _field_error("send_at", "out of range") from None
+    if at < now - SEND_AT_SKEW:
+        raise _field_error("send_at", "is in the past")
+    if at > now + MAX_SCHEDULE_AHEAD:
+        raise _field_error("send_at", f"at most {MAX_SCHEDULE_AHEAD.days} days ahead")
+    return max(now, at)
+
+
 def check_pinned_device(
     account: Account, pipeline: Pipeline, pinned: str | None, sim_slot: int | None
 ) -> None:
@@ -169,17 +185,8 @@ def build_message(account: Account, spec: MessageSpec, pipeline: Pipeline, *, ma
         )
     info = analyse(spec.text)
     now = pipeline.now()
-    start = now
-    try:
-        send_at = None if spec.send_at is None else spec.send_at.astimezone(UTC)
-    except OverflowError:  # e.g. 0001-01-01T00:00:00+14:00: no such UTC time
-        raise _field_error("send_at", "out of range") from None
-    if send_at is not None:
-        if send_at < now - SEND_AT_SKEW:
-            raise _field_error("send_at", "is in the past")
-        if send_at > now + MAX_SCHEDULE_AHEAD:
-            raise _field_error("send_at", f"at most {MAX_SCHEDULE_AHEAD.days} days ahead")
-        start = max(now, send_at)
+    start = sending_start(spec.send_at, now)
+    send_at = None if spec.send_at is None else spec.send_at.astimezone(UTC)  # (checked above)
     release = datetime.fromtimestamp(hold_until(account.quiet_hours, spec.priority, start.timestamp()), UTC)
     scheduled = release > now
     hold_reason: Literal["send_at", "quiet_hours"] | None = None

@@ -163,6 +163,10 @@ class _Feed:
     account_id: str
     cursor: str = ""
     """The last item id read."""
+    not_before: float | None = None
+    """A list queued with ``send_at``: its items are ``scheduled`` until then."""
+    wake_set: bool = False
+    """A wake-up for ``not_before`` is pending."""
 
 
 async def write_messages(conn: Any, items: Sequence[NewMessage]) -> list[None]:
@@ -180,6 +184,10 @@ def _limits(device: DeviceRecord) -> DeviceLimits:
         sim_policy=device.sim_policy,
         sim_per_day=tuple(sorted(device.sim_limits.items())),
     )
+
+
+def _timestamp(at: datetime | None) -> float | None:
+    return None if at is None else at.timestamp()
 
 
 def _work_from_row(r: Any, *, attempts: int = 0, failures: int = 0) -> Work:
@@ -247,7 +255,8 @@ class Pipeline:
         """Items per read: about four reads a second at the full list rate."""
         self._list_tokens = float(self._feed_size)
         self._list_tokens_at = clock()
-        self._feed_due = 0.0
+        self._feed_pending = False
+        """A list-rate wake-up is scheduled."""
         """Loop time of the pending list-rate wake-up (in the past: none)."""
         self._held: Counter[str] = Counter()
         """List items the scheduler holds, per batch: a batch can only be complete when it was
@@ -306,7 +315,7 @@ class Pipeline:
             # Also completes a batch whose last item finished in a transaction that could not.
             await complete_batches(conn, [b["id"] for b in open_batches])
         for b in open_batches:
-            self.batch_queued(b["id"], b["account_id"])
+            self.batch_queued(b["id"], b["account_id"], b["not_before"])
         held = await self.held.load()
         log.info(
             "pipeline.recovered",
@@ -396,10 +405,37 @@ class Pipeline:
         self.scheduler.enqueue(work)
         self._wake.set()
 
-    def batch_queued(self, batch_id: str, account_id: str) -> None:
-        """A batch's items are committed (or, at start-up, still open): feed them to the scheduler."""
-        self._feeds.setdefault(batch_id, _Feed(account_id))
+    def batch_queued(self, batch_id: str, account_id: str, not_before: datetime | None = None) -> None:
+        """A batch's items are committed (or, at start-up, still open): feed them to the scheduler
+        (from ``not_before`` on, when the list was queued with ``send_at``)."""
+        self._feeds.setdefault(batch_id, _Feed(account_id, not_before=_timestamp(not_before)))
         self._wake.set()
+
+    def _scheduled_batch_due(self, feed: _Feed) -> None:
+        """A scheduled batch's wake-up (the loop's timer may run a little ahead of the clock: the
+        next pass sets another if it is still early)."""
+        feed.wake_set = False
+        self._wake.set()
+
+    async def _release_batch(self, batch_id: str, feed: _Feed, now: float) -> bool:
+        """Whether the batch's items may be read now: a scheduled batch whose time came has them
+        moved scheduled → queued first (one statement); one still waiting sets its wake-up."""
+        if feed.not_before is None:
+            return True
+        if feed.not_before > now:
+            if not feed.wake_set:
+                feed.wake_set = True
+                asyncio.get_running_loop().call_later(feed.not_before - now, self._scheduled_batch_due, feed)
+            return False
+        try:
+            await self._pool.execute(q.BATCH_RELEASE, batch_id)
+        except Exception as exc:
+            if _is_unavailable(exc):
+                raise _Unavailable from exc
+            raise
+        feed.not_before = None
+        log.info("pipeline.batch_released", batch_id=batch_id)
+        return True
 
     async def _feed_batches(self) -> bool:
         """Read the next items of open batches into the scheduler, batches taking turns, at most
@@ -413,6 +449,8 @@ class Pipeline:
         self._list_tokens_at = now
         added = False
         for batch_id, feed in list(self._feeds.items()):
+            if not await self._release_batch(batch_id, feed, now):
+                continue
             if self.scheduler.queue_depth(feed.account_id) >= FEED_CHUNK:
                 continue
             if self._list_tokens < self._feed_size:
@@ -447,10 +485,16 @@ class Pipeline:
 
     def _feed_later(self, delay: float) -> None:
         """Run the dispatch loop again when the list-rate bucket holds a read's worth."""
-        loop = asyncio.get_running_loop()
-        if self._feed_due <= loop.time():  # no wake-up pending yet
-            self._feed_due = loop.time() + delay
-            loop.call_later(delay, self._wake.set)
+        if not self._feed_pending:
+            self._feed_pending = True
+            asyncio.get_running_loop().call_later(delay, self._feed_now)
+
+    def _feed_now(self) -> None:
+        """The list-rate wake-up. asyncio runs a timer up to its clock resolution early, so the
+        bucket may still be a little short: the next pass then asks for another (a pending flag
+        rather than a due time, which an early timer left pending for ever: lists stalled)."""
+        self._feed_pending = False
+        self._wake.set()
 
     async def _complete_now(self, batch_id: str, feed: _Feed) -> None:
         try:

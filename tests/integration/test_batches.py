@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import aiohttp
@@ -14,6 +15,11 @@ import pytest
 
 from tests.harness import ApiClient, RunningGateway, eventually, make_account
 from tests.relay_client import RawRelay, pair_relay
+
+
+def parse(text: str) -> datetime:
+    """An RFC 3339 time from an answer."""
+    return datetime.fromisoformat(text.replace("Z", "+00:00"))
 
 
 async def add_recipient(api: ApiClient, name: str, phone: str, **extra: Any) -> str:
@@ -123,6 +129,52 @@ async def test_list_queued_rendered_sent_and_completed(
     await eventually(delivered)
     events = [e for e in await events_of(database_url, "batch.completed") if e["batch_id"] == batch_id]
     assert len(events) == 1
+    await relay.close()
+
+
+async def test_list_queued_with_send_at_waits_then_goes(
+    api: ApiClient, gateway: RunningGateway, database_url: str
+) -> None:
+    """A list queued with ``send_at``: answered ``scheduled``, every item ``scheduled`` (a relay
+    online gets nothing) until then, TTL counted from it; then each item goes and the batch
+    completes. Cancelling a scheduled list cancels its waiting items."""
+    ids = [await add_recipient(api, f"P{i}", f"+99890123450{i}") for i in range(3)]
+    list_id = await make_list(api, ids)
+    paired = await pair_relay(api)
+    relay = await RawRelay.connect(gateway.relay_url, paired["device_token"])
+    send_at = datetime.now(UTC) + timedelta(seconds=3)
+    status, answer = await queue(api, list_id, "Hi {name}", send_at=send_at.isoformat(), ttl_seconds=60)
+    assert status == 200 and answer["status"] == "scheduled" and answer["queued"] == 3, answer
+    assert abs(parse(answer["send_at"]) - send_at) < timedelta(milliseconds=1), answer
+    batch_id = answer["batch_id"]
+    counts = (await batch(api, batch_id))["counts"]
+    assert counts["scheduled"] == 3 and counts["queued"] == 0, counts
+    _, page, _ = await api.get("/v1/messages", params={"batch_id": batch_id})
+    assert {m["status"] for m in page["messages"]} == {"scheduled"}
+    assert all(parse(m["expires_at"]) >= send_at + timedelta(seconds=59) for m in page["messages"])
+    await asyncio.sleep(1.0)
+    assert (await batch(api, batch_id))["counts"]["scheduled"] == 3  # nothing before send_at
+    for _ in range(3):
+        frame = await relay.recv()
+        assert frame["type"] == "send" and datetime.now(UTC) >= send_at - timedelta(milliseconds=50), frame
+        await relay.send({"type": "ack", "id": frame["id"]})
+        await relay.send(
+            {"type": "report", "id": frame["id"], "status": "sent", "at": "2026-11-23T10:00:00Z"}
+        )
+
+    async def completed() -> dict[str, Any] | None:
+        b = await batch(api, batch_id)
+        return b if b["completed_at"] is not None else None
+
+    assert (await eventually(completed))["counts"]["sent"] == 3
+    # a second scheduled list, cancelled while it waits
+    status, later = await queue(
+        api, list_id, "Later {name}", send_at=(send_at + timedelta(hours=1)).isoformat()
+    )
+    assert status == 200 and later["status"] == "scheduled", later
+    status, body, _ = await api.post(f"/v1/batches/{later['batch_id']}/cancel")
+    assert status == 200 and body["cancelled"] == 3 and body["batch"]["completed_at"] is not None, body
+    assert body["batch"]["counts"]["cancelled"] == 3 and body["batch"]["counts"]["scheduled"] == 0
     await relay.close()
 
 
