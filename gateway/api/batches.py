@@ -4,7 +4,6 @@ whole recipient list, follow it, cancel what is still queued. The rules live in
 
 from __future__ import annotations
 
-import json
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
@@ -19,7 +18,7 @@ from gateway.ids import has_prefix
 from gateway.recipients import batches as rules
 from gateway.recipients.batches import Batch, BatchQueued, QueueSpec, Skipped
 from gateway.sending.idempotency import replay, store_answer
-from gateway.sending.messages import MAX_METADATA_BYTES, check_pinned_device, sending_start
+from gateway.sending.messages import check_metadata, check_pinned_device, sending_start
 from store import queries as q
 
 __all__ = [
@@ -120,12 +119,7 @@ async def queue_list(call: Call[QueueRequest, None]) -> BatchQueued:
     of all of them (a list is queued whole or not at all)."""
     assert call.principal is not None
     account, body, svc = call.principal.account, call.body, call.services
-    if body.metadata is not None and len(json.dumps(body.metadata)) > MAX_METADATA_BYTES:
-        raise ApiError(
-            "validation_error",
-            "request body is invalid",
-            {"fields": {"metadata": f"at most {MAX_METADATA_BYTES} bytes of JSON"}},
-        )
+    check_metadata(body.metadata)
     check_pinned_device(account, svc.pipeline, body.device_id, None)
     if not has_prefix(body.list_id, "lst"):
         raise ApiError("not_found", "no such list", {"list_id": body.list_id[:64]})

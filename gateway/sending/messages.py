@@ -127,6 +127,12 @@ def parse_number(raw: str, region: str | None) -> phonenumbers.PhoneNumber:
     return number
 
 
+def check_metadata(metadata: dict[str, Any] | None) -> None:
+    """``validation_error`` naming ``metadata`` when its JSON is over ``MAX_METADATA_BYTES``."""
+    if metadata is not None and len(json.dumps(metadata)) > MAX_METADATA_BYTES:
+        raise _field_error("metadata", f"at most {MAX_METADATA_BYTES} bytes of JSON")
+
+
 def sending_start(send_at: datetime | None, now: datetime) -> datetime:
     """When a message (or a list send) asking for ``send_at`` may go: ``now`` or later.
     ``validation_error`` naming ``send_at`` when it is too far in the past or the future."""
@@ -173,8 +179,7 @@ def build_message(account: Account, spec: MessageSpec, pipeline: Pipeline, *, ma
     number = parse_number(spec.to, account.default_region)
     check_destination(number, account.allowed_number_types, account.allowed_countries)
     to = phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
-    if spec.metadata is not None and len(json.dumps(spec.metadata)) > MAX_METADATA_BYTES:
-        raise _field_error("metadata", f"at most {MAX_METADATA_BYTES} bytes of JSON")
+    check_metadata(spec.metadata)
     pinned = spec.device_id
     check_pinned_device(account, pipeline, pinned, spec.sim_slot)
     if pipeline.queue_depth(account.id) >= max_queue:
