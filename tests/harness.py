@@ -140,6 +140,11 @@ async def make_account(
     return account.id, token
 
 
+def parse_time(text: str) -> datetime:
+    """An RFC 3339 time as the API writes it (``…Z``)."""
+    return datetime.fromisoformat(text.replace("Z", "+00:00"))
+
+
 class MovableClock(Clock):
     """The system's time plus an offset the test moves forward (:meth:`advance`,
     :meth:`jump_to`): the gateway keeps running in real time (timeouts, timers), and every

@@ -13,13 +13,8 @@ import aiohttp
 import asyncpg
 import pytest
 
-from tests.harness import ApiClient, RunningGateway, eventually, make_account
+from tests.harness import ApiClient, RunningGateway, eventually, make_account, parse_time
 from tests.relay_client import RawRelay, pair_relay
-
-
-def parse(text: str) -> datetime:
-    """An RFC 3339 time from an answer."""
-    return datetime.fromisoformat(text.replace("Z", "+00:00"))
 
 
 async def add_recipient(api: ApiClient, name: str, phone: str, **extra: Any) -> str:
@@ -145,13 +140,13 @@ async def test_list_queued_with_send_at_waits_then_goes(
     send_at = datetime.now(UTC) + timedelta(seconds=3)
     status, answer = await queue(api, list_id, "Hi {name}", send_at=send_at.isoformat(), ttl_seconds=60)
     assert status == 200 and answer["status"] == "scheduled" and answer["queued"] == 3, answer
-    assert abs(parse(answer["send_at"]) - send_at) < timedelta(milliseconds=1), answer
+    assert abs(parse_time(answer["send_at"]) - send_at) < timedelta(milliseconds=1), answer
     batch_id = answer["batch_id"]
     counts = (await batch(api, batch_id))["counts"]
     assert counts["scheduled"] == 3 and counts["queued"] == 0, counts
     _, page, _ = await api.get("/v1/messages", params={"batch_id": batch_id})
     assert {m["status"] for m in page["messages"]} == {"scheduled"}
-    assert all(parse(m["expires_at"]) >= send_at + timedelta(seconds=59) for m in page["messages"])
+    assert all(parse_time(m["expires_at"]) >= send_at + timedelta(seconds=59) for m in page["messages"])
     await asyncio.sleep(1.0)
     assert (await batch(api, batch_id))["counts"]["scheduled"] == 3  # nothing before send_at
     for _ in range(3):

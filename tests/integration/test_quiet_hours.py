@@ -5,7 +5,7 @@ OTP (and ``high`` when exempted) go at any time. Driven by a movable clock."""
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
-from datetime import datetime, timedelta
+from datetime import timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -13,7 +13,7 @@ import aiohttp
 import pytest
 
 from tests.clock import next_local
-from tests.harness import ApiClient, MovableClock, RunningGateway, make_account, start_gateway
+from tests.harness import ApiClient, MovableClock, RunningGateway, make_account, parse_time, start_gateway
 from tests.relay_client import RawRelay, pair_relay
 
 TO = "+998901234567"
@@ -48,11 +48,6 @@ async def qapi(shifted: RunningGateway, database_url: str, session: aiohttp.Clie
     return api
 
 
-def parse(text: str) -> datetime:
-    """An RFC 3339 time from the API."""
-    return datetime.fromisoformat(text.replace("Z", "+00:00"))
-
-
 async def send(api: ApiClient, **body: Any) -> dict[str, Any]:
     """POST /v1/sms/send."""
     status, answer, _ = await api.post("/v1/sms/send", json={"to": TO, "message": "hi", **body})
@@ -73,14 +68,14 @@ async def test_outside_the_window_messages_wait_and_go_when_it_opens(
     high = await send(qapi, priority="high")
     for answer in (normal, high):
         assert answer["status"] == "scheduled" and answer["hold_reason"] == "quiet_hours", answer
-        assert parse(answer["not_before"]) == opening
+        assert parse_time(answer["not_before"]) == opening
     _, view, _ = await qapi.get("/v1/messages/status", params={"request_id": normal["request_id"]})
-    assert (view["status"], view["hold_reason"], parse(view["not_before"])) == (
+    assert (view["status"], view["hold_reason"], parse_time(view["not_before"])) == (
         "scheduled",
         "quiet_hours",
         opening,
     )
-    assert parse(view["expires_at"]) == opening + timedelta(seconds=600)
+    assert parse_time(view["expires_at"]) == opening + timedelta(seconds=600)
     status, otp, _ = await qapi.post("/v1/otp/send", json={"to": TO, "purpose": "login"})
     assert status == 200, otp
     assert (await relay.recv())["id"] == otp["request_id"]  # exempt: at once
@@ -108,17 +103,17 @@ async def test_send_at_in_quiet_hours_waits_for_the_next_window(qapi: ApiClient,
     monday = clock.now().astimezone(TASHKENT).replace(minute=0, second=0, microsecond=0)
     late = await send(qapi, send_at=monday.replace(hour=22).isoformat())
     assert late["hold_reason"] == "quiet_hours"
-    assert parse(late["not_before"]) == (monday + timedelta(days=1)).replace(hour=9)
+    assert parse_time(late["not_before"]) == (monday + timedelta(days=1)).replace(hour=9)
     ten = monday.replace(hour=10)
     inside = await send(qapi, send_at=ten.isoformat())
-    assert (inside["hold_reason"], parse(inside["not_before"])) == ("send_at", ten)
+    assert (inside["hold_reason"], parse_time(inside["not_before"])) == ("send_at", ten)
 
 
 async def test_friday_evening_waits_for_monday(qapi: ApiClient, clock: MovableClock) -> None:
     """After Friday's window the next opening is Monday 09:00 (weekends have no window)."""
     friday = clock.now().astimezone(TASHKENT).replace(second=0, microsecond=0) + timedelta(days=4)
     answer = await send(qapi, send_at=friday.replace(hour=21, minute=30).isoformat())
-    assert parse(answer["not_before"]) == (friday + timedelta(days=3)).replace(hour=9, minute=0)
+    assert parse_time(answer["not_before"]) == (friday + timedelta(days=3)).replace(hour=9, minute=0)
 
 
 async def test_quiet_hours_set_shown_and_cleared(qapi: ApiClient) -> None:

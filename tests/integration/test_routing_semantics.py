@@ -17,13 +17,9 @@ import pytest
 from websockets.asyncio.client import connect
 from websockets.exceptions import ConnectionClosed
 
-from tests.harness import ApiClient, RunningGateway, make_account, start_gateway
+from tests.harness import ApiClient, RunningGateway, make_account, parse_time, start_gateway
 from tests.integration.test_send_pipeline import TO, first_receiver, report, send, status_of, wait_status
 from tests.relay_client import HEARTBEAT, HELLO, RawRelay, pair_relay
-
-
-def _time(text: str) -> datetime:
-    return datetime.fromisoformat(text.replace("Z", "+00:00"))
 
 
 def _rfc3339(moment: datetime) -> str:
@@ -125,7 +121,7 @@ async def test_report_at_is_used_within_the_clock_skew_allowance(
         command = await relay.recv()
         await relay.send({"type": "ack", "id": command["id"]})
         body = await status_of(api, answer["request_id"])
-        return command["id"], _time(body["dispatched_at"])
+        return command["id"], parse_time(body["dispatched_at"])
 
     async def report_at(message_id: str, status: str, at: datetime) -> tuple[datetime, datetime]:
         before = datetime.now(UTC)
@@ -138,18 +134,18 @@ async def test_report_at_is_used_within_the_clock_skew_allowance(
     await report_at(exact, "sent", at)
     before, after = await report_at(exact, "delivered", datetime.now(UTC) + timedelta(minutes=3))
     body = await status_of(api, exact)
-    assert _time(body["sent_at"]) == at  # the phone's own time, kept to the microsecond
-    assert before <= _time(body["delivered_at"]) <= after  # a little ahead: bounded to receipt
-    assert _time(body["history"][0]["finished_at"]) == _time(body["delivered_at"])
+    assert parse_time(body["sent_at"]) == at  # the phone's own time, kept to the microsecond
+    assert before <= parse_time(body["delivered_at"]) <= after  # a little ahead: bounded to receipt
+    assert parse_time(body["history"][0]["finished_at"]) == parse_time(body["delivered_at"])
 
     behind, dispatched_at = await dispatched()
     await report_at(behind, "sent", dispatched_at - timedelta(minutes=2))
-    assert _time((await status_of(api, behind))["sent_at"]) == dispatched_at  # never before dispatch
+    assert parse_time((await status_of(api, behind))["sent_at"]) == dispatched_at  # never before dispatch
 
     for skewed_at in (timedelta(minutes=10), -timedelta(minutes=10)):
         skewed, dispatched_at = await dispatched()
         before, after = await report_at(skewed, "sent", dispatched_at + skewed_at)
-        assert before <= _time((await status_of(api, skewed))["sent_at"]) <= after  # server time
+        assert before <= parse_time((await status_of(api, skewed))["sent_at"]) <= after  # server time
 
 
 async def test_reports_for_unknown_ids_are_acked_and_change_nothing(

@@ -18,6 +18,7 @@ from tests.harness import (
     RunningGateway,
     eventually,
     make_account,
+    parse_time,
     start_gateway,
 )
 from tests.relay_client import RawRelay, pair_relay
@@ -30,11 +31,6 @@ async def status_of(api: ApiClient, request_id: str) -> dict[str, Any]:
     status, body, _ = await api.get("/v1/messages/status", params={"request_id": request_id})
     assert status == 200, body
     return dict(body)
-
-
-def parse(text: str) -> datetime:
-    """An RFC 3339 time from the API."""
-    return datetime.fromisoformat(text.replace("Z", "+00:00"))
 
 
 async def test_scheduled_message_waits_then_goes(database_url: str, session: aiohttp.ClientSession) -> None:
@@ -54,10 +50,10 @@ async def test_scheduled_message_waits_then_goes(database_url: str, session: aio
         )
         assert status == 200, answer
         assert answer["status"] == "scheduled" and answer["hold_reason"] == "send_at"
-        assert parse(answer["not_before"]) == send_at
+        assert parse_time(answer["not_before"]) == send_at
         view = await status_of(api, answer["request_id"])
-        assert view["status"] == "scheduled" and parse(view["send_at"]) == send_at
-        assert parse(view["expires_at"]) == send_at + timedelta(seconds=600)
+        assert view["status"] == "scheduled" and parse_time(view["send_at"]) == send_at
+        assert parse_time(view["expires_at"]) == send_at + timedelta(seconds=600)
         _, listed, _ = await api.get("/v1/messages", params={"status": "scheduled"})
         assert [m["request_id"] for m in listed["messages"]] == [answer["request_id"]]
         now_id = (await api.post("/v1/sms/send", json={"to": TO, "message": "now"}))[1]["request_id"]
@@ -181,7 +177,7 @@ async def test_scheduled_message_survives_kill_9(database_url: str, session: aio
             return view if view["status"] == "delivered" else None
 
         view = await eventually(delivered, timeout=20, what="delivered after restart")
-        assert parse(view["dispatched_at"]) >= send_at - timedelta(milliseconds=5)
+        assert parse_time(view["dispatched_at"]) >= send_at - timedelta(milliseconds=5)
         assert [r["id"] for r in fleet.sent] == [answer["request_id"]]
     finally:
         await fleet.stop()
