@@ -43,10 +43,17 @@ def _desc(desc: Any) -> _Desc | None:
     return frozenset(desc.possible_length), re.compile(desc.national_number_pattern)
 
 
-def _validator(code: int) -> tuple[_Desc, list[_Desc]] | None:
-    """The general and per-type patterns of a country code with one region (what
-    ``phonenumbers.is_valid_number`` checks, compiled once); None for shared country codes."""
-    if code not in _VALIDATORS:
+_KindDescs = tuple[str, _Desc, dict[str, _Desc]]
+_KIND_DESCS: dict[int, _KindDescs | None] = {}
+_KIND_FIELDS = (
+    "mobile", "fixed_line", "toll_free", "premium_rate", "shared_cost", "voip", "personal_number",
+    "pager", "uan", "voicemail",
+)  # fmt: skip
+
+
+def _kind_descs(code: int) -> _KindDescs | None:
+    """(region, general pattern, pattern per number type) of a single-region country code."""
+    if code not in _KIND_DESCS:
         regions = COUNTRY_CODE_TO_REGION_CODE.get(code, ())
         meta = (
             phonenumbers.PhoneMetadata.metadata_for_region_or_calling_code(code, regions[0])
@@ -55,13 +62,20 @@ def _validator(code: int) -> tuple[_Desc, list[_Desc]] | None:
         )
         general = _desc(meta.general_desc) if meta is not None else None
         if meta is None or general is None:
-            _VALIDATORS[code] = None
+            _KIND_DESCS[code] = None
         else:
-            kinds = (  # any match makes the number valid: the common kinds first
-                meta.mobile, meta.fixed_line, meta.toll_free, meta.premium_rate, meta.shared_cost,
-                meta.voip, meta.personal_number, meta.pager, meta.uan, meta.voicemail,
-            )  # fmt: skip
-            _VALIDATORS[code] = (general, [d for d in map(_desc, kinds) if d is not None])
+            kinds = {k: d for k in _KIND_FIELDS if (d := _desc(getattr(meta, k))) is not None}
+            _KIND_DESCS[code] = (regions[0], general, kinds)
+    return _KIND_DESCS[code]
+
+
+def _validator(code: int) -> tuple[_Desc, list[_Desc]] | None:
+    """The general and per-type patterns of a country code with one region (what
+    ``phonenumbers.is_valid_number`` checks, compiled once); None for shared country codes."""
+    if code not in _VALIDATORS:
+        descs = _kind_descs(code)
+        # any type's match makes the number valid: _KIND_FIELDS has the common kinds first
+        _VALIDATORS[code] = None if descs is None else (descs[1], list(descs[2].values()))
     return _VALIDATORS[code]
 
 
@@ -127,32 +141,6 @@ def e164(raw: str, region: str | None) -> str:
     if not phonenumbers.is_valid_number(number):
         raise InvalidNumber("not a valid phone number")
     return phonenumbers.format_number(number, PhoneNumberFormat.E164)
-
-
-_KindDescs = tuple[str, _Desc, dict[str, _Desc]]
-_KIND_DESCS: dict[int, _KindDescs | None] = {}
-_KIND_FIELDS = (
-    "mobile", "fixed_line", "toll_free", "premium_rate", "shared_cost", "voip", "personal_number",
-    "pager", "uan", "voicemail",
-)  # fmt: skip
-
-
-def _kind_descs(code: int) -> _KindDescs | None:
-    """(region, general pattern, pattern per number type) of a single-region country code."""
-    if code not in _KIND_DESCS:
-        regions = COUNTRY_CODE_TO_REGION_CODE.get(code, ())
-        meta = (
-            phonenumbers.PhoneMetadata.metadata_for_region_or_calling_code(code, regions[0])
-            if len(regions) == 1
-            else None
-        )
-        general = _desc(meta.general_desc) if meta is not None else None
-        if meta is None or general is None:
-            _KIND_DESCS[code] = None
-        else:
-            kinds = {k: d for k in _KIND_FIELDS if (d := _desc(getattr(meta, k))) is not None}
-            _KIND_DESCS[code] = (regions[0], general, kinds)
-    return _KIND_DESCS[code]
 
 
 def refused_numbers(phones: list[str], allowed_types: list[str], allowed_countries: list[str]) -> list[str]:
