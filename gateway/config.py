@@ -90,6 +90,9 @@ class Settings:
     """RELAYGATE_API_BURST: API request burst per account."""
     heartbeat_interval: float = 30.0
     """RELAYGATE_HEARTBEAT_INTERVAL: seconds between relay heartbeats (offline after 2.5x without a frame)."""
+    relay_ping_interval: float = 20.0
+    """RELAYGATE_RELAY_PING_INTERVAL: seconds between WebSocket pings to each relay socket; a socket
+    whose ping is still unanswered one interval later is dropped."""
     shutdown_timeout: float = 10.0
     """RELAYGATE_SHUTDOWN_TIMEOUT: seconds to wait for in-flight work before cancelling it on shutdown."""
     secret_key: str | None = None
@@ -215,6 +218,8 @@ class Settings:
             raise SettingsError("max_import_bytes must be at least 1024")
         if self.heartbeat_interval <= 0:
             raise SettingsError("heartbeat_interval must be positive")
+        if self.relay_ping_interval <= 0:
+            raise SettingsError("relay_ping_interval must be positive")
         for pair in self.mobile_registration_secrets:
             account, _, secret = pair.partition("=")
             if not account.startswith("acc_") or len(secret) < 16:
@@ -272,6 +277,7 @@ _ENV: list[tuple[str, str, Any]] = [
     ("api_rate_per_second", "RELAYGATE_API_RATE", float),
     ("api_rate_burst", "RELAYGATE_API_BURST", int),
     ("heartbeat_interval", "RELAYGATE_HEARTBEAT_INTERVAL", float),
+    ("relay_ping_interval", "RELAYGATE_RELAY_PING_INTERVAL", float),
     ("shutdown_timeout", "RELAYGATE_SHUTDOWN_TIMEOUT", float),
     ("secret_key", "RELAYGATE_SECRET_KEY", str),
     ("webhook_allow_private", "RELAYGATE_WEBHOOK_ALLOW_PRIVATE", _bool),

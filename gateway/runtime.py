@@ -254,10 +254,15 @@ class Gateway:
         self.supervisor.spawn("idempotency.purge", self._purge_idempotency_keys())
         self.supervisor.spawn("webhooks.dispatch", self.webhooks.run())
         self.relay_listener = RelayListener(
-            self.pool, self.hub, heartbeat_interval=s.heartbeat_interval, inbound=self.services.inbound
+            self.pool,
+            self.hub,
+            heartbeat_interval=s.heartbeat_interval,
+            ping_interval=s.relay_ping_interval,
+            inbound=self.services.inbound,
         )
         await self.relay_listener.start(self._relay_sock)
         self.supervisor.spawn("relay.telemetry", self.hub.run_flusher())
+        self.supervisor.spawn("relay.keepalive", self.relay_listener.keepalive.run())
         self.supervisor.spawn("relay.events", self.hub.event_writer.run())
         self.supervisor.spawn("database.watch", self._watch_database())
         self.supervisor.spawn("metrics.loop_lag", watch_loop_lag())

@@ -26,6 +26,13 @@ from .model import DeviceLimits
 
 __all__ = ["DAY_SECONDS", "MINUTE_SECONDS", "SendRateWindow"]
 
+# An empty deque costs ~600 bytes (its first block), and most relays of a big fleet sit idle:
+# a window holds these shared, always-empty stand-ins until its first dispatch and again once
+# everything has aged out. ``maxlen=0`` makes an append to them a no-op, never a shared entry;
+# :meth:`SendRateWindow.record` swaps in deques of its own first.
+_NO_TIMES: deque[float] = deque(maxlen=0)
+_NO_BUCKETS: deque[list[int]] = deque(maxlen=0)
+
 MINUTE_SECONDS = 60.0
 DAY_SECONDS = 86_400.0
 
@@ -36,9 +43,9 @@ class SendRateWindow:
     __slots__ = ("_day_buckets", "_day_total", "_minute")
 
     def __init__(self) -> None:
-        self._minute: deque[float] = deque()
+        self._minute = _NO_TIMES
         """Times of the dispatches of the last 60 s, oldest first."""
-        self._day_buckets: deque[list[int]] = deque()
+        self._day_buckets = _NO_BUCKETS
         """``[minute_index, count]`` per minute with dispatches, oldest first."""
         self._day_total = 0
         """Sum of the counts in :attr:`_day_buckets`."""
@@ -46,6 +53,10 @@ class SendRateWindow:
     def record(self, now: float) -> None:
         """Count one dispatch at ``now``."""
         self._forget_old(now)
+        if self._minute is _NO_TIMES:
+            self._minute = deque()
+        if self._day_buckets is _NO_BUCKETS:
+            self._day_buckets = deque()
         self._minute.append(now)
         minute_index = int(now // MINUTE_SECONDS)
         if self._day_buckets and self._day_buckets[-1][0] == minute_index:
@@ -108,9 +119,13 @@ class SendRateWindow:
         minute = self._minute
         while minute and minute[0] + MINUTE_SECONDS <= now:
             minute.popleft()
+        if not minute:
+            self._minute = _NO_TIMES
         buckets = self._day_buckets
         while buckets and self._bucket_leaves_at(buckets[0][0]) <= now:
             self._day_total -= buckets.popleft()[1]
+        if not buckets:
+            self._day_buckets = _NO_BUCKETS
 
     @staticmethod
     def _bucket_leaves_at(minute_index: int) -> float:

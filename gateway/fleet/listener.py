@@ -3,7 +3,8 @@
 bytes in → session → events → actions (hub, send pipeline) → bytes out. Authentication happens
 on the upgrade request (``Authorization: Bearer rgd_…``): a bad, revoked or unpaired credential
 gets HTTP 401 before any frame. Compression is off (memory per socket), frames are capped at
-``MAX_FRAME_BYTES``, and ping/pong keepalive runs beside the protocol's own heartbeat timeout.
+``MAX_FRAME_BYTES``, and ping/pong keepalive (one task for every socket,
+:mod:`gateway.fleet.keepalive`) runs beside the protocol's own heartbeat timeout.
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ from gateway.errors import ApiError, error_body
 from gateway.fleet.devices import DeviceRecord, LiveTelemetry, device_from_row, telemetry_from_row
 from gateway.fleet.hub import RelayConnection, RelayHub, close_connection
 from gateway.fleet.inbound import InboundDesk, InboundSms
+from gateway.fleet.keepalive import Keepalive
 from gateway.fleet.reports import ReportDesk
 from gateway.logs import get_logger
 from gateway.timefmt import utcnow
@@ -79,7 +81,8 @@ class RelayListener:
         self._pool = pool
         self.hub = hub
         self._heartbeat_interval = heartbeat_interval
-        self._ping_interval = ping_interval
+        self.keepalive = Keepalive(interval=ping_interval)
+        """Pings every open socket (background task ``relay.keepalive``)."""
         self._server: Server | None = None
         self.inbound = inbound or InboundDesk(pool)
         """Stores inbound SMS (protocol v1.1); ``inbound_ack`` only after the commit."""
@@ -99,8 +102,7 @@ class RelayListener:
             compression=None,
             max_size=MAX_FRAME_BYTES,
             max_queue=16,
-            ping_interval=self._ping_interval,
-            ping_timeout=self._ping_interval,
+            ping_interval=None,  # self.keepalive pings, instead of a task per socket
             close_timeout=5,
             server_header=None,
         )
@@ -151,6 +153,11 @@ class RelayListener:
 
     async def _handle(self, ws: ServerConnection) -> None:
         device, telemetry = self._devices.pop(ws)
+        # The handshake is over and authenticated: its headers would stay with the socket for its
+        # whole life (~3 KiB, the largest per-relay cost; websockets' parser also holds the request).
+        if ws.request is not None:
+            ws.request.headers.clear()
+        ws.response = None
         session = RelaySession(
             device_id=device.id,
             now=time.time(),
@@ -162,11 +169,13 @@ class RelayListener:
         )
         conn = RelayConnection(device, ws, session, telemetry)
         await self.hub.attach(conn)
+        self.keepalive.watch(ws)
         try:
             await self._serve(conn)
         except ConnectionClosed:
             pass
         finally:
+            self.keepalive.forget(ws)
             self.reports.forget(conn)
             await self.hub.detach(conn)
 

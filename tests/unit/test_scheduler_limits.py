@@ -93,6 +93,27 @@ def test_rate_window_day_buckets_stay_bounded() -> None:
     assert window.allows(2 * DAY_SECONDS, limits)
 
 
+def test_rate_window_counts_again_after_going_idle() -> None:
+    """A window whose dispatches all aged out (and so gave its deques back) counts a new burst
+    from zero, in both windows."""
+    window = SendRateWindow()
+    limits = DeviceLimits(per_minute=2, per_day=3)
+    window.record(0.0)
+    window.record(1.0)
+    assert not window.allows(2.0, limits)
+    assert window.sent_last_minute(61.0) == 0
+    assert window.sent_last_day(61.0) == 2
+    window.record(61.0)
+    assert window.sent_last_minute(61.0) == 1
+    assert not window.allows(62.0, limits)  # the day limit of 3 is reached
+    later = 2 * DAY_SECONDS
+    assert (window.sent_last_minute(later), window.sent_last_day(later)) == (0, 0)
+    window.record(later)
+    window.record(later)
+    assert (window.sent_last_minute(later), window.sent_last_day(later)) == (2, 2)
+    assert not window.allows(later, limits)
+
+
 def test_limits_are_validated() -> None:
     """Nonsensical limits are refused when built."""
     with pytest.raises(ValueError):
