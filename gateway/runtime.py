@@ -64,7 +64,7 @@ from gateway.services import Services
 from gateway.tasks import Supervisor
 from gateway.webhooks.dispatcher import WebhookDispatcher
 from store import queries as q
-from store.accounts import account_count
+from store.accounts import account_count, lock_accounts
 from store.database import DATABASE_DOWN, Conn, apply_schema, create_pool
 from store.devices import purge_pairing_codes
 from store.embedded import embedded_database_url, embedded_server_alive, restart_embedded_server
@@ -272,7 +272,7 @@ class Gateway:
     async def _bootstrap(self, conn: Conn) -> None:
         """On an empty database, create the ``default`` account and show its token once."""
         async with conn.transaction():
-            await conn.execute("LOCK TABLE accounts IN SHARE ROW EXCLUSIVE MODE")
+            await lock_accounts(conn)
             if await account_count(conn):
                 return
             account, token = await create_account(conn, "default")

@@ -7,7 +7,7 @@ from typing import Any
 
 import msgspec
 
-from store.database import Db
+from store.database import Conn, Db
 from store.rows import many, one
 
 __all__ = [
@@ -21,6 +21,7 @@ __all__ = [
     "authenticate",
     "insert_account",
     "insert_token",
+    "lock_accounts",
     "principal_from",
     "revoke_token",
     "set_quiet_hours",
@@ -93,6 +94,8 @@ RETURNING *
 """
 _ACCOUNT_BY_ID = "SELECT * FROM accounts WHERE id = $1"
 _ACCOUNT_COUNT = "SELECT count(*) FROM accounts"
+# Other writers wait; readers do not. Two starts on one empty database create one account.
+_ACCOUNT_LOCK = "LOCK TABLE accounts IN SHARE ROW EXCLUSIVE MODE"
 _ACCOUNT_SET_EXPIRY = "UPDATE accounts SET subscription_expires_at = $2 WHERE id = $1 RETURNING *"
 _ACCOUNT_LIST = "SELECT * FROM accounts ORDER BY id LIMIT 10000"
 # $2 name, $3 relay mode: NULL = unchanged; $4 default region applies only when $5 is true.
@@ -151,6 +154,11 @@ async def account_count(db: Db) -> int:
     """How many accounts there are."""
     count: int = await db.fetchval(_ACCOUNT_COUNT)
     return count
+
+
+async def lock_accounts(conn: Conn) -> None:
+    """Until the caller's transaction ends, no other transaction creates or changes an account."""
+    await conn.execute(_ACCOUNT_LOCK)
 
 
 async def all_accounts(db: Db) -> list[AccountRow]:
