@@ -12,7 +12,7 @@ from typing import Any, Literal
 import msgspec
 
 from gateway.ids import new_id
-from store.outbox import insert_events
+from store.outbox import EventRow, insert_events
 
 __all__ = [
     "BatchCompletedData",
@@ -288,15 +288,14 @@ _DATA_OF: dict[str, type[Any]] = {
     str(s.__struct_config__.tag): next(f.type for f in msgspec.structs.fields(s) if f.name == "data")
     for s in EVENT_STRUCTS
 }
-_encoder = msgspec.json.Encoder()
 
 
-def event_row(account_id: str, event_type: str, data: EventData) -> tuple[str, str, str, str]:
-    """``(id, account_id, type, data_json)`` of a new outbox row, the one way an event is built;
+def event_row(account_id: str, event_type: str, data: EventData) -> EventRow:
+    """``(id, account_id, type, data)`` of a new outbox row, the one way an event is built;
     ``ValueError`` when ``data`` is not the declared data of ``event_type``."""
     if _DATA_OF.get(event_type) is not type(data):
         raise ValueError(f"{type(data).__name__} is not the data of {event_type!r}")
-    return new_id("evt"), account_id, event_type, _encoder.encode(data).decode()
+    return new_id("evt"), account_id, event_type, data
 
 
 async def emit(conn: Any, account_id: str, event_type: str, data: EventData) -> str:

@@ -64,8 +64,11 @@ from gateway.services import Services
 from gateway.tasks import Supervisor
 from gateway.webhooks.dispatcher import WebhookDispatcher
 from store import queries as q
+from store.accounts import account_count, lock_accounts
 from store.database import DATABASE_DOWN, Conn, apply_schema, create_pool
+from store.devices import purge_pairing_codes
 from store.embedded import embedded_database_url, embedded_server_alive, restart_embedded_server
+from store.health import ping
 
 __all__ = ["Gateway", "ListenError", "bind_socket", "resolve_database_url"]
 
@@ -274,8 +277,8 @@ class Gateway:
     async def _bootstrap(self, conn: Conn) -> None:
         """On an empty database, create the ``default`` account and show its token once."""
         async with conn.transaction():
-            await conn.execute("LOCK TABLE accounts IN SHARE ROW EXCLUSIVE MODE")
-            if await conn.fetchval(q.ACCOUNT_COUNT):
+            await lock_accounts(conn)
+            if await account_count(conn):
                 return
             account, token = await create_account(conn, "default")
         base = self.settings.api_base_url()
@@ -305,7 +308,7 @@ class Gateway:
         while True:
             try:
                 await self.pool.execute(q.IDEMPOTENCY_PURGE, self.settings.idempotency_ttl_hours * 3600)
-                await self.pool.execute(q.PAIRING_PURGE, 24 * 3600)
+                await purge_pairing_codes(self.pool, older_than=24 * 3600)
             except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
                 log.warning("idempotency.purge_failed", error=repr(exc))
             await asyncio.sleep(3600)
@@ -314,7 +317,7 @@ class Gateway:
         assert self.pool is not None
         try:
             async with asyncio.timeout(DATABASE_PING_TIMEOUT):
-                await self.pool.fetchval(q.PING)
+                await ping(self.pool)
         except DATABASE_DOWN:
             return False
         return True

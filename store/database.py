@@ -9,15 +9,23 @@ that mean "unreachable, try later" rather than a bug.
 ``schema.sql`` is the truth: it is idempotent and applied on every start under an advisory
 lock, which upgrades an older database in place. A database whose schema is newer than this
 build refuses to start rather than be written by old code.
+
+Every connection the gateway opens (the pool's, :func:`connect`'s, the LISTEN connections) gets
+:func:`set_codecs`: ``jsonb`` and ``json`` columns read as Python values and are written from
+Python values (dicts, lists, Structs, ``msgspec.Raw`` for JSON already encoded) with msgspec, in
+the binary format so ``COPY`` (``copy_records_to_table``) takes them too. Nothing outside
+``store/`` encodes or decodes the JSON of a column.
 """
 
 from __future__ import annotations
 
+import asyncio
 import re
 from importlib import resources
 from typing import Any, TypeAlias
 
 import asyncpg
+import msgspec
 from asyncpg.pool import PoolConnectionProxy
 
 __all__ = [
@@ -25,17 +33,22 @@ __all__ = [
     "DATABASE_DOWN",
     "SCHEMA_VERSION",
     "Conn",
+    "Db",
     "SchemaTooNew",
     "apply_schema",
     "connect",
     "create_pool",
     "schema_sql",
+    "set_codecs",
 ]
 
 _SCHEMA_LOCK = 7_303_110_251  # arbitrary advisory-lock key shared by every relaygate process
 
 Conn: TypeAlias = "asyncpg.Connection[Any] | PoolConnectionProxy[Any]"
 """A connection, pooled or not: what query helpers accept."""
+
+Db: TypeAlias = "asyncpg.Connection[Any] | PoolConnectionProxy[Any] | asyncpg.Pool[Any]"
+"""A connection or the pool: what a store function that runs one statement accepts."""
 
 
 CONNECT_TIMEOUT = 2.0
@@ -92,9 +105,43 @@ async def apply_schema(conn: Conn, sql: str | None = None) -> int:
         return version
 
 
+_JSONB_VERSION = b"\x01"  # the binary jsonb format: a version byte, then the JSON text
+_json_encode = msgspec.json.Encoder().encode
+_json_decode = msgspec.json.Decoder().decode
+
+
+def _encode_jsonb(value: Any) -> bytes:
+    return _JSONB_VERSION + _json_encode(value)
+
+
+def _decode_jsonb(data: bytes) -> Any:
+    return _json_decode(data[1:])
+
+
+def _encode_json(value: Any) -> str:
+    return _json_encode(value).decode()
+
+
+async def set_codecs(conn: asyncpg.Connection[Any]) -> None:
+    """``jsonb``/``json`` as Python values on ``conn`` (the pool's ``init``; :func:`connect` calls it)."""
+    await conn.set_type_codec(
+        "jsonb", schema="pg_catalog", format="binary", encoder=_encode_jsonb, decoder=_decode_jsonb
+    )
+    await conn.set_type_codec(
+        "json", schema="pg_catalog", format="text", encoder=_encode_json, decoder=_json_decode
+    )
+
+
 async def connect(url: str, *, timeout: float = 5.0) -> asyncpg.Connection[Any]:
-    """One plain connection (CLI commands, migrations)."""
-    return await asyncpg.connect(url, timeout=timeout)
+    """One plain connection with the codecs (CLI commands, migrations, LISTEN)."""
+    conn: asyncpg.Connection[Any] = await asyncpg.connect(url, timeout=timeout)
+    try:
+        async with asyncio.timeout(timeout):
+            await set_codecs(conn)
+    except BaseException:
+        await conn.close()
+        raise
+    return conn
 
 
 class _BoundedPool(asyncpg.Pool):
@@ -116,7 +163,7 @@ async def create_pool(url: str, *, min_size: int = 2, max_size: int = 10) -> asy
         max_inactive_connection_lifetime=300.0,
         connect=None,
         setup=None,
-        init=None,
+        init=set_codecs,
         reset=None,
         loop=None,
         connection_class=asyncpg.Connection,

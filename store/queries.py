@@ -1,4 +1,5 @@
-"""Every SQL statement relaygate runs, each under a name. Code calls these; it writes no SQL.
+"""SQL statements not yet moved to their resource's typed module (``store/<resource>.py``, see
+docs/architecture.md "The typed store"), each under a name. Code calls these; it writes no SQL.
 
 Grouped by resource. Parameters are positional (``$1``...) and documented where not obvious.
 """
@@ -7,43 +8,6 @@ from __future__ import annotations
 
 # --- accounts ---------------------------------------------------------------------------------
 
-ACCOUNT_INSERT = """
-INSERT INTO accounts (id, name, relay_mode, default_region, subscription_expires_at)
-VALUES ($1, $2, $3, $4, $5)
-RETURNING *
-"""
-ACCOUNT_BY_ID = "SELECT * FROM accounts WHERE id = $1"
-ACCOUNT_COUNT = "SELECT count(*) FROM accounts"
-ACCOUNT_SET_EXPIRY = "UPDATE accounts SET subscription_expires_at = $2 WHERE id = $1 RETURNING *"
-ACCOUNT_LIST = "SELECT * FROM accounts ORDER BY id LIMIT 10000"
-# $2 name, $3 relay mode: NULL = unchanged; $4 default region applies only when $5 is true.
-ACCOUNT_UPDATE_PROFILE = """
-UPDATE accounts SET name = coalesce($2, name), relay_mode = coalesce($3, relay_mode),
-    default_region = CASE WHEN $5 THEN $4 ELSE default_region END
-WHERE id = $1 RETURNING *
-"""
-# Quiet hours: $2 the JSON of docs/api.md "Quiet hours", or NULL (send at any time).
-ACCOUNT_SET_QUIET_HOURS = "UPDATE accounts SET quiet_hours = $2::jsonb WHERE id = $1 RETURNING *"
-# Destination policy; a NULL parameter keeps that setting. $2 extra_number_types,
-# $3 allowed_countries ('{}' = all), $4 otp_per_number_hour, $5 otp_per_number_day.
-ACCOUNT_UPDATE_NUMBER_POLICY = """
-UPDATE accounts SET extra_number_types = coalesce($2, extra_number_types),
-                    allowed_countries = coalesce($3, allowed_countries),
-                    otp_per_number_hour = coalesce($4, otp_per_number_hour),
-                    otp_per_number_day = coalesce($5, otp_per_number_day)
-WHERE id = $1
-RETURNING *
-"""
-
-# Sending caps (v7); $2 daily, $3 monthly, $4 per recipient per hour. $5/$6/$7 true = set that
-# one (to NULL too: no cap / the gateway default), false = keep it.
-ACCOUNT_UPDATE_CAPS = """
-UPDATE accounts SET daily_send_limit = CASE WHEN $5 THEN $2 ELSE daily_send_limit END,
-                    monthly_send_limit = CASE WHEN $6 THEN $3 ELSE monthly_send_limit END,
-                    per_recipient_hour_limit = CASE WHEN $7 THEN $4 ELSE per_recipient_hour_limit END
-WHERE id = $1
-RETURNING *
-"""
 # Messages an account accepted since $2 (a day start) and $3 (a month start), as id floors.
 ACCOUNT_SENDS_SINCE = """
 SELECT count(*) FILTER (WHERE id >= $2) AS day, count(*) AS month
@@ -67,121 +31,6 @@ SELECT (SELECT count(*) FROM messages WHERE account_id = $1 AND id >= $2) AS acc
        count(*) FILTER (WHERE type = 'message.delivered') AS delivered,
        count(*) FILTER (WHERE type = 'message.failed') AS failed
 FROM events WHERE account_id = $1 AND id >= $3
-"""
-
-# --- access tokens ----------------------------------------------------------------------------
-
-TOKEN_INSERT = """
-INSERT INTO access_tokens (id, account_id, name, token_hash, hint, scopes)
-VALUES ($1, $2, $3, $4, $5, $6)
-RETURNING id, account_id, name, hint, scopes, created_at, last_used_at, revoked_at
-"""
-TOKEN_ACTIVE_COUNT = "SELECT count(*) FROM access_tokens WHERE account_id = $1 AND revoked_at IS NULL"
-# Authenticate and stamp last_used_at in one round trip ($1 = token hash).
-TOKEN_AUTHENTICATE = """
-WITH t AS (
-    UPDATE access_tokens SET last_used_at = now()
-    WHERE token_hash = $1 AND revoked_at IS NULL
-    RETURNING id, account_id, scopes
-)
-SELECT t.id AS token_id, t.scopes, a.*
-FROM t JOIN accounts a ON a.id = t.account_id
-"""
-# $1 account, $2 cursor (last id seen, '' for the first page), $3 limit
-TOKEN_LIST = """
-SELECT id, account_id, name, hint, scopes, created_at, last_used_at, revoked_at
-FROM access_tokens WHERE account_id = $1 AND id > $2 ORDER BY id LIMIT $3
-"""
-# $1 token id, $2 account id (NULL from the CLI: any account)
-TOKEN_REVOKE = """
-UPDATE access_tokens SET revoked_at = coalesce(revoked_at, now())
-WHERE id = $1 AND ($2::text IS NULL OR account_id = $2)
-RETURNING id, account_id, name, hint, scopes, created_at, last_used_at, revoked_at
-"""
-
-# --- health -----------------------------------------------------------------------------------
-
-PING = "SELECT 1"
-
-# --- pairing ----------------------------------------------------------------------------------
-
-# Live codes of an account ($1): how many, and when the first of them expires.
-PAIRING_LIVE_FOR_ACCOUNT = """
-SELECT count(*) AS live, min(expires_at) AS first_expiry FROM pairing_codes
-WHERE account_id = $1 AND used_at IS NULL AND expires_at > now() AND failed_attempts < $2
-"""
-# Spent or expired codes older than a day ($1 seconds) are of no use to anyone.
-PAIRING_PURGE = "DELETE FROM pairing_codes WHERE expires_at < now() - make_interval(secs => $1)"
-PAIRING_INSERT = """
-INSERT INTO pairing_codes (id, account_id, lookup, secret_hash, expires_at) VALUES ($1, $2, $3, $4, $5)
-"""
-# Live codes with this public half, locked for the duration of the pairing attempt.
-PAIRING_LIVE_BY_LOOKUP = """
-SELECT id, account_id, secret_hash FROM pairing_codes
-WHERE lookup = $1 AND used_at IS NULL AND expires_at > now() AND failed_attempts < $2
-FOR UPDATE
-"""
-PAIRING_COUNT_FAILURE = (
-    "UPDATE pairing_codes SET failed_attempts = failed_attempts + 1 WHERE id = ANY($1::text[])"
-)
-PAIRING_MARK_USED = "UPDATE pairing_codes SET used_at = now(), device_id = $2 WHERE id = $1"
-
-# --- devices ----------------------------------------------------------------------------------
-
-DEVICE_INSERT = """
-INSERT INTO devices (id, account_id, name, model, app_version, token_hash) VALUES ($1, $2, $3, $4, $5, $6)
-"""
-_DEVICE_COLUMNS = """
-id, account_id, name, model, app_version, enabled, max_in_flight, per_minute_limit, per_day_limit,
-paired_at, unpaired_at, last_seen_at, battery, charging, signal, network, sims, queue_length,
-sim_policy, sim_limits
-"""
-DEVICE_BY_TOKEN = f"SELECT {_DEVICE_COLUMNS} FROM devices WHERE token_hash = $1 AND unpaired_at IS NULL"
-DEVICE_FOR_ACCOUNT = (
-    f"SELECT {_DEVICE_COLUMNS} FROM devices WHERE id = $1 AND account_id = $2 AND unpaired_at IS NULL"
-)
-# $1 account, $2 cursor, $3 limit
-DEVICE_LIST = f"""
-SELECT {_DEVICE_COLUMNS} FROM devices
-WHERE account_id = $1 AND unpaired_at IS NULL AND id > $2 ORDER BY id LIMIT $3
-"""
-DEVICE_ALL_PAIRED = f"SELECT {_DEVICE_COLUMNS} FROM devices WHERE unpaired_at IS NULL"
-DEVICE_ALL_FOR_ACCOUNT = f"SELECT {_DEVICE_COLUMNS} FROM devices WHERE account_id = $1 AND unpaired_at IS NULL ORDER BY id LIMIT 10000"
-# $1 id, $2 account, $3 name, $4 enabled, $5 max_in_flight, $6 per_minute, $7 per_day; each NULL = unchanged
-# except limits, which use $8/$9/$10 flags to allow clearing back to the default; $11 SIM policy,
-# $12 per-SIM daily limits (a JSON object replacing the stored one), NULL = unchanged.
-DEVICE_UPDATE = f"""
-UPDATE devices SET
-    name = coalesce($3, name),
-    enabled = coalesce($4, enabled),
-    max_in_flight = CASE WHEN $8 THEN $5 ELSE max_in_flight END,
-    per_minute_limit = CASE WHEN $9 THEN $6 ELSE per_minute_limit END,
-    per_day_limit = CASE WHEN $10 THEN $7 ELSE per_day_limit END,
-    sim_policy = coalesce($11, sim_policy),
-    sim_limits = coalesce($12::jsonb, sim_limits)
-WHERE id = $1 AND account_id = $2 AND unpaired_at IS NULL
-RETURNING {_DEVICE_COLUMNS}
-"""
-DEVICE_UNPAIR = """
-UPDATE devices SET unpaired_at = now() WHERE id = $1 AND account_id = $2 AND unpaired_at IS NULL RETURNING id
-"""
-# Telemetry flush: arrays of equal length, one element per device.
-DEVICE_TELEMETRY_FLUSH = """
-UPDATE devices d SET
-    last_seen_at = u.last_seen_at, battery = u.battery, charging = u.charging, signal = u.signal,
-    network = u.network, sims = u.sims::jsonb, queue_length = u.queue_length,
-    app_version = coalesce(u.app_version, d.app_version)
-FROM unnest($1::text[], $2::timestamptz[], $3::int[], $4::bool[], $5::int[], $6::text[], $7::text[],
-            $8::int[], $9::text[])
-     AS u(id, last_seen_at, battery, charging, signal, network, sims, queue_length, app_version)
-WHERE d.id = u.id
-"""
-
-# --- events (outbox) --------------------------------------------------------------------------
-
-EVENT_INSERT_MANY = """
-INSERT INTO events (id, account_id, type, data)
-SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::jsonb[])
 """
 
 # --- messages ---------------------------------------------------------------------------------
@@ -384,19 +233,7 @@ WHERE m.account_id = $1 AND ($2 = '' OR m.id < $2)
 ORDER BY m.id DESC LIMIT $3
 """
 
-# Messages of an account ($1) accepted since the time encoded in the id bound $2 (ids are ULIDs,
-# so a time range is an index range).
-MESSAGE_COUNT_SINCE = "SELECT count(*) FROM messages WHERE account_id = $1 AND id >= $2"
-
 # --- webhooks ---------------------------------------------------------------------------------
-
-# Launch readiness: enabled endpoints of the account, and the state of its latest test delivery.
-WEBHOOK_READINESS = """
-SELECT (SELECT count(*) FROM webhook_endpoints WHERE account_id = $1 AND deleted_at IS NULL AND enabled)
-           AS endpoints,
-       (SELECT status FROM webhook_deliveries WHERE account_id = $1 AND event_type = 'webhook.test'
-        ORDER BY id DESC LIMIT 1) AS last_test
-"""
 
 _ENDPOINT_COLUMNS = (
     "id, account_id, url, events, description, enabled, disabled_reason, created_at, previous_expires_at"
@@ -605,7 +442,6 @@ ON CONFLICT (account_id, phone) DO NOTHING
 """
 RECIPIENT_IDS_BY_PHONES = "SELECT id FROM recipients WHERE account_id = $1 AND phone = ANY($2::text[])"
 
-
 # Searches are planned for their actual values (a generic plan cannot know that a tag or a
 # 3-gram is rare, and would walk the whole directory in id order looking for it).
 RECIPIENT_SEARCH_CUSTOM_PLAN = "SET LOCAL plan_cache_mode = force_custom_plan"
@@ -713,7 +549,6 @@ SELECT r.id, r.name, r.phone, r.tags, r.locale, r.metadata, r.opted_out, r.creat
 FROM recipient_list_members m JOIN recipients r ON r.id = m.recipient_id
 WHERE m.list_id = $1 AND m.recipient_id > $2 ORDER BY m.recipient_id LIMIT $3
 """
-
 
 # --- batches (list sends) ---------------------------------------------------------------------
 
@@ -839,57 +674,4 @@ RETURNING b.id, b.account_id, b.list_id, b.total, b.created_at, b.completed_at
 # The batches of these list items ($1), for completing them after a cancel.
 BATCHES_OF_MESSAGES = """
 SELECT DISTINCT batch_id FROM messages WHERE id = ANY ($1::text[]) AND batch_id IS NOT NULL
-"""
-
-# --- inbound SMS ------------------------------------------------------------------------------
-
-# $1 id, $2 account, $3 device, $4 relay's id, $5 from, $6 body, $7 sim_slot, $8 received_at,
-# $9 opt_action, $10 in_reply_to. NULL row back: a retry of one already stored.
-INBOUND_INSERT = """
-INSERT INTO inbound_messages (id, account_id, device_id, relay_message_id, from_number, body, sim_slot,
-                              received_at, opt_action, in_reply_to)
-VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)
-ON CONFLICT (device_id, relay_message_id) DO NOTHING
-RETURNING id
-"""
-# The latest message the account sent to a number (what an inbound SMS from it replies to).
-INBOUND_REPLY_TO = """
-SELECT id FROM messages WHERE account_id = $1 AND to_number = $2 ORDER BY id DESC LIMIT 1
-"""
-# $1 account, $2 from ('' = any), $3 since (NULL = any), $4 cursor ('' = first), $5 limit
-INBOUND_LIST = """
-SELECT id, device_id, from_number, body, sim_slot, received_at, stored_at, opt_action, in_reply_to
-FROM inbound_messages
-WHERE account_id = $1 AND ($2 = '' OR from_number = $2) AND ($3::timestamptz IS NULL OR received_at >= $3)
-  AND id > $4
-ORDER BY id LIMIT $5
-"""
-
-# --- dashboard sessions and live events (gateway/dashboard) -----------------------------------
-# $1 id hash, $2 token id, $3 max age in seconds
-DASHBOARD_SESSION_CREATE = """
-INSERT INTO dashboard_sessions (id_hash, token_id, expires_at)
-VALUES ($1, $2, now() + make_interval(secs => $3))
-"""
-# $1 id hash, $2 idle timeout in seconds. Touches the session; no row when it is unknown, idle,
-# expired, or its token was revoked.
-DASHBOARD_SESSION_PRINCIPAL = """
-WITH s AS (
-    UPDATE dashboard_sessions SET last_seen_at = now()
-    WHERE id_hash = $1 AND expires_at > now() AND last_seen_at > now() - make_interval(secs => $2)
-    RETURNING token_id
-)
-SELECT t.id AS token_id, t.scopes, a.*
-FROM s JOIN access_tokens t ON t.id = s.token_id AND t.revoked_at IS NULL
-JOIN accounts a ON a.id = t.account_id
-"""
-DASHBOARD_SESSION_DELETE = "DELETE FROM dashboard_sessions WHERE id_hash = $1"
-# $1 idle timeout in seconds
-DASHBOARD_SESSION_PURGE = """
-DELETE FROM dashboard_sessions
-WHERE expires_at <= now() OR last_seen_at <= now() - make_interval(secs => $1)
-"""
-# $1 account, $2 last event id seen, $3 limit
-DASHBOARD_EVENTS_SINCE = """
-SELECT id, type, data::text AS data FROM events WHERE account_id = $1 AND id > $2 ORDER BY id LIMIT $3
 """

@@ -34,7 +34,7 @@ from gateway.clock import Clock
 from gateway.config import Settings
 from gateway.runtime import Gateway
 from gateway.sim.phone import SimOptions
-from store.database import apply_schema
+from store.database import apply_schema, connect
 
 _T = TypeVar("_T")
 
@@ -128,7 +128,7 @@ async def make_account(
     region: str | None = None,
 ) -> tuple[str, str]:
     """Create an account; return ``(account_id, token)`` (token limited to ``scopes`` if given)."""
-    conn = await asyncpg.connect(database_url)
+    conn = await connect(database_url)
     try:
         account, token = await create_account(
             conn, name, relay_mode=relay_mode, expires=expires, default_region=region

@@ -3,9 +3,7 @@
 from __future__ import annotations
 
 from datetime import UTC, date, datetime, time
-from typing import Any
 
-import asyncpg
 import msgspec
 
 from gateway.access.scopes import ALL_SCOPES
@@ -13,8 +11,9 @@ from gateway.access.tokens import ACCESS_PREFIX, generate_token, hash_token, tok
 from gateway.ids import new_id
 from gateway.sending.number_policy import ALWAYS_ALLOWED, effective_number_types
 from gateway.sending.quiet_hours import QuietHours
-from store import queries as q
-from store.database import Conn
+from store import accounts as store
+from store.accounts import AccountRow, TokenRow
+from store.database import Conn, Db
 
 __all__ = [
     "CAP_FIELDS",
@@ -23,7 +22,9 @@ __all__ = [
     "account_from_row",
     "create_account",
     "create_token",
+    "get_account",
     "revoke_token",
+    "token_infos",
     "update_caps",
     "update_number_policy",
 ]
@@ -79,42 +80,41 @@ class TokenInfo(msgspec.Struct, kw_only=True):
     revoked_at: datetime | None
 
 
-def account_from_row(row: Any) -> Account:
-    """Build an :class:`Account` from a row with the accounts columns."""
+def account_from_row(row: AccountRow) -> Account:
+    """The :class:`Account` of an ``accounts`` row (its number types and quiet hours resolved)."""
     return Account(
-        id=row["id"],
-        name=row["name"],
-        relay_mode=row["relay_mode"],
-        default_region=row["default_region"],
-        subscription_expires_at=row["subscription_expires_at"],
-        status=row["status"],
-        created_at=row["created_at"],
-        allowed_number_types=effective_number_types(row["extra_number_types"]),
-        allowed_countries=list(row["allowed_countries"]),
-        otp_per_number_hour=row["otp_per_number_hour"],
-        otp_per_number_day=row["otp_per_number_day"],
-        quiet_hours=_quiet_hours(row),
-        daily_send_limit=row["daily_send_limit"],
-        monthly_send_limit=row["monthly_send_limit"],
-        per_recipient_hour_limit=row["per_recipient_hour_limit"],
+        id=row.id,
+        name=row.name,
+        relay_mode=row.relay_mode,
+        default_region=row.default_region,
+        subscription_expires_at=row.subscription_expires_at,
+        status=row.status,
+        created_at=row.created_at,
+        allowed_number_types=effective_number_types(row.extra_number_types),
+        allowed_countries=row.allowed_countries,
+        otp_per_number_hour=row.otp_per_number_hour,
+        otp_per_number_day=row.otp_per_number_day,
+        quiet_hours=None if row.quiet_hours is None else msgspec.convert(row.quiet_hours, QuietHours),
+        daily_send_limit=row.daily_send_limit,
+        monthly_send_limit=row.monthly_send_limit,
+        per_recipient_hour_limit=row.per_recipient_hour_limit,
     )
 
 
-def _quiet_hours(row: Any) -> QuietHours | None:
-    raw = row["quiet_hours"]
-    return None if raw is None else msgspec.json.decode(raw, type=QuietHours)
+def _maybe_account(row: AccountRow | None) -> Account | None:
+    return None if row is None else account_from_row(row)
 
 
-def token_from_row(row: Any) -> TokenInfo:
-    """Build a :class:`TokenInfo` from an access_tokens row."""
+def token_from_row(row: TokenRow) -> TokenInfo:
+    """The public record of an ``access_tokens`` row."""
     return TokenInfo(
-        id=row["id"],
-        name=row["name"],
-        hint=row["hint"],
-        scopes=list(row["scopes"]),
-        created_at=row["created_at"],
-        last_used_at=row["last_used_at"],
-        revoked_at=row["revoked_at"],
+        id=row.id,
+        name=row.name,
+        hint=row.hint,
+        scopes=row.scopes,
+        created_at=row.created_at,
+        last_used_at=row.last_used_at,
+        revoked_at=row.revoked_at,
     )
 
 
@@ -135,35 +135,56 @@ async def create_account(
 ) -> tuple[Account, str]:
     """Create an account and a token with every scope; return both (the token is shown once)."""
     async with conn.transaction():
-        row = await conn.fetchrow(
-            q.ACCOUNT_INSERT, new_id("acc"), name, relay_mode, default_region, expiry_from_date(expires)
+        row = await store.insert_account(
+            conn,
+            account_id=new_id("acc"),
+            name=name,
+            relay_mode=relay_mode,
+            default_region=default_region,
+            subscription_expires_at=expiry_from_date(expires),
         )
         account = account_from_row(row)
         _, token = await create_token(conn, account.id, list(ALL_SCOPES), name="initial")
     return account, token
 
 
+async def get_account(db: Db, account_id: str) -> Account | None:
+    """The account, if it exists."""
+    return _maybe_account(await store.account_by_id(db, account_id=account_id))
+
+
 async def create_token(
-    conn: Conn | asyncpg.Pool[Any], account_id: str, scopes: list[str], *, name: str = ""
+    db: Db, account_id: str, scopes: list[str], *, name: str = ""
 ) -> tuple[TokenInfo, str]:
     """Create an access token with ``scopes``; return its record and the token (shown once)."""
     token = generate_token(ACCESS_PREFIX)
-    row = await conn.fetchrow(
-        q.TOKEN_INSERT, new_id("tok"), account_id, name, hash_token(token), token_hint(token), scopes
+    row = await store.insert_token(
+        db,
+        token_id=new_id("tok"),
+        account_id=account_id,
+        name=name,
+        token_hash=hash_token(token),
+        hint=token_hint(token),
+        scopes=scopes,
     )
     return token_from_row(row), token
 
 
-async def revoke_token(
-    conn: Conn | asyncpg.Pool[Any], token_id: str, account_id: str | None
-) -> TokenInfo | None:
+async def revoke_token(db: Db, token_id: str, account_id: str | None) -> TokenInfo | None:
     """Revoke (idempotent); None when no such token (for that account)."""
-    row = await conn.fetchrow(q.TOKEN_REVOKE, token_id, account_id)
+    row = await store.revoke_token(db, token_id=token_id, account_id=account_id)
     return None if row is None else token_from_row(row)
 
 
+async def token_infos(db: Db, account_id: str, *, after: str = "", limit: int = 10_000) -> list[TokenInfo]:
+    """The account's tokens (revoked ones too) with ids after ``after``, oldest first."""
+    return [
+        token_from_row(r) for r in await store.token_page(db, account_id=account_id, after=after, limit=limit)
+    ]
+
+
 async def update_profile(
-    conn: Conn | asyncpg.Pool[Any],
+    db: Db,
     account_id: str,
     *,
     name: str | None = None,
@@ -173,30 +194,31 @@ async def update_profile(
 ) -> Account | None:
     """Change the name, relay mode or default region (``set_region`` to change the region, to
     None too); None when no such account."""
-    row = await conn.fetchrow(
-        q.ACCOUNT_UPDATE_PROFILE, account_id, name, relay_mode, default_region, set_region
+    row = await store.update_profile(
+        db,
+        account_id=account_id,
+        name=name,
+        relay_mode=relay_mode,
+        default_region=default_region,
+        set_region=set_region,
     )
-    return None if row is None else account_from_row(row)
+    return _maybe_account(row)
 
 
-async def set_quiet_hours(
-    conn: Conn | asyncpg.Pool[Any], account_id: str, quiet_hours: QuietHours | None
-) -> Account | None:
+async def set_quiet_hours(db: Db, account_id: str, quiet_hours: QuietHours | None) -> Account | None:
     """Set (or clear, with None) the account's quiet hours, already validated; None when no such
     account. Applies to messages accepted from then on."""
-    raw = None if quiet_hours is None else msgspec.json.encode(quiet_hours).decode()
-    row = await conn.fetchrow(q.ACCOUNT_SET_QUIET_HOURS, account_id, raw)
-    return None if row is None else account_from_row(row)
+    return _maybe_account(await store.set_quiet_hours(db, account_id=account_id, quiet_hours=quiet_hours))
 
 
-async def renew(conn: Conn | asyncpg.Pool[Any], account_id: str, through: date | None) -> Account | None:
+async def renew(db: Db, account_id: str, through: date | None) -> Account | None:
     """The subscription is paid through ``through`` (None: no expiry); None when no such account."""
-    row = await conn.fetchrow(q.ACCOUNT_SET_EXPIRY, account_id, expiry_from_date(through))
-    return None if row is None else account_from_row(row)
+    row = await store.set_subscription_expiry(db, account_id=account_id, expires_at=expiry_from_date(through))
+    return _maybe_account(row)
 
 
 async def update_number_policy(
-    conn: Conn | asyncpg.Pool[Any],
+    db: Db,
     account_id: str,
     *,
     extra_number_types: list[str] | None = None,
@@ -208,30 +230,18 @@ async def update_number_policy(
 
     A running gateway sees the change within its auth cache's TTL (2 s).
     """
-    row = await conn.fetchrow(
-        q.ACCOUNT_UPDATE_NUMBER_POLICY,
-        account_id,
-        extra_number_types,
-        allowed_countries,
-        otp_per_number_hour,
-        otp_per_number_day,
+    row = await store.update_number_policy(
+        db,
+        account_id=account_id,
+        extra_number_types=extra_number_types,
+        allowed_countries=allowed_countries,
+        otp_per_number_hour=otp_per_number_hour,
+        otp_per_number_day=otp_per_number_day,
     )
-    return None if row is None else account_from_row(row)
+    return _maybe_account(row)
 
 
-async def update_caps(
-    conn: Conn | asyncpg.Pool[Any], account_id: str, changes: dict[str, int | None]
-) -> Account | None:
+async def update_caps(db: Db, account_id: str, changes: dict[str, int | None]) -> Account | None:
     """Set the sending caps named in ``changes`` (``daily_send_limit``, ``monthly_send_limit``,
     ``per_recipient_hour_limit``; None: no cap / the gateway default); None when no such account."""
-    row = await conn.fetchrow(
-        q.ACCOUNT_UPDATE_CAPS,
-        account_id,
-        changes.get("daily_send_limit"),
-        changes.get("monthly_send_limit"),
-        changes.get("per_recipient_hour_limit"),
-        "daily_send_limit" in changes,
-        "monthly_send_limit" in changes,
-        "per_recipient_hour_limit" in changes,
-    )
-    return None if row is None else account_from_row(row)
+    return _maybe_account(await store.update_caps(db, account_id=account_id, changes=changes))

@@ -19,9 +19,10 @@ from gateway.access.tokens import ACCESS_PREFIX, bearer_token, hash_token, is_we
 from gateway.clock import SYSTEM_CLOCK, Clock
 from gateway.errors import ApiError
 from gateway.timefmt import rfc3339
-from store import queries as q
+from store import accounts as store
+from store.accounts import PrincipalRow
 
-__all__ = ["Authenticator", "Principal"]
+__all__ = ["Authenticator", "Principal", "principal_from_row"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -31,6 +32,13 @@ class Principal:
     token_id: str
     scopes: frozenset[str]
     account: Account
+
+
+def principal_from_row(row: PrincipalRow) -> Principal:
+    """The :class:`Principal` of a token lookup (API token or dashboard session)."""
+    return Principal(
+        token_id=row.token_id, scopes=frozenset(row.scopes), account=account_from_row(row.account)
+    )
 
 
 _UNAUTHORIZED = "missing, malformed, unknown or revoked access token"
@@ -68,13 +76,11 @@ class Authenticator:
             return cached[0]  # only tokens the database accepted are cached: no checksum needed
         if not is_well_formed(token, ACCESS_PREFIX):
             raise ApiError("unauthorized", _UNAUTHORIZED)
-        row = await self._pool.fetchrow(q.TOKEN_AUTHENTICATE, key)
+        row = await store.authenticate(self._pool, token_hash=key)
         if row is None:
             self._cache.pop(key, None)
             raise ApiError("unauthorized", _UNAUTHORIZED)
-        principal = Principal(
-            token_id=row["token_id"], scopes=frozenset(row["scopes"]), account=account_from_row(row)
-        )
+        principal = principal_from_row(row)
         if len(self._cache) > 50_000:
             self._cache.clear()
         self._cache[key] = (principal, now + self._ttl)

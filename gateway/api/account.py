@@ -2,18 +2,16 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 import msgspec
 import phonenumbers
 
 from gateway.access.accounts import CAP_FIELDS, Account, set_quiet_hours, update_caps, update_profile
-from gateway.access.auth import Principal
 from gateway.api.fields import LABEL_PATTERN
 from gateway.api.routing import Call
 from gateway.errors import ApiError
 from gateway.sending.quiet_hours import QuietHours, sending_windows
-from gateway.timefmt import utcnow
 
 __all__ = ["AccountResponse", "AccountUpdate", "get_account", "update_account"]
 
@@ -57,11 +55,12 @@ class AccountUpdate(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     """Messages to one number in any rolling hour; ``null``: the gateway's default."""
 
 
-def _answer(principal: Principal | None, account: Account) -> AccountResponse:
+def _answer(call: Call[Any, Any], account: Account) -> AccountResponse:
+    principal = call.principal
     assert principal is not None
     return AccountResponse(
         account=account,
-        subscription_active=account.subscription_active(utcnow()),
+        subscription_active=account.subscription_active(call.services.clock.now()),
         token_id=principal.token_id,
         scopes=sorted(principal.scopes),
     )
@@ -70,7 +69,7 @@ def _answer(principal: Principal | None, account: Account) -> AccountResponse:
 async def get_account(call: Call[None, None]) -> AccountResponse:
     """The account that owns the calling token."""
     assert call.principal is not None
-    return _answer(call.principal, call.principal.account)
+    return _answer(call, call.principal.account)
 
 
 async def update_account(call: Call[AccountUpdate, None]) -> AccountResponse:
@@ -100,4 +99,4 @@ async def update_account(call: Call[AccountUpdate, None]) -> AccountResponse:
             account = await update_caps(conn, call.account_id, caps)
     assert account is not None
     call.services.authenticator.forget_account(call.account_id)  # effective at once here
-    return _answer(call.principal, account)
+    return _answer(call, account)

@@ -7,9 +7,8 @@ expired, used or dead code) gets the same ``not_found`` answer.
 
 from __future__ import annotations
 
-import json
 from datetime import datetime, timedelta
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, TypeVar
 
 import msgspec
 from starlette.requests import Request
@@ -32,7 +31,16 @@ from gateway.ids import has_prefix
 from gateway.limits import MAX_PENDING_PAIRING_CODES
 from gateway.services import Services
 from protocol import CloseCode
-from store import queries as q
+from store.devices import (
+    DeviceRow,
+    device_for_account,
+    device_page,
+    live_pairing_codes,
+    unpair_device,
+)
+from store.devices import update_device as store_update_device
+
+_T = TypeVar("_T")
 
 SimPolicy = Literal["default", "round_robin", "least_used"]
 """``scheduler.SIM_POLICIES``: see docs/api.md "SIMs"."""
@@ -197,7 +205,7 @@ def _sims(svc: Services, device: DeviceRecord, reported: list[dict[str, Any]]) -
     ]
 
 
-def _view(svc: Services, row: Any) -> DeviceView:
+def _view(svc: Services, row: DeviceRow) -> DeviceView:
     device = device_from_row(row)
     conn = svc.hub.connection(device.id)
     telemetry = conn.telemetry if conn is not None else telemetry_from_row(row)
@@ -240,16 +248,16 @@ def _view(svc: Services, row: Any) -> DeviceView:
 async def create_pairing(call: Call[PairingCodeRequest, None]) -> PairingCodeCreated:
     """A new pairing code for the caller's account."""
     svc = call.services
-    live = await svc.pool.fetchrow(q.PAIRING_LIVE_FOR_ACCOUNT, call.account_id, MAX_FAILED_TRIES)
-    if live is not None and live["live"] >= MAX_PENDING_PAIRING_CODES:
+    live = await live_pairing_codes(svc.pool, account_id=call.account_id, max_failed_tries=MAX_FAILED_TRIES)
+    if live.live >= MAX_PENDING_PAIRING_CODES and live.first_expiry is not None:
         raise ApiError.rate_limited(
-            (live["first_expiry"] - svc.clock.now()).total_seconds(),
+            (live.first_expiry - svc.clock.now()).total_seconds(),
             f"at most {MAX_PENDING_PAIRING_CODES} unused pairing codes at once; use or let one expire",
             reason="pending_pairing_codes",
             limit=MAX_PENDING_PAIRING_CODES,
         )
     code = await create_pairing_code(
-        svc.pool, call.account_id, ttl=timedelta(seconds=call.body.expires_in_seconds)
+        svc.pool, call.account_id, ttl=timedelta(seconds=call.body.expires_in_seconds), clock=svc.clock
     )
     payload = qr_payload(code.code, svc.settings.api_base_url(svc.http_port))
     return PairingCodeCreated(code=code.code, qr_payload=payload, expires_at=code.expires_at)
@@ -284,7 +292,8 @@ async def pair(call: Call[PairRequest, None]) -> Paired:
         )
     except PairingFailed:
         raise ApiError("not_found", "pairing code unknown, expired, already used or locked") from None
-    row = await svc.pool.fetchrow(q.DEVICE_FOR_ACCOUNT, device.device_id, device.account_id)
+    row = await device_for_account(svc.pool, device_id=device.device_id, account_id=device.account_id)
+    assert row is not None  # paired just now
     svc.device_changed(device_from_row(row))
     return Paired(
         device_id=device.device_id,
@@ -297,7 +306,7 @@ async def pair(call: Call[PairRequest, None]) -> Paired:
 async def list_devices(call: Call[None, PageQuery]) -> DeviceList:
     """The account's paired relays with their live state."""
     svc, query = call.services, call.query
-    rows = await svc.pool.fetch(q.DEVICE_LIST, call.account_id, query.cursor, query.limit + 1)
+    rows = await device_page(svc.pool, account_id=call.account_id, after=query.cursor, limit=query.limit + 1)
     items, next_cursor = page(rows, query.limit, lambda r: _view(svc, r), lambda d: d.id)
     return DeviceList(devices=items, next_cursor=next_cursor)
 
@@ -314,26 +323,20 @@ async def update_device(call: Call[DeviceUpdate, None]) -> DeviceResponse:
     device_id = _device_id(call)
     svc, spec = call.services, call.body
 
-    def given(value: Any) -> bool:
-        return value is not msgspec.UNSET
+    def value(v: _T | msgspec.UnsetType) -> _T | None:
+        return None if isinstance(v, msgspec.UnsetType) else v
 
-    def value(v: Any) -> Any:
-        return None if v is msgspec.UNSET else v
-
-    row = await svc.pool.fetchrow(
-        q.DEVICE_UPDATE,
-        device_id,
-        call.account_id,
-        value(spec.name),
-        value(spec.enabled),
-        value(spec.max_in_flight),
-        value(spec.per_minute_limit),
-        value(spec.per_day_limit),
-        given(spec.max_in_flight),
-        given(spec.per_minute_limit),
-        given(spec.per_day_limit),
-        value(spec.sim_policy),
-        None if spec.sim_limits is msgspec.UNSET else json.dumps(spec.sim_limits),
+    row = await store_update_device(
+        svc.pool,
+        device_id=device_id,
+        account_id=call.account_id,
+        name=value(spec.name),
+        enabled=value(spec.enabled),
+        max_in_flight=spec.max_in_flight,
+        per_minute_limit=spec.per_minute_limit,
+        per_day_limit=spec.per_day_limit,
+        sim_policy=value(spec.sim_policy),
+        sim_limits=value(spec.sim_limits),
     )
     if row is None:
         raise ApiError("not_found", "no such device", {"device_id": device_id})
@@ -345,7 +348,7 @@ async def delete_device(call: Call[None, None]) -> DeviceDeleted:
     """Unpair: the device token is revoked and an open socket is closed with 4001."""
     device_id = _device_id(call)
     svc = call.services
-    if await svc.pool.fetchval(q.DEVICE_UNPAIR, device_id, call.account_id) is None:
+    if not await unpair_device(svc.pool, device_id=device_id, account_id=call.account_id):
         raise ApiError("not_found", "no such device", {"device_id": device_id})
     svc.device_removed(device_id)
     await svc.hub.close_device(device_id, CloseCode.DEVICE_UNPAIRED, "device unpaired")

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import time
 
 import msgspec
 
@@ -11,7 +10,7 @@ from gateway import __version__
 from gateway.api.routing import Call, Reply
 from gateway.errors import ErrorBody
 from gateway.services import Services
-from store import queries as q
+from store.health import ping
 
 __all__ = ["Health", "health"]
 
@@ -36,7 +35,7 @@ async def _database_up(svc: Services) -> bool:
     try:
         async with asyncio.timeout(DB_CHECK_TIMEOUT):
             async with pool.acquire() as conn:
-                await conn.fetchval(q.PING)
+                await ping(conn)
     except Exception:  # whatever it is, the database is not answering: report, never raise
         return False
     return True
@@ -51,7 +50,7 @@ async def health(call: Call[None, None]) -> Reply:
         status="ok" if up else "degraded",
         version=__version__,
         database="ok" if up else "down",
-        uptime_seconds=round(time.monotonic() - svc.started_at, 3),
+        uptime_seconds=round(svc.clock.monotonic() - svc.started_at, 3),
         error=None if up else ErrorBody(code="unavailable", message="database unreachable"),
     )
     if up:

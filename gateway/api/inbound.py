@@ -11,7 +11,7 @@ import msgspec
 from gateway.api.common import PageQuery, invalid_query, page
 from gateway.api.routing import Call
 from gateway.recipients.numbers import InvalidNumber, e164
-from store import queries as q
+from store.inbound import InboundRow, inbound_page
 
 __all__ = ["InboundList", "InboundQuery", "InboundView", "list_inbound"]
 
@@ -52,17 +52,17 @@ class InboundList(msgspec.Struct, kw_only=True):
     next_cursor: str | None
 
 
-def _view(row: Any) -> InboundView:
+def _view(row: InboundRow) -> InboundView:
     return InboundView(
-        id=row["id"],
-        from_=row["from_number"],
-        text=row["body"],
-        device_id=row["device_id"],
-        sim_slot=row["sim_slot"],
-        received_at=row["received_at"],
-        stored_at=row["stored_at"],
-        opt_action=row["opt_action"],
-        in_reply_to=row["in_reply_to"],
+        id=row.id,
+        from_=row.from_number,
+        text=row.body,
+        device_id=row.device_id,
+        sim_slot=row.sim_slot,
+        received_at=row.received_at,
+        stored_at=row.stored_at,
+        opt_action=row.opt_action,
+        in_reply_to=row.in_reply_to,
     )
 
 
@@ -76,8 +76,13 @@ async def list_inbound(call: Call[None, InboundQuery]) -> InboundList:
             sender = e164(sender, call.principal.account.default_region)
         except InvalidNumber as exc:
             raise invalid_query("from", str(exc)) from None
-    rows = await call.services.pool.fetch(
-        q.INBOUND_LIST, call.account_id, sender, query.since, query.cursor, query.limit + 1
+    rows = await inbound_page(
+        call.services.pool,
+        account_id=call.account_id,
+        sender=sender,
+        since=query.since,
+        after=query.cursor,
+        limit=query.limit + 1,
     )
     items, next_cursor = page(rows, query.limit, _view, lambda v: v.id)
     return InboundList(inbound=items, next_cursor=next_cursor)

@@ -3,7 +3,6 @@
 
 from __future__ import annotations
 
-import json
 from datetime import UTC, datetime
 from typing import Annotated, Any, Literal
 
@@ -153,7 +152,7 @@ def _view_fields(r: Any) -> dict[str, Any]:
         "priority": _PRIORITY_NAMES.get(r["priority"], "normal"),
         "encoding": r["encoding"],
         "segments": r["segments"],
-        "metadata": json.loads(r["metadata"]) if r["metadata"] else None,
+        "metadata": r["metadata"] or None,
         "queued_at": r["queued_at"],
         "dispatched_at": r["dispatched_at"],
         "sent_at": r["sent_at"],

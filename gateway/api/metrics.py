@@ -8,7 +8,6 @@ block ``/metrics`` at the proxy.
 from __future__ import annotations
 
 import asyncio
-import time
 
 from starlette.requests import Request
 from starlette.responses import Response
@@ -47,7 +46,7 @@ async def metrics(request: Request) -> Response:
             "relaygate_uptime_seconds",
             "gauge",
             "Seconds since the gateway started.",
-            time.monotonic() - svc.started_at,
+            svc.clock.monotonic() - svc.started_at,
         ),
         _line(
             "relaygate_tasks",

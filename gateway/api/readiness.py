@@ -21,8 +21,8 @@ from gateway.readiness import (
     check_webhook,
     ready,
 )
-from gateway.timefmt import utcnow
-from store import queries as q
+from store.devices import devices_of_account
+from store.health import messages_since, webhook_readiness
 
 __all__ = ["Readiness", "launch_readiness"]
 
@@ -39,9 +39,9 @@ async def launch_readiness(call: Call[None, None]) -> Readiness:
     """Token, subscription, relays, webhook, limits and queue, each pass, warn or fail."""
     assert call.principal is not None
     svc, account = call.services, call.principal.account
-    now = utcnow()
+    now = svc.clock.now()
     relays: list[RelayFacts] = []
-    for row in await svc.pool.fetch(q.DEVICE_ALL_FOR_ACCOUNT, account.id):
+    for row in await devices_of_account(svc.pool, account_id=account.id):
         device = device_from_row(row)
         conn = svc.hub.connection(device.id)
         telemetry = conn.telemetry if conn is not None else telemetry_from_row(row)
@@ -58,16 +58,15 @@ async def launch_readiness(call: Call[None, None]) -> Readiness:
                 per_day=device.per_day_limit,
             )
         )
-    hooks = await svc.pool.fetchrow(q.WEBHOOK_READINESS, account.id)
-    assert hooks is not None
+    hooks = await webhook_readiness(svc.pool, account_id=account.id)
     since_id = id_floor("req", (now - timedelta(days=1)).timestamp())
-    sent_last_day = int(await svc.pool.fetchval(q.MESSAGE_COUNT_SINCE, account.id, since_id))
+    sent_last_day = await messages_since(svc.pool, account_id=account.id, id_floor=since_id)
     blocked = svc.queue.blocked(account.id)
     checks = [
         check_token(call.principal.scopes),
         check_subscription(account.subscription_expires_at, now),
         check_relays(relays),
-        check_webhook(int(hooks["endpoints"]), hooks["last_test"]),
+        check_webhook(hooks.endpoints, hooks.last_test),
         check_limits(relays, sent_last_day),
         check_queue(
             svc.pipeline.queue_depth(account.id),

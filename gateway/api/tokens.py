@@ -9,7 +9,7 @@ from typing import Annotated
 
 import msgspec
 
-from gateway.access.accounts import TokenInfo, create_token, revoke_token, token_from_row
+from gateway.access.accounts import TokenInfo, create_token, revoke_token, token_infos
 from gateway.access.scopes import ALL_SCOPES, Scope
 from gateway.api.common import PageQuery, page
 from gateway.api.fields import Label100
@@ -17,7 +17,7 @@ from gateway.api.routing import Call
 from gateway.errors import ApiError
 from gateway.ids import has_prefix
 from gateway.limits import MAX_ACTIVE_TOKENS, too_many
-from store import queries as q
+from store.accounts import active_token_count
 
 __all__ = ["TokenCreate", "TokenCreated", "TokenList", "TokenRevoked", "create", "list_tokens", "revoke"]
 
@@ -54,10 +54,10 @@ class TokenRevoked(msgspec.Struct, kw_only=True):
 
 async def list_tokens(call: Call[None, PageQuery]) -> TokenList:
     """Every token of the account, revoked ones included, oldest first."""
-    rows = await call.services.pool.fetch(
-        q.TOKEN_LIST, call.account_id, call.query.cursor, call.query.limit + 1
+    rows = await token_infos(
+        call.services.pool, call.account_id, after=call.query.cursor, limit=call.query.limit + 1
     )
-    items, next_cursor = page(rows, call.query.limit, token_from_row, lambda t: t.id)
+    items, next_cursor = page(rows, call.query.limit, lambda t: t, lambda t: t.id)
     return TokenList(tokens=items, next_cursor=next_cursor)
 
 
@@ -68,7 +68,7 @@ async def create(call: Call[TokenCreate, None]) -> TokenCreated:
     if missing:
         raise ApiError("forbidden", "a token cannot grant scopes its creator lacks", {"scopes": missing})
     pool = call.services.pool
-    if await pool.fetchval(q.TOKEN_ACTIVE_COUNT, call.account_id) >= MAX_ACTIVE_TOKENS:
+    if await active_token_count(pool, account_id=call.account_id) >= MAX_ACTIVE_TOKENS:
         raise too_many("access_tokens", MAX_ACTIVE_TOKENS, "active access tokens")
     wanted: set[str] = set(call.body.scopes)
     scopes = [s for s in ALL_SCOPES if s in wanted]

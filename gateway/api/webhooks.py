@@ -3,7 +3,6 @@ delivery log (list, get with attempts, manual retry). Scope ``webhooks.manage``.
 
 from __future__ import annotations
 
-import json
 from datetime import datetime
 from typing import Annotated, Any, Literal
 from urllib.parse import urlsplit
@@ -354,7 +353,7 @@ async def get_delivery(call: Call[None, None]) -> DeliveryDetail:
     if row is None:
         raise ApiError("not_found", "no such delivery")
     attempts = [DeliveryAttempt(**dict(a)) for a in await pool.fetch(q.DELIVERY_ATTEMPTS, delivery_id)]
-    data = json.loads(row["data"]) if isinstance(row["data"], str) else row["data"]
+    data = row["data"]
     payload = {"type": row["event_type"], "data": data}
     return DeliveryDetail(delivery=_delivery(row), payload=payload, attempts_log=attempts)
 

@@ -15,6 +15,7 @@ from gateway.access.accounts import (
     Account,
     account_from_row,
     create_account,
+    get_account,
     renew,
     update_caps,
     update_number_policy,
@@ -22,7 +23,7 @@ from gateway.access.accounts import (
 from gateway.cli.common import Command, Subcommands
 from gateway.sending.number_policy import parse_countries, parse_number_types
 from gateway.timefmt import rfc3339
-from store import queries as q
+from store.accounts import all_accounts
 from store.database import Conn
 
 __all__ = ["COMMANDS", "add_commands", "cap_changes", "number_policy_changes"]
@@ -105,7 +106,7 @@ def _print_account(account: Account, as_json: bool) -> None:
 
 
 async def _accounts_list(conn: Conn, args: argparse.Namespace) -> int:
-    for row in await conn.fetch(q.ACCOUNT_LIST):
+    for row in await all_accounts(conn):
         account = account_from_row(row)
         if args.json:
             print(msgspec.json.encode(account).decode())
@@ -126,11 +127,11 @@ async def _accounts_renew(conn: Conn, args: argparse.Namespace) -> int:
 
 
 async def _accounts_show(conn: Conn, args: argparse.Namespace) -> int:
-    row = await conn.fetchrow(q.ACCOUNT_BY_ID, args.account_id)
-    if row is None:
+    account = await get_account(conn, args.account_id)
+    if account is None:
         print(f"relaygate: no account {args.account_id}", file=sys.stderr)
         return 1
-    _print_account(account_from_row(row), args.json)
+    _print_account(account, args.json)
     return 0
 
 

@@ -9,7 +9,7 @@ import sys
 from gateway.cli.common import Command, Subcommands
 from gateway.fleet.pairing import create_pairing_code, qr_payload
 from gateway.timefmt import rfc3339
-from store import queries as q
+from store.accounts import account_by_id
 from store.database import Conn
 
 __all__ = ["COMMANDS", "add_commands"]
@@ -24,7 +24,7 @@ def add_commands(sub: Subcommands) -> None:
 
 
 async def _pairing_code(conn: Conn, args: argparse.Namespace) -> int:
-    if await conn.fetchrow(q.ACCOUNT_BY_ID, args.account) is None:
+    if await account_by_id(conn, account_id=args.account) is None:
         print(f"relaygate: no account {args.account}", file=sys.stderr)
         return 1
     settings = args.settings

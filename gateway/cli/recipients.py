@@ -15,7 +15,7 @@ from gateway.errors import ApiError
 from gateway.recipients.directory import is_opted_out, set_opt_out
 from gateway.recipients.importer import CsvReader, RowError, import_file
 from gateway.recipients.numbers import InvalidNumber, e164
-from store import queries as q
+from store.accounts import account_by_id
 from store.database import Conn
 
 __all__ = ["COMMANDS", "add_commands"]
@@ -55,13 +55,13 @@ def _progress_bar(done: int, total: int) -> None:
 
 
 async def _recipients_import(conn: Conn, args: argparse.Namespace) -> int:
-    row = await conn.fetchrow(q.ACCOUNT_BY_ID, args.account)
+    row = await account_by_id(conn, account_id=args.account)
     if row is None:
         print(f"relaygate: no account {args.account}", file=sys.stderr)
         return 1
     try:
         data = await asyncio.to_thread(Path(args.file).read_bytes)
-        reader = CsvReader(data, row["default_region"], max_rows=None)
+        reader = CsvReader(data, row.default_region, max_rows=None)
         report = await import_file(
             conn,
             args.account,
@@ -99,12 +99,12 @@ def _print_row_errors(errors: list[RowError]) -> None:
 
 
 async def _recipients_opt(conn: Conn, args: argparse.Namespace) -> int:
-    row = await conn.fetchrow(q.ACCOUNT_BY_ID, args.account)
+    row = await account_by_id(conn, account_id=args.account)
     if row is None:
         print(f"relaygate: no account {args.account}", file=sys.stderr)
         return 1
     try:
-        phone = e164(args.phone, row["default_region"])
+        phone = e164(args.phone, row.default_region)
     except InvalidNumber as exc:
         print(f"relaygate: {args.phone}: {exc}", file=sys.stderr)
         return 2

@@ -8,11 +8,11 @@ import sys
 
 import msgspec
 
-from gateway.access.accounts import create_token, revoke_token, token_from_row
+from gateway.access.accounts import create_token, revoke_token, token_infos
 from gateway.access.scopes import ALL_SCOPES, parse_scopes
 from gateway.cli.common import Command, Subcommands
 from gateway.timefmt import rfc3339
-from store import queries as q
+from store.accounts import account_by_id
 from store.database import Conn
 
 __all__ = ["COMMANDS", "add_commands"]
@@ -41,7 +41,7 @@ async def _tokens_create(conn: Conn, args: argparse.Namespace) -> int:
     except ValueError as exc:
         print(f"relaygate: {exc}", file=sys.stderr)
         return 2
-    if await conn.fetchrow(q.ACCOUNT_BY_ID, args.account) is None:
+    if await account_by_id(conn, account_id=args.account) is None:
         print(f"relaygate: no account {args.account}", file=sys.stderr)
         return 1
     info, token = await create_token(conn, args.account, scopes, name=args.name)
@@ -54,11 +54,10 @@ async def _tokens_create(conn: Conn, args: argparse.Namespace) -> int:
 
 
 async def _tokens_list(conn: Conn, args: argparse.Namespace) -> int:
-    if await conn.fetchrow(q.ACCOUNT_BY_ID, args.account) is None:
+    if await account_by_id(conn, account_id=args.account) is None:
         print(f"relaygate: no account {args.account}", file=sys.stderr)
         return 1
-    for row in await conn.fetch(q.TOKEN_LIST, args.account, "", 10_000):
-        info = token_from_row(row)
+    for info in await token_infos(conn, args.account):
         if args.json:
             print(msgspec.json.encode(info).decode())
         else:

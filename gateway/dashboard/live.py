@@ -5,7 +5,7 @@ offline``, ``otp.verified``, ``webhook.test`` — is already an ``events`` row w
 transaction that made it, and the ``events_notify`` trigger NOTIFYs ``relaygate_events`` on
 commit. :class:`LiveFeed` (background task ``dashboard.live``) LISTENs on its own connection
 and wakes every open stream; each stream then reads its account's events after the last id it
-sent (``DASHBOARD_EVENTS_SINCE``) and writes them as ``id:``/``data:`` lines. Nothing polls:
+sent (:func:`store.dashboard.events_since`) and writes them as ``id:``/``data:`` lines. Nothing polls:
 a stream sleeps until a NOTIFY (or, as a safety net, every :data:`SAFETY_WAKE` seconds, when it
 also re-checks the session and sends a keep-alive comment).
 
@@ -21,12 +21,11 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import time
 from collections.abc import AsyncIterator
-from typing import Any
 
 import asyncpg
+import msgspec
 from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
 from ulid import ULID
@@ -35,8 +34,8 @@ from gateway.dashboard.sessions import signed_in
 from gateway.ids import has_prefix
 from gateway.logs import get_logger
 from gateway.services import Services
-from store import queries as q
-from store.database import CONNECT_TIMEOUT, DATABASE_DOWN
+from store.dashboard import LiveEventRow, events_since
+from store.database import CONNECT_TIMEOUT, DATABASE_DOWN, connect
 
 __all__ = ["LiveFeed", "event_stream", "floor_id"]
 
@@ -48,6 +47,7 @@ signed-out or revoked session stops receiving events within this time)."""
 RETRY_MS = 2000
 """The ``retry:`` a stream announces: how soon a browser reconnects after losing it."""
 BATCH = 500
+_encode = msgspec.json.Encoder().encode
 _LISTEN_ERRORS: tuple[type[BaseException], ...] = (*DATABASE_DOWN, asyncpg.PostgresError)
 
 
@@ -89,7 +89,7 @@ class LiveFeed:
         while True:
             lost = asyncio.Event()
             try:
-                listener = await asyncpg.connect(database_url, timeout=CONNECT_TIMEOUT)
+                listener = await connect(database_url, timeout=CONNECT_TIMEOUT)
             except _LISTEN_ERRORS as exc:
                 log.warning("dashboard.listen_failed", error=repr(exc))
                 await asyncio.sleep(1.0)
@@ -113,9 +113,9 @@ def floor_id(at: float) -> str:
     return "evt_" + str(ULID.from_bytes(int(at * 1000).to_bytes(6, "big") + bytes(10)))
 
 
-def _frame(row: Any) -> str:
-    data = json.dumps({"type": row["type"], "data": json.loads(row["data"])}, separators=(",", ":"))
-    return f"id: {row['id']}\ndata: {data}\n\n"
+def _frame(row: LiveEventRow) -> str:
+    data = _encode({"type": row.type, "data": msgspec.Raw(row.data)}).decode()
+    return f"id: {row.id}\ndata: {data}\n\n"
 
 
 async def event_stream(request: Request) -> Response:
@@ -140,11 +140,11 @@ async def event_stream(request: Request) -> Response:
                 tick = feed.tick  # taken before reading: no wake is lost
                 try:
                     while True:
-                        rows = await svc.pool.fetch(q.DASHBOARD_EVENTS_SINCE, account_id, cursor, BATCH)
+                        rows = await events_since(svc.pool, account_id=account_id, after=cursor, limit=BATCH)
                         for row in rows:
                             yield _frame(row)
                         if rows:
-                            cursor = rows[-1]["id"]
+                            cursor = rows[-1].id
                         if len(rows) < BATCH:
                             break
                 except DATABASE_DOWN:  # the database is away: the next wake or keep-alive tries again

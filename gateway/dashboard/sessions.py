@@ -27,10 +27,9 @@ from dataclasses import dataclass
 from starlette.requests import Request
 from starlette.responses import Response
 
-from gateway.access.accounts import account_from_row
-from gateway.access.auth import Principal
+from gateway.access.auth import Principal, principal_from_row
 from gateway.services import Services
-from store import queries as q
+from store import dashboard as store
 
 __all__ = [
     "LOGIN_COOKIE",
@@ -102,9 +101,9 @@ async def open_session(svc: Services, principal: Principal) -> str:
     sid = _b64(secrets.token_bytes(32))
     settings = svc.settings
     async with svc.pool.acquire() as conn:
-        await conn.execute(q.DASHBOARD_SESSION_PURGE, settings.dashboard_idle_timeout)
-        await conn.execute(
-            q.DASHBOARD_SESSION_CREATE, _hash(sid), principal.token_id, settings.dashboard_session_max_age
+        await store.purge_sessions(conn, idle_timeout=settings.dashboard_idle_timeout)
+        await store.create_session(
+            conn, id_hash=_hash(sid), token_id=principal.token_id, max_age=settings.dashboard_session_max_age
         )
     return f"{sid}.{_mac(svc, 'session', sid)}"
 
@@ -115,20 +114,18 @@ async def signed_in(request: Request) -> Session | None:
     sid = _session_id(svc, request.cookies.get(SESSION_COOKIE))
     if sid is None:
         return None
-    row = await svc.pool.fetchrow(
-        q.DASHBOARD_SESSION_PRINCIPAL, _hash(sid), svc.settings.dashboard_idle_timeout
+    row = await store.session_principal(
+        svc.pool, id_hash=_hash(sid), idle_timeout=svc.settings.dashboard_idle_timeout
     )
     if row is None:
         return None
-    principal = Principal(
-        token_id=row["token_id"], scopes=frozenset(row["scopes"]), account=account_from_row(row)
-    )
+    principal = principal_from_row(row)
     return Session(principal=principal, csrf=_mac(svc, "csrf", sid), id_hash=_hash(sid))
 
 
 async def end_session(svc: Services, session: Session) -> None:
     """Sign out: the session row goes, so its cookie opens nothing any more."""
-    await svc.pool.execute(q.DASHBOARD_SESSION_DELETE, session.id_hash)
+    await store.delete_session(svc.pool, id_hash=session.id_hash)
 
 
 def check_csrf(session: Session, submitted: str | None) -> bool:

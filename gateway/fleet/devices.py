@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
 from protocol import Heartbeat, Hello
+from store.devices import DeviceRow
 
-__all__ = ["DeviceRecord", "LiveTelemetry", "device_from_row", "sim_limits_from"]
+__all__ = ["DeviceRecord", "LiveTelemetry", "device_from_row", "telemetry_from_row"]
 
 DEFAULT_MAX_IN_FLIGHT = 10
 DEFAULT_PER_MINUTE = 30
@@ -70,46 +70,35 @@ class LiveTelemetry:
             self.battery, self.charging, self.signal = frame.battery, frame.charging, frame.signal
             self.network = frame.network
 
-    def sims_json(self) -> str:
-        """The SIM list as JSON text for the database."""
-        return json.dumps(self.sims)
 
-
-def device_from_row(row: Any) -> DeviceRecord:
-    """A :class:`DeviceRecord` from a devices row."""
+def device_from_row(row: DeviceRow) -> DeviceRecord:
+    """The :class:`DeviceRecord` of a devices row."""
     return DeviceRecord(
-        id=row["id"],
-        account_id=row["account_id"],
-        name=row["name"],
-        model=row["model"],
-        app_version=row["app_version"],
-        enabled=row["enabled"],
-        max_in_flight=row["max_in_flight"],
-        per_minute_limit=row["per_minute_limit"],
-        per_day_limit=row["per_day_limit"],
-        paired_at=row["paired_at"],
-        last_seen_at=row["last_seen_at"],
-        sim_policy=row["sim_policy"],
-        sim_limits=sim_limits_from(row["sim_limits"]),
+        id=row.id,
+        account_id=row.account_id,
+        name=row.name,
+        model=row.model,
+        app_version=row.app_version,
+        enabled=row.enabled,
+        max_in_flight=row.max_in_flight,
+        per_minute_limit=row.per_minute_limit,
+        per_day_limit=row.per_day_limit,
+        paired_at=row.paired_at,
+        last_seen_at=row.last_seen_at,
+        sim_policy=row.sim_policy,
+        sim_limits={int(slot): limit for slot, limit in row.sim_limits.items()},
     )
 
 
-def sim_limits_from(value: Any) -> dict[int, int]:
-    """``{slot: limit}`` from the stored JSON object (``{"0": 200}``)."""
-    raw = json.loads(value) if isinstance(value, str) else dict(value or {})
-    return {int(slot): int(limit) for slot, limit in raw.items()}
-
-
-def telemetry_from_row(row: Any) -> LiveTelemetry:
+def telemetry_from_row(row: DeviceRow) -> LiveTelemetry:
     """The last flushed telemetry of a device (shown while it is offline)."""
-    sims = row["sims"]
     return LiveTelemetry(
-        battery=row["battery"],
-        charging=row["charging"],
-        signal=row["signal"],
-        network=row["network"],
-        sims=json.loads(sims) if isinstance(sims, str) else list(sims or []),
-        queue_length=row["queue_length"],
-        app_version=row["app_version"],
-        last_seen_at=row["last_seen_at"],
+        battery=row.battery,
+        charging=row.charging,
+        signal=row.signal,
+        network=row.network,
+        sims=list(row.sims),
+        queue_length=row.queue_length,
+        app_version=row.app_version,
+        last_seen_at=row.last_seen_at,
     )

@@ -28,9 +28,9 @@ from gateway.fleet.link import CancelOutcome, RelayLink
 from gateway.logs import get_logger
 from gateway.timefmt import utcnow
 from protocol import CancelResult, CloseCode, RelaySession, Report, SessionState
-from store import queries as q
 from store.batcher import Batcher, write_isolating
-from store.outbox import insert_events
+from store.devices import flush_telemetry
+from store.outbox import EventRow, insert_events
 
 __all__ = ["NullRelayEvents", "RelayConnection", "RelayEvents", "RelayHub", "close_connection"]
 
@@ -155,9 +155,7 @@ class RelayHub:
         self._unpaired: set[str] = set()
         self.closing = False
         """Set by :meth:`close_all`: links opening from now on are refused."""
-        self.event_writer: Batcher[tuple[str, str, str, str], None] = Batcher(
-            pool, insert_events, name="relay.events"
-        )
+        self.event_writer: Batcher[EventRow, None] = Batcher(pool, insert_events, name="relay.events")
 
     # --- registry -----------------------------------------------------------------------------
 
@@ -399,17 +397,17 @@ async def close_connection(conn: RelayConnection) -> None:
 
 async def _write_telemetry(db: Any, rows: Sequence[tuple[str, LiveTelemetry]]) -> list[None]:
     """One ``UPDATE`` for the telemetry of many devices."""
-    await db.execute(
-        q.DEVICE_TELEMETRY_FLUSH,
-        [d for d, _ in rows],
-        [t.last_seen_at for _, t in rows],
-        [t.battery for _, t in rows],
-        [t.charging for _, t in rows],
-        [t.signal for _, t in rows],
-        [t.network for _, t in rows],
-        [t.sims_json() for _, t in rows],
-        [t.queue_length for _, t in rows],
-        [t.app_version for _, t in rows],
+    await flush_telemetry(
+        db,
+        device_ids=[d for d, _ in rows],
+        last_seen_at=[t.last_seen_at for _, t in rows],
+        battery=[t.battery for _, t in rows],
+        charging=[t.charging for _, t in rows],
+        signal=[t.signal for _, t in rows],
+        network=[t.network for _, t in rows],
+        sims=[t.sims for _, t in rows],
+        queue_length=[t.queue_length for _, t in rows],
+        app_version=[t.app_version for _, t in rows],
     )
     return [None] * len(rows)
 

@@ -22,7 +22,8 @@ from gateway.ids import new_id
 from gateway.logs import get_logger
 from gateway.recipients.directory import set_opt_out
 from gateway.recipients.numbers import InvalidNumber, e164
-from store import queries as q
+from store.accounts import account_by_id
+from store.inbound import insert_inbound, latest_sent_to
 
 __all__ = ["OPT_IN_WORDS", "OPT_OUT_WORDS", "InboundDesk", "InboundSms", "keyword"]
 
@@ -72,11 +73,11 @@ class InboundDesk:
         sender = _CONTROL.sub("", sms.sender).strip()[:32] or "unknown"
         word = keyword(sms.text)
         async with self._pool.acquire() as conn, conn.transaction():
-            account = await conn.fetchrow(q.ACCOUNT_BY_ID, sms.account_id)
+            account = await account_by_id(conn, account_id=sms.account_id)
             if account is None:
                 return None
             try:
-                number: str | None = e164(sender, account["default_region"])
+                number: str | None = e164(sender, account.default_region)
             except InvalidNumber:
                 number = None  # an alphanumeric sender id: stored, never opted out
             action: Literal["opted_out", "opted_in"] | None = None
@@ -86,22 +87,24 @@ class InboundDesk:
                 action = "opted_in"
             inbound_id = new_id("inb")
             reply_to = (
-                None if number is None else await conn.fetchval(q.INBOUND_REPLY_TO, sms.account_id, number)
+                None
+                if number is None
+                else await latest_sent_to(conn, account_id=sms.account_id, to_number=number)
             )
-            stored = await conn.fetchval(
-                q.INBOUND_INSERT,
-                inbound_id,
-                sms.account_id,
-                sms.device_id,
-                sms.relay_id,
-                number or sender,
-                sms.text,
-                sms.sim_slot,
-                sms.received_at,
-                action,
-                reply_to,
+            stored = await insert_inbound(
+                conn,
+                inbound_id=inbound_id,
+                account_id=sms.account_id,
+                device_id=sms.device_id,
+                relay_message_id=sms.relay_id,
+                from_number=number or sender,
+                body=sms.text,
+                sim_slot=sms.sim_slot,
+                received_at=sms.received_at,
+                opt_action=action,
+                in_reply_to=reply_to,
             )
-            if stored is None:
+            if not stored:
                 return None
             data = InboundEventData(
                 inbound_id=inbound_id,

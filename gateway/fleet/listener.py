@@ -48,9 +48,9 @@ from protocol import (
     ReportReceived,
     negotiate,
 )
-from store import queries as q
 from store.batcher import ItemRejected
 from store.database import DATABASE_DOWN
+from store.devices import device_by_token
 
 __all__ = ["RelayListener"]
 
@@ -127,7 +127,7 @@ class RelayListener:
         known = self.hub.known_device(key)  # a reconnect of a device this process has seen
         if known is None:
             try:
-                row = await self._pool.fetchrow(q.DEVICE_BY_TOKEN, key)
+                row = await device_by_token(self._pool, token_hash=key)
             except DATABASE_DOWN:  # not a bad token: the relay keeps it and retries
                 response = _reject(
                     http.HTTPStatus.SERVICE_UNAVAILABLE,

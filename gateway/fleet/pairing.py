@@ -22,9 +22,11 @@ from urllib.parse import parse_qs, quote, urlsplit
 import asyncpg
 
 from gateway.access.tokens import DEVICE_PREFIX, generate_token, hash_token
+from gateway.clock import SYSTEM_CLOCK, Clock
 from gateway.ids import new_id
-from gateway.timefmt import utcnow
-from store import queries as q
+from store import devices as store
+from store.accounts import account_by_id
+from store.database import Db
 
 __all__ = [
     "CODE_ALPHABET",
@@ -97,15 +99,21 @@ def parse_qr_payload(payload: str) -> str | None:
 
 
 async def create_pairing_code(
-    conn: asyncpg.Pool[Any] | Any, account_id: str, *, ttl: timedelta = DEFAULT_TTL
+    db: Db, account_id: str, *, ttl: timedelta = DEFAULT_TTL, clock: Clock = SYSTEM_CLOCK
 ) -> PairingCode:
-    """A new single-use code for ``account_id``."""
+    """A new single-use code for ``account_id``, expiring ``ttl`` after ``clock``'s now (whether
+    it is still live is then judged by the database's ``now()``)."""
     raw = "".join(secrets.choice(CODE_ALPHABET) for _ in range(CODE_LENGTH))
     lookup, secret = raw[:4], raw[4:]
-    expires_at = utcnow() + ttl
+    expires_at = clock.now() + ttl
     code_id = new_id("pair")
-    await conn.execute(
-        q.PAIRING_INSERT, code_id, account_id, lookup, _secret_hash(lookup, secret), expires_at
+    await store.insert_pairing_code(
+        db,
+        code_id=code_id,
+        account_id=account_id,
+        lookup=lookup,
+        secret_hash=_secret_hash(lookup, secret),
+        expires_at=expires_at,
     )
     return PairingCode(id=code_id, code=f"{lookup}-{secret}", expires_at=expires_at)
 
@@ -125,23 +133,29 @@ async def pair_device(
     SMSGate phones get ``rgm`` tokens that only the mobile API accepts."""
     lookup, secret = code[:4], code[4:]
     async with pool.acquire() as conn, conn.transaction():
-        rows = await conn.fetch(q.PAIRING_LIVE_BY_LOOKUP, lookup, MAX_FAILED_TRIES)
+        rows = await store.lock_live_codes(conn, lookup=lookup, max_failed_tries=MAX_FAILED_TRIES)
         wanted = _secret_hash(lookup, secret)
-        match = next((r for r in rows if secrets.compare_digest(bytes(r["secret_hash"]), wanted)), None)
+        match = next((r for r in rows if secrets.compare_digest(r.secret_hash, wanted)), None)
         if match is None:
             # committed with the transaction: the failed try counts even though pairing fails
             if rows:
-                await conn.execute(q.PAIRING_COUNT_FAILURE, [r["id"] for r in rows])
+                await store.count_pairing_failures(conn, code_ids=[r.id for r in rows])
         else:
             token = generate_token(token_prefix)
             device_id = new_id("dev")
-            await conn.execute(
-                q.DEVICE_INSERT, device_id, match["account_id"], name, model, app_version, hash_token(token)
+            await store.insert_device(
+                conn,
+                device_id=device_id,
+                account_id=match.account_id,
+                name=name,
+                model=model,
+                app_version=app_version,
+                token_hash=hash_token(token),
             )
-            await conn.execute(q.PAIRING_MARK_USED, match["id"], device_id)
+            await store.mark_code_used(conn, code_id=match.id, device_id=device_id)
     if match is None:
         raise PairingFailed
-    return PairedDevice(device_id=device_id, account_id=match["account_id"], device_token=token, name=name)
+    return PairedDevice(device_id=device_id, account_id=match.account_id, device_token=token, name=name)
 
 
 async def register_device(
@@ -152,9 +166,15 @@ async def register_device(
     token = generate_token(token_prefix)
     device_id = new_id("dev")
     async with pool.acquire() as conn, conn.transaction():
-        if await conn.fetchval(q.ACCOUNT_BY_ID, account_id) is None:
+        if await account_by_id(conn, account_id=account_id) is None:
             return None
-        await conn.execute(
-            q.DEVICE_INSERT, device_id, account_id, name, model, app_version, hash_token(token)
+        await store.insert_device(
+            conn,
+            device_id=device_id,
+            account_id=account_id,
+            name=name,
+            model=model,
+            app_version=app_version,
+            token_hash=hash_token(token),
         )
     return PairedDevice(device_id=device_id, account_id=account_id, device_token=token, name=name)

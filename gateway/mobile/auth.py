@@ -20,7 +20,7 @@ from gateway.errors import ApiError
 from gateway.fleet.devices import DeviceRecord, LiveTelemetry, device_from_row, telemetry_from_row
 from gateway.secret import ServerSecret
 from gateway.services import Services
-from store import queries as q
+from store.devices import device_by_token
 
 __all__ = [
     "PHONE_PREFIX",
@@ -65,7 +65,7 @@ async def phone_device(request: Request, svc: Services) -> tuple[DeviceRecord, L
     key = hash_token(token)
     known = svc.hub.known_device(key)
     if known is None:
-        row = await svc.pool.fetchrow(q.DEVICE_BY_TOKEN, key)
+        row = await device_by_token(svc.pool, token_hash=key)
         if row is None:
             raise _unauthorized("unknown, revoked or unpaired device token; register again")
         known = device_from_row(row), telemetry_from_row(row)

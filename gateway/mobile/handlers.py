@@ -50,8 +50,8 @@ from gateway.mobile.telemetry import apply_ping
 from gateway.services import Services
 from gateway.timefmt import utcnow
 from protocol import Report
-from store import queries as q
 from store.batcher import ItemRejected
+from store.devices import device_for_account
 
 __all__ = [
     "WEBHOOK_EVENTS",
@@ -157,7 +157,8 @@ async def register(request: Request) -> Response:
             paired = await pair_device(svc.pool, code, **details)
         except PairingFailed:
             raise ApiError("unauthorized", "pairing code unknown, expired, already used or locked") from None
-    row = await svc.pool.fetchrow(q.DEVICE_FOR_ACCOUNT, paired.device_id, paired.account_id)
+    row = await device_for_account(svc.pool, device_id=paired.device_id, account_id=paired.account_id)
+    assert row is not None  # paired just now
     device = device_from_row(row)
     telemetry = LiveTelemetry(sims=_sims(spec.simCards), app_version=_app_version(request) or None)
     svc.device_changed(device)

@@ -352,9 +352,7 @@ class OtpService:
     ) -> SentOtp | None:
         """Record ``key`` with ``answer``; if it was used before, the first answer (or conflict)."""
         digest = hashlib.sha256(request_body).digest()
-        inserted = await conn.fetchval(
-            q.IDEMPOTENCY_INSERT, account_id, key, digest, msgspec.json.encode(answer).decode()
-        )
+        inserted = await conn.fetchval(q.IDEMPOTENCY_INSERT, account_id, key, digest, answer)
         if inserted is not None:
             return None
         row = await conn.fetchrow(q.IDEMPOTENCY_GET, account_id, key)
@@ -364,7 +362,7 @@ class OtpService:
                 "this Idempotency-Key was used with a different request body",
                 {"idempotency_key": key},
             )
-        return msgspec.json.decode(row["response"], type=SentOtp)
+        return msgspec.convert(row["response"], SentOtp)
 
     def _check_throttle(self, window: Any, now: datetime) -> None:
         policy = self._policy

@@ -19,7 +19,6 @@ transaction that finishes items and writes ``batch.completed`` exactly once, wit
 from __future__ import annotations
 
 import asyncio
-import json
 import re
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -207,7 +206,7 @@ async def queue_list(
             [],
             int(spec.priority),
             spec.device_id,
-            json.dumps(spec.metadata) if spec.metadata is not None else None,
+            spec.metadata,
             start + timedelta(seconds=spec.ttl_seconds),
             now,
             constant.encoding if constant is not None else None,

@@ -4,7 +4,6 @@ send path uses. Every function is scoped to one account: another account's id is
 from __future__ import annotations
 
 import contextlib
-import json
 from collections.abc import AsyncIterator
 from typing import Any, TypeAlias
 
@@ -66,7 +65,7 @@ async def create_recipient(
         phone,
         list(dict.fromkeys(tags)),
         locale,
-        json.dumps(metadata),
+        metadata,
         opted_out,
         key,
         search_grams(key, phone),
@@ -118,7 +117,7 @@ async def update_recipient(
                 phone,
                 list(dict.fromkeys(changes.get("tags", current.tags))),
                 changes.get("locale", current.locale),
-                json.dumps(changes.get("metadata", current.metadata)),
+                changes.get("metadata", current.metadata),
                 changes.get("opted_out", current.opted_out),
                 key,
                 search_grams(key, phone),

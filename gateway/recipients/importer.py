@@ -70,7 +70,7 @@ class RowError(msgspec.Struct, kw_only=True):
     reason: str
 
 
-ImportRow = tuple[str, str, str, list[str], str | None, str, str, str]
+ImportRow = tuple[str, str, str, list[str], str | None, dict[str, str], str, str]
 """One row as COPY writes it: id, name, phone, tags, locale, metadata (JSON), name_key, and the
 grams joined by GRAM_SEPARATOR."""
 GRAM_SEPARATOR = "\x1f"
@@ -182,7 +182,7 @@ def _row(
         return f"metadata is at most {MAX_METADATA_BYTES} bytes of JSON"
     key = name_key(name)
     grams = GRAM_SEPARATOR.join(search_grams(key, phone))
-    return (new_id("rcp"), name, phone, tags, locale or None, encoded.decode(), key, grams)
+    return (new_id("rcp"), name, phone, tags, locale or None, metadata, key, grams)
 
 
 class CsvReader:

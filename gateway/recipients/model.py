@@ -85,7 +85,7 @@ def recipient_from_row(r: Any) -> Recipient:
         phone=r["phone"],
         tags=list(r["tags"]),
         locale=r["locale"],
-        metadata=json.loads(metadata) if isinstance(metadata, str) else dict(metadata),
+        metadata=dict(metadata),
         opted_out=r["opted_out"],
         created_at=r["created_at"],
         updated_at=r["updated_at"],

@@ -27,9 +27,7 @@ async def store_answer(
 ) -> bool:
     """In the caller's transaction: record ``answer`` as the key's first answer; False when the
     key is taken already (the caller then rolls its work back and :func:`replay` s)."""
-    stored = await conn.fetchval(
-        q.IDEMPOTENCY_INSERT, account_id, key, _digest(request_body), msgspec.json.encode(answer).decode()
-    )
+    stored = await conn.fetchval(q.IDEMPOTENCY_INSERT, account_id, key, _digest(request_body), answer)
     return stored is not None
 
 
@@ -45,4 +43,4 @@ async def replay(conn: Any, account_id: str, key: str, request_body: bytes, answ
             "this Idempotency-Key was used with a different request body",
             {"idempotency_key": key},
         )
-    return msgspec.json.decode(row["response"], type=answer_type)
+    return msgspec.convert(row["response"], answer_type)

@@ -26,7 +26,6 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
-import json
 import time
 from collections import Counter
 from collections.abc import Callable, Sequence
@@ -50,6 +49,7 @@ from protocol import CancelResult, ProtocolStateError, Report
 from scheduler import DeviceLimits, Dispatch, Expiry, Priority, Scheduler, Work, is_retryable
 from store import queries as q
 from store.batcher import Batcher, ItemRejected, is_data_error
+from store.devices import all_paired_devices
 
 __all__ = ["NewMessage", "Pipeline", "RelayCancel"]
 
@@ -121,7 +121,7 @@ class NewMessage:
             int(self.priority),
             self.pinned_device,
             self.sim_slot,
-            json.dumps(self.metadata) if self.metadata is not None else None,
+            self.metadata,
             self.expires_at,
             self.queued_at,
             self.sealed_body,
@@ -270,9 +270,9 @@ class Pipeline:
 
     async def load(self) -> int:
         """Load paired devices and every unfinished message (restart recovery); return the count."""
-        for row in await self._pool.fetch(q.DEVICE_ALL_PAIRED):
+        for row in await all_paired_devices(self._pool):
             self.device_changed(device_from_row(row))
-            self._declared_slots[row["id"]] = frozenset(s["slot"] for s in telemetry_from_row(row).sims)
+            self._declared_slots[row.id] = frozenset(s["slot"] for s in telemetry_from_row(row).sims)
         orphans: list[Transition] = []
         reclaimed = 0
         rows = await self._pool.fetch(q.MESSAGE_UNFINISHED)

@@ -16,7 +16,6 @@ emits ``message.late_report``.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -25,7 +24,7 @@ from typing import Any, Literal
 from gateway.events import LateReportData, MessageEventData, event_row
 from gateway.metrics import METRICS
 from store import queries as q
-from store.outbox import insert_events
+from store.outbox import EventRow, insert_events
 
 __all__ = ["LATE_REPORT_EVENT", "Kind", "Transition", "write_transitions"]
 
@@ -188,7 +187,7 @@ _STATUS_OF: dict[str, Literal["sent", "delivered", "failed", "cancelled"]] = {
 
 async def _write_events(conn: Any, events: list[tuple[str, str]]) -> None:
     by_id = {r["id"]: r for r in await conn.fetch(q.MESSAGE_EVENT_DATA, list({m for m, _ in events}))}
-    rows: list[tuple[str, str, str, str]] = []
+    rows: list[EventRow] = []
     for message_id, event_type in events:
         r = by_id[message_id]
         late = event_type == LATE_REPORT_EVENT
@@ -202,7 +201,7 @@ async def _write_events(conn: Any, events: list[tuple[str, str]]) -> None:
             attempts=r["attempts"],
             failure_reason=r["failure_reason"] if failed else None,
             failure_reason_detail=r["failure_reason_detail"] if failed else None,
-            metadata=json.loads(r["metadata"]) if r["metadata"] else None,
+            metadata=r["metadata"] or None,
             kind=r["kind"],
             cancel_reason=r["cancel_reason"] if event_type == "message.cancelled" else None,
             late_report=LateReportData(

@@ -38,7 +38,7 @@ from gateway.timefmt import rfc3339
 from gateway.webhooks.signing import signature_headers
 from gateway.webhooks.ssrf import BlockedAddress, GuardedResolver, check_address
 from store import queries as q
-from store.database import CONNECT_TIMEOUT, DATABASE_DOWN
+from store.database import CONNECT_TIMEOUT, DATABASE_DOWN, connect
 
 __all__ = ["DEFAULT_SCHEDULE", "WebhookDispatcher"]
 
@@ -75,9 +75,8 @@ class _Outcome:
 
 def event_body(event_type: str, created_at: datetime, data: Any) -> bytes:
     """``{"type", "timestamp", "data"}`` — the same bytes on every attempt."""
-    payload = json.loads(data) if isinstance(data, str) else data
     return json.dumps(
-        {"type": event_type, "timestamp": rfc3339(created_at), "data": payload}, separators=(",", ":")
+        {"type": event_type, "timestamp": rfc3339(created_at), "data": data}, separators=(",", ":")
     ).encode()
 
 
@@ -179,7 +178,7 @@ class WebhookDispatcher:
             self._listener.terminate()
             self._listener = None
         try:
-            listener = await asyncpg.connect(self._database_url, timeout=CONNECT_TIMEOUT)
+            listener = await connect(self._database_url, timeout=CONNECT_TIMEOUT)
         except _LISTEN_ERRORS as exc:  # the safety wake still covers us
             log.warning("webhooks.listen_failed", error=repr(exc))
             return

@@ -21,13 +21,12 @@ import asyncpg
 import pytest
 from structlog.testing import capture_logs
 
-from gateway.access.accounts import Account, account_from_row
+from gateway.access.accounts import Account, get_account
 from gateway.errors import ApiError
 from gateway.otp.service import OtpRequest, OtpService, generate_code
 from gateway.otp.templates import TEMPLATES, render
 from gateway.sim.relay import RelayFleet, SimOptions
 from gateway.timefmt import utcnow
-from store import queries as q
 from tests.harness import ApiClient, RunningGateway, eventually, make_account, start_gateway
 from tests.relay_client import RawRelay, pair_relay
 
@@ -105,7 +104,8 @@ async def service_with_clock(
     """The running gateway's OTP core with a fake clock (and, if given, known codes)."""
     svc = gateway.gateway.services
     assert svc is not None
-    row = await svc.pool.fetchrow(q.ACCOUNT_BY_ID, account_id)
+    account = await get_account(svc.pool, account_id)
+    assert account is not None
     supply = iter(codes or [])
     service = OtpService(
         svc.pool,
@@ -115,7 +115,7 @@ async def service_with_clock(
         now=clock,
         generate_code=(lambda n: next(supply)) if codes else generate_code,
     )
-    return service, account_from_row(row)
+    return service, account
 
 
 # --- the happy path ---------------------------------------------------------------------------
