@@ -334,7 +334,8 @@ class WebhookDispatcher:
                     result, duration_ms, final = _Outcome("failed", error="endpoint_disabled"), 0, True
                 else:
                     posted_at = self._clock.monotonic()
-                    result = await self._post(target.url, group, target.secrets)
+                    batched = target.batch_max_events is not None or len(group) > 1
+                    result = await self._post(target.url, group, target.secrets, batched=batched)
                     duration_ms = int((self._clock.monotonic() - posted_at) * 1000)
                     final = False
             try:
@@ -351,10 +352,14 @@ class WebhookDispatcher:
             for due in group:
                 self._in_progress.discard(due.id)
 
-    async def _post(self, url: str, group: list[_Due], secrets_in_use: list[str]) -> _Outcome:
+    async def _post(
+        self, url: str, group: list[_Due], secrets_in_use: list[str], *, batched: bool
+    ) -> _Outcome:
+        """One request: the event, or (``batched``: always for a batched endpoint, even with one
+        event) the envelope of the group's events."""
         assert self._session is not None
         host = urlsplit(url).hostname or ""
-        if len(group) == 1:
+        if not batched:
             webhook_id, body = group[0].event_id, group[0].body
         else:
             webhook_id = batch_webhook_id([d.event_id for d in group])
