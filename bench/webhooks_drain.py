@@ -8,7 +8,8 @@ commit would) and waits until every event arrived. Reports, per phase: events/s 
 commit → received latency p50/p99/max (from the time in the event id), and the CPU of the gateway
 and of PostgreSQL per 1,000 events. A second phase repeats it with a batched endpoint
 (``"batch": {"max_events": 50, "max_wait_ms": 100}``) when the gateway supports it. Writes
-``bench/results/<date>-webhooks-drain.json``.
+``bench/results/<date>-webhooks-drain.json``. ``--profile``: py-spy the gateway during each phase
+(the share of samples in gateway/webhooks and store/webhooks.py, and the top frames).
 """
 
 from __future__ import annotations
@@ -29,7 +30,8 @@ import uvloop
 from aiohttp import web
 
 from bench.api import create_account
-from bench.procs import GatewayProc, kill_all
+from bench.procs import ALL_CHILDREN, GatewayProc, kill_all
+from bench.profile import find_py_spy, summarise
 from bench.stats import percentiles
 from bench.sysstat import free_port
 from gateway.ids import id_time, new_id
@@ -94,7 +96,17 @@ async def _phase(
     arrivals: Arrivals,
     rate: int,
     seconds: int,
+    profile: Path | None,
 ) -> dict[str, Any]:
+    spy = find_py_spy() if profile is not None else None
+    if spy is not None:
+        proc = await asyncio.create_subprocess_exec(
+            spy, "record", "--pid", str(gateway.pid), "--rate", "250", "--duration", str(seconds),
+            "--format", "raw", "--nonblocking", "-o", str(profile),
+            stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.DEVNULL,
+        )  # fmt: skip
+        ALL_CHILDREN.append(proc)
+        await asyncio.sleep(0.5)
     arrivals.latency.clear()
     arrivals.requests = 0
     arrivals.done.clear()
@@ -112,7 +124,12 @@ async def _phase(
     wall = time.monotonic() - started
     cpu, pg = gateway.cpu_seconds() - cpu0, gateway.postgres_cpu_seconds() - pg0
     n = len(arrivals.latency)
+    shares = None
+    if spy is not None and profile is not None:
+        await asyncio.wait_for(proc.wait(), seconds + 30)
+        shares = await asyncio.to_thread(_shares, profile)
     return {
+        "profile": shares,
         "events": n,
         "requests": arrivals.requests,
         "seconds": round(wall, 2),
@@ -123,7 +140,26 @@ async def _phase(
     }
 
 
-async def run(rate: int, seconds: int) -> dict[str, Any]:
+def _shares(path: Path) -> dict[str, Any] | None:
+    """Of the gateway's samples: the share with gateway/webhooks on the stack, and the top frames."""
+    if not path.exists():
+        return None
+    raw = path.read_text()
+    total = webhooks = 0
+    for line in raw.splitlines():
+        stack, _, count = line.strip().rpartition(" ")
+        if count.isdigit():
+            total += int(count)
+            webhooks += int(count) if "gateway/webhooks/" in stack or "store/webhooks.py" in stack else 0
+    summary = summarise(raw, top=12)
+    return {
+        "samples": total,
+        "webhooks_percent": round(100 * webhooks / max(1, total), 1),
+        "self": summary["self"],
+    }
+
+
+async def run(rate: int, seconds: int, profile_dir: Path | None) -> dict[str, Any]:
     """Both phases; the result document."""
     result: dict[str, Any] = {"rate": rate, "seconds": seconds, "load_average": os.getloadavg()}
     arrivals = Arrivals()
@@ -148,7 +184,15 @@ async def run(rate: int, seconds: int) -> dict[str, Any]:
                     plain = (await resp.json())["webhook"]["id"]
                 conn = await asyncpg.connect(url)
                 try:
-                    result["plain"] = await _phase(gateway, conn, account_id, arrivals, rate, seconds)
+                    result["plain"] = await _phase(
+                        gateway,
+                        conn,
+                        account_id,
+                        arrivals,
+                        rate,
+                        seconds,
+                        profile_dir and profile_dir / "plain.txt",
+                    )
                     async with http.patch(
                         f"{gateway.api}/v1/webhooks/{plain}", json={"enabled": False}
                     ) as resp:
@@ -161,7 +205,15 @@ async def run(rate: int, seconds: int) -> dict[str, Any]:
                     async with http.post(f"{gateway.api}/v1/webhooks", json=batched) as resp:
                         supported = resp.status == 201
                     if supported:
-                        result["batched"] = await _phase(gateway, conn, account_id, arrivals, rate, seconds)
+                        result["batched"] = await _phase(
+                            gateway,
+                            conn,
+                            account_id,
+                            arrivals,
+                            rate,
+                            seconds,
+                            profile_dir and profile_dir / "batched.txt",
+                        )
                 finally:
                     await conn.close()
         finally:
@@ -178,8 +230,10 @@ def main() -> None:
     parser.add_argument("--rate", type=int, default=1000, help="events per second written")
     parser.add_argument("--seconds", type=int, default=10, help="seconds of writing")
     parser.add_argument("--out", type=Path, default=Path(__file__).parent / "results")
+    parser.add_argument("--profile", action="store_true", help="py-spy the gateway during each phase")
     options = parser.parse_args()
-    result = uvloop.run(run(options.rate, options.seconds))
+    options.out.mkdir(parents=True, exist_ok=True)
+    result = uvloop.run(run(options.rate, options.seconds, options.out if options.profile else None))
     print(json.dumps(result, indent=2))
     options.out.mkdir(parents=True, exist_ok=True)
     path = options.out / f"{datetime.now(UTC):%Y-%m-%d}-webhooks-drain.json"

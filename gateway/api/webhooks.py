@@ -310,6 +310,7 @@ async def update(call: Call[WebhookUpdate, None]) -> WebhookResponse:
     )
     if row is None:
         raise ApiError("not_found", "no such webhook")
+    svc.webhooks.forget(endpoint_id)
     return WebhookResponse(webhook=_webhook(row))
 
 
@@ -320,21 +321,23 @@ async def delete(call: Call[None, None]) -> WebhookDeleted:
         call.services.pool, endpoint_id=endpoint_id, account_id=call.account_id
     ):
         raise ApiError("not_found", "no such webhook")
+    call.services.webhooks.forget(endpoint_id)
     return WebhookDeleted(webhook_id=endpoint_id)
 
 
 async def rotate_secret(call: Call[None, None]) -> SecretRotated:
     """A new secret; the old one keeps signing alongside it for 24 hours."""
-    secret = new_secret()
+    secret, endpoint_id = new_secret(), _endpoint_id(call)
     row = await store.rotate_secret(
         call.services.pool,
-        endpoint_id=_endpoint_id(call),
+        endpoint_id=endpoint_id,
         account_id=call.account_id,
         secret=secret,
         overlap_seconds=ROTATION_OVERLAP_SECONDS,
     )
     if row is None:
         raise ApiError("not_found", "no such webhook")
+    call.services.webhooks.forget(endpoint_id)
     return SecretRotated(webhook=_webhook(row), secret=secret)
 
 

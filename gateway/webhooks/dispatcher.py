@@ -12,8 +12,11 @@
   every address. 2xx is success; 410 disables the endpoint; 429/503 ``Retry-After`` is
   honoured; anything else, a timeout or a connection error is retried on ``schedule`` (with
   ±10 % jitter) until the schedule is used up, then the delivery is ``failed``. A blocked target
-  is logged ``blocked`` and not retried. An attempt that had to wait for a slot reads its
-  endpoint again first (it may have been disabled or deleted meanwhile).
+  is logged ``blocked`` and not retried. An attempt that had to wait for a slot uses its endpoint
+  as read less than a second ago, or reads it again (it may have been disabled or deleted
+  meanwhile; the API's changes in this process are seen at once, :meth:`forget`). While at
+  least ``concurrency`` requests wait or run, new deliveries are taken at most every 50 ms, so
+  a backlog costs a query per batch of finished attempts, not one per attempt.
 * **Batched endpoints** (``batch_max_events`` set) get up to that many due deliveries in one
   signed request (``gateway/webhooks/payloads.py``), sent when that many are due or the first
   of them waited ``batch_max_wait_ms``; every delivery in it gets its own attempt row.
@@ -60,6 +63,8 @@ FAN_OUT_BATCH = 500
 SAFETY_WAKE = 5.0  # seconds: re-check even if a NOTIFY was missed (e.g. the listener reconnected)
 DATABASE_RETRY = 1.0  # seconds between rounds while the database is unreachable
 RECORDER_CLOSE_TIMEOUT = 5.0  # seconds to write the attempts finished before a shutdown
+TARGET_FRESH = 1.0  # seconds an endpoint read is used for attempts that waited for a slot
+TAKE_INTERVAL = 0.05  # seconds: with fewer than `concurrency` free places, take at most this often
 _LISTEN_ERRORS: tuple[type[BaseException], ...] = (*DATABASE_DOWN, asyncpg.PostgresError)
 
 
@@ -155,8 +160,10 @@ class WebhookDispatcher:
         self._events_waiting = True  # fan out at start: events may have been committed while down
         self._fanned_out_at = 0.0  # monotonic
         self._next_due: datetime | None = None
+        self._took_at = -TAKE_INTERVAL  # monotonic
         self._in_progress: set[str] = set()
         self._pending: dict[str, _Pending] = {}  # endpoint id → deliveries filling a batched request
+        self._targets: dict[str, tuple[_Target, float]] = {}  # endpoint id → last read, monotonic when
         self._attempts: set[asyncio.Task[None]] = set()
         self._session: aiohttp.ClientSession | None = None
         self._listener: asyncpg.Connection[Any] | None = None
@@ -172,6 +179,11 @@ class WebhookDispatcher:
     def wake(self) -> None:
         """Something may be due (new events, a manual retry)."""
         self._wake.set()
+
+    def forget(self, endpoint_id: str) -> None:
+        """The endpoint changed (URL, secret, enabled, deleted): read it again before the next
+        attempt that waited for a slot."""
+        self._targets.pop(endpoint_id, None)
 
     def _events_committed(self, *_: Any) -> None:
         self._events_waiting = True
@@ -274,6 +286,12 @@ class WebhookDispatcher:
         if free <= 0:  # a finishing attempt wakes the loop
             self._next_due = None
             return
+        since = self._clock.monotonic() - self._took_at
+        if free < self._concurrency and since < TAKE_INTERVAL:
+            # many requests still wait or run: gather finished ones instead of a query per attempt
+            self._next_due = self._clock.now() + timedelta(seconds=TAKE_INTERVAL - since)
+            return
+        self._took_at = self._clock.monotonic()
         rows, self._next_due = await store.take_due(self._pool, limit=free, exclude=list(self._in_progress))
         for r in rows:
             due = _Due(
@@ -286,6 +304,7 @@ class WebhookDispatcher:
                 body=event_body(r.type, r.created_at, r.data_json),
             )
             target = _target(r)
+            self._targets[due.endpoint_id] = (target, self._clock.monotonic())
             self._in_progress.add(due.id)
             if target.batch_max_events is None or not target.active:
                 self._start([due], target)
@@ -327,8 +346,7 @@ class WebhookDispatcher:
             waited = self._slots.locked() or slots.locked()
             async with self._slots, slots:
                 if waited:  # the endpoint may have changed while this waited for a slot
-                    row = await store.endpoint_target(self._pool, endpoint_id=endpoint_id)
-                    target = None if row is None else _target(row)
+                    target = await self._fresh_target(endpoint_id)
                 started = self._clock.now()
                 if target is None or not target.active:
                     result, duration_ms, final = _Outcome("failed", error="endpoint_disabled"), 0, True
@@ -351,6 +369,20 @@ class WebhookDispatcher:
         finally:
             for due in group:
                 self._in_progress.discard(due.id)
+
+    async def _fresh_target(self, endpoint_id: str) -> _Target | None:
+        """The endpoint as read less than ``TARGET_FRESH`` ago (by a round or another attempt), or
+        as read now: at most one read per endpoint and second, however many attempts waited."""
+        cached = self._targets.get(endpoint_id)
+        if cached is not None and self._clock.monotonic() - cached[1] < TARGET_FRESH:
+            return cached[0]
+        row = await store.endpoint_target(self._pool, endpoint_id=endpoint_id)
+        if row is None:
+            self._targets.pop(endpoint_id, None)
+            return None
+        target = _target(row)
+        self._targets[endpoint_id] = (target, self._clock.monotonic())
+        return target
 
     async def _post(
         self, url: str, group: list[_Due], secrets_in_use: list[str], *, batched: bool
