@@ -427,6 +427,10 @@ CREATE TABLE IF NOT EXISTS dashboard_sessions (
 );
 CREATE INDEX IF NOT EXISTS dashboard_sessions_last_seen_idx ON dashboard_sessions (last_seen_at);
 
-INSERT INTO schema_version (singleton, version) VALUES (true, 7)
+-- v8: batched webhook delivery, opt-in per endpoint (NULL = one event per request).
+ALTER TABLE webhook_endpoints ADD COLUMN IF NOT EXISTS batch_max_events integer;
+ALTER TABLE webhook_endpoints ADD COLUMN IF NOT EXISTS batch_max_wait_ms integer;
+
+INSERT INTO schema_version (singleton, version) VALUES (true, 8)
 ON CONFLICT (singleton) DO UPDATE SET version = EXCLUDED.version, applied_at = now()
 WHERE schema_version.version < EXCLUDED.version;

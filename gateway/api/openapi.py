@@ -148,6 +148,7 @@ def _examples() -> dict[type[Any], Any]:
         disabled_reason=None,
         created_at=_WHEN,
         previous_secret_expires_at=None,
+        batch=None,
     )
     delivery = webhooks.Delivery(
         id="dlv_01HV4Z8K2M3N4P5Q6R7S8T9V0Z_01HV4Z6Q7T8Y9ABCDEFGHJKMNS",

@@ -121,8 +121,9 @@ def components(endpoints: list[Endpoint]) -> dict[str, Any]:
 
 
 def event_webhooks() -> dict[str, Any]:
-    """The ``webhooks`` section: one POST per event type of :mod:`gateway.events`."""
-    return {
+    """The ``webhooks`` section: one POST per event type of :mod:`gateway.events`, and the
+    envelope an endpoint with ``batch`` set receives instead."""
+    hooks = {
         str(s.__struct_config__.tag): {
             "post": {
                 "summary": (s.__doc__ or "").strip(),
@@ -134,3 +135,37 @@ def event_webhooks() -> dict[str, Any]:
         }
         for s in EVENT_STRUCTS
     }
+    item = {
+        "allOf": [
+            {
+                "type": "object",
+                "required": ["id"],
+                "properties": {"id": {"type": "string", "description": "The event id: de-duplicate by it."}},
+            },
+            {"oneOf": [_ref(s) for s in EVENT_STRUCTS]},
+        ]
+    }
+    envelope = {
+        "type": "object",
+        "required": ["type", "timestamp", "data"],
+        "properties": {
+            "type": {"const": "batch"},
+            "timestamp": {"type": "string", "format": "date-time", "description": "The newest event's."},
+            "data": {
+                "type": "object",
+                "required": ["events"],
+                "properties": {"events": {"type": "array", "minItems": 1, "maxItems": 100, "items": item}},
+            },
+        },
+    }
+    hooks["batch"] = {
+        "post": {
+            "summary": "Up to batch.max_events events in one request, for an endpoint with batch set "
+            "(webhook-id whb_…, the same for a retry of the same events).",
+            "requestBody": {"required": True, "content": {"application/json": {"schema": envelope}}},
+            "responses": {
+                "200": {"description": "Any 2xx acknowledges every event; anything else retries them all."}
+            },
+        }
+    }
+    return hooks

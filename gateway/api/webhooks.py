@@ -13,13 +13,14 @@ from gateway.api.common import PageQuery, page
 from gateway.api.fields import Label200
 from gateway.api.routing import Call
 from gateway.errors import ApiError
-from gateway.events import WebhookTestData, event_row
+from gateway.events import WebhookTestData, emit
 from gateway.ids import has_prefix, new_id
 from gateway.limits import MAX_WEBHOOK_ENDPOINTS, too_many
 from gateway.services import Services
 from gateway.webhooks.signing import EVENT_TYPES, EventType, new_secret
 from gateway.webhooks.ssrf import resolve_checked, validate_url
-from store import queries as q
+from store import webhooks as store
+from store.webhooks import DeliveryRow, EndpointRow
 
 __all__ = [
     "create",
@@ -38,6 +39,16 @@ ROTATION_OVERLAP_SECONDS = 24 * 3600
 Url = Annotated[str, msgspec.Meta(min_length=8, max_length=2048)]
 Events = Annotated[list[EventType], msgspec.Meta(min_length=1, max_length=len(EVENT_TYPES))]
 Description = Label200
+MAX_BATCH_EVENTS = 100
+MAX_BATCH_WAIT_MS = 10_000
+
+
+class WebhookBatch(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
+    """Batched delivery: up to ``max_events`` events in one signed request, sent when that many
+    are due or when the first of them has waited ``max_wait_ms``."""
+
+    max_events: Annotated[int, msgspec.Meta(ge=2, le=MAX_BATCH_EVENTS)]
+    max_wait_ms: Annotated[int, msgspec.Meta(ge=0, le=MAX_BATCH_WAIT_MS)] = 1000
 
 
 class WebhookCreate(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
@@ -46,6 +57,7 @@ class WebhookCreate(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     url: Url
     events: Events
     description: Description = ""
+    batch: WebhookBatch | None = None
 
 
 class WebhookUpdate(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
@@ -55,6 +67,7 @@ class WebhookUpdate(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     events: Events | msgspec.UnsetType = msgspec.UNSET
     enabled: bool | msgspec.UnsetType = msgspec.UNSET
     description: Description | msgspec.UnsetType = msgspec.UNSET
+    batch: WebhookBatch | msgspec.UnsetType | None = msgspec.UNSET
 
 
 class Webhook(msgspec.Struct, kw_only=True):
@@ -68,6 +81,7 @@ class Webhook(msgspec.Struct, kw_only=True):
     disabled_reason: str | None
     created_at: datetime
     previous_secret_expires_at: datetime | None
+    batch: WebhookBatch | None
 
 
 class WebhookCreated(msgspec.Struct, kw_only=True):
@@ -170,31 +184,35 @@ class DeliveryDetail(msgspec.Struct, kw_only=True):
     attempts_log: list[DeliveryAttempt]
 
 
-def _webhook(r: Any) -> Webhook:
+def _webhook(r: EndpointRow) -> Webhook:
+    batch = None
+    if r.batch_max_events is not None:
+        batch = WebhookBatch(max_events=r.batch_max_events, max_wait_ms=r.batch_max_wait_ms or 0)
     return Webhook(
-        id=r["id"],
-        url=r["url"],
-        events=list(r["events"]),
-        description=r["description"],
-        enabled=r["enabled"],
-        disabled_reason=r["disabled_reason"],
-        created_at=r["created_at"],
-        previous_secret_expires_at=r["previous_expires_at"],
+        id=r.id,
+        url=r.url,
+        events=r.events,
+        description=r.description,
+        enabled=r.enabled,
+        disabled_reason=r.disabled_reason,
+        created_at=r.created_at,
+        previous_secret_expires_at=r.previous_expires_at,
+        batch=batch,
     )
 
 
-def _delivery(r: Any) -> Delivery:
+def _delivery(r: DeliveryRow) -> Delivery:
     return Delivery(
-        id=r["id"],
-        webhook_id=r["endpoint_id"],
-        event_id=r["event_id"],
-        event_type=r["event_type"],
-        request_id=r["request_id"],
-        status=r["status"],
-        attempts=r["attempts"],
-        next_attempt_at=r["next_attempt_at"],
-        last_attempt_at=r["last_attempt_at"],
-        created_at=r["created_at"],
+        id=r.id,
+        webhook_id=r.endpoint_id,
+        event_id=r.event_id,
+        event_type=r.event_type,
+        request_id=r.request_id,
+        status=r.status,
+        attempts=r.attempts,
+        next_attempt_at=r.next_attempt_at,
+        last_attempt_at=r.last_attempt_at,
+        created_at=r.created_at,
     )
 
 
@@ -231,13 +249,20 @@ def _endpoint_id(call: Call[Any, Any]) -> str:
 async def create(call: Call[WebhookCreate, None]) -> WebhookCreated:
     """Register an endpoint; its secret is in this answer only."""
     svc, spec = call.services, call.body
-    if await svc.pool.fetchval(q.WEBHOOK_COUNT, call.account_id) >= MAX_WEBHOOK_ENDPOINTS:
+    if await store.count_endpoints(svc.pool, account_id=call.account_id) >= MAX_WEBHOOK_ENDPOINTS:
         raise too_many("webhook_endpoints", MAX_WEBHOOK_ENDPOINTS, "webhook endpoints")
     url = await _checked_url(svc, spec.url)
     secret = new_secret()
-    events = sorted(set(spec.events), key=EVENT_TYPES.index)
-    row = await svc.pool.fetchrow(
-        q.WEBHOOK_INSERT, new_id("whk"), call.account_id, url, events, spec.description, secret
+    row = await store.insert_endpoint(
+        svc.pool,
+        endpoint_id=new_id("whk"),
+        account_id=call.account_id,
+        url=url,
+        events=sorted(set(spec.events), key=EVENT_TYPES.index),
+        description=spec.description,
+        secret=secret,
+        batch_max_events=None if spec.batch is None else spec.batch.max_events,
+        batch_max_wait_ms=None if spec.batch is None else spec.batch.max_wait_ms,
     )
     return WebhookCreated(webhook=_webhook(row), secret=secret)
 
@@ -245,14 +270,18 @@ async def create(call: Call[WebhookCreate, None]) -> WebhookCreated:
 async def list_webhooks(call: Call[None, PageQuery]) -> WebhookList:
     """The account's endpoints."""
     query = call.query
-    rows = await call.services.pool.fetch(q.WEBHOOK_LIST, call.account_id, query.cursor, query.limit + 1)
+    rows = await store.list_endpoints(
+        call.services.pool, account_id=call.account_id, after=query.cursor, limit=query.limit + 1
+    )
     items, next_cursor = page(rows, query.limit, _webhook, lambda w: w.id)
     return WebhookList(webhooks=items, next_cursor=next_cursor)
 
 
 async def get(call: Call[None, None]) -> WebhookResponse:
     """One endpoint."""
-    row = await call.services.pool.fetchrow(q.WEBHOOK_GET, _endpoint_id(call), call.account_id)
+    row = await store.get_endpoint(
+        call.services.pool, endpoint_id=_endpoint_id(call), account_id=call.account_id
+    )
     if row is None:
         raise ApiError("not_found", "no such webhook")
     return WebhookResponse(webhook=_webhook(row))
@@ -263,39 +292,52 @@ async def update(call: Call[WebhookUpdate, None]) -> WebhookResponse:
     endpoint_id = _endpoint_id(call)
     svc, spec = call.services, call.body
     url = None if spec.url is msgspec.UNSET else await _checked_url(svc, spec.url)
-    events = None if spec.events is msgspec.UNSET else sorted(set(spec.events), key=EVENT_TYPES.index)
-    row = await svc.pool.fetchrow(
-        q.WEBHOOK_UPDATE,
-        endpoint_id,
-        call.account_id,
-        url,
-        events,
-        None if spec.enabled is msgspec.UNSET else spec.enabled,
-        None if spec.description is msgspec.UNSET else spec.description,
+    events: list[str] | None = None
+    if not isinstance(spec.events, msgspec.UnsetType):
+        events = sorted(set(spec.events), key=EVENT_TYPES.index)
+    batch = None if isinstance(spec.batch, msgspec.UnsetType) else spec.batch
+    row = await store.update_endpoint(
+        svc.pool,
+        endpoint_id=endpoint_id,
+        account_id=call.account_id,
+        url=url,
+        events=events,
+        enabled=None if spec.enabled is msgspec.UNSET else spec.enabled,
+        description=None if spec.description is msgspec.UNSET else spec.description,
+        set_batch=spec.batch is not msgspec.UNSET,
+        batch_max_events=None if batch is None else batch.max_events,
+        batch_max_wait_ms=None if batch is None else batch.max_wait_ms,
     )
     if row is None:
         raise ApiError("not_found", "no such webhook")
+    svc.webhooks.forget(endpoint_id)
     return WebhookResponse(webhook=_webhook(row))
 
 
 async def delete(call: Call[None, None]) -> WebhookDeleted:
     """Remove an endpoint; its pending deliveries stop."""
     endpoint_id = _endpoint_id(call)
-    pool = call.services.pool
-    if await pool.fetchval(q.WEBHOOK_DELETE, endpoint_id, call.account_id) is None:
+    if not await store.delete_endpoint(
+        call.services.pool, endpoint_id=endpoint_id, account_id=call.account_id
+    ):
         raise ApiError("not_found", "no such webhook")
-    await pool.execute(q.DELIVERIES_CANCEL_FOR_ENDPOINT, endpoint_id)
+    call.services.webhooks.forget(endpoint_id)
     return WebhookDeleted(webhook_id=endpoint_id)
 
 
 async def rotate_secret(call: Call[None, None]) -> SecretRotated:
     """A new secret; the old one keeps signing alongside it for 24 hours."""
-    secret = new_secret()
-    row = await call.services.pool.fetchrow(
-        q.WEBHOOK_ROTATE, _endpoint_id(call), call.account_id, secret, ROTATION_OVERLAP_SECONDS
+    secret, endpoint_id = new_secret(), _endpoint_id(call)
+    row = await store.rotate_secret(
+        call.services.pool,
+        endpoint_id=endpoint_id,
+        account_id=call.account_id,
+        secret=secret,
+        overlap_seconds=ROTATION_OVERLAP_SECONDS,
     )
     if row is None:
         raise ApiError("not_found", "no such webhook")
+    call.services.webhooks.forget(endpoint_id)
     return SecretRotated(webhook=_webhook(row), secret=secret)
 
 
@@ -303,19 +345,19 @@ async def send_test(call: Call[None, None]) -> TestQueued:
     """Queue a ``webhook.test`` event for this endpoint only."""
     endpoint_id = _endpoint_id(call)
     svc = call.services
-    event_id, _, event_type, data = event_row(
-        call.account_id,
-        "webhook.test",
-        WebhookTestData(webhook_id=endpoint_id, message="relaygate test event"),
-    )
     delivery_id = new_id("dlv")
     async with svc.pool.acquire() as conn, conn.transaction():
-        if await conn.fetchrow(q.WEBHOOK_GET, endpoint_id, call.account_id) is None:
+        if await store.get_endpoint(conn, endpoint_id=endpoint_id, account_id=call.account_id) is None:
             raise ApiError("not_found", "no such webhook")
+        data = WebhookTestData(webhook_id=endpoint_id, message="relaygate test event")
+        event_id = await emit(conn, call.account_id, "webhook.test", data)
         # this one endpoint only, so the event skips fan-out
-        await conn.execute(q.EVENT_INSERT_FANNED_OUT, event_id, call.account_id, event_type, data)
-        await conn.execute(
-            q.DELIVERY_INSERT, delivery_id, call.account_id, endpoint_id, event_id, "webhook.test", None
+        await store.insert_test_delivery(
+            conn,
+            delivery_id=delivery_id,
+            account_id=call.account_id,
+            endpoint_id=endpoint_id,
+            event_id=event_id,
         )
     svc.webhooks.wake()
     return TestQueued(delivery_id=delivery_id, event_id=event_id)
@@ -324,15 +366,15 @@ async def send_test(call: Call[None, None]) -> TestQueued:
 async def list_deliveries(call: Call[None, DeliveryListQuery]) -> DeliveryList:
     """Deliveries, newest first, filtered by webhook_id, event_type, status and request_id."""
     query = call.query
-    rows = await call.services.pool.fetch(
-        q.DELIVERIES_LIST,
-        call.account_id,
-        query.cursor,
-        query.limit + 1,
-        query.webhook_id,
-        query.event_type,
-        query.status,
-        query.request_id,
+    rows = await store.list_deliveries(
+        call.services.pool,
+        account_id=call.account_id,
+        before=query.cursor,
+        limit=query.limit + 1,
+        endpoint_id=query.webhook_id,
+        event_type=query.event_type,
+        status=query.status,
+        request_id=query.request_id,
     )
     items, next_cursor = page(rows, query.limit, _delivery, lambda d: d.id)
     return DeliveryList(deliveries=items, next_cursor=next_cursor)
@@ -349,21 +391,25 @@ async def get_delivery(call: Call[None, None]) -> DeliveryDetail:
     """One delivery with its payload and every attempt."""
     delivery_id = _delivery_id(call)
     pool = call.services.pool
-    row = await pool.fetchrow(q.DELIVERY_GET, delivery_id, call.account_id)
-    if row is None:
+    found = await store.get_delivery(pool, delivery_id=delivery_id, account_id=call.account_id)
+    if found is None:
         raise ApiError("not_found", "no such delivery")
-    attempts = [DeliveryAttempt(**dict(a)) for a in await pool.fetch(q.DELIVERY_ATTEMPTS, delivery_id)]
-    data = row["data"]
-    payload = {"type": row["event_type"], "data": data}
-    return DeliveryDetail(delivery=_delivery(row), payload=payload, attempts_log=attempts)
+    attempts = [
+        DeliveryAttempt(**msgspec.structs.asdict(a))
+        for a in await store.delivery_attempts(pool, delivery_id=delivery_id)
+    ]
+    payload = {"type": found.delivery.event_type, "data": found.data}
+    return DeliveryDetail(delivery=_delivery(found.delivery), payload=payload, attempts_log=attempts)
 
 
 async def retry_delivery(call: Call[None, None]) -> DeliveryResponse:
     """Redeliver now, with the same ``webhook-id``; the attempt is logged as manual."""
     delivery_id = _delivery_id(call)
     svc = call.services
-    if await svc.pool.fetchval(q.DELIVERY_RETRY_NOW, delivery_id, call.account_id) is None:
+    if not await store.retry_delivery_now(svc.pool, delivery_id=delivery_id, account_id=call.account_id):
         raise ApiError("not_found", "no such delivery")
     svc.webhooks.wake()
-    row = await svc.pool.fetchrow(q.DELIVERY_GET, delivery_id, call.account_id)
-    return DeliveryResponse(delivery=_delivery(row))
+    found = await store.get_delivery(svc.pool, delivery_id=delivery_id, account_id=call.account_id)
+    if found is None:  # deleted in between (its account or endpoint went away)
+        raise ApiError("not_found", "no such delivery")
+    return DeliveryResponse(delivery=_delivery(found.delivery))
