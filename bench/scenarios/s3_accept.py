@@ -82,7 +82,7 @@ async def run(bench: Bench) -> Outcome:
     token = await create_account(bench.gateway)
     rss0 = bench.gateway.rss_kib()
     out = Outcome("ok")
-    duration = 1.5 if bench.quick else 5.0
+    duration = 1.0 if bench.quick else 5.0
     steps: list[dict[str, Any]] = []
     base = 20_000_000
     backlog = 0
