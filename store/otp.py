@@ -142,18 +142,23 @@ class NewCode(msgspec.Struct, frozen=True, kw_only=True):
 
 # New pending codes replace their pair's pending one (expired if past its expiry at the new
 # code's creation). Both statements see the same snapshot: the new rows are never replaced.
+# The replaced rows are locked in id order, like the verifies lock theirs, so a batch of sends
+# and a batch of verifies never wait for each other in a cycle.
 _INSERT_CODES = """
 WITH v AS (
     SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::bytea[],
                          $7::smallint[], $8::text[], $9::integer[], $10::timestamptz[], $11::timestamptz[])
         AS v (id, account_id, to_number, purpose, locale, code_hash, code_length, message_id,
               max_attempts, expires_at, created_at)
+), pending AS (
+    SELECT o.id, v.id AS by_id, v.created_at FROM otps o
+    JOIN v ON o.account_id = v.account_id AND o.to_number = v.to_number AND o.purpose = v.purpose
+    WHERE o.status = 'pending'
+    ORDER BY o.id FOR UPDATE OF o
 ), replaced AS (
-    UPDATE otps o SET status = CASE WHEN o.expires_at <= v.created_at THEN 'expired' ELSE 'invalidated' END
-    FROM v
-    WHERE o.account_id = v.account_id AND o.to_number = v.to_number AND o.purpose = v.purpose
-      AND o.status = 'pending'
-    RETURNING v.id AS by_id, o.id, o.message_id
+    UPDATE otps o SET status = CASE WHEN o.expires_at <= p.created_at THEN 'expired' ELSE 'invalidated' END
+    FROM pending p WHERE o.id = p.id
+    RETURNING p.by_id, o.id, o.message_id
 ), inserted AS (
     INSERT INTO otps (id, account_id, to_number, purpose, locale, code_hash, code_length, message_id,
                       max_attempts, expires_at, created_at)
