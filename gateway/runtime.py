@@ -56,6 +56,7 @@ from gateway.fleet.listener import RelayListener
 from gateway.limits import MAX_IDEMPOTENCY_KEYS_PER_DAY, DailyBudget
 from gateway.logs import get_logger
 from gateway.metrics import watch_loop_lag
+from gateway.otp.service import send_batcher, verify_batcher
 from gateway.secret import load_secret
 from gateway.sending.caps import SendCaps
 from gateway.sending.pipeline import Pipeline
@@ -229,6 +230,8 @@ class Gateway:
             inbound=InboundDesk(
                 self.pool, opt_out_words=s.inbound_opt_out_words, opt_in_words=s.inbound_opt_in_words
             ),
+            otp_sends=send_batcher(self.pool),
+            otp_verifies=verify_batcher(self.pool, secret),
         )
         app = build_app(self.services)
         live: LiveFeed = app.state.live
@@ -252,6 +255,9 @@ class Gateway:
         self.supervisor.spawn("http.serve", self._http.serve(sockets=[self._http_sock]))
         self.supervisor.spawn("messages.accept", self.pipeline.accepts.run())
         self.supervisor.spawn("messages.transitions", self.pipeline.transitions.run())
+        for otp_writer in (self.services.otp_sends, self.services.otp_verifies):
+            if otp_writer is not None:
+                self.supervisor.spawn(otp_writer.name, otp_writer.run())
         self.supervisor.spawn("pipeline.dispatch", self.pipeline.run())
         self.supervisor.spawn("pipeline.holds", self.pipeline.held.run())
         self.supervisor.spawn("idempotency.purge", self._purge_idempotency_keys())
@@ -403,7 +409,9 @@ class Gateway:
         if self.hub is not None:
             self.hub.settle_offline_events()
         if self.pipeline is not None and self.hub is not None:
-            for batcher in (self.pipeline.accepts, self.pipeline.transitions, self.hub.event_writer):
+            otp = (self.services.otp_sends, self.services.otp_verifies) if self.services else (None, None)
+            writers = (self.pipeline.accepts, self.pipeline.transitions, self.hub.event_writer, *otp)
+            for batcher in [b for b in writers if b is not None]:
                 try:
                     await asyncio.wait_for(batcher.close(), timeout)
                 except (TimeoutError, OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:

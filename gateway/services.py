@@ -15,6 +15,7 @@ from gateway.fleet.devices import DeviceRecord
 from gateway.fleet.hub import RelayHub
 from gateway.fleet.inbound import InboundDesk
 from gateway.limits import DailyBudget
+from gateway.otp.service import SendBatcher, VerifyBatcher
 from gateway.secret import ServerSecret
 from gateway.sending.caps import SendCaps
 from gateway.sending.pipeline import Pipeline
@@ -51,6 +52,10 @@ class Services:
     relay_port: int = 0
     inbound: InboundDesk | None = None
     """Stores inbound SMS from both kinds of relay (None only where nothing receives)."""
+    otp_sends: SendBatcher | None = None
+    """Group-commit writer of OTP sends (task ``otp.sends``; None: one transaction each)."""
+    otp_verifies: VerifyBatcher | None = None
+    """Group-commit writer of OTP verifies (task ``otp.verifies``; None: one transaction each)."""
 
     def device_load(self, device_id: str) -> int:
         """Messages in flight on the device (sent to it and not yet finished)."""

@@ -236,53 +236,6 @@ ORDER BY m.id DESC LIMIT $3
 # --- webhooks ---------------------------------------------------------------------------------
 
 
-# --- otp --------------------------------------------------------------------------------------
-
-# Serialises sends for one (account, number, purpose) so the throttle and the invalidation of
-# the previous code see each other's writes. $1: the pair's key text.
-OTP_LOCK_PAIR = "SELECT pg_advisory_xact_lock(hashtextextended($1, 0))"
-# Resend throttle: sends of the pair since $4 (now - 1 hour): count, first and last.
-OTP_SEND_WINDOW = """
-SELECT count(*) AS sent, min(created_at) AS first_at, max(created_at) AS last_at
-FROM otps WHERE account_id = $1 AND to_number = $2 AND purpose = $3 AND created_at > $4
-"""
-# A new code replaces the pair's pending one ($4 now: a pending code past its expiry is expired).
-OTP_INVALIDATE_PENDING = """
-UPDATE otps SET status = CASE WHEN expires_at <= $4 THEN 'expired' ELSE 'invalidated' END
-WHERE account_id = $1 AND to_number = $2 AND purpose = $3 AND status = 'pending'
-RETURNING id, message_id
-"""
-# Per-number caps across purposes: times of the sends to ($1 account, $2 number) since $3
-# (now - 24 hours), oldest first.
-OTP_NUMBER_SENDS = """
-SELECT coalesce(array_agg(created_at ORDER BY created_at), '{}') AS sent_at
-FROM otps WHERE account_id = $1 AND to_number = $2 AND created_at > $3
-"""
-OTP_INSERT = """
-INSERT INTO otps (id, account_id, to_number, purpose, locale, code_hash, code_length, message_id,
-                  max_attempts, expires_at, created_at)
-VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)
-"""
-_OTP_VERIFY_COLUMNS = """
-id, to_number, purpose, code_hash, status, attempts_used, max_attempts, expires_at, message_id
-"""
-OTP_BY_ID_FOR_UPDATE = f"SELECT {_OTP_VERIFY_COLUMNS} FROM otps WHERE id = $1 AND account_id = $2 FOR UPDATE"
-# The latest code of a (number, purpose) pair.
-OTP_LATEST_FOR_UPDATE = f"""
-SELECT {_OTP_VERIFY_COLUMNS} FROM otps WHERE account_id = $1 AND to_number = $2 AND purpose = $3
-ORDER BY created_at DESC, id DESC LIMIT 1 FOR UPDATE
-"""
-OTP_RECORD_VERIFY = "UPDATE otps SET status = $2, attempts_used = $3, verified_at = $4 WHERE id = $1"
-# Status view (never the code hash) with its SMS's delivery state.
-OTP_STATUS = """
-SELECT o.id, o.to_number, o.purpose, o.locale, o.code_length, o.status, o.attempts_used, o.max_attempts,
-       o.expires_at, o.created_at, o.verified_at, o.message_id, m.status AS sms_status,
-       m.failure_reason AS sms_failure_reason, m.device_id AS sms_device_id, m.sent_at AS sms_sent_at,
-       m.delivered_at AS sms_delivered_at
-FROM otps o JOIN messages m ON m.id = o.message_id
-WHERE o.id = $1 AND o.account_id = $2
-"""
-
 # --- recipients -------------------------------------------------------------------------------
 
 # What the API shows of a recipient (never the search columns).

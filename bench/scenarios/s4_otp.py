@@ -3,7 +3,8 @@
 The code is learnt the way a phone-side observer would: the relay fleet appends every SMS it
 "sends" to a record file (JSON lines) and the load generator reads the code out of the text.
 Figures per step: verified pairs per second, p99 of send and of verify, and of the whole pair
-(scheduled instant → verify answered; includes the trip through a relay). Skipped when
+(scheduled instant → verify answered; includes the trip through a relay), and the gateway's
+(and PostgreSQL's) CPU ms per 1,000 verified pairs, from the step's start to its last answer. Skipped when
 ``/v1/otp/send`` answers 404 (OTP not implemented yet).
 """
 
@@ -35,7 +36,9 @@ async def run(bench: Bench) -> Outcome:
     rates = [25.0, 50.0] if bench.quick else [250.0, 500.0, 1000.0, 1500.0, 2000.0]
     steps: list[dict[str, Any]] = []
     base = 5_000_000
+    gw = bench.gateway
     for rate in rates:
+        cpu0, pg0 = gw.cpu_seconds(), gw.postgres_cpu_seconds()
         result = await bench.load(
             mode="otp",
             rate=rate,
@@ -45,6 +48,7 @@ async def run(bench: Bench) -> Outcome:
             pool=512,
             token=bench.send_token,
         )
+        cpu1, pg1 = gw.cpu_seconds(), gw.postgres_cpu_seconds()
         base += int(rate * duration) + 1
         errors = sum(result.errors.values())
         figures: dict[str, Any] = {
@@ -53,6 +57,12 @@ async def run(bench: Bench) -> Outcome:
             "verified_pairs_per_s": round(result.verified / duration),
             "errors": result.errors,
             "sample_error": result.sample_error,
+            "gateway_cpu_ms_per_1000_pairs": round((cpu1 - cpu0) * 1e6 / result.verified, 1)
+            if result.verified
+            else None,
+            "postgres_cpu_ms_per_1000_pairs": round((pg1 - pg0) * 1e6 / result.verified, 1)
+            if result.verified
+            else None,
             "latency_ms": {
                 "send": percentiles(result.latency_ms),
                 "code_seen": percentiles(result.code_wait_ms),
@@ -66,7 +76,9 @@ async def run(bench: Bench) -> Outcome:
             (
                 f"{rate:.0f} pairs/s offered: verified/s",
                 figures["verified_pairs_per_s"],
-                f"p99 send {lat['send']['p99']} ms, verify {lat['verify']['p99']} ms, pair {lat['pair']['p99']} ms",
+                f"p99 send {lat['send']['p99']} ms, verify {lat['verify']['p99']} ms, pair {lat['pair']['p99']} ms; "
+                f"{figures['gateway_cpu_ms_per_1000_pairs']} CPU ms/1000 pairs "
+                f"(PG {figures['postgres_cpu_ms_per_1000_pairs']})",
             )
         )
         p99_pair = figures["latency_ms"]["pair"]["p99"]

@@ -1,13 +1,16 @@
 """Authentication of API requests: bearer access tokens, scopes, account state, rate limits.
 
 A malformed token (wrong prefix, length or checksum) is refused without touching the
-database. Valid lookups are cached for ``cache_ttl`` seconds; a revocation through the API
-drops the cache entry at once, one made by the CLI in another process takes effect within
-the TTL.
+database. Valid lookups are cached for ``cache_ttl`` seconds, at most ``cache_size`` of them
+(least recently used go first). A revocation or account change through this process's API
+drops the entries at once — a lookup that was in flight meanwhile answers its own request but
+is not cached; one made by the CLI or another gateway process takes effect within the TTL
+(several processes would need a ``NOTIFY`` on revocation to drop it at once everywhere).
 """
 
 from __future__ import annotations
 
+from collections import OrderedDict
 from dataclasses import dataclass
 from typing import Any
 
@@ -43,6 +46,9 @@ def principal_from_row(row: PrincipalRow) -> Principal:
 
 _UNAUTHORIZED = "missing, malformed, unknown or revoked access token"
 
+CACHE_SIZE = 10_000
+"""Authenticated tokens kept (each a few hundred bytes)."""
+
 
 class Authenticator:
     """Turns an ``Authorization`` header into a :class:`Principal` and enforces policy."""
@@ -54,12 +60,19 @@ class Authenticator:
         rate: float,
         burst: int,
         cache_ttl: float = 2.0,
+        cache_size: int = CACHE_SIZE,
         clock: Clock = SYSTEM_CLOCK,
     ) -> None:
         self._pool = pool
         self._clock = clock
         self._ttl = cache_ttl
-        self._cache: dict[bytes, tuple[Principal, float]] = {}
+        self._size = cache_size
+        self._cache: OrderedDict[bytes, tuple[Principal, float]] = OrderedDict()
+        """Token hash → (the caller, monotonic expiry), least recently used first."""
+        self._key_of_token: dict[str, bytes] = {}
+        self._keys_of_account: dict[str, set[bytes]] = {}
+        self._forgets = 0
+        """Bumped by every forget: a lookup that overlapped one is not cached."""
         self._rates = Gcra(rate, burst, clock.monotonic)
 
     async def authenticate(self, header: str | None) -> Principal:
@@ -72,29 +85,59 @@ class Authenticator:
         key = hash_token(token)
         now = self._clock.monotonic()
         cached = self._cache.get(key)
-        if cached is not None and cached[1] > now:
-            return cached[0]  # only tokens the database accepted are cached: no checksum needed
+        if cached is not None:
+            if cached[1] > now:
+                self._cache.move_to_end(key)
+                return cached[0]  # only tokens the database accepted are cached: no checksum needed
+            self._drop(key)
         if not is_well_formed(token, ACCESS_PREFIX):
             raise ApiError("unauthorized", _UNAUTHORIZED)
+        forgets = self._forgets
         row = await store.authenticate(self._pool, token_hash=key)
         if row is None:
-            self._cache.pop(key, None)
             raise ApiError("unauthorized", _UNAUTHORIZED)
         principal = principal_from_row(row)
-        if len(self._cache) > 50_000:
-            self._cache.clear()
-        self._cache[key] = (principal, now + self._ttl)
+        if forgets == self._forgets:  # no revocation or account change since the lookup began
+            self._remember(key, principal, now + self._ttl)
         return principal
 
+    def _remember(self, key: bytes, principal: Principal, until: float) -> None:
+        self._drop(key)
+        while len(self._cache) >= self._size:
+            self._drop(next(iter(self._cache)))
+        self._cache[key] = (principal, until)
+        self._key_of_token[principal.token_id] = key
+        self._keys_of_account.setdefault(principal.account.id, set()).add(key)
+
+    def _drop(self, key: bytes) -> None:
+        entry = self._cache.pop(key, None)
+        if entry is None:
+            return
+        principal = entry[0]
+        self._key_of_token.pop(principal.token_id, None)
+        keys = self._keys_of_account.get(principal.account.id)
+        if keys is not None:
+            keys.discard(key)
+            if not keys:
+                del self._keys_of_account[principal.account.id]
+
+    @property
+    def cached(self) -> int:
+        """Tokens in the cache now."""
+        return len(self._cache)
+
     def forget_token(self, token_id: str) -> None:
-        """Drop cached lookups of a token (after revocation)."""
-        for key in [k for k, (p, _) in self._cache.items() if p.token_id == token_id]:
-            del self._cache[key]
+        """Drop cached lookups of a token (after revocation), at once."""
+        self._forgets += 1
+        key = self._key_of_token.get(token_id)
+        if key is not None:
+            self._drop(key)
 
     def forget_account(self, account_id: str) -> None:
-        """Drop cached lookups of an account's tokens (after the account changed)."""
-        for key in [k for k, (p, _) in self._cache.items() if p.account.id == account_id]:
-            del self._cache[key]
+        """Drop cached lookups of an account's tokens (after the account changed), at once."""
+        self._forgets += 1
+        for key in list(self._keys_of_account.get(account_id, ())):
+            self._drop(key)
 
     async def authorize(
         self, header: str | None, scope: str, *, sending: bool = False

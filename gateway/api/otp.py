@@ -124,6 +124,8 @@ def otp_service(svc: Services) -> OtpService:
         max_queue=svc.settings.max_queue_per_account,
         now=svc.pipeline.now,
         caps=svc.caps,
+        verifier=svc.otp_verifies,
+        sender=svc.otp_sends,
     )
 
 
@@ -181,24 +183,24 @@ async def otp_status(call: Call[None, None]) -> OtpStatus:
     service = otp_service(call.services)
     row = await service.status(call.principal.account, call.path["otp_id"])
     return OtpStatus(
-        otp_id=row["id"],
+        otp_id=row.id,
         status=service.effective_status(row),
-        to=row["to_number"],
-        purpose=row["purpose"],
-        locale=row["locale"],
-        code_length=row["code_length"],
-        attempts_used=row["attempts_used"],
-        attempts_left=max(0, row["max_attempts"] - row["attempts_used"]),
-        max_attempts=row["max_attempts"],
-        created_at=row["created_at"],
-        expires_at=row["expires_at"],
-        verified_at=row["verified_at"],
+        to=row.to_number,
+        purpose=row.purpose,
+        locale=row.locale,
+        code_length=row.code_length,
+        attempts_used=row.attempts_used,
+        attempts_left=max(0, row.max_attempts - row.attempts_used),
+        max_attempts=row.max_attempts,
+        created_at=row.created_at,
+        expires_at=row.expires_at,
+        verified_at=row.verified_at,
         sms=OtpSms(
-            request_id=row["message_id"],
-            status=row["sms_status"],
-            failure_reason=row["sms_failure_reason"],
-            device_id=row["sms_device_id"],
-            sent_at=row["sms_sent_at"],
-            delivered_at=row["sms_delivered_at"],
+            request_id=row.message_id,
+            status=row.sms_status,
+            failure_reason=row.sms_failure_reason,
+            device_id=row.sms_device_id,
+            sent_at=row.sms_sent_at,
+            delivered_at=row.sms_delivered_at,
         ),
     )

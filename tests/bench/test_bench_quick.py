@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
-SCENARIOS = ("S0", "S1", "S2", "S4", "S5", "S6")
+SCENARIOS = ("S0", "S1", "S2", "S3", "S4", "S5", "S6")
 
 
 def _has_number(value: object) -> bool:
@@ -56,5 +56,8 @@ def test_quick_run_reports_every_scenario(tmp_path: Path) -> None:
     s2 = result["scenarios"]["S2"]["figures"]
     assert s2["steps"][0]["accepted"] > 0
     assert s2["steps"][0]["latency_ms"]["accept"]["p99"] is not None
+    s3 = result["scenarios"]["S3"]["figures"]
+    assert s3["steps"][0]["accepted"] > 0 and s3["backlog"] == sum(s["accepted"] for s in s3["steps"])
+    assert s3["steps"][0]["gateway_cpu_ms_per_1000"] > 0
     s5 = result["scenarios"]["S5"]["figures"]
     assert s5["lost"] == 0 and s5["duplicated"] == 0

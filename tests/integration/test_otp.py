@@ -23,10 +23,13 @@ from structlog.testing import capture_logs
 
 from gateway.access.accounts import Account, get_account
 from gateway.errors import ApiError
-from gateway.otp.service import OtpRequest, OtpService, generate_code
+from gateway.ids import new_id
+from gateway.otp.service import OtpPolicy, OtpRequest, OtpService, SendItem, generate_code, write_sends
 from gateway.otp.templates import TEMPLATES, render
+from gateway.sending.messages import MessageSpec, build_message
 from gateway.sim.relay import RelayFleet, SimOptions
 from gateway.timefmt import utcnow
+from store.otp import NewCode
 from tests.harness import ApiClient, RunningGateway, eventually, make_account, start_gateway
 from tests.relay_client import RawRelay, pair_relay
 
@@ -330,6 +333,81 @@ async def test_idempotency_key_replays_the_first_answer(api: ApiClient, database
     other = await api.post("/v1/otp/send", json={"to": TO, "purpose": "reset"}, headers=headers)
     assert other[0] == 409 and other[1]["error"]["code"] == "conflict"
     assert len(await fetch(database_url, "SELECT id FROM otps")) == 1
+
+
+# --- group commit ----------------------------------------------------------------------------
+
+
+async def test_concurrent_sends_to_many_numbers_share_transactions(
+    gateway: RunningGateway, account: tuple[str, str], database_url: str
+) -> None:
+    """Forty sends to forty numbers started at once are written by the otp.sends writer in one or
+    two transactions; each is stored pending with its SMS."""
+    svc = gateway.gateway.services
+    assert svc is not None and svc.otp_sends is not None
+    acct = await get_account(svc.pool, account[0])
+    assert acct is not None
+    service = OtpService(
+        svc.pool, svc.pipeline, svc.secret, max_queue=svc.settings.max_queue_per_account, sender=svc.otp_sends
+    )
+    before = svc.otp_sends.batches
+    numbers = [f"+99890123{k:04d}" for k in range(40)]
+    sent = await asyncio.gather(*(service.send(acct, OtpRequest(to=n, purpose="login")) for n in numbers))
+    assert svc.otp_sends.batches - before <= 2
+    rows = await fetch(
+        database_url,
+        "SELECT o.id, o.to_number, o.status, m.status AS sms FROM otps o JOIN messages m ON m.id = o.message_id",
+    )
+    assert sorted(r["to_number"] for r in rows) == numbers
+    assert {r["status"] for r in rows} == {"pending"} and {r["sms"] for r in rows} <= {
+        "queued", "dispatched", "sent", "delivered"
+    }  # fmt: skip
+    assert {r["id"] for r in rows} == {s.otp_id for s in sent}
+
+
+async def test_concurrent_sends_to_one_pair_store_one_code(api: ApiClient, database_url: str) -> None:
+    """Ten concurrent sends to one number and purpose: one code, nine refused by the resend
+    interval (a second send of the pair in a batch waits for the next batch and sees the first)."""
+    results = await asyncio.gather(
+        *(api.post("/v1/otp/send", json={"to": TO, "purpose": "login"}) for _ in range(10))
+    )
+    statuses = sorted(status for status, _, _ in results)
+    assert statuses == [200] + [429] * 9, results
+    reasons = {body["error"]["details"]["reason"] for status, body, _ in results if status == 429}
+    assert reasons == {"otp_resend_interval"}
+    assert len(await fetch(database_url, "SELECT id FROM otps WHERE status = 'pending'")) == 1
+
+
+async def test_a_batch_defers_a_second_send_of_a_pair(
+    gateway: RunningGateway, account: tuple[str, str]
+) -> None:
+    """write_sends with two sends of one pair in one batch stores the first and defers the
+    second; written next, the second replaces the first (its SMS id is returned for cancelling)."""
+    svc = gateway.gateway.services
+    assert svc is not None
+    acct = await get_account(svc.pool, account[0])
+    assert acct is not None
+    eager = OtpPolicy(min_resend_interval=0.0)
+
+    def item(text: str) -> SendItem:
+        message = build_message(acct, MessageSpec(to=TO, text=text, kind="otp"), svc.pipeline, max_queue=100)
+        code = NewCode(
+            id=new_id("otp"), account_id=acct.id, to_number=message.to, purpose="login", locale="en",
+            code_hash=b"\x00" * 32, code_length=6, message_id=message.id, max_attempts=5,
+            expires_at=message.expires_at, created_at=message.queued_at,
+        )  # fmt: skip
+        return SendItem(account=acct, purpose="login", locale="en", message=message, code=code, policy=eager)
+
+    first, second = item("code 1"), item("code 2")
+    async with svc.pool.acquire() as conn, conn.transaction():
+        assert await write_sends(conn, [first, second]) == [[], None]
+    async with svc.pool.acquire() as conn, conn.transaction():
+        assert await write_sends(conn, [second]) == [[first.message.id]]
+    rows = await svc.pool.fetch("SELECT id, status FROM otps ORDER BY created_at, id")
+    assert [(r["id"], r["status"]) for r in rows] == [
+        (first.code.id, "invalidated"),
+        (second.code.id, "pending"),
+    ]
 
 
 # --- secrecy ----------------------------------------------------------------------------------
