@@ -32,7 +32,7 @@ from gateway.recipients.model import (
 )
 from gateway.recipients.numbers import InvalidNumber, e164
 from gateway.recipients.search import name_key, search_grams
-from store import queries as q
+from store import recipients as store
 from store.database import Conn
 
 __all__ = [
@@ -264,17 +264,15 @@ async def write_rows(
 ) -> tuple[int, int]:
     """Upsert ``rows`` (a slice of ``parsed.rows``) inside the caller's transaction;
     ``(imported, updated)``."""
-    await conn.execute(q.RECIPIENT_IMPORT_TEMP)
-    await conn.execute(q.RECIPIENT_IMPORT_CLEAR)
-    await conn.copy_records_to_table("recipient_import", records=rows, columns=q.RECIPIENT_IMPORT_COLUMNS)
-    counts = await conn.fetchrow(q.RECIPIENT_IMPORT_UPSERT, account_id, parsed.has_tags, parsed.has_locale)
-    assert counts is not None
-    return int(counts["imported"]), int(counts["updated"])
+    counts = await store.import_rows(
+        conn, account_id=account_id, rows=rows, has_tags=parsed.has_tags, has_locale=parsed.has_locale
+    )
+    return counts.imported, counts.updated
 
 
 async def check_ceiling(conn: Conn, account_id: str) -> None:
     """Refuse (and so roll back the caller's transaction) past the directory's ceiling."""
-    if await conn.fetchval(q.RECIPIENT_COUNT, account_id) > MAX_RECIPIENTS:
+    if await store.count(conn, account_id=account_id) > MAX_RECIPIENTS:
         raise too_many_recipients()
 
 
@@ -335,7 +333,7 @@ async def import_file(
         if pending is not None:  # a write failed while the next chunk was being parsed
             await asyncio.gather(pending, return_exceptions=True)
     if imported >= ANALYZE_AFTER_ROWS:
-        await conn.execute(q.RECIPIENT_ANALYZE)
+        await store.analyze_after_import(conn)
     return ImportReport(
         imported=imported,
         updated=updated,
