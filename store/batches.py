@@ -108,41 +108,70 @@ VALUES ($1, $2, $3, 0, 0, $4, $5)
 # gateway.sending.sms_text does: $15 matches a GSM-7 text, $16 holds the characters that take
 # two septets (the extension table). $17 send_at: the items are 'scheduled' until then (NULL:
 # queued now). Returns how many were written.
+#
+# {body} is the text rendered from $4 and $5 as one concatenation (see _render), so nothing
+# runs a subquery per member; each "OFFSET 0" keeps its subquery from being flattened into the
+# one above, so the body, the GSM-7 test and the septet count are each computed once per row,
+# streaming (no materialised CTE spilling to disk). Members come in recipient id order from the
+# members' primary key, which is the order of the ids given to the items.
 _QUEUE_ITEMS = r"""
-WITH members AS MATERIALIZED (
-    SELECT r.phone, CASE WHEN cardinality($4::text[]) = 1 THEN $4[1] ELSE (
-               SELECT string_agg(p.lit || coalesce(CASE p.key WHEN '' THEN '' WHEN 'name' THEN r.name
-                                                   WHEN 'phone' THEN r.phone ELSE r.metadata ->> p.key END, ''),
-                                 '' ORDER BY p.i)
-               FROM unnest($4::text[], $5::text[]) WITH ORDINALITY AS p (lit, key, i)) END AS body,
-           row_number() OVER (ORDER BY r.id) AS n
-    FROM recipient_list_members m JOIN recipients r ON r.id = m.recipient_id
-    WHERE m.list_id = $3 AND r.account_id = $2 AND NOT r.opted_out AND NOT (r.phone = ANY ($7::text[]))
-), measured AS MATERIALIZED (
-    SELECT n, phone, body, CASE WHEN $13::text IS NOT NULL THEN NULL ELSE body ~ $15 END AS gsm FROM members
-), counted AS MATERIALIZED (
-    SELECT n, phone, body, coalesce($13::text, CASE WHEN gsm THEN 'GSM-7' ELSE 'UCS-2' END) AS encoding,
-           CASE WHEN $13::text IS NOT NULL THEN $14::int
-                WHEN gsm THEN 2 * length(body) - length(translate(body, $16, ''))
-                ELSE length(body) + length(regexp_replace(body, '[^\U00010000-\U0010FFFF]+', '', 'g'))
-           END AS units
-    FROM measured
-), inserted AS (
+WITH inserted AS (
     INSERT INTO messages (id, account_id, kind, to_number, body, encoding, segments, priority,
                           pinned_device_id, metadata, expires_at, queued_at, batch_id,
                           status, send_at, not_before, hold_reason)
-    SELECT $1 || lpad(n::text, 7, '0'), $2, 'list', phone, body, encoding,
-           CASE WHEN $13::text IS NOT NULL THEN units
-                WHEN encoding = 'GSM-7' THEN CASE WHEN units <= 160 THEN 1 ELSE ceil(units / 153.0)::int END
+    SELECT $1 || lpad(n::text, 7, '0'), $2, 'list', phone, body,
+           coalesce($13::text, CASE WHEN gsm THEN 'GSM-7' ELSE 'UCS-2' END),
+           CASE WHEN $13::text IS NOT NULL THEN $14::int
+                WHEN gsm THEN CASE WHEN units <= 160 THEN 1 ELSE ceil(units / 153.0)::int END
                 ELSE CASE WHEN units <= 70 THEN 1 ELSE ceil(units / 67.0)::int END END,
            $8, $9, $10::text::jsonb, $11, $12, $6,
            CASE WHEN $17::timestamptz IS NULL THEN 'queued' ELSE 'scheduled' END, $17, $17,
            CASE WHEN $17::timestamptz IS NULL THEN NULL ELSE 'send_at' END
-    FROM counted
+    FROM (
+        SELECT n, phone, body, gsm,
+               CASE WHEN $13::text IS NOT NULL THEN NULL
+                    WHEN gsm THEN 2 * length(body) - length(translate(body, $16, ''))
+                    ELSE length(body) + length(regexp_replace(body, '[^𐀀-􏿿]+', '', 'g'))
+               END AS units
+        FROM (
+            SELECT n, phone, body, CASE WHEN $13::text IS NOT NULL THEN NULL ELSE body ~ $15 END AS gsm
+            FROM (
+                SELECT r.phone, {body} AS body, row_number() OVER (ORDER BY m.recipient_id) AS n
+                FROM recipient_list_members m JOIN recipients r ON r.id = m.recipient_id
+                WHERE m.list_id = $3 AND r.account_id = $2 AND NOT r.opted_out
+                  AND NOT (r.phone = ANY ($7::text[]))
+                  AND cardinality($5::text[]) = cardinality($4::text[])  -- (types $5 when unused)
+                OFFSET 0
+            ) rendered
+            OFFSET 0
+        ) measured
+        OFFSET 0
+    ) counted
     RETURNING 1
 )
 SELECT count(*) FROM inserted
 """
+# Sorting 100,000 members by id, and hashing them, fits in memory with this.
+_QUEUE_WORK_MEM = "SET LOCAL work_mem = '64MB'"
+
+
+def _render(keys: list[str]) -> str:
+    """The SQL expression of a list item's text: ``$4[1] || value of $5[1] || $4[2] || ...``;
+    ``name`` and ``phone`` are the recipient's own, any other key is read from its metadata
+    (``''`` when it has none). Only the shape comes from ``keys``: the literals and the
+    metadata keys themselves are parameters."""
+    parts = []
+    for i, key in enumerate(keys, start=1):
+        parts.append(f"($4::text[])[{i}]")
+        if key == "name":
+            parts.append("r.name")
+        elif key == "phone":
+            parts.append("r.phone")
+        elif key:
+            parts.append(f"coalesce(r.metadata ->> ($5::text[])[{i}], '')")
+    return " || ".join(parts)
+
+
 # Items of numbers the policy refuses, found while the items were written; returns how many.
 _DROP_ITEMS = """
 WITH dropped AS (
@@ -212,9 +241,11 @@ async def queue_items(
     ``literals`` with each member's ``keys`` in between; how many were written. ``encoding``
     and ``segments``: the same for everyone (a text without placeholders), or None to compute
     them per message (``gsm_pattern`` matches a GSM-7 text, ``extended_characters`` take two
-    septets). ``send_at``: the items are ``scheduled`` until then."""
+    septets). ``send_at``: the items are ``scheduled`` until then. Runs in the caller's
+    transaction (its ``work_mem`` is raised until that ends)."""
+    await conn.execute(_QUEUE_WORK_MEM)
     written = await conn.fetchval(
-        _QUEUE_ITEMS,
+        _QUEUE_ITEMS.replace("{body}", _render(keys)),
         id_prefix,
         account_id,
         list_id,

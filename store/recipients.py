@@ -92,7 +92,7 @@ class ImportCounts(msgspec.Struct, frozen=True, kw_only=True):
     """Rows that existed and changed (the others were unchanged)."""
 
 
-_COLUMNS = "id, name, phone, tags, locale, metadata::text, opted_out, created_at, updated_at"
+_COLUMNS = "id, name, phone, tags, locale, metadata::text AS metadata, opted_out, created_at, updated_at"
 
 
 def _recipient(r: Any) -> RecipientRow:
@@ -276,18 +276,27 @@ async def ids_by_phones(db: Db, *, account_id: str, phones: list[str]) -> list[s
 # --- search -----------------------------------------------------------------------------------
 
 # Searches are planned for their actual values (a generic plan cannot know that a tag or a
-# 3-gram is rare, and would walk the whole directory in id order looking for it).
+# 3-gram is rare).
 _CUSTOM_PLAN = "SET LOCAL plan_cache_mode = force_custom_plan"
+SEARCH_WALK_ROWS = 5000
+"""Rows a search first reads in id order, checking the filters on each, before it asks the
+indexes: enough to fill a page when the matches are not rare (1 row in 40 or more)."""
 
 
-def _search_sql(*, grams: bool, name_like: bool, phone_like: bool, tag: bool, opted_out: bool) -> str:
+def _search_sql(
+    *, grams: bool, name_like: bool, phone_like: bool, tag: bool, opted_out: bool, walk: bool
+) -> str:
     """The directory search for the filters in use ($1 account, $2 cursor, $3 limit, then one
     parameter per filter in this order: grams, name pattern, phone pattern, tag, opted_out).
 
-    One statement per combination rather than ``$n IS NULL OR ...``, so that each prepared
-    statement's plan can use the index its filter needs.
+    ``walk``: the filters checked on the next ``SEARCH_WALK_ROWS`` rows in id order only (cheap
+    whatever the filters, complete when it fills the page). Otherwise every matching row is
+    found through the indexes, then sorted: the inner query has no ``LIMIT`` (and an ``OFFSET
+    0`` keeps it apart), so the planner cannot choose an id-order walk through the whole
+    directory for a filter it wrongly thinks common (a tag nobody has is estimated at 500 rows).
+    One statement per combination, so that each plan can use the index its filter needs.
     """
-    where = ["account_id = $1", "id > $2"]
+    where = []
     filters = (
         (grams, "search_grams @> ${}::text[]"),
         (name_like, "name_key LIKE ${}"),
@@ -300,7 +309,19 @@ def _search_sql(*, grams: bool, name_like: bool, phone_like: bool, tag: bool, op
         if used:
             n += 1
             where.append(clause.format(n))
-    return f"SELECT {_COLUMNS} FROM recipients WHERE {' AND '.join(where)} ORDER BY id LIMIT $3"
+    if walk:
+        window = (
+            f"SELECT * FROM recipients WHERE account_id = $1 AND id > $2 ORDER BY id LIMIT {SEARCH_WALK_ROWS}"
+        )
+        return f"SELECT {_COLUMNS} FROM ({window}) w WHERE {' AND '.join(where)} ORDER BY id LIMIT $3"
+    where = ["account_id = $1", "id > $2", *where]
+    return (
+        f"SELECT * FROM (SELECT {_COLUMNS} FROM recipients WHERE {' AND '.join(where)} OFFSET 0) found "
+        "ORDER BY id LIMIT $3"
+    )
+
+
+_PAGE = f"SELECT {_COLUMNS} FROM recipients WHERE account_id = $1 AND id > $2 ORDER BY id LIMIT $3"
 
 
 @contextlib.asynccontextmanager
@@ -327,19 +348,27 @@ async def search(
 ) -> list[RecipientRow]:
     """Up to ``limit`` of the account's recipients after ``cursor`` (id order) that hold every
     gram of ``grams``, whose folded name is ``LIKE name_like``, whose number is ``LIKE
-    phone_like``, that carry ``tag`` and have this ``opted_out``; None: no such filter."""
-    args: list[Any] = [account_id, cursor, limit]
-    args += [a for a in (grams, name_like, phone_like, tag, opted_out) if a is not None]
-    sql = _search_sql(
-        grams=grams is not None,
-        name_like=name_like is not None,
-        phone_like=phone_like is not None,
-        tag=tag is not None,
-        opted_out=opted_out is not None,
-    )
+    phone_like``, that carry ``tag`` and have this ``opted_out``; None: no such filter.
+
+    Two steps, so that neither common nor rare matches are slow: the next rows in id order
+    are checked first (a common match fills the page there); only when they do not, the
+    indexes find the (then few) matching rows."""
+    filters = [a for a in (grams, name_like, phone_like, tag, opted_out) if a is not None]
+    if not filters:
+        return [_recipient(r) for r in await db.fetch(_PAGE, account_id, cursor, limit)]
+    used = {
+        "grams": grams is not None,
+        "name_like": name_like is not None,
+        "phone_like": phone_like is not None,
+        "tag": tag is not None,
+        "opted_out": opted_out is not None,
+    }
+    args = [account_id, cursor, limit, *filters]
     async with _connection(db) as conn, conn.transaction():
         await conn.execute(_CUSTOM_PLAN)
-        rows = await conn.fetch(sql, *args)
+        rows = await conn.fetch(_search_sql(**used, walk=True), *args)
+        if len(rows) < limit:
+            rows = await conn.fetch(_search_sql(**used, walk=False), *args)
     return [_recipient(r) for r in rows]
 
 
@@ -437,7 +466,7 @@ WITH removed AS (
 SELECT count(*) FROM removed
 """
 _LIST_MEMBERS = f"""
-SELECT {", ".join("r." + c for c in _COLUMNS.split(", "))}
+SELECT {_COLUMNS.replace("id, ", "r.id, ", 1).replace("metadata::text", "r.metadata::text")}
 FROM recipient_list_members m JOIN recipients r ON r.id = m.recipient_id
 WHERE m.list_id = $1 AND m.recipient_id > $2 ORDER BY m.recipient_id LIMIT $3
 """
