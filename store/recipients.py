@@ -280,7 +280,7 @@ async def ids_by_phones(db: Db, *, account_id: str, phones: list[str]) -> list[s
 _CUSTOM_PLAN = "SET LOCAL plan_cache_mode = force_custom_plan"
 SEARCH_WALK_ROWS = 5000
 """Rows a search first reads in id order, checking the filters on each, before it asks the
-indexes: enough to fill a page when the matches are not rare (1 row in 40 or more)."""
+indexes: enough to fill a page of 50 when 1 row in 100 or more matches."""
 
 
 def _search_sql(
