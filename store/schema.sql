@@ -426,6 +426,26 @@ CREATE TABLE IF NOT EXISTS dashboard_sessions (
     expires_at    timestamptz NOT NULL
 );
 CREATE INDEX IF NOT EXISTS dashboard_sessions_last_seen_idx ON dashboard_sessions (last_seen_at);
+-- v8: a list send writes up to 100,000 messages and a CSV import up to 200,000 recipients in
+-- one statement; the foreign keys from messages and recipients to accounts cost an index lookup
+-- and a row lock per row written (~18 % of queueing a list, ~11 % of an import, bench/README.md
+-- "List sends (S6)"). Accounts are never deleted (no API or CLI command does), and every
+-- account_id written is the authenticated account's own, so these two are dropped: deleting an
+-- account by hand must now delete its messages and recipients first.
+ALTER TABLE messages DROP CONSTRAINT IF EXISTS messages_account_id_fkey;
+ALTER TABLE recipients DROP CONSTRAINT IF EXISTS recipients_account_id_fkey;
+-- v8: search_grams also holds the distinct characters of name_key (1-grams), so that 1- and
+-- 2-character name searches can use the GIN index too (gateway.recipients.search); the rows
+-- written before get theirs here, once.
+DO $$
+BEGIN
+    IF (SELECT version FROM schema_version) < 8 THEN
+        UPDATE recipients SET search_grams = search_grams || ARRAY(
+            SELECT DISTINCT c FROM regexp_split_to_table(name_key, '') AS c WHERE c <> ' ')
+        WHERE name_key <> '';
+    END IF;
+END
+$$;
 
 -- v8: batched webhook delivery, opt-in per endpoint (NULL = one event per request).
 ALTER TABLE webhook_endpoints ADD COLUMN IF NOT EXISTS batch_max_events integer;

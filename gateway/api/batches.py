@@ -19,7 +19,7 @@ from gateway.recipients import batches as rules
 from gateway.recipients.batches import Batch, BatchQueued, QueueSpec, Skipped
 from gateway.sending.idempotency import replay, store_answer
 from gateway.sending.messages import check_metadata, check_pinned_device, sending_start
-from store import queries as q
+from store import batches as store
 
 __all__ = [
     "BatchCancelled",
@@ -165,10 +165,10 @@ async def cancel_batch(call: Call[None, None]) -> BatchCancelled:
     """Cancel the batch's items that are still queued (those a relay has are not recalled)."""
     batch_id = _batch_id(call)
     pool = call.services.pool
-    if await pool.fetchrow(q.BATCH_GET, batch_id, call.account_id) is None:
+    if await store.get(pool, account_id=call.account_id, batch_id=batch_id) is None:
         raise ApiError("not_found", "no such batch")
-    await pool.execute(q.BATCH_MARK_CANCELLED, batch_id)
-    queued = [r["id"] for r in await pool.fetch(q.BATCH_QUEUED_IDS, batch_id)]
+    await store.mark_cancelled(pool, batch_id=batch_id)
+    queued = await store.queued_ids(pool, batch_id=batch_id)
     cancelled = await call.services.pipeline.cancel_queued(queued, CANCEL_REASON) if queued else []
     batch = await rules.get_batch(pool, call.account_id, batch_id)
     assert batch is not None

@@ -2,7 +2,7 @@
 
 * :mod:`.model`: the wire shape of a recipient, field rules and per-account ceilings;
 * :mod:`.numbers`: E.164 normalisation, fast for numbers already written ``+<digits>``;
-* :mod:`.search`: folded names and 3-grams, and what a query matches;
+* :mod:`.search`: folded names and their grams, and what a query matches;
 * :mod:`.directory`: create, read, change, delete, search; the opt-out check of the send path;
 * :mod:`.importer`: CSV parsing and the COPY-based bulk upsert;
 * :mod:`.lists`: lists and their members.

@@ -32,14 +32,15 @@ from gateway.errors import ApiError
 from gateway.events import BatchCounts
 from gateway.ids import new_id
 from gateway.recipients.completion import batch_counts, complete_batches
-from gateway.recipients.directory import Db
 from gateway.recipients.numbers import refused_numbers
 from gateway.sending.messages import is_blank
 from gateway.sending.sms_text import GSM_BASIC, GSM_EXTENDED, analyse
 from gateway.timefmt import utcnow
 from scheduler import Priority
-from store import queries as q
+from store import batches as store
+from store import recipients as directory_store
 from store.database import Conn
+from store.recipients import Db
 
 __all__ = [
     "MAX_SKIPPED_SHOWN",
@@ -158,7 +159,7 @@ def _invalid(field: str, problem: str, **details: Any) -> ApiError:
 async def _refused(db: Db, account: Account, list_id: str) -> list[str]:
     """The list's numbers the account's destination policy refuses (checked in chunks, letting
     other requests in between)."""
-    phones = [r["phone"] for r in await db.fetch(q.BATCH_LIST_PHONES, list_id, account.id)]
+    phones = await store.list_phones(db, account_id=account.id, list_id=list_id)
     refused: list[str] = []
     for start in range(0, len(phones), POLICY_CHUNK):
         chunk = phones[start : start + POLICY_CHUNK]
@@ -177,11 +178,11 @@ async def queue_list(
     literals, keys = parse_template(spec.text)
     if is_blank("".join(literals)):
         raise _invalid("message", "must have text besides placeholders")
-    if await conn.fetchval(q.RECIPIENT_LIST_LOCK, spec.list_id, account.id) is None:
+    if not await directory_store.lock_list(conn, account_id=account.id, list_id=spec.list_id):
         raise ApiError("not_found", "no such list", {"list_id": spec.list_id[:64]})
     wanted = sorted({k for k in keys if k and k not in ("name", "phone")})
     if wanted:
-        unknown = [r["k"] for r in await conn.fetch(q.BATCH_UNKNOWN_KEYS, spec.list_id, account.id, wanted)]
+        unknown = await store.unknown_keys(conn, account_id=account.id, list_id=spec.list_id, keys=wanted)
         if unknown:
             raise _invalid(
                 "message",
@@ -193,27 +194,34 @@ async def queue_list(
     batch_id = new_id("bat")
     constant = analyse(literals[0]) if len(literals) == 1 else None
     start = spec.send_at if spec.send_at is not None and spec.send_at > now else now
-    await conn.execute(q.BATCH_INSERT, batch_id, account.id, spec.list_id, now, spec.send_at)
+    await store.insert(
+        conn,
+        batch_id=batch_id,
+        account_id=account.id,
+        list_id=spec.list_id,
+        created_at=now,
+        not_before=spec.send_at,
+    )
     write = asyncio.ensure_future(
-        conn.fetchval(
-            q.BATCH_QUEUE_ITEMS,
-            id_prefix or f"req_{str(ULID())[:19]}",
-            account.id,
-            spec.list_id,
-            literals,
-            keys,
-            batch_id,
-            [],
-            int(spec.priority),
-            spec.device_id,
-            spec.metadata,
-            start + timedelta(seconds=spec.ttl_seconds),
-            now,
-            constant.encoding if constant is not None else None,
-            constant.segments if constant is not None else None,
-            GSM_TEXT_PATTERN,
-            EXTENDED_CHARACTERS,
-            spec.send_at if start > now else None,
+        store.queue_items(
+            conn,
+            id_prefix=id_prefix or f"req_{str(ULID())[:19]}",
+            account_id=account.id,
+            list_id=spec.list_id,
+            literals=literals,
+            keys=keys,
+            batch_id=batch_id,
+            refused=[],
+            priority=int(spec.priority),
+            device_id=spec.device_id,
+            metadata=spec.metadata,
+            expires_at=start + timedelta(seconds=spec.ttl_seconds),
+            queued_at=now,
+            encoding=constant.encoding if constant is not None else None,
+            segments=constant.segments if constant is not None else None,
+            gsm_pattern=GSM_TEXT_PATTERN,
+            extended_characters=EXTENDED_CHARACTERS,
+            send_at=spec.send_at if start > now else None,
         )
     )
     # The policy check (Python) runs on another connection while PostgreSQL writes the items;
@@ -221,23 +229,25 @@ async def queue_list(
     try:
         refused = await _refused(policy_db, account, spec.list_id)
     finally:
-        written = int(await write)  # (also when the check failed: the connection must be free)
-    queued = written - (
-        await conn.fetchval(q.BATCH_DROP_ITEMS, batch_id, account.id, refused) if refused else 0
+        written = await write  # (also when the check failed: the connection must be free)
+    if refused:
+        written -= await store.drop_items(conn, account_id=account.id, batch_id=batch_id, phones=refused)
+    queued = written
+    skipped_rows = await store.skipped(
+        conn, account_id=account.id, list_id=spec.list_id, refused=refused, limit=MAX_SKIPPED_SHOWN
     )
-    skipped_rows = await conn.fetch(q.BATCH_SKIPPED, spec.list_id, account.id, refused, MAX_SKIPPED_SHOWN)
     skipped_total = (
         len(skipped_rows)
         if len(skipped_rows) < MAX_SKIPPED_SHOWN
-        else await conn.fetchval(q.BATCH_SKIPPED_COUNT, spec.list_id, account.id, refused)
+        else await store.skipped_count(conn, account_id=account.id, list_id=spec.list_id, refused=refused)
     )
-    await conn.execute(q.BATCH_SET_TOTALS, batch_id, queued, skipped_total)
+    await store.set_totals(conn, batch_id=batch_id, total=queued, skipped=skipped_total)
     if queued == 0:
         await complete_batches(conn, [batch_id])
     return BatchQueued(
         batch_id=batch_id,
         queued=queued,
-        skipped=[Skipped(recipient_id=r["id"], phone=r["phone"], reason=r["reason"]) for r in skipped_rows],
+        skipped=[Skipped(recipient_id=r.recipient_id, phone=r.phone, reason=r.reason) for r in skipped_rows],
         skipped_total=skipped_total,
         queued_at=now,
         status="scheduled" if start > now else "queued",
@@ -247,16 +257,16 @@ async def queue_list(
 
 async def get_batch(db: Db, account_id: str, batch_id: str) -> Batch | None:
     """One batch of the account with its progress, or None."""
-    row = await db.fetchrow(q.BATCH_GET, batch_id, account_id)
+    row = await store.get(db, account_id=account_id, batch_id=batch_id)
     if row is None:
         return None
     return Batch(
-        id=row["id"],
-        list_id=row["list_id"],
-        total=row["total"],
-        skipped=row["skipped"],
+        id=row.id,
+        list_id=row.list_id,
+        total=row.total,
+        skipped=row.skipped,
         counts=await batch_counts(db, batch_id),
-        created_at=row["created_at"],
-        completed_at=row["completed_at"],
-        cancelled_at=row["cancelled_at"],
+        created_at=row.created_at,
+        completed_at=row.completed_at,
+        cancelled_at=row.cancelled_at,
     )

@@ -5,17 +5,17 @@ where that is decided, in the transaction that finished the items (kept apart fr
 from __future__ import annotations
 
 from gateway.events import BatchCompletedData, BatchCounts, event_row
-from gateway.recipients.directory import Db
-from store import queries as q
+from store import batches as store
 from store.database import Conn
 from store.outbox import insert_events
+from store.recipients import Db
 
 __all__ = ["batch_counts", "complete_batches"]
 
 
 async def batch_counts(db: Db, batch_id: str) -> BatchCounts:
     """Items of the batch per status."""
-    by_status = {r["status"]: r["n"] for r in await db.fetch(q.BATCH_COUNTS, batch_id)}
+    by_status = await store.status_counts(db, batch_id=batch_id)
     return BatchCounts(**{f: by_status.get(f, 0) for f in BatchCounts.__struct_fields__})
 
 
@@ -28,21 +28,21 @@ async def complete_batches(conn: Conn, batch_ids: list[str]) -> list[str]:
     completes exactly once, and never stays open with nothing left."""
     if not batch_ids:
         return []
-    locked = [r["id"] for r in await conn.fetch(q.BATCH_LOCK_OPEN_OF, sorted(set(batch_ids)))]
+    locked = await store.lock_open(conn, batch_ids=sorted(set(batch_ids)))
     if not locked:
         return []
-    done = await conn.fetch(q.BATCH_COMPLETE, locked)
+    done = await store.complete(conn, batch_ids=locked)
     rows = []
     for r in done:
         data = BatchCompletedData(
-            batch_id=r["id"],
-            list_id=r["list_id"],
-            total=r["total"],
-            counts=await batch_counts(conn, r["id"]),
-            created_at=r["created_at"],
-            completed_at=r["completed_at"],
+            batch_id=r.id,
+            list_id=r.list_id,
+            total=r.total,
+            counts=await batch_counts(conn, r.id),
+            created_at=r.created_at,
+            completed_at=r.completed_at,
         )
-        rows.append(event_row(r["account_id"], "batch.completed", data))
+        rows.append(event_row(r.account_id, "batch.completed", data))
     if rows:
         await insert_events(conn, rows)
-    return [r["id"] for r in done]
+    return [r.id for r in done]

@@ -3,9 +3,7 @@ send path uses. Every function is scoped to one account: another account's id is
 
 from __future__ import annotations
 
-import contextlib
-from collections.abc import AsyncIterator
-from typing import Any, TypeAlias
+from typing import Any
 
 import asyncpg
 
@@ -13,8 +11,9 @@ from gateway.errors import ApiError
 from gateway.ids import new_id
 from gateway.recipients.model import MAX_RECIPIENTS, Recipient, recipient_from_row
 from gateway.recipients.search import name_key, plan_search, search_grams
-from store import queries as q
+from store import recipients as store
 from store.database import Conn
+from store.recipients import Db
 
 __all__ = [
     "Db",
@@ -27,9 +26,6 @@ __all__ = [
     "set_opt_out",
     "update_recipient",
 ]
-
-Db: TypeAlias = "Conn | asyncpg.Pool[Any]"
-"""A connection or the pool: what the directory's functions run their statements on."""
 
 
 def conflict(existing_id: str) -> ApiError:
@@ -54,25 +50,24 @@ async def create_recipient(
 ) -> Recipient:
     """Add one recipient (``phone`` already E.164); 409 ``conflict`` naming the existing id
     when the number is in the directory, ``validation_error`` at the account's ceiling."""
-    if await db.fetchval(q.RECIPIENT_COUNT, account_id) >= MAX_RECIPIENTS:
+    if await store.count(db, account_id=account_id) >= MAX_RECIPIENTS:
         raise too_many_recipients()
     key = name_key(name)
-    row = await db.fetchrow(
-        q.RECIPIENT_INSERT,
-        new_id("rcp"),
-        account_id,
-        name,
-        phone,
-        list(dict.fromkeys(tags)),
-        locale,
-        metadata,
-        opted_out,
-        key,
-        search_grams(key, phone),
+    row = await store.insert(
+        db,
+        id=new_id("rcp"),
+        account_id=account_id,
+        name=name,
+        phone=phone,
+        tags=list(dict.fromkeys(tags)),
+        locale=locale,
+        metadata=metadata,
+        opted_out=opted_out,
+        name_key=key,
+        search_grams=search_grams(key, phone),
     )
     if row is None:
-        existing = await db.fetchval(q.RECIPIENT_ID_BY_PHONE, account_id, phone)
-        raise conflict(existing or "")
+        raise conflict(await store.id_by_phone(db, account_id=account_id, phone=phone) or "")
     return recipient_from_row(row)
 
 
@@ -87,7 +82,7 @@ def too_many_recipients() -> ApiError:
 
 async def get_recipient(db: Db, account_id: str, recipient_id: str) -> Recipient | None:
     """One recipient of the account, or None."""
-    row = await db.fetchrow(q.RECIPIENT_GET, recipient_id, account_id)
+    row = await store.get(db, account_id=account_id, recipient_id=recipient_id)
     return None if row is None else recipient_from_row(row)
 
 
@@ -97,39 +92,39 @@ async def update_recipient(
     """Apply ``changes`` (any of name, phone (E.164), tags, locale, metadata, opted_out) to one
     recipient; None when the account has no such recipient; 409 when the new number is taken."""
     async with conn.transaction():
-        row = await conn.fetchrow(q.RECIPIENT_GET_FOR_UPDATE, recipient_id, account_id)
-        if row is None:
+        current = await store.get_for_update(conn, account_id=account_id, recipient_id=recipient_id)
+        if current is None:
             return None
-        current = recipient_from_row(row)
         name = changes.get("name", current.name)
         phone = changes.get("phone", current.phone)
         key = name_key(name)
         if phone != current.phone:
-            existing = await conn.fetchval(q.RECIPIENT_ID_BY_PHONE, account_id, phone)
+            existing = await store.id_by_phone(conn, account_id=account_id, phone=phone)
             if existing is not None:
                 raise conflict(existing)
         try:
-            updated = await conn.fetchrow(
-                q.RECIPIENT_SET,
-                recipient_id,
-                account_id,
-                name,
-                phone,
-                list(dict.fromkeys(changes.get("tags", current.tags))),
-                changes.get("locale", current.locale),
-                changes.get("metadata", current.metadata),
-                changes.get("opted_out", current.opted_out),
-                key,
-                search_grams(key, phone),
+            updated = await store.set_all(
+                conn,
+                account_id=account_id,
+                recipient_id=recipient_id,
+                name=name,
+                phone=phone,
+                tags=list(dict.fromkeys(changes.get("tags", current.tags))),
+                locale=changes.get("locale", current.locale),
+                metadata=changes.get("metadata", current.metadata),
+                opted_out=changes.get("opted_out", current.opted_out),
+                name_key=key,
+                search_grams=search_grams(key, phone),
             )
         except asyncpg.UniqueViolationError:  # taken by a concurrent request since the check
-            raise conflict(await conn.fetchval(q.RECIPIENT_ID_BY_PHONE, account_id, phone) or "") from None
+            raise conflict(await store.id_by_phone(conn, account_id=account_id, phone=phone) or "") from None
+        assert updated is not None  # the row is locked
         return recipient_from_row(updated)
 
 
 async def delete_recipient(db: Db, account_id: str, recipient_id: str) -> bool:
     """Remove a recipient (and its list memberships); False when there was none."""
-    return await db.fetchval(q.RECIPIENT_DELETE, recipient_id, account_id) is not None
+    return await store.delete(db, account_id=account_id, recipient_id=recipient_id)
 
 
 async def search_recipients(
@@ -145,39 +140,23 @@ async def search_recipients(
     """Up to ``limit`` recipients after ``cursor`` in id order matching every filter given
     (see :mod:`gateway.recipients.search` for what ``query`` matches)."""
     plan = plan_search(query) if query else None
-    args: list[Any] = [account_id, cursor, limit]
-    if plan is not None:
-        args += [a for a in (plan.grams, plan.name_like, plan.phone_like) if a is not None]
-    if tag is not None:
-        args.append(tag)
-    if opted_out is not None:
-        args.append(opted_out)
-    sql = q.recipient_search(
-        grams=plan is not None and plan.grams is not None,
-        name_like=plan is not None and plan.name_like is not None,
-        phone_like=plan is not None and plan.phone_like is not None,
-        tag=tag is not None,
-        opted_out=opted_out is not None,
+    rows = await store.search(
+        db,
+        account_id=account_id,
+        cursor=cursor,
+        limit=limit,
+        grams=plan.grams if plan is not None else None,
+        name_like=plan.name_like if plan is not None else None,
+        phone_like=plan.phone_like if plan is not None else None,
+        tag=tag,
+        opted_out=opted_out,
     )
-    async with _connection(db) as conn, conn.transaction():
-        await conn.execute(q.RECIPIENT_SEARCH_CUSTOM_PLAN)
-        rows = await conn.fetch(sql, *args)
     return [recipient_from_row(r) for r in rows]
-
-
-@contextlib.asynccontextmanager
-async def _connection(db: Db) -> AsyncIterator[Conn]:
-    """A connection: ``db`` itself, or one from it when it is the pool."""
-    if isinstance(db, asyncpg.Pool):
-        async with db.acquire() as conn:
-            yield conn
-    else:
-        yield db
 
 
 async def is_opted_out(db: Db, account_id: str, e164: str) -> bool:
     """Whether the account's directory marks this number (E.164) as opted out."""
-    return bool(await db.fetchval(q.RECIPIENT_OPTED_OUT, account_id, e164))
+    return await store.is_opted_out(db, account_id=account_id, phone=e164)
 
 
 async def check_not_opted_out(db: Db, account_id: str, e164: str, *, transactional: bool) -> None:
@@ -195,7 +174,12 @@ async def check_not_opted_out(db: Db, account_id: str, e164: str, *, transaction
 async def set_opt_out(db: Db, account_id: str, e164: str, opted_out: bool) -> Recipient:
     """Mark a number opted out (or back in); a number not in the directory is added with an
     empty name so that the opt-out holds."""
-    row = await db.fetchrow(
-        q.RECIPIENT_SET_OPT_OUT, new_id("rcp"), account_id, e164, opted_out, search_grams("", e164)
+    row = await store.set_opt_out(
+        db,
+        new_id=new_id("rcp"),
+        account_id=account_id,
+        phone=e164,
+        opted_out=opted_out,
+        search_grams=search_grams("", e164),
     )
     return recipient_from_row(row)

@@ -20,9 +20,9 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 import msgspec
+from ulid import ULID
 
 from gateway.errors import ApiError
-from gateway.ids import new_id
 from gateway.recipients.directory import too_many_recipients
 from gateway.recipients.model import (
     MAX_METADATA_BYTES,
@@ -32,7 +32,7 @@ from gateway.recipients.model import (
 )
 from gateway.recipients.numbers import InvalidNumber, e164
 from gateway.recipients.search import name_key, search_grams
-from store import queries as q
+from store import recipients as store
 from store.database import Conn
 
 __all__ = [
@@ -70,7 +70,7 @@ class RowError(msgspec.Struct, kw_only=True):
     reason: str
 
 
-ImportRow = tuple[str, str, str, list[str], str | None, dict[str, str], str, str]
+ImportRow = tuple[str, str, str, list[str], str | None, str, str, str]
 """One row as COPY writes it: id, name, phone, tags, locale, metadata (JSON), name_key, and the
 grams joined by GRAM_SEPARATOR."""
 GRAM_SEPARATOR = "\x1f"
@@ -147,42 +147,91 @@ def _header(names: list[str]) -> tuple[dict[str, int], dict[str, int]]:
     return known, extra
 
 
-def _row(
-    cells: list[str], known: dict[str, int], extra: dict[str, int], region: str | None
-) -> ImportRow | str:
-    """The row to write, or why it is refused."""
-    if any("\x00" in cell for cell in cells):
-        return "contains the NUL character"
-    name = cells[known["name"]].strip()
-    if not name:
-        return "name is empty"
-    if len(name) > 100 or _LABEL_FORBIDDEN.intersection(name):
-        return "name must be one line of at most 100 characters"
-    try:
-        phone = e164(cells[known["phone"]], region)
-    except InvalidNumber as exc:
-        return f"phone: {exc}"
-    tags: list[str] = []
-    if "tags" in known:
-        tags = list(dict.fromkeys(t.strip() for t in cells[known["tags"]].split(";") if t.strip()))
-        if len(tags) > 20:
-            return "at most 20 tags"
-        for tag in tags:
+class _RowChecker:
+    """Checks rows of one file and shapes the good ones for COPY. Verdicts on tags and locales
+    are remembered (a file repeats a few of them on every row); the NUL check runs once per file
+    unless the file holds a NUL at all."""
+
+    def __init__(self, known: dict[str, int], extra: dict[str, int], region: str | None, nul: bool) -> None:
+        self._name = known["name"]
+        self._phone = known["phone"]
+        self._tags = known.get("tags")
+        self._locale = known.get("locale")
+        self._extra = list(extra.items())
+        self._region = region
+        self._nul = nul
+        self._tag_problems: dict[str, str | None] = {}
+        self._locale_ok: dict[str, bool] = {}
+
+    def _tag_problem(self, tag: str) -> str | None:
+        try:
+            return self._tag_problems[tag]
+        except KeyError:
             problem = tag_problem(tag)
-            if problem is not None:
-                return problem
-    locale = cells[known["locale"]].strip() if "locale" in known else ""
-    if locale and not _LOCALE.match(locale):
-        return "locale must be a language tag such as uz, pt-BR or en_US"
-    metadata = {key: cells[i].strip() for key, i in extra.items() if cells[i].strip()}
-    if any(len(v) > 200 for v in metadata.values()):
-        return "metadata values are at most 200 characters"
-    encoded = _encode(metadata) if metadata else b"{}"
-    if len(encoded) > MAX_METADATA_BYTES:
-        return f"metadata is at most {MAX_METADATA_BYTES} bytes of JSON"
-    key = name_key(name)
-    grams = GRAM_SEPARATOR.join(search_grams(key, phone))
-    return (new_id("rcp"), name, phone, tags, locale or None, metadata, key, grams)
+            if len(self._tag_problems) < 10_000:
+                self._tag_problems[tag] = problem
+            return problem
+
+    def _locale_good(self, locale: str) -> bool:
+        good = self._locale_ok.get(locale)
+        if good is None:
+            good = _LOCALE.match(locale) is not None
+            if len(self._locale_ok) < 10_000:
+                self._locale_ok[locale] = good
+        return good
+
+    def row(self, cells: list[str], row_id: str) -> ImportRow | str:
+        """The row to write (with id ``row_id``), or why it is refused."""
+        if self._nul and any("\x00" in cell for cell in cells):
+            return "contains the NUL character"
+        name = cells[self._name].strip()
+        if not name:
+            return "name is empty"
+        # every forbidden character is non-printable, so a printable name needs no closer look
+        if len(name) > 100 or (not name.isprintable() and _LABEL_FORBIDDEN.intersection(name)):
+            return "name must be one line of at most 100 characters"
+        try:
+            phone = e164(cells[self._phone], self._region)
+        except InvalidNumber as exc:
+            return f"phone: {exc}"
+        tags: list[str] = []
+        if self._tags is not None:
+            raw_tags = cells[self._tags]
+            if raw_tags:
+                tags = list(dict.fromkeys(t.strip() for t in raw_tags.split(";") if t.strip()))
+                if len(tags) > 20:
+                    return "at most 20 tags"
+                for tag in tags:
+                    problem = self._tag_problem(tag)
+                    if problem is not None:
+                        return problem
+        locale = cells[self._locale].strip() if self._locale is not None else ""
+        if locale and not self._locale_good(locale):
+            return "locale must be a language tag such as uz, pt-BR or en_US"
+        encoded = b"{}"
+        if self._extra:
+            metadata = {}
+            for column, index in self._extra:
+                value = cells[index].strip()
+                if value:
+                    if len(value) > 200:
+                        return "metadata values are at most 200 characters"
+                    metadata[column] = value
+            if metadata:
+                encoded = _encode(metadata)
+                if len(encoded) > MAX_METADATA_BYTES:
+                    return f"metadata is at most {MAX_METADATA_BYTES} bytes of JSON"
+        key = name_key(name)
+        grams = GRAM_SEPARATOR.join(search_grams(key, phone))
+        return (row_id, name, phone, tags, locale or None, encoded.decode(), key, grams)
+
+
+def _chunk_ids() -> Callable[[int], str]:
+    """Ids for one chunk of rows: ``rcp_`` and the first 19 characters of one new ULID (its
+    time and 45 random bits), then a 7-digit sequence — the shape of any other id, without a
+    ULID per row (list items get their ids the same way)."""
+    base = f"rcp_{str(ULID())[:19]}"
+    return lambda n: f"{base}{n:07d}"
 
 
 class CsvReader:
@@ -205,6 +254,7 @@ class CsvReader:
             raise _file_error("the file is empty: it needs a header row naming name and phone")
         self._known, self._extra = _header(header)
         self._width = len(header)
+        self._rows = _RowChecker(self._known, self._extra, region, nul=b"\x00" in data)
         self.report.has_tags, self.report.has_locale = "tags" in self._known, "locale" in self._known
 
     @property
@@ -221,6 +271,7 @@ class CsvReader:
     def next_chunk(self, size: int) -> list[ImportRow]:
         """Up to ``size`` good rows; an empty list at the end of the file."""
         rows: list[ImportRow] = []
+        ids = _chunk_ids()
         while len(rows) < size:
             cells = self._next_cells()
             if cells is None:
@@ -234,7 +285,7 @@ class CsvReader:
             if len(cells) != self._width:
                 self.report.refuse(line, f"expected {self._width} fields, found {len(cells)}")
                 continue
-            row = _row(cells, self._known, self._extra, self._region)
+            row = self._rows.row(cells, ids(len(rows)))
             if isinstance(row, str):
                 self.report.refuse(line, row)
                 continue
@@ -264,17 +315,15 @@ async def write_rows(
 ) -> tuple[int, int]:
     """Upsert ``rows`` (a slice of ``parsed.rows``) inside the caller's transaction;
     ``(imported, updated)``."""
-    await conn.execute(q.RECIPIENT_IMPORT_TEMP)
-    await conn.execute(q.RECIPIENT_IMPORT_CLEAR)
-    await conn.copy_records_to_table("recipient_import", records=rows, columns=q.RECIPIENT_IMPORT_COLUMNS)
-    counts = await conn.fetchrow(q.RECIPIENT_IMPORT_UPSERT, account_id, parsed.has_tags, parsed.has_locale)
-    assert counts is not None
-    return int(counts["imported"]), int(counts["updated"])
+    counts = await store.import_rows(
+        conn, account_id=account_id, rows=rows, has_tags=parsed.has_tags, has_locale=parsed.has_locale
+    )
+    return counts.imported, counts.updated
 
 
 async def check_ceiling(conn: Conn, account_id: str) -> None:
     """Refuse (and so roll back the caller's transaction) past the directory's ceiling."""
-    if await conn.fetchval(q.RECIPIENT_COUNT, account_id) > MAX_RECIPIENTS:
+    if await store.count(conn, account_id=account_id) > MAX_RECIPIENTS:
         raise too_many_recipients()
 
 
@@ -335,7 +384,7 @@ async def import_file(
         if pending is not None:  # a write failed while the next chunk was being parsed
             await asyncio.gather(pending, return_exceptions=True)
     if imported >= ANALYZE_AFTER_ROWS:
-        await conn.execute(q.RECIPIENT_ANALYZE)
+        await store.analyze_after_import(conn)
     return ImportReport(
         imported=imported,
         updated=updated,

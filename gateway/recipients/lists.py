@@ -5,18 +5,18 @@ recipient takes it out of every list."""
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
 
 import msgspec
 
 from gateway.errors import ApiError
 from gateway.ids import new_id
 from gateway.limits import too_many
-from gateway.recipients.directory import Db, too_many_recipients
+from gateway.recipients.directory import too_many_recipients
 from gateway.recipients.model import MAX_LISTS, MAX_RECIPIENTS, Recipient, recipient_from_row
 from gateway.recipients.search import search_grams
-from store import queries as q
+from store import recipients as store
 from store.database import Conn
+from store.recipients import Db, ListRow
 
 __all__ = [
     "RecipientList",
@@ -42,17 +42,16 @@ class RecipientList(msgspec.Struct, kw_only=True):
     updated_at: datetime
 
 
-def _list(r: Any) -> RecipientList:
-    return RecipientList(
-        id=r["id"], name=r["name"], size=r["size"], created_at=r["created_at"], updated_at=r["updated_at"]
-    )
+def _list(r: ListRow | None) -> RecipientList:
+    assert r is not None  # read in the transaction that made or locked it
+    return RecipientList(id=r.id, name=r.name, size=r.size, created_at=r.created_at, updated_at=r.updated_at)
 
 
 async def _owned_ids(conn: Conn, account_id: str, recipient_ids: list[str]) -> list[str]:
     """``recipient_ids`` (deduplicated), all of which must be the account's; validation_error
     naming those that are not (another account's id is unknown like a made-up one)."""
     wanted = list(dict.fromkeys(recipient_ids))
-    owned = {r["id"] for r in await conn.fetch(q.RECIPIENT_IDS_OWNED, account_id, wanted)}
+    owned = await store.owned_ids(conn, account_id=account_id, recipient_ids=wanted)
     unknown = [i for i in wanted if i not in owned]
     if unknown:
         raise ApiError(
@@ -72,53 +71,53 @@ async def _ids_of_phones(conn: Conn, account_id: str, phones: list[str]) -> list
     wanted = list(dict.fromkeys(phones))
     if not wanted:
         return []
-    await conn.execute(
-        q.RECIPIENT_ENSURE_PHONES,
-        account_id,
-        [new_id("rcp") for _ in wanted],
-        wanted,
-        [" ".join(search_grams("", p)) for p in wanted],
+    await store.ensure_phones(
+        conn,
+        account_id=account_id,
+        new_ids=[new_id("rcp") for _ in wanted],
+        phones=wanted,
+        grams=[" ".join(search_grams("", p)) for p in wanted],
     )
-    if await conn.fetchval(q.RECIPIENT_COUNT, account_id) > MAX_RECIPIENTS:
+    if await store.count(conn, account_id=account_id) > MAX_RECIPIENTS:
         raise too_many_recipients()
-    return [r["id"] for r in await conn.fetch(q.RECIPIENT_IDS_BY_PHONES, account_id, wanted)]
+    return await store.ids_by_phones(conn, account_id=account_id, phones=wanted)
 
 
 async def create_list(conn: Conn, account_id: str, name: str, recipient_ids: list[str]) -> RecipientList:
     """A new list, optionally with members; validation_error at the account's ceiling."""
     async with conn.transaction():
-        if await conn.fetchval(q.RECIPIENT_LIST_COUNT, account_id) >= MAX_LISTS:
+        if await store.count_lists(conn, account_id=account_id) >= MAX_LISTS:
             raise too_many("recipient_lists", MAX_LISTS, "recipient lists")
         ids = await _owned_ids(conn, account_id, recipient_ids)
         list_id = new_id("lst")
-        await conn.execute(q.RECIPIENT_LIST_INSERT, list_id, account_id, name)
+        await store.insert_list(conn, list_id=list_id, account_id=account_id, name=name)
         if ids:
-            await conn.fetchval(q.RECIPIENT_LIST_ADD, list_id, ids)
-        row = await conn.fetchrow(q.RECIPIENT_LIST_GET, list_id, account_id)
+            await store.add_members(conn, list_id=list_id, recipient_ids=ids)
+        row = await store.get_list(conn, account_id=account_id, list_id=list_id)
     return _list(row)
 
 
 async def get_list(db: Db, account_id: str, list_id: str) -> RecipientList | None:
     """One list of the account, or None."""
-    row = await db.fetchrow(q.RECIPIENT_LIST_GET, list_id, account_id)
+    row = await store.get_list(db, account_id=account_id, list_id=list_id)
     return None if row is None else _list(row)
 
 
 async def list_lists(db: Db, account_id: str, cursor: str, limit: int) -> list[RecipientList]:
     """Up to ``limit`` lists after ``cursor``, in id order."""
-    return [_list(r) for r in await db.fetch(q.RECIPIENT_LIST_LIST, account_id, cursor, limit)]
+    return [_list(r) for r in await store.list_lists(db, account_id=account_id, cursor=cursor, limit=limit)]
 
 
 async def rename_list(db: Db, account_id: str, list_id: str, name: str) -> RecipientList | None:
     """Give a list a new name; None when the account has no such list."""
-    if await db.fetchval(q.RECIPIENT_LIST_RENAME, list_id, account_id, name) is None:
+    if not await store.rename_list(db, account_id=account_id, list_id=list_id, name=name):
         return None
     return await get_list(db, account_id, list_id)
 
 
 async def delete_list(db: Db, account_id: str, list_id: str) -> bool:
     """Remove a list (its recipients stay in the directory); False when there was none."""
-    return await db.fetchval(q.RECIPIENT_LIST_DELETE, list_id, account_id) is not None
+    return await store.delete_list(db, account_id=account_id, list_id=list_id)
 
 
 async def add_members(
@@ -127,13 +126,13 @@ async def add_members(
     """Add directory entries and numbers (E.164; new ones join the directory) to a list;
     ``(list, how many were not members yet)``, or None when there is no such list."""
     async with conn.transaction():
-        if await conn.fetchval(q.RECIPIENT_LIST_LOCK, list_id, account_id) is None:
+        if not await store.lock_list(conn, account_id=account_id, list_id=list_id):
             return None
         ids = await _owned_ids(conn, account_id, recipient_ids)
         ids += await _ids_of_phones(conn, account_id, phones)
-        added = int(await conn.fetchval(q.RECIPIENT_LIST_ADD, list_id, list(dict.fromkeys(ids))))
-        await conn.execute(q.RECIPIENT_LIST_TOUCH, list_id)
-        row = await conn.fetchrow(q.RECIPIENT_LIST_GET, list_id, account_id)
+        added = await store.add_members(conn, list_id=list_id, recipient_ids=list(dict.fromkeys(ids)))
+        await store.touch_list(conn, list_id=list_id)
+        row = await store.get_list(conn, account_id=account_id, list_id=list_id)
     return _list(row), added
 
 
@@ -143,18 +142,19 @@ async def remove_members(
     """Take recipients (by id or E.164 number) out of a list; they stay in the directory.
     Ids and numbers that are not members are ignored. ``(list, how many left)`` or None."""
     async with conn.transaction():
-        if await conn.fetchval(q.RECIPIENT_LIST_LOCK, list_id, account_id) is None:
+        if not await store.lock_list(conn, account_id=account_id, list_id=list_id):
             return None
         ids = list(recipient_ids)
         if phones:
-            ids += [r["id"] for r in await conn.fetch(q.RECIPIENT_IDS_BY_PHONES, account_id, phones)]
-        removed = int(await conn.fetchval(q.RECIPIENT_LIST_REMOVE, list_id, list(dict.fromkeys(ids))))
-        await conn.execute(q.RECIPIENT_LIST_TOUCH, list_id)
-        row = await conn.fetchrow(q.RECIPIENT_LIST_GET, list_id, account_id)
+            ids += await store.ids_by_phones(conn, account_id=account_id, phones=phones)
+        removed = await store.remove_members(conn, list_id=list_id, recipient_ids=list(dict.fromkeys(ids)))
+        await store.touch_list(conn, list_id=list_id)
+        row = await store.get_list(conn, account_id=account_id, list_id=list_id)
     return _list(row), removed
 
 
 async def list_members(db: Db, list_id: str, cursor: str, limit: int) -> list[Recipient]:
     """Up to ``limit`` members after ``cursor`` (recipient id order); the caller checked that
     the list is the account's."""
-    return [recipient_from_row(r) for r in await db.fetch(q.RECIPIENT_LIST_MEMBERS, list_id, cursor, limit)]
+    rows = await store.members(db, list_id=list_id, cursor=cursor, limit=limit)
+    return [recipient_from_row(r) for r in rows]

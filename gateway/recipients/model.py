@@ -10,6 +10,8 @@ from typing import Annotated, Any
 
 import msgspec
 
+from store.recipients import RecipientRow
+
 __all__ = [
     "MAX_LISTS",
     "MAX_METADATA_BYTES",
@@ -76,19 +78,18 @@ class Recipient(msgspec.Struct, kw_only=True):
     updated_at: datetime
 
 
-def recipient_from_row(r: Any) -> Recipient:
-    """A ``recipients`` row (the API's columns) as a :class:`Recipient`."""
-    metadata = r["metadata"]
+def recipient_from_row(r: RecipientRow) -> Recipient:
+    """A directory row as the API shows it."""
     return Recipient(
-        id=r["id"],
-        name=r["name"],
-        phone=r["phone"],
-        tags=list(r["tags"]),
-        locale=r["locale"],
-        metadata=dict(metadata),
-        opted_out=r["opted_out"],
-        created_at=r["created_at"],
-        updated_at=r["updated_at"],
+        id=r.id,
+        name=r.name,
+        phone=r.phone,
+        tags=r.tags,
+        locale=r.locale,
+        metadata=r.metadata,
+        opted_out=r.opted_out,
+        created_at=r.created_at,
+        updated_at=r.updated_at,
     )
 
 

@@ -114,11 +114,64 @@ def _split_e164(digits: str) -> PhoneNumber | None:
     return None
 
 
+_Fast = tuple[int, "re.Pattern[str] | None", frozenset[int], "re.Pattern[str]", list[_Desc]]
+_CODES = frozenset(str(code) for code in COUNTRY_CODE_TO_REGION_CODE)
+_FAST_BY_PREFIX: dict[str, _Fast | None] = {}
+"""Per leading 1-3 digits that are a country code: (code, national prefix, general lengths,
+general pattern, per-type patterns); None for a code shared by several regions."""
+
+
+def _fast(prefix: str) -> _Fast | None:
+    if prefix not in _FAST_BY_PREFIX:
+        code = int(prefix)
+        validator = _validator(code)
+        if validator is None:
+            _FAST_BY_PREFIX[prefix] = None
+        else:
+            (lengths, pattern), kinds = validator
+            _FAST_BY_PREFIX[prefix] = (code, _national_prefix(code), lengths, pattern, kinds)
+    return _FAST_BY_PREFIX[prefix]
+
+
+def _fast_e164(digits: str) -> str | None:
+    """``+digits`` when it is a valid number, ``""`` when it is not, None when only the general
+    path can say: a number of a single-region country code whose national part is neither all
+    zeros nor starts with the national prefix is valid exactly when its national significant
+    number (the national part itself) matches the general pattern and one type's pattern, which
+    is what ``phonenumbers.is_valid_number`` checks (the unit and property tests compare both)."""
+    for size in (1, 2, 3):
+        prefix = digits[:size]
+        if prefix in _CODES:
+            fast = _fast(prefix)
+            if fast is None:
+                return None
+            _, national_prefix, lengths, pattern, kinds = fast
+            national = digits[size:]
+            if not national.strip("0") or (national_prefix is not None and national_prefix.match(national)):
+                return None
+            length = len(national)
+            if (lengths and length not in lengths) or pattern.fullmatch(national) is None:
+                return ""
+            for kind_lengths, kind_pattern in kinds:
+                if (not kind_lengths or length in kind_lengths) and kind_pattern.fullmatch(
+                    national
+                ) is not None:
+                    return "+" + digits
+            return ""
+    return None
+
+
 def e164(raw: str, region: str | None) -> str:
     """``raw`` in E.164 form; national numbers are read in ``region`` (the account's default).
     Raises :class:`InvalidNumber`."""
     text = raw.strip()
     match = _E164.fullmatch(text)
+    if match is not None:
+        fast = _fast_e164(match.group(1))
+        if fast:
+            return fast
+        if fast is not None:
+            raise InvalidNumber("not a valid phone number")
     number = _split_e164(match.group(1)) if match is not None else None
     if number is not None:
         validator = _validator(number.country_code or 0)

@@ -47,6 +47,7 @@ from gateway.sending.transitions import Kind, Transition, write_transitions
 from gateway.timefmt import utcnow
 from protocol import CancelResult, ProtocolStateError, Report
 from scheduler import DeviceLimits, Dispatch, Expiry, Priority, Scheduler, Work, is_retryable
+from store import batches as batches_store
 from store import queries as q
 from store.batcher import Batcher, ItemRejected, is_data_error
 from store.devices import all_paired_devices
@@ -308,14 +309,14 @@ class Pipeline:
                 reclaimed += 1
             else:
                 self.scheduler.enqueue(work)
-        open_batches = await self._pool.fetch(q.BATCH_OPEN)
+        open_batches = await batches_store.open_batches(self._pool)
         async with self._pool.acquire() as conn, conn.transaction():
             if orphans:
                 await self._write_transitions(conn, orphans)
             # Also completes a batch whose last item finished in a transaction that could not.
-            await complete_batches(conn, [b["id"] for b in open_batches])
+            await complete_batches(conn, [b.id for b in open_batches])
         for b in open_batches:
-            self.batch_queued(b["id"], b["account_id"], b["not_before"])
+            self.batch_queued(b.id, b.account_id, b.not_before)
         held = await self.held.load()
         log.info(
             "pipeline.recovered",

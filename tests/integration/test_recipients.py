@@ -17,6 +17,7 @@ import pytest
 
 from gateway.errors import ApiError
 from gateway.recipients import check_not_opted_out, is_opted_out
+from store import recipients as store_recipients
 from tests.harness import ApiClient, DatabaseFactory, RunningGateway, make_account, start_gateway
 
 NUL = "\x00"
@@ -165,6 +166,39 @@ async def test_search_by_number_in_any_format(env: Env) -> None:
     assert await names(api, q="55") == ["Botir", "Carol"]
     assert await names(api, q="9") == ["Anvar", "Botir"]
     assert await names(api, q="000") == []
+
+
+async def test_search_answers_the_same_whether_the_walk_or_the_indexes_find_the_rows(
+    env: Env, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A search first checks the next rows in id order, then asks the indexes: with a window
+    of 3 rows (so the indexes answer nearly every query) every query, short, long, by number,
+    by tag, and every page of it, finds what checking every row finds."""
+    api = await env.client()
+    people = ["Alisher", "Álvaro", "Руслан", "Zoë", "Dilnoza", "Qodir", "Sardor", "Al", "Ömer Qul", "Lola"]
+    for i, name in enumerate(people):
+        await add(api, name, f"+99893{3000000 + i * 37:07d}", tags=["vip"] if i % 3 == 0 else [])
+    queries = [{"q": q} for q in ("q", "QO", "al", "ö", "l", "ali", "ол", "omer q", "zo", "xyz")]
+    queries += [{"q": "3000"}, {"q": "33"}, {"tag": "vip"}, {"q": "l", "tag": "vip"}, {"tag": "none"}]
+
+    async def pages(params: dict[str, str]) -> list[list[str]]:
+        found, cursor = [], ""
+        while True:
+            status, body, _ = await api.get(
+                "/v1/recipients", params={"limit": "2", "cursor": cursor, **params}
+            )
+            assert status == 200, body
+            found.append([r["name"] for r in body["recipients"]])
+            if body["next_cursor"] is None:
+                return found
+            cursor = body["next_cursor"]
+
+    monkeypatch.setattr(store_recipients, "SEARCH_WALK_ROWS", 1_000_000)
+    everything = [await pages(p) for p in queries]
+    monkeypatch.setattr(store_recipients, "SEARCH_WALK_ROWS", 3)
+    assert [await pages(p) for p in queries] == everything
+    assert everything[0] == [["Qodir", "Ömer Qul"]]
+    assert [n for page in everything[2] for n in page] == ["Alisher", "Álvaro", "Al"]
 
 
 async def test_filters_and_pages(env: Env) -> None:

@@ -7,6 +7,7 @@ from pathlib import Path
 import asyncpg
 import pytest
 
+from gateway.recipients.search import name_key, search_grams
 from store.database import SCHEMA_VERSION, SchemaTooNew, apply_schema, schema_sql
 from tests.harness import DatabaseFactory
 
@@ -42,6 +43,36 @@ async def test_upgrade_from_previous_versions_keeps_data(databases: DatabaseFact
         assert await conn.fetchval("SELECT scopes FROM access_tokens WHERE id = 'tok_old'") == [
             "account.read"
         ]
+    finally:
+        await conn.close()
+
+
+async def test_upgrade_to_v8_adds_the_name_characters_to_the_search_grams(databases: DatabaseFactory) -> None:
+    """A recipient written by v7 (3-grams only) has exactly the grams v8 writes after the
+    upgrade, so short searches that ask the index find it."""
+    conn = await asyncpg.connect(await databases.create(empty=True))
+    try:
+        await apply_schema(conn, (FIXTURES / "schema_v7.sql").read_text())
+        key, phone = name_key("Ömer Qul"), "+998901234567"
+        v8_grams = search_grams(key, phone)
+        v7_grams = [g for g in v8_grams if len(g) != 1]
+        await conn.execute("INSERT INTO accounts (id, name) VALUES ('acc_old', 'old customer')")
+        await conn.execute(
+            "INSERT INTO recipients (id, account_id, name, phone, name_key, search_grams)"
+            " VALUES ('rcp_old', 'acc_old', 'Ömer Qul', $1, $2, $3), ('rcp_bare', 'acc_old', '', '+998901234568', '', '{}')",
+            phone,
+            key,
+            v7_grams,
+        )
+        assert await apply_schema(conn) == SCHEMA_VERSION
+        assert sorted(
+            await conn.fetchval("SELECT search_grams FROM recipients WHERE id = 'rcp_old'")
+        ) == sorted(v8_grams)
+        assert await conn.fetchval("SELECT search_grams FROM recipients WHERE id = 'rcp_bare'") == []
+        assert await apply_schema(conn) == SCHEMA_VERSION  # once only
+        assert len(await conn.fetchval("SELECT search_grams FROM recipients WHERE id = 'rcp_old'")) == len(
+            v8_grams
+        )
     finally:
         await conn.close()
 

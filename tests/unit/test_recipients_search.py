@@ -3,14 +3,19 @@
 from __future__ import annotations
 
 import random
+import re
 
 import phonenumbers
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from gateway.errors import ApiError
 from gateway.recipients.importer import parse_csv
-from gateway.recipients.numbers import InvalidNumber, e164
-from gateway.recipients.search import name_key, plan_search, search_grams
+from gateway.recipients.numbers import InvalidNumber, _fast_e164, e164
+from gateway.recipients.search import name_key, plan_search, reference_name_key, search_grams
+
+_E164_SHAPE = re.compile(r"\+[1-9][0-9]{6,14}")
 
 
 def test_name_key_folds_case_accents_and_spaces() -> None:
@@ -24,20 +29,22 @@ def test_name_key_folds_case_accents_and_spaces() -> None:
 
 
 def test_grams_of_names_and_numbers_are_kept_apart() -> None:
-    """A recipient's grams: 3-grams of the key, ``#``-marked 3-grams of the digits."""
+    """A recipient's grams: 3-grams and characters of the key, ``#``-marked 3-grams of the digits."""
     grams = search_grams("alvaro", "+99890")
-    assert {"alv", "lva", "var", "aro", "#998", "#989", "#890"} == set(grams)
-    assert search_grams("al", "+12") == []
+    assert {"alv", "lva", "var", "aro", "a", "l", "v", "r", "o", "#998", "#989", "#890"} == set(grams)
+    assert sorted(search_grams("al b", "+12")) == ["a", "al ", "b", "l", "l b"]
 
 
 def test_query_plans() -> None:
     """Digits-only queries search numbers (separators ignored); others the folded name; LIKE
-    wildcards are escaped; queries under 3 characters carry no grams."""
+    wildcards are escaped; name queries under 3 characters carry their characters as grams."""
     plan = plan_search("+998 (90) 12")
     assert plan is not None and plan.phone_like == "%9989012%" and plan.name_like is None
     assert plan.grams is not None and "#998" in plan.grams
     plan = plan_search("ÁL")
-    assert plan is not None and plan.name_like == "%al%" and plan.grams is None
+    assert plan is not None and plan.name_like == "%al%" and plan.grams == ["a", "l"]
+    plan = plan_search("12")
+    assert plan is not None and plan.phone_like == "%12%" and plan.grams is None
     plan = plan_search("50%_a\\")
     assert plan is not None and plan.name_like == "%50\\%\\_a\\\\%"
     assert plan_search("   ") is None
@@ -106,7 +113,7 @@ def test_parse_csv_counts_and_lines() -> None:
     """Line numbers count the header as 1 and quoted newlines as lines; blank lines are skipped."""
     data = b'name,phone,city\nAli,+998901234567,"Two\nLines"\n\n"Two\nLines",+998901234568,x\nBad,1,\n'
     parsed = parse_csv(data, "UZ")
-    assert [(r[1], r[5]) for r in parsed.rows] == [("Ali", {"city": "Two\nLines"})]
+    assert [(r[1], r[5]) for r in parsed.rows] == [("Ali", '{"city":"Two\\nLines"}')]
     assert [(e.line, e.reason.split()[0]) for e in parsed.errors] == [(6, "name"), (7, "phone:")]
 
 
@@ -117,3 +124,62 @@ def test_row_ceiling_refuses_the_file() -> None:
     with pytest.raises(ApiError) as caught:
         parse_csv(data, None, max_rows=2)
     assert caught.value.details == {"reason": "invalid_csv", "line": 5}
+
+
+def _full_parse(raw: str) -> str | None:
+    """phonenumbers' own verdict on ``raw``: its E.164 form, or None when it is not valid."""
+    try:
+        parsed = phonenumbers.parse(raw, None)
+    except phonenumbers.NumberParseException:
+        return None
+    if not phonenumbers.is_valid_number(parsed):
+        return None
+    return phonenumbers.format_number(parsed, phonenumbers.PhoneNumberFormat.E164)
+
+
+def _ours(raw: str) -> str | None:
+    try:
+        return e164(raw, None)
+    except InvalidNumber:
+        return None
+
+
+_CALLING_CODES = sorted(str(c) for c in phonenumbers.COUNTRY_CODE_TO_REGION_CODE)
+
+
+@settings(max_examples=3000, deadline=None)
+@given(
+    code=st.sampled_from(_CALLING_CODES),
+    national=st.text(alphabet="0123456789", min_size=0, max_size=14),
+)
+def test_fast_e164_accepts_and_rejects_exactly_what_phonenumbers_does(code: str, national: str) -> None:
+    """Any ``+<country code><digits>``: the fast path (and e164 as a whole) answers valid or
+    not valid, and the E.164 form, exactly as phonenumbers.parse + is_valid_number do."""
+    raw = f"+{code}{national}"
+    expected = _full_parse(raw)
+    assert _ours(raw) == expected, raw
+    if _E164_SHAPE.fullmatch(raw):
+        fast = _fast_e164(raw[1:])
+        if fast is not None:
+            assert (fast or None) == expected, raw
+
+
+@settings(max_examples=500, deadline=None)
+@given(st.from_regex(r"\A\+[1-9][0-9]{0,17}\Z"))
+def test_e164_agrees_on_any_digit_string(raw: str) -> None:
+    """``+`` and digits of any length (short, long, unknown codes) get phonenumbers' verdict."""
+    assert _ours(raw) == _full_parse(raw), raw
+
+
+@settings(max_examples=2000, deadline=None)
+@given(
+    st.text(max_size=40)
+    | st.lists(
+        st.sampled_from(["Álvaro", "ZOË", "  ", "¨", "\u0301", "ﬁ", "Ω", "ς", "İ", "ß", "\u3000", "a"]),
+        max_size=6,
+    ).map("".join)
+)
+def test_name_key_per_word_equals_whole_name_folding(name: str) -> None:
+    """Folding word by word (with the cache) gives the key folding the whole name gives."""
+    assert name_key(name) == reference_name_key(name)
+    assert name_key(name) == reference_name_key(name)  # again, from the cache
