@@ -38,7 +38,13 @@ log = get_logger("gateway.fleet")
 
 
 class RelayEvents(Protocol):
-    """What the send pipeline hears from the relay side."""
+    """What the send pipeline hears from the relay side (and from the device registry)."""
+
+    def device_changed(self, device: DeviceRecord) -> None:
+        """A device was paired or its settings changed."""
+
+    def device_removed(self, device_id: str) -> None:
+        """A device was unpaired: its work is re-routed or fails."""
 
     def relay_online(self, device: DeviceRecord) -> None:
         """The device said hello: it can take work."""
@@ -66,6 +72,12 @@ class RelayEvents(Protocol):
 
 class NullRelayEvents:
     """A sink that ignores everything (used until the send pipeline is attached)."""
+
+    def device_changed(self, device: DeviceRecord) -> None:
+        """Ignore."""
+
+    def device_removed(self, device_id: str) -> None:
+        """Ignore."""
 
     def relay_online(self, device: DeviceRecord) -> None:
         """Ignore."""
@@ -134,7 +146,12 @@ class RelayConnection:
 
 
 class RelayHub:
-    """Registry of connections, telemetry and device events."""
+    """Registry of paired devices and live connections, telemetry and device events.
+
+    :attr:`devices` is the gateway's one record of each paired device's settings; the scheduler
+    (through :class:`RelayEvents`), the send path and the API read it, and only the hub changes
+    it (:meth:`register_paired` at start, :meth:`update_device`, :meth:`forget_device`, and a
+    hello, which brings the settings the socket was opened with)."""
 
     def __init__(
         self, pool: asyncpg.Pool[Any], *, flush_interval: float = 5.0, event_debounce: float = 0.0
@@ -152,6 +169,8 @@ class RelayHub:
         self._wake_flush = asyncio.Event()
         self._by_token: dict[bytes, str] = {}
         self._known: dict[str, tuple[bytes, DeviceRecord, LiveTelemetry]] = {}
+        self.devices: dict[str, DeviceRecord] = {}
+        """Every paired device by id (read it; change it only through the hub's methods)."""
         self._unpaired: set[str] = set()
         self.closing = False
         """Set by :meth:`close_all`: links opening from now on are refused."""
@@ -160,6 +179,14 @@ class RelayHub:
         )
 
     # --- registry -----------------------------------------------------------------------------
+
+    def device(self, device_id: str) -> DeviceRecord | None:
+        """A paired device's settings, or None (unknown or unpaired)."""
+        return self.devices.get(device_id)
+
+    def register_paired(self, device: DeviceRecord) -> None:
+        """At start: a paired device read from the database (nobody is told)."""
+        self.devices[device.id] = device
 
     def connection(self, device_id: str) -> RelayLink | None:
         """The device's current connection, if any."""
@@ -209,6 +236,8 @@ class RelayHub:
         was_online = conn.device.id in self._online
         self._online.add(conn.device.id)
         self._report_sims(conn)
+        if conn.device.id not in self._unpaired:
+            self.devices[conn.device.id] = conn.device
         self.events.relay_online(conn.device)
         if not was_online:
             pending = self._offline_pending.pop(conn.device.id, None)
@@ -256,13 +285,16 @@ class RelayHub:
         )
 
     def update_device(self, device: DeviceRecord) -> None:
-        """Settings changed through the API (name, enabled, limits)."""
+        """A device was paired or its settings changed (name, enabled, limits): the registry,
+        its live link and the send pipeline take them."""
+        self.devices[device.id] = device
         conn = self._conns.get(device.id)
         if conn is not None:
             conn.device = device
         known = self._known.get(device.id)
         if known is not None:
             self._known[device.id] = (known[0], device, known[2])
+        self.events.device_changed(device)
 
     # --- credentials seen in this process ------------------------------------------------------
 
@@ -281,11 +313,14 @@ class RelayHub:
             self._known[device.id] = (token_hash, device, telemetry)
 
     def forget_device(self, device_id: str) -> None:
-        """The device was unpaired: its token must not open a socket again."""
+        """The device was unpaired: its token must not open a socket again, and its work is
+        re-routed (the send pipeline is told)."""
         self._unpaired.add(device_id)
+        self.devices.pop(device_id, None)
         known = self._known.pop(device_id, None)
         if known is not None:
             self._by_token.pop(known[0], None)
+        self.events.device_removed(device_id)
 
     async def close_device(self, device_id: str, code: CloseCode, reason: str) -> None:
         """Close the device's socket (unpairing, shutdown)."""

@@ -108,7 +108,7 @@ class QueueControl:
         """Online relays, their per-minute capacity and the messages in flight on them."""
         pipeline = self._pipeline
         online = per_minute = in_flight = 0
-        for device in pipeline.devices.values():
+        for device in pipeline.hub.devices.values():
             if device.account_id != account_id:
                 continue
             in_flight += pipeline.device_load(device.id)
