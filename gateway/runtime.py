@@ -176,7 +176,10 @@ class Gateway:
         log.info("database.ready", schema_version=version, embedded=not s.database_url)
 
         self.hub = RelayHub(
-            self.pool, flush_interval=s.telemetry_flush_interval, event_debounce=s.device_event_debounce
+            self.pool,
+            clock=self.clock,
+            flush_interval=s.telemetry_flush_interval,
+            event_debounce=s.device_event_debounce,
         )
         secret = load_secret(s.secret_key, s.data_dir)
         self.pipeline = Pipeline(
@@ -254,7 +257,11 @@ class Gateway:
         self.supervisor.spawn("idempotency.purge", self._purge_idempotency_keys())
         self.supervisor.spawn("webhooks.dispatch", self.webhooks.run())
         self.relay_listener = RelayListener(
-            self.pool, self.hub, heartbeat_interval=s.heartbeat_interval, inbound=self.services.inbound
+            self.pool,
+            self.hub,
+            heartbeat_interval=s.heartbeat_interval,
+            inbound=self.services.inbound,
+            clock=self.clock,
         )
         await self.relay_listener.start(self._relay_sock)
         self.supervisor.spawn("relay.telemetry", self.hub.run_flusher())

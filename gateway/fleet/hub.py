@@ -12,22 +12,19 @@ the :class:`RelayEvents` sink the send pipeline implements.
 from __future__ import annotations
 
 import asyncio
-import time
 from collections import deque
 from collections.abc import Sequence
-from datetime import datetime
 from typing import Any, Protocol
 
 import asyncpg
-from websockets.asyncio.server import ServerConnection
-from websockets.exceptions import ConnectionClosed
 
+from gateway.clock import SYSTEM_CLOCK, Clock
 from gateway.events import DeviceEventData, event_row
+from gateway.fleet.connection import RelayConnection, close_connection
 from gateway.fleet.devices import DeviceRecord, LiveTelemetry
-from gateway.fleet.link import CancelOutcome, RelayLink
+from gateway.fleet.link import RelayLink
 from gateway.logs import get_logger
-from gateway.timefmt import utcnow
-from protocol import CancelResult, CloseCode, RelaySession, Report, SessionState
+from protocol import CancelResult, CloseCode, Report
 from store import queries as q
 from store.batcher import Batcher, write_isolating
 from store.outbox import insert_events
@@ -98,53 +95,6 @@ class NullRelayEvents:
         """Ignore."""
 
 
-class RelayConnection:
-    """One open relay socket: the device, the sans-I/O session and the socket adapter."""
-
-    __slots__ = ("connected_at", "device", "session", "telemetry", "ws")
-
-    def __init__(
-        self, device: DeviceRecord, ws: ServerConnection, session: RelaySession, telemetry: LiveTelemetry
-    ) -> None:
-        self.device = device
-        self.ws = ws
-        self.session = session
-        self.telemetry = telemetry
-        self.connected_at = time.time()
-
-    async def flush(self) -> None:
-        """Write every frame the session queued, as text frames."""
-        for data in self.session.data_to_send():
-            await self.ws.send(data, text=True)
-
-    @property
-    def is_open(self) -> bool:
-        """Past hello and not closing: ``send`` frames may go out."""
-        return self.session.state is SessionState.OPEN
-
-    def send_message(
-        self, *, id: str, to: str, message: str, sim_slot: int | None, expires_at: datetime
-    ) -> None:
-        """Queue a ``send`` frame (written by :meth:`flush`)."""
-        self.session.send_message(id=id, to=to, message=message, sim_slot=sim_slot, expires_at=expires_at)
-
-    @property
-    def can_cancel(self) -> bool:
-        """The session runs protocol v1.1 or later (v1 has no ``cancel`` frame)."""
-        return self.session.can_cancel
-
-    def cancel(self, message_id: str) -> CancelOutcome:
-        """Queue a ``cancel`` frame (written by :meth:`flush`); the relay's ``cancel_result``
-        follows."""
-        self.session.send_cancel(message_id)
-        return "requested"
-
-    async def close(self, code: CloseCode, reason: str) -> None:
-        """Close the socket with ``code``."""
-        self.session.close(code, reason)
-        await close_connection(self)
-
-
 class RelayHub:
     """Registry of paired devices and live connections, telemetry and device events.
 
@@ -154,9 +104,15 @@ class RelayHub:
     hello, which brings the settings the socket was opened with)."""
 
     def __init__(
-        self, pool: asyncpg.Pool[Any], *, flush_interval: float = 5.0, event_debounce: float = 0.0
+        self,
+        pool: asyncpg.Pool[Any],
+        *,
+        clock: Clock = SYSTEM_CLOCK,
+        flush_interval: float = 5.0,
+        event_debounce: float = 0.0,
     ) -> None:
         self._pool = pool
+        self._clock = clock
         self._event_debounce = event_debounce
         self._offline_pending: dict[str, tuple[asyncio.TimerHandle, str, DeviceEventData]] = {}
         """Devices gone less than ``event_debounce`` ago: their ``device.offline`` is not written yet."""
@@ -223,7 +179,7 @@ class RelayHub:
         if conn.device.id in self._online:
             self._online.discard(conn.device.id)
             self.events.relay_offline(conn.device.id)
-            conn.telemetry.last_seen_at = utcnow()
+            conn.telemetry.last_seen_at = self._clock.now()
             self._dirty.add(conn.device.id)
             self._offline_event(conn.device.id, conn.device.account_id, self._device_event(conn))
             log.info("relay.offline", device_id=conn.device.id, account_id=conn.device.account_id)
@@ -339,7 +295,7 @@ class RelayHub:
     def count_sent(self, device_id: str) -> None:
         """One SMS reported sent by the device (for "sent in the last hour")."""
         window = self._sent.setdefault(device_id, deque())
-        now = time.monotonic()
+        now = self._clock.monotonic()
         window.append(now)
         while window[0] < now - 3600:  # forget as we go: unread windows must not grow for ever
             window.popleft()
@@ -349,7 +305,7 @@ class RelayHub:
         window = self._sent.get(device_id)
         if not window:
             return 0
-        horizon = time.monotonic() - 3600
+        horizon = self._clock.monotonic() - 3600
         while window and window[0] < horizon:
             window.popleft()
         return len(window)
@@ -411,25 +367,6 @@ class RelayHub:
                 await self.flush_telemetry()
             except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
                 log.warning("relay.telemetry_flush_failed", error=repr(exc))
-
-
-CLOSE_TIMEOUT = 3.0
-
-
-async def close_connection(conn: RelayConnection) -> None:
-    """Send what the session queued and close with its code, never blocking for long.
-
-    A peer that stopped reading (its own writes blocked on ours) would make a plain
-    ``close()`` wait for a drain that never comes; after ``CLOSE_TIMEOUT`` the TCP connection
-    is aborted instead.
-    """
-    code = conn.session.close_code or CloseCode.NORMAL
-    try:
-        async with asyncio.timeout(CLOSE_TIMEOUT):
-            await conn.flush()
-            await conn.ws.close(int(code), conn.session.close_reason[:120])
-    except (TimeoutError, ConnectionClosed):
-        conn.ws.transport.abort()
 
 
 async def _write_telemetry(db: Any, rows: Sequence[tuple[str, LiveTelemetry]]) -> list[None]:
