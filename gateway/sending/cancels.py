@@ -27,7 +27,7 @@ from gateway.sending.books import Books
 from gateway.sending.held import HeldMessages
 from gateway.sending.transitions import Transition
 from protocol import CancelResult, ProtocolStateError
-from store import queries as q
+from store import messages as store
 
 __all__ = ["Cancels", "RelayCancel"]
 
@@ -108,10 +108,9 @@ class Cancels:
             return "relay_offline"
         if not conn.can_cancel:
             return "relay_cannot_cancel"
-        row = await self._pool.fetchval(
-            q.MESSAGE_CANCEL_REQUESTED, message_id, device_id, books.now(), reason
-        )
-        if row is None:
+        if not await store.request_cancel(
+            self._pool, message_id=message_id, device_id=device_id, at=books.now(), reason=reason
+        ):
             return "not_on_relay"
         books.cancel_requested[message_id] = (device_id, reason)
         outcome: CancelOutcome = "requested"

@@ -3,7 +3,8 @@
 Each pass fails what expired, reads list items in (:mod:`gateway.sending.feed`), asks the
 scheduler for decisions, commits each ``dispatched`` transition and only then writes the
 ``send`` frame to the relay's link, so a crash never leaves a message on a phone that the
-database does not know about. Then it sleeps until the next event or the next time-based
+database does not know about. The ``dispatched`` of an OTP or a ``high`` send goes in the
+transitions writer's urgent lane, so it does not wait behind a list's backlog. Then it sleeps until the next event or the next time-based
 change the scheduler knows of (an expiry, a rate window, the end of a reclaim grace).
 """
 
@@ -18,7 +19,7 @@ from gateway.logs import get_logger
 from gateway.sending.books import Books, Unavailable, is_unavailable
 from gateway.sending.feed import ListFeed
 from gateway.sending.transitions import Transition
-from scheduler import Dispatch, Expiry
+from scheduler import Dispatch, Expiry, Priority
 from store.batcher import ItemRejected
 
 __all__ = ["DISPATCH_BATCH", "UNAVAILABLE_RETRY", "DispatchLoop"]
@@ -107,10 +108,12 @@ class DispatchLoop:
         # hello). So the frame goes out only on the very connection the decision was made for.
         sessions = {d.device_id: self._hub.connection(d.device_id) for d in decisions}
         now = books.now()
+        texts = books.texts
         stored = await asyncio.gather(
             *(
                 books.transitions.submit(
-                    Transition("dispatched", d.message_id, d.device_id, now, attempt=d.attempt)
+                    Transition("dispatched", d.message_id, d.device_id, now, attempt=d.attempt),
+                    urgent=(u := texts.get(d.message_id)) is not None and u.work.priority <= Priority.HIGH,
                 )
                 for d in decisions
             ),

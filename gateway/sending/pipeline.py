@@ -38,7 +38,7 @@ from gateway.fleet.hub import RelayHub
 from gateway.logs import get_logger
 from gateway.recipients.completion import complete_batches
 from gateway.secret import ServerSecret
-from gateway.sending.books import Books, Unfinished, work_from_row
+from gateway.sending.books import Books, Unfinished
 from gateway.sending.cancels import Cancels, RelayCancel
 from gateway.sending.dispatch import DispatchLoop
 from gateway.sending.feed import ListFeed
@@ -47,13 +47,19 @@ from gateway.sending.new_message import NewMessage, write_messages
 from gateway.sending.relay_events import RelayHappenings
 from gateway.sending.transitions import Transition
 from protocol import CancelResult, Report
-from scheduler import Scheduler, Work
+from scheduler import Priority, Scheduler, Work
+from store import messages as store
 from store import queries as q
 from store.batcher import Batcher
 
 __all__ = ["NewMessage", "Pipeline", "RelayCancel"]
 
 log = get_logger("gateway.sending.pipeline")
+
+
+def _message_of(transition: Transition) -> str:
+    """The key that keeps one message's transitions in order across the writer's lanes."""
+    return transition.message_id
 
 
 class Pipeline:
@@ -79,8 +85,9 @@ class Pipeline:
         self.scheduler = Scheduler(clock, max_attempts=max_attempts)
         self.accepts: Batcher[NewMessage, None] = Batcher(pool, write_messages, name="messages.accept")
         self.transitions: Batcher[Transition, bool] = Batcher(
-            pool, self._write_transitions, name="messages.transitions"
+            pool, self._write_transitions, name="messages.transitions", key=_message_of
         )
+        """Every state change; ``dispatched`` of OTP and high sends in its urgent lane."""
         self._books = Books(self.scheduler, self.transitions, clock=clock, reclaim_grace=reclaim_grace)
         self.accepted = 0
         """Messages committed and queued by this process, whatever the send path."""
@@ -111,27 +118,36 @@ class Pipeline:
             )
         orphans: list[Transition] = []
         reclaimed = 0
-        rows = await self._pool.fetch(q.MESSAGE_UNFINISHED)
+        rows = await store.unfinished(self._pool)
         for r in rows:
-            work = work_from_row(r, attempts=r["attempts"], failures=r["failures"])
-            unfinished = Unfinished(work, r["to_number"], self._text_of(r), r["sim_slot"], r["expires_at"])
-            if r["batch_id"] is not None:
-                self._feed.loaded(r["id"], r["batch_id"])
-            device_id = r["device_id"]
-            if r["cancel_requested_at"] is not None and device_id is not None:
-                books.cancel_requested[r["id"]] = (device_id, r["cancel_reason"] or "api")
+            work = Work(
+                r.id,
+                r.account_id,
+                Priority(r.priority),
+                r.expires_at.timestamp(),
+                pinned_device=r.pinned_device_id,
+                attempts=r.attempts,
+                sim_slot=r.sim_slot,
+                failures=r.failures,
+            )
+            unfinished = Unfinished(work, r.to_number, self._text_of(r), r.sim_slot, r.expires_at)
+            if r.batch_id is not None:
+                self._feed.loaded(r.id, r.batch_id)
+            device_id = r.device_id
+            if r.cancel_requested_at is not None and device_id is not None:
+                books.cancel_requested[r.id] = (device_id, r.cancel_reason or "api")
             if device_id is not None and self.hub.device(device_id) is None:
-                if r["acked_at"] is not None:
-                    orphans.append(Transition("failed", r["id"], None, books.now(), reason="device_removed"))
+                if r.acked_at is not None:
+                    orphans.append(Transition("failed", r.id, None, books.now(), reason="device_removed"))
                 else:
                     books.queue(unfinished)
-            elif device_id is not None and r["acked_at"] is not None:
-                books.texts[r["id"]] = unfinished
+            elif device_id is not None and r.acked_at is not None:
+                books.texts[r.id] = unfinished
                 self.scheduler.restore_acked(work, device_id)
             elif device_id is not None:
                 # Dispatched, ack not recorded: the relay may hold it.
                 books.queue(unfinished)
-                books.hold_for_relay(r["id"], device_id)
+                books.hold_for_relay(r.id, device_id)
                 reclaimed += 1
             else:
                 books.queue(unfinished)
@@ -154,16 +170,22 @@ class Pipeline:
         )
         return len(rows)
 
-    def _text_of(self, r: Any) -> str:
+    def _text_of(self, r: store.UnfinishedRow | store.ScheduledRow) -> str:
         """What the relay sends for a stored message row (an OTP's text is sealed)."""
-        return str(r["body"]) if r["sealed_body"] is None else self._secret.unseal(r["sealed_body"], r["id"])
+        return r.body if r.sealed_body is None else self._secret.unseal(r.sealed_body, r.id)
 
-    def _held_from_row(self, r: Any) -> tuple[str, float, Unfinished]:
-        """A ``MESSAGE_SCHEDULED_DUE`` row as ``(id, release time, record)``."""
-        unfinished = Unfinished(
-            work_from_row(r), r["to_number"], self._text_of(r), r["sim_slot"], r["expires_at"]
+    def _held_from_row(self, r: store.ScheduledRow) -> tuple[str, float, Unfinished]:
+        """A scheduled message due within the horizon as ``(id, release time, record)``."""
+        work = Work(
+            r.id,
+            r.account_id,
+            Priority(r.priority),
+            r.expires_at.timestamp(),
+            pinned_device=r.pinned_device_id,
+            sim_slot=r.sim_slot,
         )
-        return r["id"], r["not_before"].timestamp(), unfinished
+        unfinished = Unfinished(work, r.to_number, self._text_of(r), r.sim_slot, r.expires_at)
+        return r.id, r.not_before.timestamp(), unfinished
 
     def _released(self, released: list[Unfinished]) -> None:
         """Scheduled messages the database released (``scheduled → queued``): into the queue."""
