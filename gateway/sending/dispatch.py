@@ -15,6 +15,7 @@ import asyncio
 from websockets.exceptions import ConnectionClosed
 
 from gateway.fleet.hub import RelayHub
+from gateway.fleet.link import RelayLink
 from gateway.logs import get_logger
 from gateway.sending.books import Books, Unavailable, is_unavailable
 from gateway.sending.feed import ListFeed
@@ -109,17 +110,39 @@ class DispatchLoop:
         sessions = {d.device_id: self._hub.connection(d.device_id) for d in decisions}
         now = books.now()
         texts = books.texts
-        stored = await asyncio.gather(
-            *(
-                books.transitions.submit(
-                    Transition("dispatched", d.message_id, d.device_id, now, attempt=d.attempt),
-                    urgent=(u := texts.get(d.message_id)) is not None and u.work.priority <= Priority.HIGH,
-                )
-                for d in decisions
-            ),
-            return_exceptions=True,
-        )
-        touched = set()
+        urgent = [
+            (u := texts.get(d.message_id)) is not None and u.work.priority <= Priority.HIGH for d in decisions
+        ]
+        futures = [
+            books.transitions.submit_nowait(
+                Transition("dispatched", d.message_id, d.device_id, now, attempt=d.attempt), urgent=flag
+            )
+            for d, flag in zip(decisions, urgent, strict=True)
+        ]
+        # OTP and high sends first: their frames go out as soon as their own commit is done, not
+        # after the list items decided in the same pass.
+        unavailable: BaseException | None = None
+        for lane in (True, False):
+            group = [i for i, flag in enumerate(urgent) if flag is lane]
+            if group:
+                stored = await asyncio.gather(*(futures[i] for i in group), return_exceptions=True)
+                failed = await self._send_stored([decisions[i] for i in group], stored, sessions)
+                unavailable = failed or unavailable
+        if unavailable is not None:
+            raise Unavailable from unavailable
+        return len(decisions) == DISPATCH_BATCH
+
+    async def _send_stored(
+        self,
+        decisions: list[Dispatch],
+        stored: list[bool | BaseException],
+        sessions: dict[str, RelayLink | None],
+    ) -> BaseException | None:
+        """Queue the ``send`` frame of each decision whose ``dispatched`` was committed, on the
+        session it was made for, and wake those sessions' writers; the database's error if it
+        could not be reached."""
+        books = self._books
+        touched: set[RelayLink] = set()
         unavailable: BaseException | None = None
         for decision, ok in zip(decisions, stored, strict=True):
             unfinished = books.texts.get(decision.message_id)
@@ -145,9 +168,7 @@ class DispatchLoop:
                 await conn.flush()
             except ConnectionClosed:
                 pass  # the listener notices and reports the relay offline
-        if unavailable is not None:
-            raise Unavailable from unavailable
-        return len(decisions) == DISPATCH_BATCH
+        return unavailable
 
     def _dispatch_not_stored(self, decision: Dispatch, exc: BaseException) -> BaseException | None:
         """A ``dispatched`` transition failed: nothing goes to the relay. Refused data drops the
