@@ -180,7 +180,10 @@ class Gateway:
         log.info("database.ready", schema_version=version, embedded=not s.database_url)
 
         self.hub = RelayHub(
-            self.pool, flush_interval=s.telemetry_flush_interval, event_debounce=s.device_event_debounce
+            self.pool,
+            clock=self.clock,
+            flush_interval=s.telemetry_flush_interval,
+            event_debounce=s.device_event_debounce,
         )
         secret = load_secret(s.secret_key, s.data_dir)
         self.pipeline = Pipeline(
@@ -268,6 +271,7 @@ class Gateway:
             heartbeat_interval=s.heartbeat_interval,
             ping_interval=s.relay_ping_interval,
             inbound=self.services.inbound,
+            clock=self.clock,
         )
         await self.relay_listener.start(self._relay_sock)
         self.supervisor.spawn("relay.telemetry", self.hub.run_flusher())

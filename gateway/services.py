@@ -62,11 +62,10 @@ class Services:
         return self.pipeline.device_load(device_id)
 
     def device_changed(self, device: DeviceRecord) -> None:
-        """A device was paired or its settings changed through the API."""
-        self.pipeline.device_changed(device)
+        """A device was paired or its settings changed through the API: the hub's registry
+        takes it and tells the pipeline."""
         self.hub.update_device(device)
 
     def device_removed(self, device_id: str) -> None:
         """A device was unpaired: its token stops opening sockets, its work is re-routed."""
         self.hub.forget_device(device_id)
-        self.pipeline.device_removed(device_id)

@@ -42,6 +42,7 @@ for a SIM slot, at most a handful)
 
 from __future__ import annotations
 
+import dataclasses
 import heapq
 import itertools
 from collections import deque
@@ -79,6 +80,9 @@ class Scheduler:
         self._in_flight = 0
         self._paused: set[str] = set()
         """Accounts whose queue is paused: their messages wait (and may expire), none is dispatched."""
+        self._holds: list[tuple[float, int, MessageRecord]] = []
+        """``(held_until, seq, record)`` of messages held for a relay (:meth:`hold_for`), plus
+        stale entries."""
 
     # -- relays -----------------------------------------------------------
 
@@ -188,6 +192,7 @@ class Scheduler:
     def next_dispatches(self, limit: int = 1000) -> list[Dispatch]:
         """Decide up to ``limit`` dispatches; each message becomes ASSIGNED to its relay."""
         now = self._clock()
+        self._end_holds(now)
         self._fire_wakeups(now)
         dispatches: list[Dispatch] = []
         rankings: dict[str, RelayRanking] = {}  # per account, for this pass only
@@ -256,6 +261,48 @@ class Scheduler:
         self._requeue(record, self._accounts[record.work.account_id])
         return True
 
+    def hold_for(self, message_id: str, device_id: str, until: float) -> bool:
+        """A relay left (or the gateway restarted) before its ack of the message was stored, so
+        that relay may hold it: the message goes back to the queue for ``device_id`` only, and
+        at ``until`` (the reclaim grace) to any relay — the relay de-duplicates by id, so
+        nothing is sent twice. Counters are kept; the queue place is not. False (nothing
+        changes) if unknown or pinned to another relay."""
+        record = self._messages.get(message_id)
+        if record is None:
+            return False
+        accepted = record.unheld or record.work
+        if accepted.pinned_device not in (None, device_id):
+            return False
+        held = self._retrack(record, dataclasses.replace(accepted, pinned_device=device_id))
+        held.unheld, held.held_for, held.held_until = accepted, device_id, until
+        heapq.heappush(self._holds, (until, held.seq, held))
+        return True
+
+    def held_for(self, message_id: str) -> str | None:
+        """The relay a queued message is held for (:meth:`hold_for`), or None."""
+        record = self._messages.get(message_id)
+        return None if record is None else record.held_for
+
+    def undo_dispatch(self, message_id: str, device_id: str) -> bool:
+        """A decision for ``device_id`` could not be recorded: the message goes back to the queue
+        as accepted (a hold ends), its attempt not counted. False if it is not assigned there."""
+        record = self._messages.get(message_id)
+        if record is None or record.state is not MessageState.ASSIGNED or record.device_id != device_id:
+            return False
+        record.attempts -= 1
+        self._retrack(record, record.unheld or record.work)
+        return True
+
+    def attempts(self, message_id: str) -> int:
+        """Dispatches of a tracked message so far (0 if unknown): the one attempt counter."""
+        record = self._messages.get(message_id)
+        return 0 if record is None else record.attempts
+
+    def failures(self, message_id: str) -> int:
+        """Retryable failures of a tracked message so far (0 if unknown)."""
+        record = self._messages.get(message_id)
+        return 0 if record is None else record.failures
+
     def expire_due(self) -> list[Expiry]:
         """Forget and return every message whose ``expires_at`` has come."""
         now = self._clock()
@@ -288,7 +335,10 @@ class Scheduler:
         expiries = self._expiries
         while expiries and not expiries[0][2].tracked:
             heapq.heappop(expiries)
-        times = [heap[0][0] for heap in (wakeups, expiries) if heap]
+        holds = self._holds
+        while holds and not _holding(holds[0]):
+            heapq.heappop(holds)
+        times = [heap[0][0] for heap in (wakeups, expiries, holds) if heap]
         return min(times) if times else None
 
     def set_paused(self, account_id: str, paused: bool) -> None:
@@ -411,11 +461,33 @@ class Scheduler:
         record.state = MessageState.ASSIGNED
         record.device_id = relay.device_id
         record.attempts += 1
+        record.held_for = None
         relay.assigned.add(record.work.message_id)
         relay.rate.record(now)
         relay.last_dispatch_at = now
         sim_slot = relay.choose_sim(record.work.sim_slot, now)
         return Dispatch(record.work.message_id, relay.device_id, record.attempts, sim_slot)
+
+    def _retrack(self, record: MessageRecord, work: Work) -> MessageRecord:
+        """Forget ``record`` and queue ``work`` in its stead (at the back), counters kept."""
+        attempts, failures = record.attempts, record.failures
+        self._forget(record)
+        self.enqueue(dataclasses.replace(work, attempts=attempts, failures=failures))
+        return self._messages[work.message_id]
+
+    def _end_holds(self, now: float) -> None:
+        """Holds whose grace is over: a message still queued may go to any relay."""
+        holds = self._holds
+        while holds and holds[0][0] <= now:
+            entry = heapq.heappop(holds)
+            record = entry[2]
+            if not _holding(entry):
+                continue
+            record.held_for = None
+            if record.state is MessageState.QUEUED and record.unheld is not None:
+                self._retrack(record, record.unheld)
+            else:
+                record.held_until = 0.0
 
     def _park(self, account: AccountRecord, now: float) -> None:
         """Leave the account out of the round robin until something could change its answer.
@@ -474,3 +546,9 @@ class Scheduler:
 
 def _by_seq(record: MessageRecord) -> int:
     return record.seq
+
+
+def _holding(entry: tuple[float, int, MessageRecord]) -> bool:
+    """Whether a hold entry is still the live hold of its record."""
+    until, _, record = entry
+    return record.tracked and record.unheld is not None and record.held_until == until

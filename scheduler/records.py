@@ -60,11 +60,14 @@ class MessageRecord:
         "device_id",
         "excluded",
         "failures",
+        "held_for",
+        "held_until",
         "queued_since",
         "seq",
         "state",
         "ticket",
         "tracked",
+        "unheld",
         "work",
     )
 
@@ -86,6 +89,13 @@ class MessageRecord:
         """False once the scheduler forgot the message (its expiry entry is stale)."""
         self.queued_since = 0.0
         """Clock time at which the scheduler started tracking it (a requeue keeps it)."""
+        self.held_for: str | None = None
+        """The relay that may already hold the message (its ack was lost), while the message
+        waits for it (see :meth:`scheduler.core.Scheduler.hold_for`); None once dispatched."""
+        self.held_until = 0.0
+        """When that hold ends and the message may go to any relay."""
+        self.unheld: Work | None = None
+        """The message as accepted while a hold pins ``work`` to ``held_for``; None otherwise."""
 
     @property
     def sort_key(self) -> tuple[int, int]:

@@ -12,12 +12,19 @@ savepoint of one transaction, down to single items: only the offending item's ca
 :class:`ItemRejected`, the others commit (one bad item among ``n`` costs about ``2·log2(n)``
 extra statements, not ``n``). Any other failure (connection lost, server shutting down) fails every caller of
 the batch with that exception: nothing is reported as stored unless its transaction committed.
+
+Items submitted with ``urgent=True`` (a ``dispatched`` transition of an OTP or a ``high`` send,
+while a list's items flood the same writer) go in a lane of their own: the writer takes a batch
+of urgent items, alone, before the next batch of the others, so they wait for at most the batch
+being written and never behind a backlog. With a ``key`` (the message id), an urgent item whose
+key still has an ordinary item waiting goes behind it, so one key's items keep their order.
 """
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable, Sequence
+from collections import Counter
+from collections.abc import Awaitable, Callable, Hashable, Sequence
 from typing import Any, Generic, TypeVar
 
 import asyncpg
@@ -63,60 +70,93 @@ class Batcher(Generic[T, R]):
     """Collects items and writes them in batches through ``write``."""
 
     def __init__(
-        self, pool: asyncpg.Pool[Any], write: WriteFn[T, R], *, name: str, max_batch: int = 1000
+        self,
+        pool: asyncpg.Pool[Any],
+        write: WriteFn[T, R],
+        *,
+        name: str,
+        max_batch: int = 1000,
+        key: Callable[[T], Hashable] | None = None,
     ) -> None:
         self.name = name
         self._pool = pool
         self._write = write
         self._max_batch = max_batch
         self._pending: list[tuple[T, asyncio.Future[R]]] = []
+        self._urgent: list[tuple[T, asyncio.Future[R]]] = []
+        """Items written before ``_pending``, in batches of their own."""
+        self._key = key
+        self._waiting: Counter[Hashable] = Counter()
+        """Keys of the items in ``_pending`` (with a ``key`` only)."""
         self._wake = asyncio.Event()
         self.batches = 0
         """Transactions committed."""
         self.items = 0
         """Items committed (refused ones are not counted)."""
 
-    async def submit(self, item: T) -> R:
-        """Queue ``item`` and wait until its batch is committed; return its result."""
+    async def submit(self, item: T, *, urgent: bool = False) -> R:
+        """Queue ``item`` and wait until its batch is committed; return its result. ``urgent``:
+        in the lane written first (see the module docstring)."""
         future: asyncio.Future[R] = asyncio.get_running_loop().create_future()
-        self._pending.append((item, future))
-        self._wake.set()
+        self._queue(item, future, urgent)
         return await future
 
-    def submit_nowait(self, item: T) -> asyncio.Future[R]:
+    def submit_nowait(self, item: T, *, urgent: bool = False) -> asyncio.Future[R]:
         """Queue ``item``; the returned future resolves at commit (callers may ignore it)."""
         future: asyncio.Future[R] = asyncio.get_running_loop().create_future()
         future.add_done_callback(_consume_exception)
-        self._pending.append((item, future))
-        self._wake.set()
+        self._queue(item, future, urgent)
         return future
+
+    def _queue(self, item: T, future: asyncio.Future[R], urgent: bool) -> None:
+        key = self._key
+        if urgent and (key is None or not self._waiting or key(item) not in self._waiting):
+            self._urgent.append((item, future))
+        else:
+            self._pending.append((item, future))
+            if key is not None:
+                self._waiting[key(item)] += 1
+        self._wake.set()
 
     @property
     def backlog(self) -> int:
         """Items waiting for the next batch."""
-        return len(self._pending)
+        return len(self._pending) + len(self._urgent)
 
     async def run(self) -> None:
         """The writer task: write batches until cancelled (what is pending stays for ``close``)."""
         while True:
             await self._wake.wait()
             self._wake.clear()
-            while self._pending:
+            while self._urgent or self._pending:
                 await self._write_one_batch()
 
     async def close(self) -> None:
         """At shutdown, after the writer task stopped: write what is pending, fail the rest."""
         try:
-            while self._pending:
+            while self._urgent or self._pending:
                 await self._write_one_batch()
         finally:
-            for _, future in self._pending:
+            for _, future in self._urgent + self._pending:
                 if not future.done():
                     future.set_exception(ConnectionError(f"{self.name}: writer stopped"))
+            self._urgent.clear()
             self._pending.clear()
+            self._waiting.clear()
 
     async def _write_one_batch(self) -> None:
-        batch, self._pending = self._pending[: self._max_batch], self._pending[self._max_batch :]
+        if self._urgent:
+            batch, self._urgent = self._urgent[: self._max_batch], self._urgent[self._max_batch :]
+        else:
+            batch, self._pending = self._pending[: self._max_batch], self._pending[self._max_batch :]
+            if self._key is not None:
+                waiting, key = self._waiting, self._key
+                for item, _ in batch:
+                    k = key(item)
+                    if waiting[k] <= 1:
+                        waiting.pop(k, None)
+                    else:
+                        waiting[k] -= 1
         items = [item for item, _ in batch]
         try:
             async with self._pool.acquire() as conn, conn.transaction():

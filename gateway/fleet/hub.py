@@ -12,22 +12,19 @@ the :class:`RelayEvents` sink the send pipeline implements.
 from __future__ import annotations
 
 import asyncio
-import time
 from collections import deque
 from collections.abc import Sequence
-from datetime import datetime
 from typing import Any, Protocol
 
 import asyncpg
-from websockets.asyncio.server import ServerConnection
-from websockets.exceptions import ConnectionClosed
 
+from gateway.clock import SYSTEM_CLOCK, Clock
 from gateway.events import DeviceEventData, event_row
+from gateway.fleet.connection import RelayConnection, close_connection
 from gateway.fleet.devices import DeviceRecord, LiveTelemetry
-from gateway.fleet.link import CancelOutcome, RelayLink
+from gateway.fleet.link import RelayLink
 from gateway.logs import get_logger
-from gateway.timefmt import utcnow
-from protocol import CancelResult, CloseCode, RelaySession, Report, SessionState
+from protocol import CancelResult, CloseCode, Report
 from store.batcher import Batcher, write_isolating
 from store.devices import flush_telemetry
 from store.outbox import EventRow, insert_events
@@ -38,7 +35,13 @@ log = get_logger("gateway.fleet")
 
 
 class RelayEvents(Protocol):
-    """What the send pipeline hears from the relay side."""
+    """What the send pipeline hears from the relay side (and from the device registry)."""
+
+    def device_changed(self, device: DeviceRecord) -> None:
+        """A device was paired or its settings changed."""
+
+    def device_removed(self, device_id: str) -> None:
+        """A device was unpaired: its work is re-routed or fails."""
 
     def relay_online(self, device: DeviceRecord) -> None:
         """The device said hello: it can take work."""
@@ -67,6 +70,12 @@ class RelayEvents(Protocol):
 class NullRelayEvents:
     """A sink that ignores everything (used until the send pipeline is attached)."""
 
+    def device_changed(self, device: DeviceRecord) -> None:
+        """Ignore."""
+
+    def device_removed(self, device_id: str) -> None:
+        """Ignore."""
+
     def relay_online(self, device: DeviceRecord) -> None:
         """Ignore."""
 
@@ -86,60 +95,24 @@ class NullRelayEvents:
         """Ignore."""
 
 
-class RelayConnection:
-    """One open relay socket: the device, the sans-I/O session and the socket adapter."""
-
-    __slots__ = ("connected_at", "device", "session", "telemetry", "ws")
-
-    def __init__(
-        self, device: DeviceRecord, ws: ServerConnection, session: RelaySession, telemetry: LiveTelemetry
-    ) -> None:
-        self.device = device
-        self.ws = ws
-        self.session = session
-        self.telemetry = telemetry
-        self.connected_at = time.time()
-
-    async def flush(self) -> None:
-        """Write every frame the session queued, as text frames."""
-        for data in self.session.data_to_send():
-            await self.ws.send(data, text=True)
-
-    @property
-    def is_open(self) -> bool:
-        """Past hello and not closing: ``send`` frames may go out."""
-        return self.session.state is SessionState.OPEN
-
-    def send_message(
-        self, *, id: str, to: str, message: str, sim_slot: int | None, expires_at: datetime
-    ) -> None:
-        """Queue a ``send`` frame (written by :meth:`flush`)."""
-        self.session.send_message(id=id, to=to, message=message, sim_slot=sim_slot, expires_at=expires_at)
-
-    @property
-    def can_cancel(self) -> bool:
-        """The session runs protocol v1.1 or later (v1 has no ``cancel`` frame)."""
-        return self.session.can_cancel
-
-    def cancel(self, message_id: str) -> CancelOutcome:
-        """Queue a ``cancel`` frame (written by :meth:`flush`); the relay's ``cancel_result``
-        follows."""
-        self.session.send_cancel(message_id)
-        return "requested"
-
-    async def close(self, code: CloseCode, reason: str) -> None:
-        """Close the socket with ``code``."""
-        self.session.close(code, reason)
-        await close_connection(self)
-
-
 class RelayHub:
-    """Registry of connections, telemetry and device events."""
+    """Registry of paired devices and live connections, telemetry and device events.
+
+    :attr:`devices` is the gateway's one record of each paired device's settings; the scheduler
+    (through :class:`RelayEvents`), the send path and the API read it, and only the hub changes
+    it (:meth:`register_paired` at start, :meth:`update_device`, :meth:`forget_device`, and a
+    hello, which brings the settings the socket was opened with)."""
 
     def __init__(
-        self, pool: asyncpg.Pool[Any], *, flush_interval: float = 5.0, event_debounce: float = 0.0
+        self,
+        pool: asyncpg.Pool[Any],
+        *,
+        clock: Clock = SYSTEM_CLOCK,
+        flush_interval: float = 5.0,
+        event_debounce: float = 0.0,
     ) -> None:
         self._pool = pool
+        self._clock = clock
         self._event_debounce = event_debounce
         self._offline_pending: dict[str, tuple[asyncio.TimerHandle, str, DeviceEventData]] = {}
         """Devices gone less than ``event_debounce`` ago: their ``device.offline`` is not written yet."""
@@ -152,12 +125,22 @@ class RelayHub:
         self._wake_flush = asyncio.Event()
         self._by_token: dict[bytes, str] = {}
         self._known: dict[str, tuple[bytes, DeviceRecord, LiveTelemetry]] = {}
+        self.devices: dict[str, DeviceRecord] = {}
+        """Every paired device by id (read it; change it only through the hub's methods)."""
         self._unpaired: set[str] = set()
         self.closing = False
         """Set by :meth:`close_all`: links opening from now on are refused."""
         self.event_writer: Batcher[EventRow, None] = Batcher(pool, insert_events, name="relay.events")
 
     # --- registry -----------------------------------------------------------------------------
+
+    def device(self, device_id: str) -> DeviceRecord | None:
+        """A paired device's settings, or None (unknown or unpaired)."""
+        return self.devices.get(device_id)
+
+    def register_paired(self, device: DeviceRecord) -> None:
+        """At start: a paired device read from the database (nobody is told)."""
+        self.devices[device.id] = device
 
     def connection(self, device_id: str) -> RelayLink | None:
         """The device's current connection, if any."""
@@ -194,7 +177,7 @@ class RelayHub:
         if conn.device.id in self._online:
             self._online.discard(conn.device.id)
             self.events.relay_offline(conn.device.id)
-            conn.telemetry.last_seen_at = utcnow()
+            conn.telemetry.last_seen_at = self._clock.now()
             self._dirty.add(conn.device.id)
             self._offline_event(conn.device.id, conn.device.account_id, self._device_event(conn))
             log.info("relay.offline", device_id=conn.device.id, account_id=conn.device.account_id)
@@ -207,6 +190,8 @@ class RelayHub:
         was_online = conn.device.id in self._online
         self._online.add(conn.device.id)
         self._report_sims(conn)
+        if conn.device.id not in self._unpaired:
+            self.devices[conn.device.id] = conn.device
         self.events.relay_online(conn.device)
         if not was_online:
             pending = self._offline_pending.pop(conn.device.id, None)
@@ -254,13 +239,16 @@ class RelayHub:
         )
 
     def update_device(self, device: DeviceRecord) -> None:
-        """Settings changed through the API (name, enabled, limits)."""
+        """A device was paired or its settings changed (name, enabled, limits): the registry,
+        its live link and the send pipeline take them."""
+        self.devices[device.id] = device
         conn = self._conns.get(device.id)
         if conn is not None:
             conn.device = device
         known = self._known.get(device.id)
         if known is not None:
             self._known[device.id] = (known[0], device, known[2])
+        self.events.device_changed(device)
 
     # --- credentials seen in this process ------------------------------------------------------
 
@@ -279,11 +267,14 @@ class RelayHub:
             self._known[device.id] = (token_hash, device, telemetry)
 
     def forget_device(self, device_id: str) -> None:
-        """The device was unpaired: its token must not open a socket again."""
+        """The device was unpaired: its token must not open a socket again, and its work is
+        re-routed (the send pipeline is told)."""
         self._unpaired.add(device_id)
+        self.devices.pop(device_id, None)
         known = self._known.pop(device_id, None)
         if known is not None:
             self._by_token.pop(known[0], None)
+        self.events.device_removed(device_id)
 
     async def close_device(self, device_id: str, code: CloseCode, reason: str) -> None:
         """Close the device's socket (unpairing, shutdown)."""
@@ -302,7 +293,7 @@ class RelayHub:
     def count_sent(self, device_id: str) -> None:
         """One SMS reported sent by the device (for "sent in the last hour")."""
         window = self._sent.setdefault(device_id, deque())
-        now = time.monotonic()
+        now = self._clock.monotonic()
         window.append(now)
         while window[0] < now - 3600:  # forget as we go: unread windows must not grow for ever
             window.popleft()
@@ -312,7 +303,7 @@ class RelayHub:
         window = self._sent.get(device_id)
         if not window:
             return 0
-        horizon = time.monotonic() - 3600
+        horizon = self._clock.monotonic() - 3600
         while window and window[0] < horizon:
             window.popleft()
         return len(window)
@@ -374,25 +365,6 @@ class RelayHub:
                 await self.flush_telemetry()
             except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
                 log.warning("relay.telemetry_flush_failed", error=repr(exc))
-
-
-CLOSE_TIMEOUT = 3.0
-
-
-async def close_connection(conn: RelayConnection) -> None:
-    """Send what the session queued and close with its code, never blocking for long.
-
-    A peer that stopped reading (its own writes blocked on ours) would make a plain
-    ``close()`` wait for a drain that never comes; after ``CLOSE_TIMEOUT`` the TCP connection
-    is aborted instead.
-    """
-    code = conn.session.close_code or CloseCode.NORMAL
-    try:
-        async with asyncio.timeout(CLOSE_TIMEOUT):
-            await conn.flush()
-            await conn.ws.close(int(code), conn.session.close_reason[:120])
-    except (TimeoutError, ConnectionClosed):
-        conn.ws.transport.abort()
 
 
 async def _write_telemetry(db: Any, rows: Sequence[tuple[str, LiveTelemetry]]) -> list[None]:

@@ -12,7 +12,6 @@ from __future__ import annotations
 import asyncio
 import http
 import socket
-import time
 import weakref
 from typing import Any
 
@@ -23,14 +22,15 @@ from websockets.exceptions import ConnectionClosed
 from websockets.http11 import Request, Response
 
 from gateway.access.tokens import DEVICE_PREFIX, bearer_token, hash_token, is_well_formed
+from gateway.clock import SYSTEM_CLOCK, Clock
 from gateway.errors import ApiError, error_body
+from gateway.fleet.connection import RelayConnection, close_connection
 from gateway.fleet.devices import DeviceRecord, LiveTelemetry, device_from_row, telemetry_from_row
-from gateway.fleet.hub import RelayConnection, RelayHub, close_connection
+from gateway.fleet.hub import RelayHub
 from gateway.fleet.inbound import InboundDesk, InboundSms
 from gateway.fleet.keepalive import Keepalive
 from gateway.fleet.reports import ReportDesk
 from gateway.logs import get_logger
-from gateway.timefmt import utcnow
 from protocol import (
     MAX_FRAME_BYTES,
     SUBPROTOCOLS,
@@ -77,8 +77,10 @@ class RelayListener:
         heartbeat_interval: float,
         ping_interval: float = 20.0,
         inbound: InboundDesk | None = None,
+        clock: Clock = SYSTEM_CLOCK,
     ) -> None:
         self._pool = pool
+        self._clock = clock
         self.hub = hub
         self._heartbeat_interval = heartbeat_interval
         self.keepalive = Keepalive(interval=ping_interval)
@@ -160,14 +162,15 @@ class RelayListener:
         ws.response = None
         session = RelaySession(
             device_id=device.id,
-            now=time.time(),
+            now=self._clock.time(),
             heartbeat_interval=self._heartbeat_interval,
             max_in_flight=device.effective_max_in_flight,
             per_minute_limit=device.effective_per_minute,
             per_day_limit=device.per_day_limit,
             version=ProtocolVersion.from_subprotocol(ws.subprotocol) or ProtocolVersion.V1,
         )
-        conn = RelayConnection(device, ws, session, telemetry)
+        conn = RelayConnection(device, ws, session, telemetry, clock=self._clock)
+        conn.start()
         await self.hub.attach(conn)
         self.keepalive.watch(ws)
         try:
@@ -177,19 +180,20 @@ class RelayListener:
         finally:
             self.keepalive.forget(ws)
             self.reports.forget(conn)
+            conn.stop()
             await self.hub.detach(conn)
 
     async def _serve(self, conn: RelayConnection) -> None:
-        session, ws = conn.session, conn.ws
+        session, ws, clock = conn.session, conn.ws, self._clock
         while session.close_code is None:
-            remaining = session.next_deadline() - time.time()
+            remaining = session.next_deadline() - clock.time()
             try:
                 async with asyncio.timeout(max(remaining, 0.0)):
                     data = await ws.recv()
             except TimeoutError:
-                session.check_timeouts(time.time())
+                session.check_timeouts(clock.time())
             else:
-                session.receive_frame(data, time.time())
+                session.receive_frame(data, clock.time())
                 await conn.flush()  # welcome and error frames depend on nothing being stored
             for event in session.events_received():
                 await self._on_event(conn, event)
@@ -205,10 +209,10 @@ class RelayListener:
     async def _on_event(self, conn: RelayConnection, event: object) -> None:
         match event:
             case HelloReceived(frame=hello):
-                conn.telemetry.update_from(hello, utcnow())
+                conn.telemetry.update_from(hello, self._clock.now())
                 await self.hub.hello(conn)
             case HeartbeatReceived(frame=beat):
-                conn.telemetry.update_from(beat, utcnow())
+                conn.telemetry.update_from(beat, self._clock.now())
                 self.hub.heartbeat(conn)
             case CommandAcked(id=message_id):
                 self.hub.events.relay_acked(conn.device.id, message_id)

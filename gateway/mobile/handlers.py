@@ -324,7 +324,7 @@ async def inbound(request: Request) -> Response:
     """``POST /inbound/{device_id}``: a webhook of the phone, signed with its key."""
     svc = _svc(request)
     device_id = request.path_params["device_id"][:64]
-    device = svc.pipeline.devices.get(device_id)
+    device = svc.hub.device(device_id)
     body = await read_body(request, MAX_WEBHOOK_BYTES)
     if device is None or not signature_ok(
         signing_key(svc.secret, device_id),

@@ -50,7 +50,8 @@ from gateway.secret import ServerSecret
 from gateway.sending.caps import Hold, SendCaps
 from gateway.sending.idempotency import replay, store_answer
 from gateway.sending.messages import MessageSpec, build_message, is_blank, normalise_number
-from gateway.sending.pipeline import NewMessage, Pipeline, write_messages
+from gateway.sending.new_message import NewMessage, write_messages
+from gateway.sending.pipeline import Pipeline
 from gateway.timefmt import utcnow
 from scheduler import Priority
 from store import otp as otp_store

@@ -33,7 +33,7 @@ from gateway.access.accounts import Account
 from gateway.errors import ApiError
 from gateway.ids import id_floor, id_time
 from gateway.sending.queue_control import QueueControl
-from store import queries as q
+from store import messages as store
 
 __all__ = ["Hold", "SendCaps"]
 
@@ -199,11 +199,13 @@ class SendCaps:
             if await self._once(account_id):
                 break
         try:
-            row = await self._pool.fetchrow(
-                q.ACCOUNT_SENDS_SINCE, account_id, id_floor("req", day_start), id_floor("req", month_start)
+            day, month = await store.account_sends_since(
+                self._pool,
+                account_id=account_id,
+                day_floor=id_floor("req", day_start),
+                month_floor=id_floor("req", month_start),
             )
-            assert row is not None
-            count = _AccountCount(day_start, month_start, int(row["day"]), int(row["month"]))
+            count = _AccountCount(day_start, month_start, day, month)
             self._accounts[account_id] = count
             return count
         finally:
@@ -219,10 +221,10 @@ class SendCaps:
             if await self._once(key):
                 break
         try:
-            rows = await self._pool.fetch(
-                q.RECIPIENT_SENDS_SINCE, account_id, to, id_floor("req", self._clock() - HOUR)
+            ids = await store.recipient_sends_since(
+                self._pool, account_id=account_id, to=to, floor=id_floor("req", self._clock() - HOUR)
             )
-            window = deque(id_time(r["id"]) for r in rows)
+            window = deque(id_time(message_id) for message_id in ids)
             self._remember(key, window)
             return window
         finally:

@@ -25,7 +25,7 @@ import asyncpg
 
 from gateway.logs import get_logger
 from scheduler import HoldQueue
-from store import queries as q
+from store import messages as store
 from store.database import DATABASE_DOWN
 
 __all__ = ["DEFAULT_HORIZON", "HeldMessages"]
@@ -47,7 +47,7 @@ _DATABASE_ERRORS: tuple[type[BaseException], ...] = (*DATABASE_DOWN, asyncpg.Pos
 class HeldMessages(Generic[T]):
     """The scheduled messages due within the horizon, and the task that releases them.
 
-    ``from_row`` turns a ``MESSAGE_SCHEDULED_DUE`` row into ``(id, release time, payload)``;
+    ``from_row`` turns a :class:`store.messages.ScheduledRow` into ``(id, release time, payload)``;
     ``release`` receives the payloads the database released, in release order."""
 
     def __init__(
@@ -108,9 +108,7 @@ class HeldMessages(Generic[T]):
         return how many were new to memory."""
         previous, self._frontier = self._frontier, self._clock() + self._horizon
         try:
-            rows = await self._pool.fetch(
-                q.MESSAGE_SCHEDULED_DUE, datetime.fromtimestamp(self._frontier, UTC)
-            )
+            rows = await store.scheduled_due(self._pool, by=datetime.fromtimestamp(self._frontier, UTC))
         except BaseException:
             self._frontier = previous
             raise
@@ -152,7 +150,7 @@ class HeldMessages(Generic[T]):
     async def _release_ids(self, due: list[str]) -> None:
         payloads = {m: self._payloads[m] for m in due if m in self._payloads}
         try:
-            released = await self._pool.fetch(q.MESSAGE_RELEASE, list(payloads))
+            released = await store.release_scheduled(self._pool, list(payloads))
         except BaseException:
             now = self._clock()
             for message_id in payloads:
@@ -160,7 +158,7 @@ class HeldMessages(Generic[T]):
             raise
         for message_id in payloads:
             self._payloads.pop(message_id, None)
-        ids = {r["id"] for r in released}
+        ids = set(released)
         if ids:
             self._release([payload for message_id, payload in payloads.items() if message_id in ids])
             log.info("pipeline.released", messages=len(ids))

@@ -158,7 +158,7 @@ def check_pinned_device(
     if pinned is None and account.relay_mode == "manual":
         raise _field_error("device_id", "required: the account's relay mode is manual")
     if pinned is not None:
-        device = pipeline.devices.get(pinned)
+        device = pipeline.hub.device(pinned)
         if device is None or device.account_id != account.id:
             raise ApiError("invalid_device", "no such relay on this account", {"device_id": pinned[:64]})
         if not device.enabled:

@@ -25,7 +25,7 @@ import asyncpg
 from gateway.errors import ApiError
 from gateway.logs import get_logger
 from gateway.sending.pipeline import Pipeline
-from store import queries as q
+from store import messages as store
 
 __all__ = ["Blocked", "BlockedReason", "QueueControl", "RelayCapacity"]
 
@@ -76,9 +76,9 @@ class QueueControl:
 
     async def load(self) -> None:
         """Restore the paused accounts (start-up, after the pipeline loaded its messages)."""
-        for row in await self._pool.fetch(q.ACCOUNTS_QUEUE_PAUSED):
-            self._paused.add(row["id"])
-            self._pipeline.scheduler.set_paused(row["id"], True)
+        for account_id in await store.queue_paused_accounts(self._pool):
+            self._paused.add(account_id)
+            self._pipeline.scheduler.set_paused(account_id, True)
         if self._paused:
             log.info("queue.paused_restored", accounts=len(self._paused))
 
@@ -88,7 +88,7 @@ class QueueControl:
 
     async def set_paused(self, account_id: str, paused: bool) -> None:
         """Pause or resume the account's queue: stored first, then in force at once."""
-        await self._pool.fetchval(q.ACCOUNT_SET_QUEUE_PAUSED, account_id, paused)
+        await store.set_queue_paused(self._pool, account_id=account_id, paused=paused)
         if paused:
             self._paused.add(account_id)
         else:
@@ -108,7 +108,7 @@ class QueueControl:
         """Online relays, their per-minute capacity and the messages in flight on them."""
         pipeline = self._pipeline
         online = per_minute = in_flight = 0
-        for device in pipeline.devices.values():
+        for device in pipeline.hub.devices.values():
             if device.account_id != account_id:
                 continue
             in_flight += pipeline.device_load(device.id)

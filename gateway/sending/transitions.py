@@ -19,11 +19,11 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, Literal
+from typing import Any, Literal, cast
 
 from gateway.events import LateReportData, MessageEventData, event_row
 from gateway.metrics import METRICS
-from store import queries as q
+from store import messages as store
 from store.outbox import EventRow, insert_events
 
 __all__ = ["LATE_REPORT_EVENT", "Kind", "Transition", "write_transitions"]
@@ -58,7 +58,7 @@ class Transition:
     outcome: str | None = None
     reported_at: datetime | None = None
     """The relay's own time of a reported sent/delivered/failed (the report's ``at``); it is
-    stored instead of ``at`` when plausible (see ``queries._REPORTED_AT``)."""
+    stored instead of ``at`` when plausible (see ``store.messages._REPORTED_AT``)."""
     detail: str | None = None
     """For ``failed``: the human-readable ``failure_reason_detail``."""
 
@@ -108,76 +108,94 @@ async def _apply(conn: Any, kind: Kind, group: list[Transition]) -> list[str]:
     devices = [t.device_id for t in group]
     ats = [t.at for t in group]
     if kind == "dispatched":
-        rows = await conn.fetch(q.MESSAGE_DISPATCHED, ids, devices, [t.attempt for t in group], ats)
-        METRICS.accept_to_dispatch.observe_all(r[1] for r in rows)
-    elif kind == "acked":
-        rows = await conn.fetch(q.MESSAGE_ACKED, ids, devices, ats)
-        METRICS.dispatch_to_ack.observe_all(r[1] for r in rows)
-    elif kind == "requeued":
-        rows = await conn.fetch(
-            q.MESSAGE_REQUEUED, ids, devices, ats, [t.outcome for t in group], [t.reason for t in group]
+        legs = await store.mark_dispatched(
+            conn, ids=ids, devices=devices, attempts=[t.attempt for t in group], ats=ats
         )
-    elif kind == "cancelled":
-        rows = await conn.fetch(
-            q.MESSAGE_CANCELLED, ids, devices, ats, [t.attempt for t in group], [t.reason for t in group]
+        METRICS.accept_to_dispatch.observe_all(leg for _, leg in legs)
+        return [message_id for message_id, _ in legs]
+    if kind == "acked":
+        legs = await store.mark_acked(conn, ids=ids, devices=devices, ats=ats)
+        METRICS.dispatch_to_ack.observe_all(leg for _, leg in legs)
+        return [message_id for message_id, _ in legs]
+    if kind == "requeued":
+        return await store.mark_requeued(
+            conn,
+            ids=ids,
+            devices=devices,
+            ats=ats,
+            outcomes=[t.outcome for t in group],
+            reasons=[t.reason for t in group],
         )
-        done = [r[0] for r in rows]
-        if done:
-            await conn.execute(
-                q.ATTEMPT_FINISH,
-                done,
-                ["cancelled" for _ in done],
-                [None for _ in done],
-                [r[1] for r in rows],
+    if kind == "cancelled":
+        cancelled = await store.mark_cancelled(
+            conn,
+            ids=ids,
+            devices=devices,
+            ats=ats,
+            attempts=[t.attempt for t in group],
+            reasons=[t.reason for t in group],
+        )
+        cancelled_ids = [c.id for c in cancelled]
+        if cancelled_ids:
+            await store.finish_attempts(
+                conn,
+                ids=cancelled_ids,
+                outcome="cancelled",
+                reasons=[None] * len(cancelled_ids),
+                ats=[c.at for c in cancelled],
             )
-        return done
+        return cancelled_ids
+    reported = [t.reported_at for t in group]
+    stored: Sequence[store.Stored | store.ReportStored]
+    if kind == "sent":
+        sent = await store.mark_sent(conn, ids=ids, devices=devices, ats=ats, reported=reported)
+        METRICS.ack_to_sent.observe_all(r.leg for r in sent)
+        stored = sent
+    elif kind == "delivered":
+        delivered = await store.mark_delivered(conn, ids=ids, devices=devices, ats=ats, reported=reported)
+        METRICS.sent_to_delivered.observe_all(r.leg for r in delivered)
+        stored = delivered
     else:
-        reported = [t.reported_at for t in group]
-        if kind == "sent":
-            rows = await conn.fetch(q.MESSAGE_SENT, ids, devices, ats, reported)
-            METRICS.ack_to_sent.observe_all(r[2] for r in rows)
-        elif kind == "delivered":
-            rows = await conn.fetch(q.MESSAGE_DELIVERED, ids, devices, ats, reported)
-            METRICS.sent_to_delivered.observe_all(r[2] for r in rows)
-        else:
-            rows = await conn.fetch(
-                q.MESSAGE_FAILED,
-                ids,
-                devices,
-                ats,
-                reported,
-                [t.reason for t in group],
-                [t.detail for t in group],
-            )
-        stored_at = {r[0]: r[1] for r in rows}  # the time each change was stored with
-        done = [t for t in group if t.message_id in stored_at]
-        if done:
-            await conn.execute(
-                q.ATTEMPT_FINISH,
-                [t.message_id for t in done],
-                [kind for _ in done],
-                [t.reason for t in done],
-                [stored_at[t.message_id] for t in done],
-            )
-        return list(stored_at)
-    return [r[0] for r in rows]
+        stored = await store.mark_failed(
+            conn,
+            ids=ids,
+            devices=devices,
+            ats=ats,
+            reported=reported,
+            reasons=[t.reason for t in group],
+            details=[t.detail for t in group],
+        )
+    stored_at = {r.id: r.at for r in stored}  # the time each change was stored with
+    done = [t for t in group if t.message_id in stored_at]
+    if done:
+        await store.finish_attempts(
+            conn,
+            ids=[t.message_id for t in done],
+            outcome=kind,
+            reasons=[t.reason for t in done],
+            ats=[stored_at[t.message_id] for t in done],
+        )
+    return list(stored_at)
 
 
 async def _apply_late(conn: Any, kind: Kind, group: list[Transition]) -> list[str]:
     """Reports that changed nothing: keep those that came after the message had failed."""
     if not group:
         return []
-    rows = await conn.fetch(
-        q.MESSAGE_LATE_REPORT,
-        [t.message_id for t in group],
-        [t.device_id for t in group],
-        [kind for _ in group],
-        [t.at for t in group],
+    return await store.record_late_reports(
+        conn,
+        ids=[t.message_id for t in group],
+        devices=[t.device_id for t in group],
+        status=kind,
+        ats=[t.at for t in group],
     )
-    return [r[0] for r in rows]
 
 
-_STATUS_OF: dict[str, Literal["sent", "delivered", "failed", "cancelled"]] = {
+FinalStatus = Literal["sent", "delivered", "failed", "cancelled"]
+MessageKind = Literal["sms", "otp", "list"]
+LateStatus = Literal["sent", "delivered"]
+
+_STATUS_OF: dict[str, FinalStatus] = {
     "message.sent": "sent",
     "message.delivered": "delivered",
     "message.failed": "failed",
@@ -186,7 +204,7 @@ _STATUS_OF: dict[str, Literal["sent", "delivered", "failed", "cancelled"]] = {
 
 
 async def _write_events(conn: Any, events: list[tuple[str, str]]) -> None:
-    by_id = {r["id"]: r for r in await conn.fetch(q.MESSAGE_EVENT_DATA, list({m for m, _ in events}))}
+    by_id = {r.id: r for r in await store.event_data(conn, list({m for m, _ in events}))}
     rows: list[EventRow] = []
     for message_id, event_type in events:
         r = by_id[message_id]
@@ -194,21 +212,23 @@ async def _write_events(conn: Any, events: list[tuple[str, str]]) -> None:
         failed = late or event_type == "message.failed"
         data = MessageEventData(
             request_id=message_id,
-            status=r["status"] if late else _STATUS_OF[event_type],
-            to=r["to_number"],
-            device_id=r["device_id"],
-            device_name=r["device_name"],
-            attempts=r["attempts"],
-            failure_reason=r["failure_reason"] if failed else None,
-            failure_reason_detail=r["failure_reason_detail"] if failed else None,
-            metadata=r["metadata"] or None,
-            kind=r["kind"],
-            cancel_reason=r["cancel_reason"] if event_type == "message.cancelled" else None,
+            status=cast(FinalStatus, r.status) if late else _STATUS_OF[event_type],
+            to=r.to_number,
+            device_id=r.device_id,
+            device_name=r.device_name,
+            attempts=r.attempts,
+            failure_reason=r.failure_reason if failed else None,
+            failure_reason_detail=r.failure_reason_detail if failed else None,
+            metadata=r.metadata or None,
+            kind=cast(MessageKind, r.kind),
+            cancel_reason=r.cancel_reason if event_type == "message.cancelled" else None,
             late_report=LateReportData(
-                status=r["late_report_status"], at=r["late_report_at"], device_id=r["device_id"]
+                status=cast(LateStatus, r.late_report_status),
+                at=cast(datetime, r.late_report_at),
+                device_id=cast(str, r.device_id),
             )
-            if late and r["late_report_status"] is not None
+            if late and r.late_report_status is not None
             else None,
         )
-        rows.append(event_row(r["account_id"], event_type, data))
+        rows.append(event_row(r.account_id, event_type, data))
     await insert_events(conn, rows)

@@ -108,3 +108,22 @@ async def test_a_lost_connection_fails_the_whole_batch(database_url: str) -> Non
         assert await conn.fetchval("SELECT count(*) FROM scratch") == 0
     finally:
         await conn.close()
+
+
+async def test_urgent_items_are_written_first_in_a_batch_of_their_own(pool: asyncpg.Pool[Any]) -> None:
+    """Urgent items jump a backlog and commit alone, before it; one whose key still has an
+    ordinary item waiting stays behind that item (one key's items keep their order)."""
+    batcher: Batcher[str, int] = Batcher(pool, _insert, name="scratch", max_batch=50, key=lambda s: s[:1])
+    bulk = [batcher.submit_nowait(f"b{i}") for i in range(120)]
+    urgent = [batcher.submit_nowait(f"u{i}", urgent=True) for i in range(3)]
+    behind = batcher.submit_nowait("b-after", urgent=True)  # key "b" has ordinary items waiting
+    assert batcher.backlog == 124
+    writer = asyncio.create_task(batcher.run())
+    try:
+        await asyncio.gather(*bulk, *urgent, behind)
+    finally:
+        writer.cancel()
+    labels = await _labels(pool)
+    assert labels[:3] == ["u0", "u1", "u2"] and labels[-1] == "b-after"
+    assert labels[3:-1] == [f"b{i}" for i in range(120)]
+    assert batcher.batches == 1 + 3  # the urgent batch, then 50 + 50 + 21 ordinary items

@@ -1,0 +1,190 @@
+"""The dispatch loop (task ``pipeline.dispatch``): expire, feed list items, decide, record, send.
+
+Each pass fails what expired, reads list items in (:mod:`gateway.sending.feed`), asks the
+scheduler for decisions, commits each ``dispatched`` transition and only then writes the
+``send`` frame to the relay's link, so a crash never leaves a message on a phone that the
+database does not know about. The ``dispatched`` of an OTP or a ``high`` send goes in the
+transitions writer's urgent lane, so it does not wait behind a list's backlog. Then it sleeps until the next event or the next time-based
+change the scheduler knows of (an expiry, a rate window, the end of a reclaim grace).
+"""
+
+from __future__ import annotations
+
+import asyncio
+
+from websockets.exceptions import ConnectionClosed
+
+from gateway.fleet.hub import RelayHub
+from gateway.fleet.link import RelayLink
+from gateway.logs import get_logger
+from gateway.sending.books import Books, Unavailable, is_unavailable
+from gateway.sending.feed import ListFeed
+from gateway.sending.transitions import Transition
+from scheduler import Dispatch, Expiry, Priority
+from store.batcher import ItemRejected
+
+__all__ = ["DISPATCH_BATCH", "UNAVAILABLE_RETRY", "DispatchLoop"]
+
+log = get_logger("gateway.sending.pipeline")
+
+DISPATCH_BATCH = 500
+UNAVAILABLE_RETRY = 1.0
+"""Seconds the dispatch loop waits before retrying when the database cannot be reached."""
+
+
+class DispatchLoop:
+    """Moves queued messages to relays; the only task that writes ``send`` frames."""
+
+    def __init__(self, books: Books, hub: RelayHub, feed: ListFeed) -> None:
+        self._books = books
+        self._hub = hub
+        self._feed = feed
+        self._unstored_expiries: list[Expiry] = []
+        """Expiries the database could not take; written again on the next pass."""
+
+    async def run(self) -> None:
+        """Background task ``pipeline.dispatch``: expire, decide, record, send; sleep until the
+        next event or the next time-based change the scheduler knows of.
+
+        A change the database refuses (:class:`ItemRejected`) drops that one message from the
+        loop; a database that cannot be reached puts the decisions back and retries after
+        ``UNAVAILABLE_RETRY`` seconds. Neither ends the task."""
+        books = self._books
+        while True:
+            wakeup = books.scheduler.next_wakeup()
+            timeout = None if wakeup is None else max(0.0, wakeup - books.clock())
+            try:
+                async with asyncio.timeout(timeout):
+                    await books.wake.wait()
+            except TimeoutError:
+                pass
+            books.wake.clear()
+            try:
+                await self._expire()
+                while await self._feed.feed() | await self._dispatch_once():
+                    pass
+            except Unavailable as exc:
+                log.warning("pipeline.database_unavailable", error=repr(exc.__cause__))
+                await asyncio.sleep(UNAVAILABLE_RETRY)
+                books.wake.set()
+
+    async def _expire(self) -> None:
+        books = self._books
+        expired, self._unstored_expiries = self._unstored_expiries + books.scheduler.expire_due(), []
+        if not expired:
+            return
+        now = books.now()
+        stored = await asyncio.gather(
+            *(
+                books.transitions.submit(
+                    Transition("failed", e.message_id, None, now, reason=e.reason, detail=e.detail)
+                )
+                for e in expired
+            ),
+            return_exceptions=True,
+        )
+        unavailable: BaseException | None = None
+        for e, result in zip(expired, stored, strict=True):
+            if isinstance(result, BaseException) and is_unavailable(result):
+                self._unstored_expiries.append(e)  # the scheduler forgot it: retried from here
+                unavailable = result
+                continue
+            books.texts.pop(e.message_id, None)
+            if isinstance(result, ItemRejected):
+                log.error("pipeline.expiry_refused", message_id=e.message_id, error=repr(result.__cause__))
+            elif isinstance(result, BaseException):
+                raise result
+        if unavailable is not None:
+            raise Unavailable from unavailable
+
+    async def _dispatch_once(self) -> bool:
+        books = self._books
+        decisions = books.scheduler.next_dispatches(DISPATCH_BATCH)
+        if not decisions:
+            return False
+        # Each decision is for the relay's session of this moment, not for the device: while we
+        # commit, that session may end and the phone reconnect at once. The offline handling
+        # of the old session then holds the message for the device again, and a `send` written
+        # to the new session would reach the phone outside the scheduler's books (or before its
+        # hello). So the frame goes out only on the very connection the decision was made for.
+        sessions = {d.device_id: self._hub.connection(d.device_id) for d in decisions}
+        now = books.now()
+        texts = books.texts
+        urgent = [
+            (u := texts.get(d.message_id)) is not None and u.work.priority <= Priority.HIGH for d in decisions
+        ]
+        futures = [
+            books.transitions.submit_nowait(
+                Transition("dispatched", d.message_id, d.device_id, now, attempt=d.attempt), urgent=flag
+            )
+            for d, flag in zip(decisions, urgent, strict=True)
+        ]
+        # OTP and high sends first: their frames go out as soon as their own commit is done, not
+        # after the list items decided in the same pass.
+        unavailable: BaseException | None = None
+        for lane in (True, False):
+            group = [i for i, flag in enumerate(urgent) if flag is lane]
+            if group:
+                stored = await asyncio.gather(*(futures[i] for i in group), return_exceptions=True)
+                failed = await self._send_stored([decisions[i] for i in group], stored, sessions)
+                unavailable = failed or unavailable
+        if unavailable is not None:
+            raise Unavailable from unavailable
+        return len(decisions) == DISPATCH_BATCH
+
+    async def _send_stored(
+        self,
+        decisions: list[Dispatch],
+        stored: list[bool | BaseException],
+        sessions: dict[str, RelayLink | None],
+    ) -> BaseException | None:
+        """Queue the ``send`` frame of each decision whose ``dispatched`` was committed, on the
+        session it was made for, and wake those sessions' writers; the database's error if it
+        could not be reached."""
+        books = self._books
+        touched: set[RelayLink] = set()
+        unavailable: BaseException | None = None
+        for decision, ok in zip(decisions, stored, strict=True):
+            unfinished = books.texts.get(decision.message_id)
+            if isinstance(ok, BaseException):
+                unavailable = self._dispatch_not_stored(decision, ok) or unavailable
+                continue
+            if not ok or unfinished is None:
+                books.forget(decision.message_id)  # finished (or cancelled) meanwhile
+                continue
+            conn = self._hub.connection(decision.device_id)
+            if conn is None or conn is not sessions[decision.device_id] or not conn.is_open:
+                continue  # that session ended meanwhile: its relay_offline has requeued the message
+            conn.send_message(
+                id=decision.message_id,
+                to=unfinished.to,
+                message=unfinished.body,
+                sim_slot=decision.sim_slot,  # the message's own, or the relay's SIM policy's choice
+                expires_at=unfinished.expires_at,
+            )
+            touched.add(conn)
+        for conn in touched:
+            try:
+                await conn.flush()
+            except ConnectionClosed:
+                pass  # the listener notices and reports the relay offline
+        return unavailable
+
+    def _dispatch_not_stored(self, decision: Dispatch, exc: BaseException) -> BaseException | None:
+        """A ``dispatched`` transition failed: nothing goes to the relay. Refused data drops the
+        message from the loop (it stays queued in the database; a restart loads it again); an
+        unreachable database puts it back in the queue. Returns ``exc`` in the latter case.
+
+        If the relay's session ended meanwhile, its offline handling already requeued the
+        message: that record is left alone."""
+        books = self._books
+        message_id = decision.message_id
+        if isinstance(exc, ItemRejected):
+            log.error("pipeline.dispatch_refused", message_id=message_id, error=repr(exc.__cause__))
+            books.forget(message_id)
+            return None
+        if not is_unavailable(exc):
+            raise exc
+        if message_id in books.texts:
+            books.scheduler.undo_dispatch(message_id, decision.device_id)
+        return exc
