@@ -467,14 +467,15 @@ class WebhookDispatcher:
                     outcome=result.outcome,
                 )
             )
-        await self._recorder.submit(records)
-        for due, record in zip(group, records, strict=True):
+        for due in group:  # counted as the answer came, as the receiver saw it
             METRICS.webhook_attempt(result.outcome)
             if result.outcome == "succeeded" and not due.manual:
                 # an event id not made by the gateway (an import, a test fixture) carries no time;
                 # the metric must never keep the attempt from being recorded
                 with contextlib.suppress(ValueError, IndexError):
                     METRICS.event_to_webhook.observe(max(0.0, self._clock.time() - id_time(due.event_id)))
+        await self._recorder.submit(records)
+        for due, record in zip(group, records, strict=True):
             log.info(
                 "webhooks.attempt",
                 delivery_id=due.id,
