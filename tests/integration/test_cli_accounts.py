@@ -10,11 +10,13 @@ import json
 import time
 
 import aiohttp
+import pytest
 
 from tests.harness import ApiClient, RunningGateway, make_account
 from tests.integration.test_cli import _env, _run
 
 
+@pytest.mark.slow
 async def test_accounts_update_and_show(
     gateway: RunningGateway, database_url: str, session: aiohttp.ClientSession
 ) -> None:
