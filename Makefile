@@ -35,8 +35,14 @@ lint: $(VENV)/.installed-test
 toolchains:
 	bash .ci/toolchains
 
+# Test files run on PYTEST_WORKERS processes at once (pytest-xdist; each file stays on one worker,
+# so module fixtures start once; each worker has its own embedded PostgreSQL). Most tests wait on
+# sockets, not on the CPU, so 2 workers pay even on 2 cores. Files are handed out in collection
+# order, which tests/conftest.py starts with the longest. PYTEST_WORKERS=0 runs one process.
+PYTEST_WORKERS ?= 2
+
 test: lint toolchains
-	$(BIN)/pytest
+	$(BIN)/pytest -n $(PYTEST_WORKERS) --dist loadfile --no-loadscope-reorder
 
 clean:
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache

@@ -21,6 +21,22 @@ from tests.harness import (
     start_gateway,
 )
 
+LONG_FIRST = ("tests/bench/", "tests/examples/")
+"""Folders whose files run longest (subprocess benchmarks, toolchain builds)."""
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Files that take longest (the folders above, and any file with a test marked ``slow``)
+    run first, each file's tests in their order: with pytest-xdist (``make test``) the long
+    files then overlap with the many short ones instead of trailing at the end."""
+    long_files = {item.nodeid.split("::")[0] for item in items if item.get_closest_marker("slow")}
+
+    def rank(item: pytest.Item) -> int:
+        path = item.nodeid.split("::")[0]
+        return 0 if path.startswith(LONG_FIRST) or path in long_files else 1
+
+    items.sort(key=rank)
+
 
 @pytest.fixture(scope="session", autouse=True)
 def open_files_limit() -> None:
@@ -42,8 +58,21 @@ def postgres_url() -> Iterator[str]:
     # basetemp, which any other pytest run starting meanwhile resets to 0700 (see server_tmpdir).
     with server_tmpdir("rg-test-pg-") as data:
         server = postgres_server.get_server(data / "d", cleanup_mode="delete")
+        server.psql(TEST_SERVER_SETTINGS)
         yield str(server.get_uri())
         server.cleanup()
+
+
+TEST_SERVER_SETTINGS = """
+ALTER SYSTEM SET fsync = off;
+ALTER SYSTEM SET synchronous_commit = off;
+ALTER SYSTEM SET full_page_writes = off;
+SELECT pg_reload_conf();
+"""
+"""The embedded test server skips flushing to disk (its data dies with the session): a commit
+costs microseconds instead of a WAL flush. Nothing a test sees changes — no test crashes this
+server (the crash tests run their own: ``PostgresCluster``, ``GatewayProcess`` on a data dir),
+and committed rows stay visible to every connection. Not applied to a ``DATABASE_URL`` server."""
 
 
 @pytest.fixture(scope="session")
@@ -52,7 +81,12 @@ async def databases(postgres_url: str) -> AsyncIterator[DatabaseFactory]:
     factory = DatabaseFactory(postgres_url)
     await factory.prepare()
     yield factory
-    await factory.drop_all()
+    await factory.close()
+    if os.environ.get("DATABASE_URL"):
+        # Someone else's server: leave it as found. The embedded one is deleted whole right
+        # after; dropping its hundreds of databases one by one first (a checkpoint each) only
+        # made the session's end slower.
+        await factory.drop_all()
 
 
 @pytest.fixture

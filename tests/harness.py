@@ -72,13 +72,23 @@ def free_port() -> int:
 
 
 class DatabaseFactory:
-    """Fresh databases cloned from a template that already holds the schema (~fast)."""
+    """Fresh databases cloned from a template that already holds the schema.
+
+    A clone takes a PostgreSQL server a few hundred milliseconds on a busy machine, so a
+    background task keeps :attr:`READY` of them made ahead while the tests run (they mostly
+    wait on sockets): :meth:`create` then usually returns at once. Every clone is a copy of
+    the same template, made no earlier than the one before it was handed out."""
+
+    READY = 2
+    """Clones kept ready."""
 
     def __init__(self, server_url: str) -> None:
         self.server_url = server_url
         self.template = f"rg_template_{os.getpid()}"
         self._counter = itertools.count(1)
         self._created: list[str] = []
+        self._ready: asyncio.Queue[str | BaseException] | None = None
+        self._filler: asyncio.Task[None] | None = None
 
     async def prepare(self) -> None:
         """Create the template database with the current schema."""
@@ -94,22 +104,54 @@ class DatabaseFactory:
         finally:
             await tconn.close()
 
-    async def create(self, *, empty: bool = False) -> str:
-        """A new database's URL: a clone of the template, or ``empty`` with no schema."""
+    async def _make(self, conn: asyncpg.Connection, *, empty: bool) -> str:
         name = f"rg_t_{os.getpid()}_{next(self._counter)}"
-        conn = await asyncpg.connect(self.server_url)
-        try:
-            if empty:
-                await conn.execute(f"CREATE DATABASE {name}")
-            else:
-                await conn.execute(f"CREATE DATABASE {name} TEMPLATE {self.template}")
-        finally:
-            await conn.close()
+        if empty:
+            await conn.execute(f"CREATE DATABASE {name}")
+        else:
+            await conn.execute(f"CREATE DATABASE {name} TEMPLATE {self.template}")
         self._created.append(name)
         return with_database(self.server_url, name)
 
+    async def _fill(self, ready: asyncio.Queue[str | BaseException]) -> None:
+        try:
+            conn = await asyncpg.connect(self.server_url)
+            try:
+                while True:
+                    await ready.put(await self._make(conn, empty=False))
+            finally:
+                await conn.close()
+        except Exception as exc:  # handed to the next create(), which raises it
+            await ready.put(exc)
+
+    async def create(self, *, empty: bool = False) -> str:
+        """A new database's URL: a clone of the template, or ``empty`` with no schema."""
+        if empty:
+            conn = await asyncpg.connect(self.server_url)
+            try:
+                return await self._make(conn, empty=True)
+            finally:
+                await conn.close()
+        if self._ready is None:
+            self._ready = asyncio.Queue(maxsize=self.READY)
+            self._filler = asyncio.create_task(self._fill(self._ready), name="test.database-clones")
+        made = await self._ready.get()
+        if isinstance(made, BaseException):
+            self._ready.put_nowait(made)  # the filler has stopped: every later create() fails too
+            raise made
+        return made
+
+    async def close(self) -> None:
+        """Stop making clones ahead."""
+        if self._filler is not None:
+            self._filler.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._filler
+            self._filler = None
+
     async def drop_all(self) -> None:
         """Drop every database this factory made."""
+        await self.close()
         conn = await asyncpg.connect(self.server_url)
         try:
             for name in [*self._created, self.template]:
@@ -239,6 +281,7 @@ class ThreadedGateway:
         self._thread.start()
         self.running: RunningGateway = self.run(start_gateway(database_url))
         self.token = self.run(make_account(database_url, "fuzz"))[1]
+        self._conn: asyncpg.Connection | None = None
 
     def run(self, coro: Coroutine[Any, Any, _T]) -> _T:
         """Run ``coro`` on the gateway's loop and wait for its result."""
@@ -248,11 +291,14 @@ class ThreadedGateway:
         """Rows per table."""
 
         async def count() -> dict[str, int]:
-            conn = await asyncpg.connect(self.database_url)
-            try:
-                return {t: int(await conn.fetchval(f"SELECT count(*) FROM {t}")) for t in tables}
-            finally:
-                await conn.close()
+            if self._conn is None:
+                self._conn = await asyncpg.connect(self.database_url)
+            # one statement: one round trip, and every count from the same snapshot
+            row = await self._conn.fetchrow(
+                "SELECT " + ", ".join(f"(SELECT count(*) FROM {t})" for t in tables)
+            )
+            assert row is not None
+            return {t: int(row[i]) for i, t in enumerate(tables)}
 
         return self.run(count())
 
@@ -268,6 +314,8 @@ class ThreadedGateway:
 
     def stop(self) -> None:
         """Stop the gateway and its loop."""
+        if self._conn is not None:
+            self.run(self._conn.close())
         self.run(self.running.stop())
         self.loop.call_soon_threadsafe(self.loop.stop)
         self._thread.join(10)

@@ -38,12 +38,12 @@ async def run(bench: Bench) -> Outcome:
     http, port = await _server(bench, "http")
     try:
         closed = await bench.load(
-            mode="hello", port=port, path="/hello", token="", concurrency=32, duration=1.0 if quick else 3.0
+            mode="hello", port=port, path="/hello", token="", concurrency=32, duration=0.5 if quick else 3.0
         )
         max_rps = closed.ok / closed.elapsed
         half = max(50.0, max_rps / 2)
         opened = await bench.load(
-            mode="hello", port=port, path="/hello", token="", rate=half, duration=1.0 if quick else 3.0
+            mode="hello", port=port, path="/hello", token="", rate=half, duration=0.5 if quick else 3.0
         )
     finally:
         await http.terminate()
@@ -59,7 +59,7 @@ async def run(bench: Bench) -> Outcome:
         ),
     ]
 
-    conns = 300 if quick else 5000
+    conns = 200 if quick else 5000
     ws, port = await _server(bench, "ws")
     try:
         assert ws.proc is not None
@@ -68,9 +68,9 @@ async def run(bench: Bench) -> Outcome:
         await bench.start_fleets([], ws_url=f"ws://127.0.0.1:{port}/", plain=conns)
         answers = await bench.fleet_all({"cmd": "connect", "timeout": 60})
         seconds = max(a["seconds"] or float("nan") for a in answers)
-        await asyncio.sleep(1.0)
+        await asyncio.sleep(0.3 if quick else 1.0)
         rss1 = proc_sample(ws.proc.pid).rss_kib
-        echo = await bench.fleet_all({"cmd": "echo", "conns": 100, "seconds": 1.0 if quick else 2.0})
+        echo = await bench.fleet_all({"cmd": "echo", "conns": 100, "seconds": 0.5 if quick else 2.0})
         await bench.stop_fleets()
     finally:
         await ws.terminate()

@@ -26,7 +26,7 @@ FD_SLACK = 300
 def steps(bench: Bench) -> list[int]:
     """The fleet sizes of this run, capped by the descriptors one gateway process may open."""
     if bench.quick:
-        return [200]
+        return [100]
     sizes = [1000, 5000, 20000]
     if bench.options.max_relays >= 50000:
         sizes.append(50000)
@@ -43,7 +43,7 @@ def fd_cap() -> int:
 async def run(bench: Bench) -> Outcome:
     """Measure each fleet size."""
     out = Outcome("ok")
-    idle_window = 2.0 if bench.quick else 10.0
+    idle_window = 1.0 if bench.quick else 10.0
     results = []
     for n in steps(bench):
         try:
@@ -89,14 +89,14 @@ async def _step(bench: Bench, n: int, idle_window: float) -> dict[str, Any]:
     await bench.restart_gateway()
     gw = bench.gateway
     assert gw is not None
-    await asyncio.sleep(1.0)
+    await asyncio.sleep(0.3 if bench.quick else 1.0)
     rss0 = gw.rss_kib()
     await bench.start_fleets(bench.creds[:n])
     started = time.monotonic()
     answers = await bench.fleet_all({"cmd": "connect", "timeout": CONNECT_TIMEOUT})
     connect_seconds = time.monotonic() - started
     connected = sum(a["welcomed"] for a in answers)
-    await asyncio.sleep(2.0)
+    await asyncio.sleep(0.5 if bench.quick else 2.0)
     cpu0, pg0, t0 = gw.cpu_seconds(), gw.postgres_cpu_seconds(), time.monotonic()
     await asyncio.sleep(idle_window)
     cpu1, pg1, t1 = gw.cpu_seconds(), gw.postgres_cpu_seconds(), time.monotonic()

@@ -32,7 +32,7 @@ async def run(bench: Bench) -> Outcome:
     record = bench.tmp / "otp-record.jsonl"
     await setup(bench, record=record)
     out = Outcome("ok")
-    duration = 1.5 if bench.quick else 4.0
+    duration = 1.0 if bench.quick else 4.0
     rates = [25.0, 50.0] if bench.quick else [250.0, 500.0, 1000.0, 1500.0, 2000.0]
     steps: list[dict[str, Any]] = []
     base = 5_000_000

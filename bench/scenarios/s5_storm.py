@@ -1,6 +1,6 @@
 """S5 reconnect storm: every relay's socket dropped at once (no close frame), mid-traffic.
 
-N relays (5,000; 300 in quick mode) connected, an open-loop send running; one third into it
+N relays (5,000; 200 in quick mode) connected, an open-loop send running; one third into it
 every fleet aborts all its sockets at the same instant and the phones reconnect with the
 protocol's full-jitter backoff. Figures: time until 99 % and 100 % are welcomed again, and
 for every accepted message: lost (never reported ``delivered`` and acknowledged) and
@@ -24,8 +24,8 @@ MAX_STATUS_LOOKUPS = 500
 
 async def run(bench: Bench) -> Outcome:
     """Drop, reconnect, account for every message."""
-    n = 300 if bench.quick else 5000
-    rate, duration = (100.0, 3.0) if bench.quick else (500.0, 9.0)
+    n = 200 if bench.quick else 5000
+    rate, duration = (100.0, 2.0) if bench.quick else (500.0, 9.0)
     await bench.ensure_paired(n)
     await bench.restart_gateway()
     await bench.start_fleets(bench.creds[:n])

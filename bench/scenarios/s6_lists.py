@@ -1,20 +1,20 @@
 """S6 list fan-out: a 100,000-number recipient list queued with one call, drained through fast
 relays while transactional traffic keeps flowing, then a 1,000,000-item backlog held.
 
-1. The send account gets ``N`` recipients (100,000; quick: 2,000: distinct ``+99891…`` numbers,
+1. The send account gets ``N`` recipients (100,000; quick: 1,000: distinct ``+99891…`` numbers,
    a ``city`` metadata column) by CSV import, and a list of all of them (members added 1,000
    numbers a request). Not timed: that is the recipients benchmark.
 2. **queue time**: ``POST /v1/recipient-lists/queue`` with ``Hi {name}, … {city}`` (relays
    connected, no other traffic), timed by the client (the answer comes after the commit of every
    item); the gateway's RSS before and after.
 3. **drain**: with the fast relays of S2 connected, an open loop of ``priority: high`` single
-   sends (50/s for 15 s; quick 20/s for 2 s) runs once alone, then again right after the queue
+   sends (50/s for 15 s; quick 20/s for 1.5 s) runs once alone, then again right after the queue
    answer, while the list drains. **Drain rate** = items finished (``GET /v1/batches/{id}``) /
    seconds from the queue answer to the end of the high sends; **p99 accept and accept→relay of the high sends**
    (answer → the relay read their ``send`` frame) alone and while the list drains. Then the
    rest of the batch is cancelled (timed) and the batch must complete.
 4. **backlog**: relays gone, the list queued again until ``backlog`` items wait (1,000,000;
-   quick 6,000), timing each call (no relay, no other traffic) and the gateway's RSS after each;
+   quick 3,000), timing each call (no relay, no other traffic) and the gateway's RSS after each;
    then a restart (time to healthy and RSS once it reloaded the backlog).
 """
 
@@ -34,12 +34,12 @@ from bench.stats import percentiles
 __all__ = ["run"]
 
 MEMBERS_PER_REQUEST = 1000
-POLL = 1.0
+POLL = 0.25
 
 
 def sizes(bench: Bench) -> tuple[int, int]:
     """(list size, backlog held in step 4)."""
-    return (2_000, 6_000) if bench.quick else (100_000, 1_000_000)
+    return (1_000, 3_000) if bench.quick else (100_000, 1_000_000)
 
 
 def phones(n: int) -> list[str]:
@@ -155,7 +155,7 @@ async def run(bench: Bench) -> Outcome:
     answers = await bench.fleet_all({"cmd": "connect", "timeout": 60})
     if not all(a["ok"] for a in answers):
         raise RuntimeError(f"relays did not all connect: {answers}")
-    rate, duration = (20.0, 2.0) if bench.quick else (50.0, 15.0)
+    rate, duration = (20.0, 1.5) if bench.quick else (50.0, 15.0)
     baseline = await high_sends(bench, rate, duration, 0)
 
     rss_before = gw.rss_kib()

@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parents[2]
+from tests.bench.child import run_bench
+
 SCENARIOS = ("S0", "S1", "S2", "S3", "S4", "S5", "S6")
 
 
@@ -29,13 +28,7 @@ def _has_number(value: object) -> bool:
 @pytest.mark.timeout(150)
 def test_quick_run_reports_every_scenario(tmp_path: Path) -> None:
     """A quick run finishes in time and reports figures (or an explicit skip) for every scenario."""
-    proc = subprocess.run(
-        [sys.executable, "-m", "bench", "run", "--quick", "--out", str(tmp_path)],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=85,
-    )
+    proc = run_bench(["run", "--quick", "--out", str(tmp_path)], timeout=85)
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     files = list(tmp_path.glob("*-all-quick.json"))
     assert len(files) == 1, proc.stdout[-2000:]

@@ -4,13 +4,11 @@ seconds reports growth figures and accounts for every message."""
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parents[2]
+from tests.bench.child import run_bench
 
 
 @pytest.mark.slow
@@ -18,13 +16,7 @@ ROOT = Path(__file__).resolve().parents[2]
 def test_quick_soak_reports_growth_and_loses_nothing(tmp_path: Path) -> None:
     """A 6-second soak with churning relays samples RSS, files and tasks and loses nothing."""
     argv = ["run", "--scenario", "soak", "--quick", "--duration", "6", "--out", str(tmp_path)]
-    proc = subprocess.run(
-        [sys.executable, "-m", "bench", *argv],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=100,
-    )
+    proc = run_bench(argv, timeout=100)
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     (path,) = tmp_path.glob("*-soak-quick.json")
     soak = json.loads(path.read_text())["scenarios"]["soak"]

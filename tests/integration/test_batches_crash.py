@@ -10,6 +10,7 @@ from typing import Any
 
 import aiohttp
 import asyncpg
+import pytest
 
 from gateway.sim.relay import RelayFleet, SimOptions
 from tests.harness import ApiClient, GatewayProcess, eventually, make_account
@@ -118,6 +119,7 @@ async def test_kill_9_while_queueing_leaves_all_or_nothing(
         await gateway.stop()
 
 
+@pytest.mark.slow
 async def test_kill_9_while_draining_loses_nothing_and_sends_nothing_twice(
     database_url: str, session: aiohttp.ClientSession
 ) -> None:

@@ -11,6 +11,7 @@ import socket
 from pathlib import Path
 
 import aiohttp
+import pytest
 
 from tests.harness import PYTHON, ApiClient, DatabaseFactory, free_port, make_account, start_gateway
 
@@ -65,6 +66,7 @@ async def test_cli_accounts_and_tokens(database_url: str, session: aiohttp.Clien
     assert code == 2
 
 
+@pytest.mark.slow
 async def test_serve_on_embedded_database_first_run(tmp_path: Path, session: aiohttp.ClientSession) -> None:
     """First serve on an empty data folder prints a working token and cURL line; the CLI shares
     the running server's database; SIGTERM stops it cleanly."""
@@ -137,6 +139,7 @@ async def test_cli_pairing_code_pairs_a_relay(database_url: str, session: aiohtt
     assert code == 1 and "acc_missing" in err
 
 
+@pytest.mark.slow
 async def test_data_dir_flag_is_a_path(tmp_path: Path) -> None:
     """``--data-dir`` works like RELAYGATE_DATA_DIR (it used to crash every command)."""
     code, out, err = await _run(

@@ -10,11 +10,13 @@ import json
 import time
 
 import aiohttp
+import pytest
 
 from tests.harness import ApiClient, RunningGateway, make_account
 from tests.integration.test_cli import _env, _run
 
 
+@pytest.mark.slow
 async def test_accounts_update_and_show(
     gateway: RunningGateway, database_url: str, session: aiohttp.ClientSession
 ) -> None:
@@ -79,19 +81,24 @@ async def test_accounts_update_refuses_bad_input(database_url: str) -> None:
     unknown account exits 1; nothing changes. (Every rule: tests/unit/test_number_policy.py.)"""
     account_id, _ = await make_account(database_url, "shop")
     env = _env(DATABASE_URL=database_url)
-    for args, needle in [
+    refusals = [
         (["--allow-number-types", "premium,shared_cost"], "unknown number type 'premium'"),
         (["--countries", "UZ,XX", "--otp-per-number-hour", "5"], "unknown country code 'XX'"),
         (["--countries", "UZ", "--all-countries"], "not allowed with"),
-    ]:
-        code, _, err = await _run("accounts", "update", account_id, *args, env=env)
+    ]
+    # the refused commands are independent of each other: run them at once
+    *answers, missing = await asyncio.gather(
+        *(_run("accounts", "update", account_id, *args, env=env) for args, _ in refusals),
+        _run("accounts", "update", "acc_missing", "--all-countries", env=env),
+    )
+    for (args, needle), (code, _, err) in zip(refusals, answers, strict=True):
         assert code == 2 and needle in err, (args, err)
+    code, _, err = missing
+    assert code == 1 and "acc_missing" in err
     code, out, _ = await _run("accounts", "show", account_id, "--json", env=env)
     shown = json.loads(out)
     assert (shown["allowed_countries"], shown["otp_per_number_hour"]) == ([], 10)
     assert "shared_cost" not in shown["allowed_number_types"]
-    code, _, err = await _run("accounts", "update", "acc_missing", "--all-countries", env=env)
-    assert code == 1 and "acc_missing" in err
 
 
 async def test_accounts_list_renew_and_tokens_list(database_url: str, api: ApiClient) -> None:
@@ -100,13 +107,20 @@ async def test_accounts_list_renew_and_tokens_list(database_url: str, api: ApiCl
     status, me, _ = await api.get("/v1/account")
     assert status == 200
     account_id = me["account"]["id"]
-    code, out, _ = await _run("accounts", "list", "--json", env=env)
+    # four independent commands, run at once
+    listing, renewed, unknown, tokens = await asyncio.gather(
+        _run("accounts", "list", "--json", env=env),
+        _run("accounts", "renew", account_id, "--expires", "2031-05-31", env=env),
+        _run("accounts", "renew", "acc_nope", "--no-expiry", env=env),
+        _run("tokens", "list", "--account", account_id, "--json", env=env),
+    )
+    code, out, _ = listing
     assert code == 0 and account_id in [json.loads(line)["id"] for line in out.splitlines()]
-    code, out, _ = await _run("accounts", "renew", account_id, "--expires", "2031-05-31", env=env)
+    code, out, _ = renewed
     assert code == 0 and "2031-05-31T23:59:59.999Z" in out
-    code, _, err = await _run("accounts", "renew", "acc_nope", "--no-expiry", env=env)
+    code, _, err = unknown
     assert code == 1 and "acc_nope" in err
-    code, out, _ = await _run("tokens", "list", "--account", account_id, "--json", env=env)
+    code, out, _ = tokens
     listed = [json.loads(line) for line in out.splitlines()]
     assert code == 0 and me["token_id"] in [t["id"] for t in listed] and all("token" not in t for t in listed)
 

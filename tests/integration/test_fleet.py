@@ -10,6 +10,7 @@ from pathlib import Path
 
 import aiohttp
 import asyncpg
+import pytest
 
 from gateway.sim.relay import RelayFleet, SimOptions
 from tests.harness import PYTHON, ApiClient, GatewayProcess, fleet_options, make_account, start_gateway
@@ -37,6 +38,7 @@ async def _wait_all_final(
             await asyncio.sleep(0.1)
 
 
+@pytest.mark.slow
 async def test_thousand_relays_connect_at_once(database_url: str, session: aiohttp.ClientSession) -> None:
     """1,000 simulated relays pair and connect to one gateway and all show online."""
     running = await start_gateway(database_url, pair_rate_per_second=1e6, pair_burst=10**6, db_pool_size=10)
@@ -63,6 +65,7 @@ async def test_thousand_relays_connect_at_once(database_url: str, session: aioht
         await running.stop()
 
 
+@pytest.mark.slow
 async def test_thousand_messages_over_five_relays(database_url: str, session: aiohttp.ClientSession) -> None:
     """1,000 messages over 5 relays are all delivered, spread by load; a relay killed mid-run
     gives back its unacknowledged work, and nothing is sent twice."""

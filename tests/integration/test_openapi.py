@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import msgspec
+import pytest
 import schemathesis
 from hypothesis import HealthCheck, given, settings
 from openapi_spec_validator import validate
@@ -84,6 +85,7 @@ async def test_reference_page_fetches_nothing_elsewhere(api: ApiClient) -> None:
     assert not re.search(r"""(src|href)=["']?(https?:)?//""", page), "the page must not load other sites"
 
 
+@pytest.mark.slow
 def test_schemathesis_finds_no_failure(threaded: ThreadedGateway) -> None:
     """A bounded schemathesis run over every operation: no 5xx, every status documented, every
     answer conforming to its declared schema and content type."""

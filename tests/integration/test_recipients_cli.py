@@ -7,11 +7,13 @@ import json
 from pathlib import Path
 
 import asyncpg
+import pytest
 
 from tests.harness import make_account
 from tests.integration.test_cli import _env, _run
 
 
+@pytest.mark.slow
 async def test_cli_import_writes_through_the_domain_in_chunks(database_url: str, tmp_path: Path) -> None:
     """12,000 rows (three chunks) are imported with a progress bar (lines written of the
     file's lines); a second run finds them
