@@ -64,12 +64,12 @@ from gateway.sending.queue_control import QueueControl
 from gateway.services import Services
 from gateway.tasks import Supervisor
 from gateway.webhooks.dispatcher import WebhookDispatcher
-from store import queries as q
 from store.accounts import account_count, lock_accounts
 from store.database import DATABASE_DOWN, Conn, apply_schema, create_pool
 from store.devices import purge_pairing_codes
 from store.embedded import embedded_database_url, embedded_server_alive, restart_embedded_server
 from store.health import ping
+from store.idempotency import purge_answers
 
 __all__ = ["Gateway", "ListenError", "bind_socket", "resolve_database_url"]
 
@@ -317,7 +317,7 @@ class Gateway:
         assert self.pool is not None
         while True:
             try:
-                await self.pool.execute(q.IDEMPOTENCY_PURGE, self.settings.idempotency_ttl_hours * 3600)
+                await purge_answers(self.pool, older_than_seconds=self.settings.idempotency_ttl_hours * 3600)
                 await purge_pairing_codes(self.pool, older_than=24 * 3600)
             except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
                 log.warning("idempotency.purge_failed", error=repr(exc))

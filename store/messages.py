@@ -1,49 +1,136 @@
-"""Messages on the send path: the SQL and the typed functions that run it.
+"""Messages: the SQL and the typed functions that run it (state transitions are in
+:mod:`store.transitions`).
 
-Restart recovery, every state transition (arrays of equal length, one statement per kind and
-batch: status only moves forward, and the device guard stops a relay from reporting on a message
-it does not hold), the outbox payload of ``message.*`` events, relay cancels, scheduled
-releases, the counts behind the sending caps and the queue pause. Rows come back as the Structs
-below; the transition functions, on the hot path, build theirs positionally.
+Accepting (one statement for a batch of new messages), the reads of the messages and queue
+APIs, restart recovery, the list feed (a batch's queued items in chunks), the counts behind the
+sending caps and the queue pause.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import datetime
-from typing import Any, TypeAlias
+from typing import Any
 
-import asyncpg
 import msgspec
 
-from store.database import Conn
+from store.database import Db
+from store.rows import many, one
 
 __all__ = [
-    "Db",
-    "EventDataRow",
-    "ReportStored",
-    "ScheduledRow",
-    "Stored",
+    "AttemptRow",
+    "BatchItemRow",
+    "MessageRow",
+    "NewMessageRow",
+    "QueueRecentRow",
     "UnfinishedRow",
     "account_sends_since",
-    "event_data",
-    "finish_attempts",
-    "mark_acked",
-    "mark_cancelled",
-    "mark_delivered",
-    "mark_dispatched",
-    "mark_failed",
-    "mark_requeued",
-    "mark_sent",
+    "attempts_of",
+    "batch_items",
+    "batches_of",
+    "insert_messages",
+    "list_messages",
+    "message",
     "queue_paused_accounts",
+    "queue_recent",
     "recipient_sends_since",
-    "record_late_reports",
-    "release_scheduled",
-    "request_cancel",
-    "scheduled_due",
+    "release_batch",
     "set_queue_paused",
     "unfinished",
 ]
+
+
+class NewMessageRow(msgspec.Struct, frozen=True, array_like=True):
+    """A message to insert, its fields in the order of ``_INSERT_MANY``'s columns."""
+
+    id: str
+    account_id: str
+    kind: str
+    to_number: str
+    body: str
+    encoding: str
+    segments: int
+    priority: int
+    pinned_device_id: str | None
+    sim_slot: int | None
+    metadata: dict[str, Any] | None
+    expires_at: datetime
+    queued_at: datetime
+    sealed_body: bytes | None
+    status: str
+    send_at: datetime | None
+    not_before: datetime | None
+    hold_reason: str | None
+
+
+class MessageRow(msgspec.Struct, frozen=True):
+    """One message as the messages API shows it (with its device's name)."""
+
+    id: str
+    status: str
+    to_number: str
+    device_id: str | None
+    device_name: str | None
+    attempts: int
+    failure_reason: str | None
+    failure_reason_detail: str | None
+    kind: str
+    priority: int
+    encoding: str
+    segments: int
+    metadata: dict[str, Any] | None
+    queued_at: datetime
+    dispatched_at: datetime | None
+    sent_at: datetime | None
+    delivered_at: datetime | None
+    failed_at: datetime | None
+    expires_at: datetime
+    late_report_status: str | None
+    late_report_at: datetime | None
+    send_at: datetime | None
+    not_before: datetime | None
+    hold_reason: str | None
+    cancel_requested_at: datetime | None
+    cancelled_at: datetime | None
+    cancel_reason: str | None
+
+
+class AttemptRow(msgspec.Struct, frozen=True):
+    """One dispatch of a message (``message_attempts``, with the device's name)."""
+
+    attempt: int
+    device_id: str
+    device_name: str | None
+    dispatched_at: datetime
+    acked_at: datetime | None
+    outcome: str | None
+    reason: str | None
+    finished_at: datetime | None
+    late_report_status: str | None
+    late_report_at: datetime | None
+
+
+class QueueRecentRow(msgspec.Struct, frozen=True):
+    """An account's last minute: messages accepted, scheduled now, and reports stored."""
+
+    accepted: int
+    scheduled: int
+    sent: int
+    delivered: int
+    failed: int
+
+
+class BatchItemRow(msgspec.Struct, frozen=True):
+    """A queued list item as the feed hands it to the scheduler."""
+
+    id: str
+    account_id: str
+    to_number: str
+    body: str
+    priority: int
+    pinned_device_id: str | None
+    sim_slot: int | None
+    expires_at: datetime
 
 
 class UnfinishedRow(msgspec.Struct, frozen=True):
@@ -68,65 +155,90 @@ class UnfinishedRow(msgspec.Struct, frozen=True):
     """Attempts that ended ``failed`` (what ``max_attempts`` counts)."""
 
 
-class ScheduledRow(msgspec.Struct, frozen=True):
-    """A ``scheduled`` message due by the look-ahead horizon."""
-
-    id: str
-    account_id: str
-    to_number: str
-    body: str
-    sealed_body: bytes | None
-    priority: int
-    pinned_device_id: str | None
-    sim_slot: int | None
-    expires_at: datetime
-    not_before: datetime
+# --- accepting ---------------------------------------------------------------------------------
+# Group-committed accept: one row per array element.
+_INSERT_MANY = """
+INSERT INTO messages (id, account_id, kind, to_number, body, encoding, segments, priority,
+                      pinned_device_id, sim_slot, metadata, expires_at, queued_at, sealed_body,
+                      status, send_at, not_before, hold_reason)
+SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::int[],
+                     $8::smallint[], $9::text[], $10::smallint[], $11::jsonb[], $12::timestamptz[],
+                     $13::timestamptz[], $14::bytea[], $15::text[], $16::timestamptz[],
+                     $17::timestamptz[], $18::text[])
+"""
 
 
-class Stored(msgspec.Struct, frozen=True):
-    """A message a transition changed, and the time the change was stored with."""
-
-    id: str
-    at: datetime
-
-
-class ReportStored(msgspec.Struct, frozen=True):
-    """A ``sent`` / ``delivered`` report stored: the time, and the seconds of the leg it ended
-    (ack → sent, sent → delivered; None when the start is unknown)."""
-
-    id: str
-    at: datetime
-    leg: float | None
+async def insert_messages(conn: Db, rows: Sequence[NewMessageRow]) -> None:
+    """Insert new messages with one statement."""
+    columns = zip(*(msgspec.structs.astuple(r) for r in rows), strict=True)
+    await conn.execute(_INSERT_MANY, *[list(c) for c in columns])
 
 
-class EventDataRow(msgspec.Struct, frozen=True):
-    """What a ``message.*`` event says of its message."""
+# --- reads of the messages and queue APIs ------------------------------------------------------
+_MESSAGE = """
+SELECT m.*, d.name AS device_name FROM messages m LEFT JOIN devices d ON d.id = m.device_id
+WHERE m.id = $1 AND m.account_id = $2
+"""
+_ATTEMPTS = """
+SELECT a.*, d.name AS device_name FROM message_attempts a LEFT JOIN devices d ON d.id = a.device_id
+WHERE a.message_id = $1 ORDER BY a.attempt
+"""
+# $1 account, $2 cursor ('' first page), $3 limit, $4 status or NULL, $5 since or NULL, $6 to or NULL,
+# $7 batch id or NULL
+_LIST = """
+SELECT m.*, d.name AS device_name FROM messages m LEFT JOIN devices d ON d.id = m.device_id
+WHERE m.account_id = $1 AND ($2 = '' OR m.id < $2)
+  AND ($4::text IS NULL OR m.status = $4) AND ($5::timestamptz IS NULL OR m.queued_at >= $5)
+  AND ($6::text IS NULL OR m.to_number = $6) AND ($7::text IS NULL OR m.batch_id = $7)
+ORDER BY m.id DESC LIMIT $3
+"""
+# $2 messages accepted since (an id floor), $3 events since (an id floor).
+_QUEUE_RECENT = """
+SELECT (SELECT count(*) FROM messages WHERE account_id = $1 AND id >= $2) AS accepted,
+       (SELECT count(*) FROM messages WHERE account_id = $1 AND status = 'scheduled') AS scheduled,
+       count(*) FILTER (WHERE type = 'message.sent') AS sent,
+       count(*) FILTER (WHERE type = 'message.delivered') AS delivered,
+       count(*) FILTER (WHERE type = 'message.failed') AS failed
+FROM events WHERE account_id = $1 AND id >= $3
+"""
 
-    id: str
-    account_id: str
-    status: str
-    to_number: str
-    device_id: str | None
-    device_name: str | None
-    attempts: int
-    failure_reason: str | None
-    failure_reason_detail: str | None
-    metadata: Any
-    """The message's metadata (jsonb: the value, or its JSON text where no codec decodes it)."""
-    kind: str
-    late_report_status: str | None
-    late_report_at: datetime | None
-    cancel_reason: str | None
+
+async def message(conn: Db, *, account_id: str, message_id: str) -> MessageRow | None:
+    """One message of the account."""
+    return one(await conn.fetchrow(_MESSAGE, message_id, account_id), MessageRow)
 
 
-Db: TypeAlias = "Conn | asyncpg.Pool[Any]"
-"""A connection, or the pool for a single statement outside a transaction."""
+async def attempts_of(conn: Db, *, message_id: str) -> list[AttemptRow]:
+    """Every dispatch of a message, first first."""
+    return many(await conn.fetch(_ATTEMPTS, message_id), AttemptRow)
 
 
-def _convert(records: Any, row_type: type[Any]) -> list[Any]:
-    return [msgspec.convert(dict(r), row_type) for r in records]
+async def list_messages(
+    conn: Db,
+    *,
+    account_id: str,
+    before: str,
+    limit: int,
+    status: str | None,
+    since: datetime | None,
+    to: str | None,
+    batch_id: str | None,
+) -> list[MessageRow]:
+    """The account's messages older than the cursor ``before`` ('' = newest), newest first."""
+    rows = await conn.fetch(_LIST, account_id, before, limit, status, since, to, batch_id)
+    return many(rows, MessageRow)
 
 
+async def queue_recent(
+    conn: Db, *, account_id: str, accepted_since: str, events_since: str
+) -> QueueRecentRow:
+    """The account's last minute, from id floors of messages and of events."""
+    row = one(await conn.fetchrow(_QUEUE_RECENT, account_id, accepted_since, events_since), QueueRecentRow)
+    assert row is not None  # an aggregate always has its row
+    return row
+
+
+# --- restart recovery ----------------------------------------------------------------------------
 # Unfinished work for restart recovery.
 _UNFINISHED = """
 SELECT id, account_id, to_number, body, sealed_body, priority, pinned_device_id, sim_slot, attempts,
@@ -140,274 +252,38 @@ ORDER BY id
 
 async def unfinished(conn: Db) -> list[UnfinishedRow]:
     """Every ``queued`` or ``dispatched`` message but queued list items, in id order."""
-    rows: list[UnfinishedRow] = _convert(await conn.fetch(_UNFINISHED), UnfinishedRow)
-    return rows
+    return many(await conn.fetch(_UNFINISHED), UnfinishedRow)
 
 
-# --- transitions -------------------------------------------------------------------------------
-# Transitions: arrays of equal length. Each returns the ids whose status changed, so the caller
-# knows which events to write. Status only moves forward; the device guard stops a relay from
-# reporting on a message it does not hold.
-_DISPATCHED = """
-WITH u AS (
-    UPDATE messages m SET status = CASE WHEN m.status = 'queued' THEN 'dispatched' ELSE m.status END,
-        device_id = v.device_id, acked_at = NULL, attempts = v.attempt,
-        dispatched_at = coalesce(m.dispatched_at, v.at)
-    FROM unnest($1::text[], $2::text[], $3::int[], $4::timestamptz[]) AS v(id, device_id, attempt, at)
-    WHERE m.id = v.id AND m.status IN ('queued', 'dispatched')
-    RETURNING m.id, v.device_id, v.attempt, v.at,
-        CASE WHEN m.dispatched_at = v.at
-             THEN extract(epoch FROM v.at - greatest(m.queued_at, m.not_before))::float8 END AS waited
-), attempt AS (
-    INSERT INTO message_attempts (message_id, attempt, device_id, dispatched_at)
-    SELECT id, attempt, device_id, at FROM u
-    ON CONFLICT (message_id, attempt) DO UPDATE SET device_id = EXCLUDED.device_id,
-        dispatched_at = EXCLUDED.dispatched_at, acked_at = NULL, outcome = NULL, reason = NULL, finished_at = NULL
-)
-SELECT id, waited FROM u
+# --- the list feed -----------------------------------------------------------------------------
+# The next still queued items of a batch after $2 (id order), at most $3, with what the relay needs.
+_BATCH_ITEMS = """
+SELECT id, account_id, to_number, body, priority, pinned_device_id, sim_slot, expires_at
+FROM messages WHERE batch_id = $1 AND status = 'queued' AND id > $2
+ORDER BY id LIMIT $3
 """
-_ACKED = """
-WITH u AS (
-    UPDATE messages m SET acked_at = v.at
-    FROM unnest($1::text[], $2::text[], $3::timestamptz[]) AS v(id, device_id, at)
-    WHERE m.id = v.id AND m.device_id = v.device_id AND m.status = 'dispatched'
-    RETURNING m.id, m.attempts, v.at
-)
-UPDATE message_attempts a SET acked_at = u.at FROM u WHERE a.message_id = u.id AND a.attempt = u.attempts
-RETURNING a.message_id, extract(epoch FROM u.at - a.dispatched_at)::float8
+# A scheduled batch's time came ($1 batch): its items scheduled -> queued (the feed reads them next).
+_RELEASE_BATCH = """
+UPDATE messages SET status = 'queued', hold_reason = NULL WHERE batch_id = $1 AND status = 'scheduled'
 """
-# Back to the queue (relay offline before ack, or a retryable failure): $4 outcome, $5 reason.
-# device_id keeps naming the last relay: a late report from it still counts.
-_REQUEUED = """
-WITH u AS (
-    UPDATE messages m SET acked_at = NULL
-    FROM unnest($1::text[], $2::text[], $3::timestamptz[], $4::text[], $5::text[])
-         AS v(id, device_id, at, outcome, reason)
-    WHERE m.id = v.id AND m.device_id = v.device_id AND m.status = 'dispatched'
-    RETURNING m.id, m.attempts, v.at, v.outcome, v.reason
-)
-UPDATE message_attempts a SET outcome = u.outcome, reason = u.reason, finished_at = u.at
-FROM u WHERE a.message_id = u.id AND a.attempt = u.attempts
-RETURNING a.message_id
-"""
-# When a reported event happened: the relay's own time (v.reported, the report's `at`) if it is
-# plausible — not more than 5 minutes after the gateway received the report (v.at) nor before the
-# message was dispatched — bounded to [dispatched_at, v.at]; the gateway's receive time otherwise.
-_REPORTED_AT = """CASE
-    WHEN v.reported IS NULL OR v.reported > v.at + interval '5 minutes'
-         OR v.reported < m.dispatched_at - interval '5 minutes' THEN v.at
-    ELSE least(v.at, greatest(v.reported, m.dispatched_at)) END"""
-# $3 receive time, $4 the relay's time (or NULL); each returns (id, the time stored, the seconds
-# of the leg that ended: ack → sent, sent → delivered; for the metrics).
-_SENT = f"""
-UPDATE messages m SET status = 'sent', sent_at = {_REPORTED_AT}
-FROM unnest($1::text[], $2::text[], $3::timestamptz[], $4::timestamptz[]) AS v(id, device_id, at, reported)
-WHERE m.id = v.id AND m.device_id = v.device_id AND m.status IN ('queued', 'dispatched')
-RETURNING m.id, m.sent_at, extract(epoch FROM m.sent_at - m.acked_at)::float8
-"""
-_DELIVERED = f"""
-UPDATE messages m SET status = 'delivered', delivered_at = greatest({_REPORTED_AT}, m.sent_at),
-    sent_at = coalesce(m.sent_at, {_REPORTED_AT})
-FROM unnest($1::text[], $2::text[], $3::timestamptz[], $4::timestamptz[]) AS v(id, device_id, at, reported)
-WHERE m.id = v.id AND m.device_id = v.device_id AND m.status IN ('queued', 'dispatched', 'sent')
-RETURNING m.id, m.delivered_at, extract(epoch FROM m.delivered_at - m.sent_at)::float8
-"""
-# A sent/delivered report for a message that already failed, from the relay it was last handed
-# to: kept beside the failure (status stays failed), on the message and its last attempt. Moves
-# only forward too (nothing -> sent -> delivered); returns the ids that changed.
-_LATE_REPORT = """
-WITH u AS (
-    UPDATE messages m SET late_report_status = v.status, late_report_at = v.at
-    FROM unnest($1::text[], $2::text[], $3::text[], $4::timestamptz[]) AS v(id, device_id, status, at)
-    WHERE m.id = v.id AND m.device_id = v.device_id AND m.status = 'failed'
-      AND (m.late_report_status IS NULL OR (m.late_report_status = 'sent' AND v.status = 'delivered'))
-    RETURNING m.id, m.attempts, v.status, v.at
-), attempt AS (
-    UPDATE message_attempts a SET late_report_status = u.status, late_report_at = u.at
-    FROM u WHERE a.message_id = u.id AND a.attempt = u.attempts
-)
-SELECT id FROM u
-"""
-# $2 device guard: NULL for failures the gateway decides (expiry, no relay); for those the detail
-# names the last attempt when it ended (e.g. "last attempt: radio_off on dev_…"), else $6.
-_FAILED = f"""
-UPDATE messages m SET status = 'failed', failed_at = {_REPORTED_AT}, failure_reason = v.reason,
-    failure_reason_detail = CASE WHEN v.device_id IS NOT NULL THEN v.detail ELSE coalesce(
-        (SELECT 'last attempt: ' || coalesce(a.reason, a.outcome) || ' on ' || a.device_id
-         FROM message_attempts a
-         WHERE a.message_id = m.id AND a.attempt = m.attempts AND a.outcome IS NOT NULL),
-        v.detail) END
-FROM unnest($1::text[], $2::text[], $3::timestamptz[], $4::timestamptz[], $5::text[], $6::text[])
-     AS v(id, device_id, at, reported, reason, detail)
-WHERE m.id = v.id AND (v.device_id IS NULL OR m.device_id = v.device_id)
-  AND m.status IN ('queued', 'dispatched', 'sent')
-RETURNING m.id, m.failed_at
-"""
-# Cancelled ($2 device, $4 attempt, $5 reason). By the gateway ($2 NULL): a message that is
-# scheduled or waits in the queue, with the attempt count the gateway knows (a re-dispatch since
-# bumps it, so a message on its way to a relay is never cancelled from under it). By the relay
-# ($2 set): its answer `cancelled` to the cancel the gateway asked of it.
-_CANCELLED = """
-UPDATE messages m SET status = 'cancelled', cancelled_at = v.at, cancel_reason = v.reason
-FROM unnest($1::text[], $2::text[], $3::timestamptz[], $4::int[], $5::text[])
-     AS v(id, device_id, at, attempt, reason)
-WHERE m.id = v.id AND CASE
-    WHEN v.device_id IS NULL THEN m.status IN ('scheduled', 'queued', 'dispatched') AND m.acked_at IS NULL
-        AND m.attempts = v.attempt
-    ELSE m.status = 'dispatched' AND m.device_id = v.device_id AND m.cancel_requested_at IS NOT NULL END
-RETURNING m.id, m.cancelled_at
-"""
-# Close the current attempt of messages that finished (sent/failed).
-_ATTEMPT_FINISH = """
-UPDATE message_attempts a SET outcome = v.outcome, reason = v.reason, finished_at = v.at
-FROM unnest($1::text[], $2::text[], $3::text[], $4::timestamptz[]) AS v(id, outcome, reason, at), messages m
-WHERE m.id = v.id AND a.message_id = m.id AND a.attempt = m.attempts
-  AND (a.outcome IS NULL OR a.outcome = 'sent')
-"""
-# The event payload of message.* events, for the ids given.
-_EVENT_DATA = """
-SELECT m.id, m.account_id, m.status, m.to_number, m.device_id, d.name AS device_name, m.attempts,
-       m.failure_reason, m.failure_reason_detail, m.metadata, m.kind, m.late_report_status, m.late_report_at,
-       m.cancel_reason
-FROM messages m LEFT JOIN devices d ON d.id = m.device_id
-WHERE m.id = ANY($1::text[])
+_BATCHES_OF = """
+SELECT DISTINCT batch_id FROM messages WHERE id = ANY ($1::text[]) AND batch_id IS NOT NULL
 """
 
 
-async def mark_dispatched(
-    conn: Conn, *, ids: list[str], devices: list[str | None], attempts: list[int], ats: list[datetime]
-) -> list[tuple[str, float | None]]:
-    """queued → dispatched (a re-dispatch keeps ``dispatched``); per changed message its id and,
-    for a first dispatch, the seconds it waited since it could go."""
-    return [(r[0], r[1]) for r in await conn.fetch(_DISPATCHED, ids, devices, attempts, ats)]
+async def batch_items(conn: Db, *, batch_id: str, after: str, limit: int) -> list[BatchItemRow]:
+    """Up to ``limit`` queued items of the batch after the id ``after``, in id order."""
+    return many(await conn.fetch(_BATCH_ITEMS, batch_id, after, limit), BatchItemRow)
 
 
-async def mark_acked(
-    conn: Conn, *, ids: list[str], devices: list[str | None], ats: list[datetime]
-) -> list[tuple[str, float | None]]:
-    """The relay that holds each message took it; per change the id and seconds since dispatch."""
-    return [(r[0], r[1]) for r in await conn.fetch(_ACKED, ids, devices, ats)]
+async def release_batch(conn: Db, *, batch_id: str) -> None:
+    """A scheduled batch's items: scheduled → queued."""
+    await conn.execute(_RELEASE_BATCH, batch_id)
 
 
-async def mark_requeued(
-    conn: Db,
-    *,
-    ids: list[str],
-    devices: list[str | None],
-    ats: list[datetime],
-    outcomes: list[str | None],
-    reasons: list[str | None],
-) -> list[str]:
-    """Back to the queue from the relay named; its attempt ends with ``outcome``."""
-    return [r[0] for r in await conn.fetch(_REQUEUED, ids, devices, ats, outcomes, reasons)]
-
-
-async def mark_cancelled(
-    conn: Db,
-    *,
-    ids: list[str],
-    devices: list[str | None],
-    ats: list[datetime],
-    attempts: list[int],
-    reasons: list[str | None],
-) -> list[Stored]:
-    """Cancelled by the gateway (device None, guarded by the attempt count) or by its relay."""
-    return [Stored(r[0], r[1]) for r in await conn.fetch(_CANCELLED, ids, devices, ats, attempts, reasons)]
-
-
-async def mark_sent(
-    conn: Conn,
-    *,
-    ids: list[str],
-    devices: list[str | None],
-    ats: list[datetime],
-    reported: list[datetime | None],
-) -> list[ReportStored]:
-    """``sent`` reports of the relays that hold the messages."""
-    return [ReportStored(r[0], r[1], r[2]) for r in await conn.fetch(_SENT, ids, devices, ats, reported)]
-
-
-async def mark_delivered(
-    conn: Conn,
-    *,
-    ids: list[str],
-    devices: list[str | None],
-    ats: list[datetime],
-    reported: list[datetime | None],
-) -> list[ReportStored]:
-    """``delivered`` reports of the relays that hold the messages."""
-    return [ReportStored(r[0], r[1], r[2]) for r in await conn.fetch(_DELIVERED, ids, devices, ats, reported)]
-
-
-async def mark_failed(
-    conn: Db,
-    *,
-    ids: list[str],
-    devices: list[str | None],
-    ats: list[datetime],
-    reported: list[datetime | None],
-    reasons: list[str | None],
-    details: list[str | None],
-) -> list[Stored]:
-    """Failed, reported by a relay (device set) or decided by the gateway (device None)."""
-    rows = await conn.fetch(_FAILED, ids, devices, ats, reported, reasons, details)
-    return [Stored(r[0], r[1]) for r in rows]
-
-
-async def record_late_reports(
-    conn: Conn, *, ids: list[str], devices: list[str | None], status: str, ats: list[datetime]
-) -> list[str]:
-    """Sent/delivered reports for messages that already failed, kept beside the failure."""
-    return [r[0] for r in await conn.fetch(_LATE_REPORT, ids, devices, [status] * len(ids), ats)]
-
-
-async def finish_attempts(
-    conn: Conn, *, ids: list[str], outcome: str, reasons: list[str | None], ats: list[datetime]
-) -> None:
-    """Close the current attempt of messages that finished with ``outcome``."""
-    await conn.execute(_ATTEMPT_FINISH, ids, [outcome] * len(ids), reasons, ats)
-
-
-async def event_data(conn: Db, ids: list[str]) -> list[EventDataRow]:
-    """The ``message.*`` event payload facts of these messages."""
-    rows: list[EventDataRow] = _convert(await conn.fetch(_EVENT_DATA, ids), EventDataRow)
-    return rows
-
-
-# --- cancels and scheduled messages ------------------------------------------------------------
-# A cancel asked of the relay that holds the message ($1 id, $2 device, $3 time, $4 reason):
-# kept until the relay answers; the first request's time and reason stay.
-_CANCEL_REQUESTED = """
-UPDATE messages SET cancel_requested_at = coalesce(cancel_requested_at, $3),
-    cancel_reason = coalesce(cancel_reason, $4)
-WHERE id = $1 AND device_id = $2 AND status = 'dispatched' RETURNING id
-"""
-# Scheduled messages to release by $1 (restart and the pipeline's look-ahead horizon).
-_SCHEDULED_DUE = """
-SELECT id, account_id, to_number, body, sealed_body, priority, pinned_device_id, sim_slot, expires_at,
-       not_before
-FROM messages WHERE status = 'scheduled' AND not_before <= $1 AND batch_id IS NULL ORDER BY not_before, id
-"""
-# Held messages whose time came: scheduled -> queued; returns the ids released.
-_RELEASE = """
-UPDATE messages SET status = 'queued' WHERE id = ANY($1::text[]) AND status = 'scheduled' RETURNING id
-"""
-
-
-async def request_cancel(conn: Db, *, message_id: str, device_id: str, at: datetime, reason: str) -> bool:
-    """Note a cancel asked of the relay holding the message; False if it holds it no more."""
-    return await conn.fetchval(_CANCEL_REQUESTED, message_id, device_id, at, reason) is not None
-
-
-async def scheduled_due(conn: Db, *, by: datetime) -> list[ScheduledRow]:
-    """Scheduled messages (not list items) due by ``by``, in release order."""
-    rows: list[ScheduledRow] = _convert(await conn.fetch(_SCHEDULED_DUE, by), ScheduledRow)
-    return rows
-
-
-async def release_scheduled(conn: Db, ids: Sequence[str]) -> list[str]:
-    """scheduled → queued for those still scheduled; the ids released."""
-    return [r[0] for r in await conn.fetch(_RELEASE, list(ids))]
+async def batches_of(conn: Db, message_ids: Sequence[str]) -> list[str]:
+    """The batches these messages belong to (list items only)."""
+    return [r[0] for r in await conn.fetch(_BATCHES_OF, list(message_ids))]
 
 
 # --- sending caps and the queue pause -----------------------------------------------------------

@@ -15,7 +15,7 @@ from gateway.ids import has_prefix
 from gateway.recipients import check_not_opted_out
 from gateway.sending.messages import Accepted, MessageSpec, accept_message, build_message, normalise_number
 from scheduler import Priority
-from store import queries as q
+from store import messages as store
 
 __all__ = [
     "Accepted",
@@ -76,10 +76,10 @@ class LateReport(msgspec.Struct, kw_only=True):
     device_id: str
 
 
-def _late_report(row: Any, device_id: str | None) -> LateReport | None:
-    if row["late_report_status"] is None or device_id is None:
+def _late_report(row: store.MessageRow | store.AttemptRow, device_id: str | None) -> LateReport | None:
+    if row.late_report_status is None or row.late_report_at is None or device_id is None:
         return None
-    return LateReport(status=row["late_report_status"], at=row["late_report_at"], device_id=device_id)
+    return LateReport(status=row.late_report_status, at=row.late_report_at, device_id=device_id)
 
 
 class MessageView(msgspec.Struct, kw_only=True):
@@ -138,34 +138,35 @@ class MessageList(msgspec.Struct, kw_only=True):
 _PRIORITY_NAMES = {int(Priority.OTP): "otp", 1: "high", 2: "normal", 3: "low"}
 
 
-def _view_fields(r: Any) -> dict[str, Any]:
+def _view_fields(r: store.MessageRow) -> dict[str, Any]:
+    scheduled = r.status == "scheduled"
     return {
-        "request_id": r["id"],
-        "status": r["status"],
-        "to": r["to_number"],
-        "device_id": r["device_id"],
-        "device_name": r["device_name"],
-        "attempts": r["attempts"],
-        "failure_reason": r["failure_reason"],
-        "failure_reason_detail": r["failure_reason_detail"],
-        "kind": r["kind"],
-        "priority": _PRIORITY_NAMES.get(r["priority"], "normal"),
-        "encoding": r["encoding"],
-        "segments": r["segments"],
-        "metadata": r["metadata"] or None,
-        "queued_at": r["queued_at"],
-        "dispatched_at": r["dispatched_at"],
-        "sent_at": r["sent_at"],
-        "delivered_at": r["delivered_at"],
-        "failed_at": r["failed_at"],
-        "expires_at": r["expires_at"],
-        "late_report": _late_report(r, r["device_id"]),
-        "send_at": r["send_at"],
-        "not_before": r["not_before"] if r["status"] == "scheduled" else None,
-        "hold_reason": r["hold_reason"] if r["status"] == "scheduled" else None,
-        "cancel_requested_at": r["cancel_requested_at"],
-        "cancelled_at": r["cancelled_at"],
-        "cancel_reason": r["cancel_reason"],
+        "request_id": r.id,
+        "status": r.status,
+        "to": r.to_number,
+        "device_id": r.device_id,
+        "device_name": r.device_name,
+        "attempts": r.attempts,
+        "failure_reason": r.failure_reason,
+        "failure_reason_detail": r.failure_reason_detail,
+        "kind": r.kind,
+        "priority": _PRIORITY_NAMES.get(r.priority, "normal"),
+        "encoding": r.encoding,
+        "segments": r.segments,
+        "metadata": r.metadata or None,
+        "queued_at": r.queued_at,
+        "dispatched_at": r.dispatched_at,
+        "sent_at": r.sent_at,
+        "delivered_at": r.delivered_at,
+        "failed_at": r.failed_at,
+        "expires_at": r.expires_at,
+        "late_report": _late_report(r, r.device_id),
+        "send_at": r.send_at,
+        "not_before": r.not_before if scheduled else None,
+        "hold_reason": r.hold_reason if scheduled else None,
+        "cancel_requested_at": r.cancel_requested_at,
+        "cancelled_at": r.cancelled_at,
+        "cancel_reason": r.cancel_reason,
     }
 
 
@@ -235,23 +236,22 @@ async def message_status(call: Call[None, StatusQuery]) -> MessageStatus:
     pool = call.services.pool
     row = None
     if has_prefix(request_id, "req"):
-        row = await pool.fetchrow(q.MESSAGE_STATUS, request_id, call.account_id)
+        row = await store.message(pool, account_id=call.account_id, message_id=request_id)
     if row is None:
         raise ApiError("not_found", "no such message", {"request_id": request_id[:64]})
-    attempts = await pool.fetch(q.MESSAGE_ATTEMPTS, request_id)
     history = [
         MessageAttempt(
-            attempt=a["attempt"],
-            device_id=a["device_id"],
-            device_name=a["device_name"],
-            dispatched_at=a["dispatched_at"],
-            acked_at=a["acked_at"],
-            outcome=a["outcome"],
-            reason=a["reason"],
-            finished_at=a["finished_at"],
-            late_report=_late_report(a, a["device_id"]),
+            attempt=a.attempt,
+            device_id=a.device_id,
+            device_name=a.device_name,
+            dispatched_at=a.dispatched_at,
+            acked_at=a.acked_at,
+            outcome=a.outcome,
+            reason=a.reason,
+            finished_at=a.finished_at,
+            late_report=_late_report(a, a.device_id),
         )
-        for a in attempts
+        for a in await store.attempts_of(pool, message_id=request_id)
     ]
     return MessageStatus(**_view_fields(row), history=history)
 
@@ -266,15 +266,15 @@ async def list_messages(call: Call[None, MessageListQuery]) -> MessageList:
             to = normalise_number(to, call.principal.account.default_region)
         except ApiError as exc:
             raise invalid_query("to", exc.details.get("fields", {}).get("to", "not a phone number")) from None
-    rows = await call.services.pool.fetch(
-        q.MESSAGE_LIST,
-        call.account_id,
-        query.cursor,
-        query.limit + 1,
-        query.status,
-        query.since,
-        to,
-        query.batch_id,
+    rows = await store.list_messages(
+        call.services.pool,
+        account_id=call.account_id,
+        before=query.cursor,
+        limit=query.limit + 1,
+        status=query.status,
+        since=query.since,
+        to=to,
+        batch_id=query.batch_id,
     )
     items, next_cursor = page(
         rows, query.limit, lambda r: MessageView(**_view_fields(r)), lambda m: m.request_id
@@ -308,10 +308,10 @@ async def cancel_message(call: Call[None, None]) -> CancelAnswer | Reply:
     for _ in range(_CANCEL_ROUNDS):  # a message may move between two looks: look again
         row = None
         if has_prefix(request_id, "req"):
-            row = await pool.fetchrow(q.MESSAGE_STATUS, request_id, call.account_id)
+            row = await store.message(pool, account_id=call.account_id, message_id=request_id)
         if row is None:
             raise ApiError("not_found", "no such message", {"request_id": request_id[:64]})
-        status = row["status"]
+        status = row.status
         if status == "cancelled":
             return CancelAnswer(request_id=request_id, status="cancelled")
         if status in _FINAL:
@@ -331,13 +331,13 @@ async def cancel_message(call: Call[None, None]) -> CancelAnswer | Reply:
                 request_id,
                 "relay_cannot_cancel",
                 "the relay holding the message speaks protocol v1, which has no cancel",
-                device_id=row["device_id"],
+                device_id=row.device_id,
             )
         if outcome == "relay_offline":
             raise _cannot_cancel(
                 request_id,
                 "relay_offline",
                 "the relay holding the message is offline; retry when it is back",
-                device_id=row["device_id"],
+                device_id=row.device_id,
             )
     raise _cannot_cancel(request_id, "busy", "the message is changing state; retry")

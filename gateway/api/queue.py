@@ -16,7 +16,7 @@ from gateway.api.routing import Call
 from gateway.ids import id_floor
 from gateway.sending.queue_control import BlockedReason
 from gateway.services import Services
-from store import queries as q
+from store import messages as store
 
 __all__ = [
     "QueueDepth",
@@ -84,10 +84,12 @@ async def queue_health(svc: Services, account_id: str) -> QueueHealth:
     capacity = control.capacity(account_id)
     blocked = control.blocked(account_id)
     now = svc.clock.time()
-    recent = await svc.pool.fetchrow(
-        q.QUEUE_RECENT, account_id, id_floor("req", now - 60), id_floor("evt", now - 60)
+    recent = await store.queue_recent(
+        svc.pool,
+        account_id=account_id,
+        accepted_since=id_floor("req", now - 60),
+        events_since=id_floor("evt", now - 60),
     )
-    assert recent is not None
     paused = control.paused(account_id)
     eta: int | None = 0
     if waiting:
@@ -96,17 +98,17 @@ async def queue_health(svc: Services, account_id: str) -> QueueHealth:
     return QueueHealth(
         paused=paused,
         blocked_reason=blocked.reason if blocked is not None else None,
-        depth=QueueDepth(otp=otp, high=high, normal=normal, low=low, scheduled=int(recent["scheduled"])),
+        depth=QueueDepth(otp=otp, high=high, normal=normal, low=low, scheduled=recent.scheduled),
         oldest_queued_age_seconds=None if age is None else round(age, 3),
         in_flight=capacity.in_flight,
         relays_online=capacity.online,
         capacity_per_minute=capacity.per_minute,
         eta_seconds=eta,
         last_minute=QueueLastMinute(
-            accepted=int(recent["accepted"]),
-            sent=int(recent["sent"]),
-            delivered=int(recent["delivered"]),
-            failed=int(recent["failed"]),
+            accepted=recent.accepted,
+            sent=recent.sent,
+            delivered=recent.delivered,
+            failed=recent.failed,
         ),
     )
 

@@ -14,7 +14,7 @@ import asyncio
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from typing import Protocol
 
 import asyncpg
 
@@ -24,6 +24,24 @@ from scheduler import DeviceLimits, Priority, Scheduler, Work
 from store.batcher import Batcher, ItemRejected, is_data_error
 
 __all__ = ["Books", "Unavailable", "Unfinished", "is_unavailable", "limits_of", "work_from_row"]
+
+
+class StoredWork(Protocol):
+    """What a stored message row says of its routing (the rows of :mod:`store.messages` and
+    :mod:`store.transitions` that carry a message)."""
+
+    @property
+    def id(self) -> str: ...
+    @property
+    def account_id(self) -> str: ...
+    @property
+    def priority(self) -> int: ...
+    @property
+    def expires_at(self) -> datetime: ...
+    @property
+    def pinned_device_id(self) -> str | None: ...
+    @property
+    def sim_slot(self) -> int | None: ...
 
 
 class Unavailable(Exception):
@@ -50,16 +68,17 @@ class Unfinished:
     expires_at: datetime
 
 
-def work_from_row(r: Any, *, attempts: int = 0, failures: int = 0) -> Work:
-    """The scheduler's record of a stored message row (``messages`` columns)."""
+def work_from_row(r: StoredWork, *, attempts: int = 0, failures: int = 0) -> Work:
+    """The scheduler's record of a stored message (a row of restart recovery, the scheduled
+    releases or the list feed)."""
     return Work(
-        message_id=r["id"],
-        account_id=r["account_id"],
-        priority=Priority(r["priority"]),
-        expires_at=r["expires_at"].timestamp(),
-        pinned_device=r["pinned_device_id"],
+        message_id=r.id,
+        account_id=r.account_id,
+        priority=Priority(r.priority),
+        expires_at=r.expires_at.timestamp(),
+        pinned_device=r.pinned_device_id,
         attempts=attempts,
-        sim_slot=r["sim_slot"],
+        sim_slot=r.sim_slot,
         failures=failures,
     )
 

@@ -27,7 +27,7 @@ from gateway.sending.books import Books
 from gateway.sending.held import HeldMessages
 from gateway.sending.transitions import Transition
 from protocol import CancelResult, ProtocolStateError
-from store import messages as store
+from store import transitions as store
 
 __all__ = ["Cancels", "RelayCancel"]
 

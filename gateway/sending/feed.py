@@ -25,7 +25,7 @@ from gateway.logs import get_logger
 from gateway.recipients.completion import complete_batches
 from gateway.sending.books import Books, Unavailable, Unfinished, is_unavailable, work_from_row
 from gateway.sending.transitions import Transition, write_transitions
-from store import queries as q
+from store import messages as store
 
 __all__ = ["FEED_CHUNK", "ListFeed"]
 
@@ -98,7 +98,7 @@ class ListFeed:
                 asyncio.get_running_loop().call_later(feed.not_before - now, self._scheduled_batch_due, feed)
             return False
         try:
-            await self._pool.execute(q.BATCH_RELEASE, batch_id)
+            await store.release_batch(self._pool, batch_id=batch_id)
         except Exception as exc:
             if is_unavailable(exc):
                 raise Unavailable from exc
@@ -128,22 +128,22 @@ class ListFeed:
                 self._feed_later((self._feed_size - self._list_tokens) / self._list_rate)
                 break
             try:
-                rows = await self._pool.fetch(q.BATCH_ITEMS_NEXT, batch_id, feed.cursor, self._feed_size)
+                rows = await store.batch_items(
+                    self._pool, batch_id=batch_id, after=feed.cursor, limit=self._feed_size
+                )
             except Exception as exc:
                 if is_unavailable(exc):
                     raise Unavailable from exc
                 raise
             self._list_tokens -= len(rows)
             for r in rows:
-                if books.scheduler.location(r["id"]) is not None:
+                if books.scheduler.location(r.id) is not None:
                     continue
-                books.queue(
-                    Unfinished(work_from_row(r), r["to_number"], r["body"], r["sim_slot"], r["expires_at"])
-                )
-                self.loaded(r["id"], batch_id)
+                books.queue(Unfinished(work_from_row(r), r.to_number, r.body, r.sim_slot, r.expires_at))
+                self.loaded(r.id, batch_id)
                 added = True
             if rows:
-                feed.cursor = rows[-1]["id"]
+                feed.cursor = rows[-1].id
             del self._feeds[batch_id]
             if len(rows) == self._feed_size:
                 self._feeds[batch_id] = feed  # to the back of the turn
@@ -188,7 +188,7 @@ class ListFeed:
         unread = [t.message_id for t in final if t.kind == "cancelled" and t.message_id not in self._batch_of]
         batches = self._last_items_done(held) if held else []
         if unread:
-            batches += [r["batch_id"] for r in await conn.fetch(q.BATCHES_OF_MESSAGES, unread)]
+            batches += await store.batches_of(conn, unread)
         if batches:
             await complete_batches(conn, batches)
         return changed

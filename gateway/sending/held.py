@@ -25,7 +25,7 @@ import asyncpg
 
 from gateway.logs import get_logger
 from scheduler import HoldQueue
-from store import messages as store
+from store import transitions as store
 from store.database import DATABASE_DOWN
 
 __all__ = ["DEFAULT_HORIZON", "HeldMessages"]
@@ -47,7 +47,7 @@ _DATABASE_ERRORS: tuple[type[BaseException], ...] = (*DATABASE_DOWN, asyncpg.Pos
 class HeldMessages(Generic[T]):
     """The scheduled messages due within the horizon, and the task that releases them.
 
-    ``from_row`` turns a :class:`store.messages.ScheduledRow` into ``(id, release time, payload)``;
+    ``from_row`` turns a :class:`store.transitions.ScheduledRow` into ``(id, release time, payload)``;
     ``release`` receives the payloads the database released, in release order."""
 
     def __init__(

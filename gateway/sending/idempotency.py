@@ -11,7 +11,7 @@ from typing import Any, TypeVar
 import msgspec
 
 from gateway.errors import ApiError
-from store import queries as q
+from store import idempotency as store
 
 __all__ = ["replay", "store_answer"]
 
@@ -27,20 +27,21 @@ async def store_answer(
 ) -> bool:
     """In the caller's transaction: record ``answer`` as the key's first answer; False when the
     key is taken already (the caller then rolls its work back and :func:`replay` s)."""
-    stored = await conn.fetchval(q.IDEMPOTENCY_INSERT, account_id, key, _digest(request_body), answer)
-    return stored is not None
+    return await store.record_answer(
+        conn, account_id=account_id, key=key, request_hash=_digest(request_body), response=answer
+    )
 
 
 async def replay(conn: Any, account_id: str, key: str, request_body: bytes, answer_type: type[T]) -> T | None:
     """The key's first answer (None when the key is unused); ``conflict`` when it came with
     another body."""
-    row = await conn.fetchrow(q.IDEMPOTENCY_GET, account_id, key)
-    if row is None:
+    stored = await store.first_answer(conn, account_id=account_id, key=key)
+    if stored is None:
         return None
-    if bytes(row["request_hash"]) != _digest(request_body):
+    if stored.request_hash != _digest(request_body):
         raise ApiError(
             "conflict",
             "this Idempotency-Key was used with a different request body",
             {"idempotency_key": key},
         )
-    return msgspec.convert(row["response"], answer_type)
+    return msgspec.convert(stored.response, answer_type)

@@ -26,12 +26,12 @@ from gateway.access.accounts import Account
 from gateway.errors import ApiError
 from gateway.ids import new_id
 from gateway.sending.idempotency import replay, store_answer
+from gateway.sending.new_message import NewMessage, write_messages
 from gateway.sending.number_policy import check_destination
-from gateway.sending.pipeline import NewMessage, Pipeline
+from gateway.sending.pipeline import Pipeline
 from gateway.sending.quiet_hours import hold_until
 from gateway.sending.sms_text import analyse
 from scheduler import Priority
-from store import queries as q
 
 __all__ = [
     "Accepted",
@@ -242,7 +242,7 @@ async def accept_message(
         async with conn.transaction():
             inserted = await store_answer(conn, message.account_id, idempotency_key, request_body, answer)
             if inserted:
-                await conn.execute(q.MESSAGE_INSERT, *message.row())
+                await write_messages(conn, [message])
         if not inserted:
             replayed = await replay(conn, message.account_id, idempotency_key, request_body, Accepted)
     if inserted:

@@ -3,14 +3,13 @@ group-commit write that stores a batch of them (the ``messages.accept`` writer).
 
 from __future__ import annotations
 
-import json
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Literal
 
 from scheduler import Priority
-from store import queries as q
+from store.messages import NewMessageRow, insert_messages
 
 __all__ = ["NewMessage", "write_messages"]
 
@@ -50,9 +49,9 @@ class NewMessage:
         """What the relay sends."""
         return self.secret_text if self.secret_text is not None else self.body
 
-    def row(self) -> tuple[Any, ...]:
-        """Values in ``MESSAGE_INSERT`` order."""
-        return (
+    def row(self) -> NewMessageRow:
+        """What the database stores of it."""
+        return NewMessageRow(
             self.id,
             self.account_id,
             self.kind,
@@ -63,7 +62,7 @@ class NewMessage:
             int(self.priority),
             self.pinned_device,
             self.sim_slot,
-            json.dumps(self.metadata) if self.metadata is not None else None,
+            self.metadata,
             self.expires_at,
             self.queued_at,
             self.sealed_body,
@@ -76,6 +75,5 @@ class NewMessage:
 
 async def write_messages(conn: Any, items: Sequence[NewMessage]) -> list[None]:
     """Insert a batch of new messages with one statement."""
-    columns = list(zip(*(m.row() for m in items), strict=True))
-    await conn.execute(q.MESSAGE_INSERT_MANY, *[list(c) for c in columns])
+    await insert_messages(conn, [m.row() for m in items])
     return [None] * len(items)

@@ -38,7 +38,7 @@ from gateway.fleet.hub import RelayHub
 from gateway.logs import get_logger
 from gateway.recipients.completion import complete_batches
 from gateway.secret import ServerSecret
-from gateway.sending.books import Books, Unfinished
+from gateway.sending.books import Books, Unfinished, work_from_row
 from gateway.sending.cancels import Cancels, RelayCancel
 from gateway.sending.dispatch import DispatchLoop
 from gateway.sending.feed import ListFeed
@@ -47,11 +47,12 @@ from gateway.sending.new_message import NewMessage, write_messages
 from gateway.sending.relay_events import RelayHappenings
 from gateway.sending.transitions import Transition
 from protocol import CancelResult, Report
-from scheduler import Priority, Scheduler, Work
+from scheduler import Scheduler, Work
 from store import batches as batches_store
 from store import messages as store
 from store.batcher import Batcher
 from store.devices import all_paired_devices
+from store.transitions import ScheduledRow
 
 __all__ = ["NewMessage", "Pipeline", "RelayCancel"]
 
@@ -119,16 +120,7 @@ class Pipeline:
         reclaimed = 0
         rows = await store.unfinished(self._pool)
         for r in rows:
-            work = Work(
-                r.id,
-                r.account_id,
-                Priority(r.priority),
-                r.expires_at.timestamp(),
-                pinned_device=r.pinned_device_id,
-                attempts=r.attempts,
-                sim_slot=r.sim_slot,
-                failures=r.failures,
-            )
+            work = work_from_row(r, attempts=r.attempts, failures=r.failures)
             unfinished = Unfinished(work, r.to_number, self._text_of(r), r.sim_slot, r.expires_at)
             if r.batch_id is not None:
                 self._feed.loaded(r.id, r.batch_id)
@@ -169,20 +161,13 @@ class Pipeline:
         )
         return len(rows)
 
-    def _text_of(self, r: store.UnfinishedRow | store.ScheduledRow) -> str:
+    def _text_of(self, r: store.UnfinishedRow | ScheduledRow) -> str:
         """What the relay sends for a stored message row (an OTP's text is sealed)."""
         return r.body if r.sealed_body is None else self._secret.unseal(r.sealed_body, r.id)
 
-    def _held_from_row(self, r: store.ScheduledRow) -> tuple[str, float, Unfinished]:
+    def _held_from_row(self, r: ScheduledRow) -> tuple[str, float, Unfinished]:
         """A scheduled message due within the horizon as ``(id, release time, record)``."""
-        work = Work(
-            r.id,
-            r.account_id,
-            Priority(r.priority),
-            r.expires_at.timestamp(),
-            pinned_device=r.pinned_device_id,
-            sim_slot=r.sim_slot,
-        )
+        work = work_from_row(r)
         unfinished = Unfinished(work, r.to_number, self._text_of(r), r.sim_slot, r.expires_at)
         return r.id, r.not_before.timestamp(), unfinished
 

@@ -23,7 +23,7 @@ from typing import Any, Literal, cast
 
 from gateway.events import LateReportData, MessageEventData, event_row
 from gateway.metrics import METRICS
-from store import messages as store
+from store import transitions as store
 from store.outbox import EventRow, insert_events
 
 __all__ = ["LATE_REPORT_EVENT", "Kind", "Transition", "write_transitions"]
@@ -58,7 +58,7 @@ class Transition:
     outcome: str | None = None
     reported_at: datetime | None = None
     """The relay's own time of a reported sent/delivered/failed (the report's ``at``); it is
-    stored instead of ``at`` when plausible (see ``store.messages._REPORTED_AT``)."""
+    stored instead of ``at`` when plausible (see ``store.transitions._REPORTED_AT``)."""
     detail: str | None = None
     """For ``failed``: the human-readable ``failure_reason_detail``."""
 
