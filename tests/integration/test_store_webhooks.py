@@ -5,10 +5,9 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
-import asyncpg
-
 from gateway.events import WebhookTestData, emit
 from store import webhooks as store
+from store.database import connect
 from tests.harness import make_account
 
 
@@ -17,7 +16,7 @@ async def test_fan_out_take_and_record_in_batches(database_url: str) -> None:
     with their event and endpoint and the next due time; one record call writes every attempt
     and moves each delivery to its own state."""
     account_id, _ = await make_account(database_url)
-    conn = await asyncpg.connect(database_url)
+    conn = await connect(database_url)
     try:
         endpoints = []
         for n, enabled in enumerate([True, True, False]):
