@@ -33,6 +33,7 @@ from gateway.access.accounts import create_account
 from gateway.recipients import lists
 from gateway.recipients.batches import QueueSpec, queue_list
 from gateway.recipients.importer import CsvReader, import_file
+from gateway.timefmt import utcnow
 from scheduler import Priority
 from store import batches as batches_store
 from store.database import apply_schema, create_pool
@@ -72,7 +73,7 @@ async def _one(pool: Any, rows: int, data: bytes, explain: bool) -> tuple[float,
             await _explain(conn, pool, account, spec)
         started = time.perf_counter()
         async with conn.transaction():
-            answer = await queue_list(conn, account, spec, policy_db=pool)
+            answer = await queue_list(conn, account, spec, now=utcnow(), policy_db=pool)
         queued = time.perf_counter() - started
         assert answer.queued == rows, answer
     return imported, queued
@@ -92,7 +93,7 @@ async def _explain(conn: Any, pool: Any, account: Any, spec: QueueSpec) -> None:
         tr = conn.transaction()
         await tr.start()
         try:
-            await queue_list(conn, account, spec, policy_db=pool)
+            await queue_list(conn, account, spec, now=utcnow(), policy_db=pool)
         finally:
             await tr.rollback()
     finally:

@@ -142,7 +142,7 @@ async def queue_list(call: Call[QueueRequest, None]) -> BatchQueued:
                 return replayed
         try:
             async with conn.transaction():
-                answer = await rules.queue_list(conn, account, spec, policy_db=svc.pool)
+                answer = await rules.queue_list(conn, account, spec, now=svc.clock.now(), policy_db=svc.pool)
                 if key is not None and not await store_answer(conn, account.id, key, call.raw_body, answer):
                     raise _KeyTaken
         except _KeyTaken:

@@ -12,7 +12,7 @@ from starlette.responses import Response
 
 from gateway.dashboard.chart import per_minute, svg_chart
 from gateway.dashboard.web import Page, Part, action, page
-from gateway.timefmt import rfc3339, utcnow
+from gateway.timefmt import rfc3339
 
 __all__ = [
     "overview",
@@ -49,7 +49,7 @@ async def all_pages(p: Page, path: str, key: str, query: dict[str, str] | None =
 @page
 async def overview(p: Page) -> Response:
     """Health, readiness, queue health, relays online and messages per minute."""
-    now = utcnow()
+    now = p.services.clock.now()
     health = await p.part("GET", "/api/v1/health")
     readiness = await p.part("GET", "/api/v1/launch/readiness")
     devices = await all_pages(p, "/api/v1/devices", "devices")

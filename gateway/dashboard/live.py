@@ -128,7 +128,7 @@ async def event_stream(request: Request) -> Response:
     account_id = session.principal.account.id
     # After the last event the page saw (a reconnect), else after the page was rendered.
     resume = request.headers.get("last-event-id", "") or request.query_params.get("since", "")
-    cursor = resume if has_prefix(resume, "evt") else floor_id(time.time())
+    cursor = resume if has_prefix(resume, "evt") else floor_id(svc.clock.time())
 
     async def frames() -> AsyncIterator[str]:
         nonlocal cursor

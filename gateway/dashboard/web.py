@@ -9,7 +9,6 @@ the template, so one failing part never blanks the page.
 
 from __future__ import annotations
 
-import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -191,7 +190,7 @@ class Page:
                 "csrf": self.session.csrf,
                 "can": self.can,
                 "has_endpoint": has_endpoint,
-                "events_since": floor_id(time.time() - 1.0),
+                "events_since": floor_id(self.services.clock.time() - 1.0),
                 **context,
             },
             status_code=status,

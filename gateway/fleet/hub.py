@@ -132,6 +132,11 @@ class RelayHub:
         """Set by :meth:`close_all`: links opening from now on are refused."""
         self.event_writer: Batcher[EventRow, None] = Batcher(pool, insert_events, name="relay.events")
 
+    @property
+    def clock(self) -> Clock:
+        """The gateway's clock, which every relay link reads time from."""
+        return self._clock
+
     # --- registry -----------------------------------------------------------------------------
 
     def device(self, device_id: str) -> DeviceRecord | None:

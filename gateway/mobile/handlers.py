@@ -48,7 +48,6 @@ from gateway.mobile.states import outcome, parse_app_time
 from gateway.mobile.stream import EventStreamResponse
 from gateway.mobile.telemetry import apply_ping
 from gateway.services import Services
-from gateway.timefmt import utcnow
 from protocol import Report
 from store.batcher import ItemRejected
 from store.devices import device_for_account
@@ -193,7 +192,7 @@ async def update_device(request: Request) -> Response:
 
 def _seen(request: Request, device: DeviceRecord, telemetry: LiveTelemetry) -> None:
     """Any authenticated call: last seen now, telemetry flushed with the next batch."""
-    telemetry.last_seen_at = utcnow()
+    telemetry.last_seen_at = _svc(request).clock.now()
     link = _desk(request).link(device.id)
     if link is not None:
         _svc(request).hub.heartbeat(link)
@@ -260,7 +259,7 @@ def _reports(data: bytes) -> list[StateReport]:
 async def _apply(svc: Services, desk: PhoneDesk, device_id: str, item: StateReport) -> None:
     found = outcome(item)
     desk.taken_of(device_id).pop(item.id, None)  # the phone has it: no need to offer it again
-    pipeline, now = svc.pipeline, utcnow()
+    pipeline, now = svc.pipeline, svc.clock.now()
     if found.acked:
         pipeline.relay_acked(device_id, item.id)
     if found.sent:
@@ -331,6 +330,7 @@ async def inbound(request: Request) -> Response:
         body,
         request.headers.get("x-timestamp"),
         request.headers.get("x-signature"),
+        now=svc.clock.time(),
     ):
         raise ApiError("unauthorized", "bad or missing webhook signature (X-Signature, X-Timestamp)")
     delivery = decode_json(body, WebhookDelivery)
@@ -338,7 +338,7 @@ async def inbound(request: Request) -> Response:
     if delivery.event == "system:ping":
         link = desk.link(device_id)
         if link is not None:  # an offline phone's telemetry comes with its next stream
-            apply_ping(link.telemetry, delivery.payload, utcnow())
+            apply_ping(link.telemetry, delivery.payload, svc.clock.now())
             svc.hub.heartbeat(link)
     elif delivery.event == "sms:received":
         await _received(svc, device, delivery)
@@ -356,7 +356,7 @@ async def _received(svc: Services, device: DeviceRecord, delivery: WebhookDelive
     sender = sms.sender or sms.phoneNumber
     if not sender:
         raise ApiError("validation_error", "sms:received without a sender", {"payload": "sender is required"})
-    received_at = parse_app_time(sms.receivedAt) or utcnow()
+    received_at = parse_app_time(sms.receivedAt) or svc.clock.now()
     assert svc.inbound is not None
     await svc.inbound.store(
         InboundSms(

@@ -17,7 +17,6 @@ the desk that hands messages over on a pull.
 from __future__ import annotations
 
 import asyncio
-import time
 from collections import deque
 from dataclasses import dataclass
 from datetime import datetime
@@ -32,7 +31,6 @@ from gateway.fleet.link import CancelOutcome
 from gateway.logs import get_logger
 from gateway.mobile.shapes import MobileMessage, TextMessage
 from gateway.sending.pipeline import Pipeline
-from gateway.timefmt import utcnow
 from protocol import CancelResult, CloseCode, Report
 
 __all__ = ["OutMessage", "PhoneDesk", "PhoneLink", "PhoneStream", "app_time"]
@@ -117,7 +115,7 @@ class PhoneLink:
     def __init__(self, device: DeviceRecord, telemetry: LiveTelemetry, desk: PhoneDesk) -> None:
         self._device = device
         self.telemetry = telemetry
-        self.connected_at = time.time()
+        self.connected_at = desk.hub.clock.time()
         self.desk = desk
         self.outbox: dict[str, OutMessage] = {}
         """Dispatched (committed) and not pulled yet."""
@@ -148,7 +146,7 @@ class PhoneLink:
         self, *, id: str, to: str, message: str, sim_slot: int | None, expires_at: datetime
     ) -> None:
         """Keep the message for the next pull."""
-        self.outbox[id] = OutMessage(id, to, message, sim_slot, expires_at, utcnow())
+        self.outbox[id] = OutMessage(id, to, message, sim_slot, expires_at, self.desk.hub.clock.now())
         self._enqueued = True
 
     @property
@@ -217,7 +215,7 @@ class PhoneDesk:
         restart, seeded from what the pipeline holds acked for it)."""
         taken = self._taken.get(device_id)
         if taken is None:
-            now = utcnow()
+            now = self.hub.clock.now()
             taken = self._taken[device_id] = {
                 m[0]: OutMessage(*m, created_at=now) for m in self.pipeline.held_by(device_id)
             }
@@ -251,7 +249,7 @@ class PhoneDesk:
         """The phone reported ``Cancelled``: the cancel the gateway asked for is confirmed (the
         message ends ``cancelled``); one nobody asked for (cancelled on the phone) ends
         ``failed`` with reason ``cancelled``."""
-        now = utcnow()
+        now = self.hub.clock.now()
         if self.pipeline.cancel_pending(message_id):
             await self.pipeline.relay_cancel_result(
                 device_id, CancelResult(id=message_id, result="cancelled", at=now)
@@ -295,7 +293,7 @@ class PhoneDesk:
         stream = PhoneStream()
         link.streams.append(stream)
         self.open_streams += 1
-        telemetry.last_seen_at = utcnow()
+        telemetry.last_seen_at = self.hub.clock.now()
         if fresh or not self.hub.is_online(device.id):
             await self.hub.hello(link)
         if device.id not in self._configured:
@@ -315,7 +313,7 @@ class PhoneDesk:
         stream.end()
         if stream in link.streams:
             link.streams.remove(stream)
-        link.telemetry.last_seen_at = utcnow()
+        link.telemetry.last_seen_at = self.hub.clock.now()
         self.hub.heartbeat(link)
         if link.streams or link.closed or self.hub.connection(link.device.id) is not link:
             return

@@ -35,7 +35,6 @@ from gateway.recipients.completion import batch_counts, complete_batches
 from gateway.recipients.numbers import refused_numbers
 from gateway.sending.messages import is_blank
 from gateway.sending.sms_text import GSM_BASIC, GSM_EXTENDED, analyse
-from gateway.timefmt import utcnow
 from scheduler import Priority
 from store import batches as store
 from store import recipients as directory_store
@@ -169,12 +168,19 @@ async def _refused(db: Db, account: Account, list_id: str) -> list[str]:
 
 
 async def queue_list(
-    conn: Conn, account: Account, spec: QueueSpec, *, policy_db: Db, id_prefix: str | None = None
+    conn: Conn,
+    account: Account,
+    spec: QueueSpec,
+    *,
+    now: datetime,
+    policy_db: Db,
+    id_prefix: str | None = None,
 ) -> BatchQueued:
     """Queue every eligible member of the list in the caller's open transaction; the caller
     commits, then tells the pipeline (``batch_queued``). ``policy_db`` (the pool) lends a second
     connection for reading the numbers to check. ``not_found`` for a list that is not the
-    account's; ``validation_error`` for a blank text or unknown placeholders."""
+    account's; ``validation_error`` for a blank text or unknown placeholders. ``now`` is the
+    gateway clock's (what the items are stamped with)."""
     literals, keys = parse_template(spec.text)
     if is_blank("".join(literals)):
         raise _invalid("message", "must have text besides placeholders")
@@ -190,7 +196,6 @@ async def queue_list(
                 reason="unknown_placeholders",
                 placeholders=unknown,
             )
-    now = utcnow()
     batch_id = new_id("bat")
     constant = analyse(literals[0]) if len(literals) == 1 else None
     start = spec.send_at if spec.send_at is not None and spec.send_at > now else now
