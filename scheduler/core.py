@@ -105,14 +105,14 @@ class Scheduler:
         else:
             relay.enabled = enabled
             relay.limits = limits
-        self._refresh_availability(self._accounts[account_id])
+        self._relay_changed(relay)
         self._wake(self._accounts[account_id])
 
     def set_online(self, device_id: str) -> None:
         """Mark a known relay connected; ``KeyError`` if it was never upserted."""
         relay = self._relays[device_id]
         relay.online = True
-        self._refresh_availability(self._accounts[relay.account_id])
+        self._relay_changed(relay)
         self._wake(self._accounts[relay.account_id])
 
     def set_sims(self, device_id: str, ready_slots: frozenset[int] | None) -> bool:
@@ -124,7 +124,7 @@ class Scheduler:
             return False
         relay.ready_slots = ready_slots
         account = self._accounts[relay.account_id]
-        self._refresh_availability(account)
+        self._relay_changed(relay)
         self._wake(account)
         return True
 
@@ -140,7 +140,7 @@ class Scheduler:
             return []
         relay.online = False
         account = self._accounts[relay.account_id]
-        self._refresh_availability(account)
+        self._relay_changed(relay)
         requeued = sorted((self._messages[message_id] for message_id in relay.assigned), key=_by_seq)
         for record in requeued:
             self._release(record, relay)
@@ -515,8 +515,15 @@ class Scheduler:
             account.in_ready = True
             self._ready.append(account)
 
-    def _refresh_availability(self, account: AccountRecord) -> None:
-        """Note when the account's last usable relay went away (for ``no_device``)."""
+    def _relay_changed(self, relay: RelayRecord) -> None:
+        """Keep the account's usable relays in step with ``relay`` (O(1), not a scan of the
+        account's relays: thousands of them come and go at once in a reconnect storm), and note
+        when the last one went away (for ``no_device``)."""
+        account = self._accounts[relay.account_id]
+        if relay.usable:
+            account.usable_relays.add(relay.device_id)
+        else:
+            account.usable_relays.discard(relay.device_id)
         if account.any_usable():
             account.unavailable_since = None
         elif account.unavailable_since is None:

@@ -300,12 +300,16 @@ class AccountRecord:
         "relays",
         "unavailable_since",
         "unpinned",
+        "usable_relays",
         "wake_at",
     )
 
     def __init__(self, account_id: str) -> None:
         self.account_id = account_id
         self.relays: dict[str, RelayRecord] = {}
+        self.usable_relays: set[str] = set()
+        """Ids of the relays that are :attr:`RelayRecord.usable` (kept by the scheduler at every
+        change of a relay's online, enabled or SIM state)."""
         self.unpinned: dict[UnpinnedKey, MessageQueue] = {}
         """Unpinned queued messages, by the set of relays they must avoid and their SIM slot."""
         self.pinned: dict[PinnedKey, MessageQueue] = {}
@@ -374,7 +378,7 @@ class AccountRecord:
 
     def any_usable(self) -> bool:
         """Whether one of the account's relays is online, enabled and has a ready SIM."""
-        return any(relay.usable for relay in self.relays.values())
+        return bool(self.usable_relays)
 
     def saw_usable_relay(self, record: MessageRecord) -> bool:
         """Whether a relay of the account was usable at some moment since ``record`` was queued."""
