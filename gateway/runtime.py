@@ -195,7 +195,6 @@ class Gateway:
             clock=self.clock.time,
             list_rate=s.list_rate,
         )
-        self.hub.events = self.pipeline
         await self.pipeline.load()
         queue = QueueControl(
             self.pool, self.pipeline, max_queue=s.max_queue_per_account, max_queue_age=s.max_queue_age

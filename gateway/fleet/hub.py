@@ -29,7 +29,7 @@ from store.batcher import Batcher, write_isolating
 from store.devices import flush_telemetry
 from store.outbox import EventRow, insert_events
 
-__all__ = ["NullRelayEvents", "RelayConnection", "RelayEvents", "RelayHub", "close_connection"]
+__all__ = ["RelayConnection", "RelayEvents", "RelayHub", "close_connection"]
 
 log = get_logger("gateway.fleet")
 
@@ -67,34 +67,6 @@ class RelayEvents(Protocol):
         Raises like :meth:`relay_reported`."""
 
 
-class NullRelayEvents:
-    """A sink that ignores everything (used until the send pipeline is attached)."""
-
-    def device_changed(self, device: DeviceRecord) -> None:
-        """Ignore."""
-
-    def device_removed(self, device_id: str) -> None:
-        """Ignore."""
-
-    def relay_online(self, device: DeviceRecord) -> None:
-        """Ignore."""
-
-    def relay_offline(self, device_id: str) -> None:
-        """Ignore."""
-
-    def relay_acked(self, device_id: str, message_id: str) -> None:
-        """Ignore."""
-
-    def relay_sims(self, device_id: str, declared: frozenset[int], ready: frozenset[int]) -> None:
-        """Ignore."""
-
-    async def relay_reported(self, device_id: str, report: Report) -> None:
-        """Ignore."""
-
-    async def relay_cancel_result(self, device_id: str, frame: CancelResult) -> None:
-        """Ignore."""
-
-
 class RelayHub:
     """Registry of paired devices and live connections, telemetry and device events.
 
@@ -116,7 +88,7 @@ class RelayHub:
         self._event_debounce = event_debounce
         self._offline_pending: dict[str, tuple[asyncio.TimerHandle, str, DeviceEventData]] = {}
         """Devices gone less than ``event_debounce`` ago: their ``device.offline`` is not written yet."""
-        self.events: RelayEvents = NullRelayEvents()
+        self._events: RelayEvents | None = None
         self._conns: dict[str, RelayLink] = {}
         self._online: set[str] = set()
         self._dirty: set[str] = set()
@@ -131,6 +103,20 @@ class RelayHub:
         self.closing = False
         """Set by :meth:`close_all`: links opening from now on are refused."""
         self.event_writer: Batcher[EventRow, None] = Batcher(pool, insert_events, name="relay.events")
+
+    def serve(self, events: RelayEvents) -> None:
+        """Take ``events`` (the send pipeline, which calls this as it is built) as the one
+        receiver of what relays do; once, before any relay connects."""
+        if self._events is not None:
+            raise RuntimeError("the relay hub already serves a send pipeline")
+        self._events = events
+
+    @property
+    def events(self) -> RelayEvents:
+        """The send pipeline's side of every relay happening."""
+        if self._events is None:
+            raise RuntimeError("no send pipeline serves the relay hub yet")
+        return self._events
 
     @property
     def clock(self) -> Clock:

@@ -101,6 +101,7 @@ class Pipeline:
         self._cancels = Cancels(pool, self._books, hub, self.held)
         self._relays = RelayHappenings(self._books, hub, self._cancels)
         self._dispatch = DispatchLoop(self._books, hub, self._feed)
+        hub.serve(self)  # the hub's one receiver of relay happenings, from here on
 
     def now(self) -> datetime:
         """The pipeline's clock as an aware UTC datetime (what new messages are stamped with)."""
