@@ -12,8 +12,7 @@ from typing import Any, Literal
 
 import msgspec
 
-from store.database import Conn
-from store.recipients import Db
+from store.database import Conn, Db
 
 __all__ = [
     "BatchRow",

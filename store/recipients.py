@@ -1,5 +1,5 @@
-"""The recipients directory, its CSV import and recipient lists: the SQL and the typed
-functions that run it.
+"""The recipients directory and its CSV import: the SQL and the typed functions that run it
+(recipient lists are :mod:`store.lists`).
 
 Every function is scoped to one account where the row belongs to one. ``metadata`` (jsonb)
 travels as JSON text (``::text`` both ways) and is encoded and decoded here with msgspec, so
@@ -11,49 +11,36 @@ from __future__ import annotations
 import contextlib
 from collections.abc import AsyncIterator, Sequence
 from datetime import datetime
-from typing import Any, TypeAlias
+from typing import Any
 
 import asyncpg
 import msgspec
 
-from store.database import Conn
+from store.database import Conn, Db
 
 __all__ = [
+    "COLUMNS",
     "IMPORT_COLUMNS",
-    "Db",
     "ImportCounts",
-    "ListRow",
     "RecipientRow",
-    "add_members",
     "analyze_after_import",
     "count",
-    "count_lists",
     "delete",
-    "delete_list",
     "ensure_phones",
     "get",
     "get_for_update",
-    "get_list",
     "id_by_phone",
     "ids_by_phones",
     "import_rows",
     "insert",
-    "insert_list",
     "is_opted_out",
-    "list_lists",
-    "lock_list",
-    "members",
     "owned_ids",
-    "remove_members",
-    "rename_list",
+    "recipient_row",
     "search",
     "set_all",
     "set_opt_out",
-    "touch_list",
 ]
 
-Db: TypeAlias = "Conn | asyncpg.Pool[Any]"
-"""A connection or the pool: what these functions run their statements on."""
 
 _encode = msgspec.json.Encoder().encode
 _decode = msgspec.json.Decoder(dict[str, Any]).decode
@@ -73,16 +60,6 @@ class RecipientRow(msgspec.Struct, frozen=True, kw_only=True):
     updated_at: datetime
 
 
-class ListRow(msgspec.Struct, frozen=True, kw_only=True):
-    """One row of ``recipient_lists`` with its member count."""
-
-    id: str
-    name: str
-    size: int
-    created_at: datetime
-    updated_at: datetime
-
-
 class ImportCounts(msgspec.Struct, frozen=True, kw_only=True):
     """What one upsert of imported rows did."""
 
@@ -92,10 +69,10 @@ class ImportCounts(msgspec.Struct, frozen=True, kw_only=True):
     """Rows that existed and changed (the others were unchanged)."""
 
 
-_COLUMNS = "id, name, phone, tags, locale, metadata::text AS metadata, opted_out, created_at, updated_at"
+COLUMNS = "id, name, phone, tags, locale, metadata::text AS metadata, opted_out, created_at, updated_at"
 
 
-def _recipient(r: Any) -> RecipientRow:
+def recipient_row(r: Any) -> RecipientRow:
     return RecipientRow(
         id=r[0],
         name=r[1],
@@ -110,7 +87,7 @@ def _recipient(r: Any) -> RecipientRow:
 
 
 def _recipient_or_none(r: Any) -> RecipientRow | None:
-    return None if r is None else _recipient(r)
+    return None if r is None else recipient_row(r)
 
 
 # --- the directory ----------------------------------------------------------------------------
@@ -121,10 +98,10 @@ _INSERT = f"""
 INSERT INTO recipients (id, account_id, name, phone, tags, locale, metadata, opted_out, name_key, search_grams)
 VALUES ($1, $2, $3, $4, $5, $6, $7::text::jsonb, $8, $9, $10)
 ON CONFLICT (account_id, phone) DO NOTHING
-RETURNING {_COLUMNS}
+RETURNING {COLUMNS}
 """
-_GET = f"SELECT {_COLUMNS} FROM recipients WHERE id = $1 AND account_id = $2"
-_GET_FOR_UPDATE = f"SELECT {_COLUMNS} FROM recipients WHERE id = $1 AND account_id = $2 FOR UPDATE"
+_GET = f"SELECT {COLUMNS} FROM recipients WHERE id = $1 AND account_id = $2"
+_GET_FOR_UPDATE = f"SELECT {COLUMNS} FROM recipients WHERE id = $1 AND account_id = $2 FOR UPDATE"
 _ID_BY_PHONE = "SELECT id FROM recipients WHERE account_id = $1 AND phone = $2"
 _OPTED_OUT = "SELECT opted_out FROM recipients WHERE account_id = $1 AND phone = $2"
 # Every column a PATCH may change, set at once (the caller merged the old row and the change).
@@ -132,7 +109,7 @@ _SET = f"""
 UPDATE recipients SET name = $3, phone = $4, tags = $5, locale = $6, metadata = $7::text::jsonb,
                       opted_out = $8, name_key = $9, search_grams = $10, updated_at = now()
 WHERE id = $1 AND account_id = $2
-RETURNING {_COLUMNS}
+RETURNING {COLUMNS}
 """
 _DELETE = "DELETE FROM recipients WHERE id = $1 AND account_id = $2 RETURNING id"
 # An unknown number is added (empty name) so the opt-out holds.
@@ -140,7 +117,7 @@ _SET_OPT_OUT = f"""
 INSERT INTO recipients (id, account_id, name, phone, opted_out, name_key, search_grams)
 VALUES ($1, $2, '', $3, $4, '', $5)
 ON CONFLICT (account_id, phone) DO UPDATE SET opted_out = EXCLUDED.opted_out, updated_at = now()
-RETURNING {_COLUMNS}
+RETURNING {COLUMNS}
 """
 _IDS_OWNED = "SELECT id FROM recipients WHERE account_id = $1 AND id = ANY($2::text[])"
 # $4: each number's search grams joined by spaces.
@@ -252,7 +229,7 @@ async def set_opt_out(
 ) -> RecipientRow:
     """Mark a number opted out or back in, adding it (id ``new_id``, empty name) if unknown."""
     row = await db.fetchrow(_SET_OPT_OUT, new_id, account_id, phone, opted_out, search_grams)
-    return _recipient(row)
+    return recipient_row(row)
 
 
 async def owned_ids(db: Db, *, account_id: str, recipient_ids: list[str]) -> set[str]:
@@ -313,15 +290,15 @@ def _search_sql(
         window = (
             f"SELECT * FROM recipients WHERE account_id = $1 AND id > $2 ORDER BY id LIMIT {SEARCH_WALK_ROWS}"
         )
-        return f"SELECT {_COLUMNS} FROM ({window}) w WHERE {' AND '.join(where)} ORDER BY id LIMIT $3"
+        return f"SELECT {COLUMNS} FROM ({window}) w WHERE {' AND '.join(where)} ORDER BY id LIMIT $3"
     where = ["account_id = $1", "id > $2", *where]
     return (
-        f"SELECT * FROM (SELECT {_COLUMNS} FROM recipients WHERE {' AND '.join(where)} OFFSET 0) found "
+        f"SELECT * FROM (SELECT {COLUMNS} FROM recipients WHERE {' AND '.join(where)} OFFSET 0) found "
         "ORDER BY id LIMIT $3"
     )
 
 
-_PAGE = f"SELECT {_COLUMNS} FROM recipients WHERE account_id = $1 AND id > $2 ORDER BY id LIMIT $3"
+_PAGE = f"SELECT {COLUMNS} FROM recipients WHERE account_id = $1 AND id > $2 ORDER BY id LIMIT $3"
 
 
 @contextlib.asynccontextmanager
@@ -355,7 +332,7 @@ async def search(
     indexes find the (then few) matching rows."""
     filters = [a for a in (grams, name_like, phone_like, tag, opted_out) if a is not None]
     if not filters:
-        return [_recipient(r) for r in await db.fetch(_PAGE, account_id, cursor, limit)]
+        return [recipient_row(r) for r in await db.fetch(_PAGE, account_id, cursor, limit)]
     used = {
         "grams": grams is not None,
         "name_like": name_like is not None,
@@ -369,7 +346,7 @@ async def search(
         rows = await conn.fetch(_search_sql(**used, walk=True), *args)
         if len(rows) < limit:
             rows = await conn.fetch(_search_sql(**used, walk=False), *args)
-    return [_recipient(r) for r in rows]
+    return [recipient_row(r) for r in rows]
 
 
 # --- CSV import -------------------------------------------------------------------------------
@@ -432,102 +409,3 @@ async def import_rows(
 async def analyze_after_import(conn: Conn) -> None:
     """Planner statistics refreshed and GIN pending lists merged."""
     await conn.execute(_ANALYZE)
-
-
-# --- recipient lists --------------------------------------------------------------------------
-
-_LIST_COLUMNS = """
-l.id, l.name, (SELECT count(*) FROM recipient_list_members m WHERE m.list_id = l.id) AS size,
-l.created_at, l.updated_at
-"""
-_LIST_COUNT = "SELECT count(*) FROM recipient_lists WHERE account_id = $1"
-_LIST_INSERT = "INSERT INTO recipient_lists (id, account_id, name) VALUES ($1, $2, $3)"
-_LIST_GET = f"SELECT {_LIST_COLUMNS} FROM recipient_lists l WHERE l.id = $1 AND l.account_id = $2"
-_LIST_LOCK = "SELECT id FROM recipient_lists WHERE id = $1 AND account_id = $2 FOR UPDATE"
-_LIST_LIST = f"""
-SELECT {_LIST_COLUMNS} FROM recipient_lists l WHERE l.account_id = $1 AND l.id > $2 ORDER BY l.id LIMIT $3
-"""
-_LIST_RENAME = """
-UPDATE recipient_lists SET name = $3, updated_at = now() WHERE id = $1 AND account_id = $2 RETURNING id
-"""
-_LIST_TOUCH = "UPDATE recipient_lists SET updated_at = now() WHERE id = $1"
-_LIST_DELETE = "DELETE FROM recipient_lists WHERE id = $1 AND account_id = $2 RETURNING id"
-_LIST_ADD = """
-WITH added AS (
-    INSERT INTO recipient_list_members (list_id, recipient_id)
-    SELECT $1, unnest($2::text[]) ON CONFLICT DO NOTHING RETURNING 1
-)
-SELECT count(*) FROM added
-"""
-_LIST_REMOVE = """
-WITH removed AS (
-    DELETE FROM recipient_list_members WHERE list_id = $1 AND recipient_id = ANY($2::text[]) RETURNING 1
-)
-SELECT count(*) FROM removed
-"""
-_LIST_MEMBERS = f"""
-SELECT {_COLUMNS.replace("id, ", "r.id, ", 1).replace("metadata::text", "r.metadata::text")}
-FROM recipient_list_members m JOIN recipients r ON r.id = m.recipient_id
-WHERE m.list_id = $1 AND m.recipient_id > $2 ORDER BY m.recipient_id LIMIT $3
-"""
-
-
-def _list(r: Any) -> ListRow:
-    return ListRow(id=r[0], name=r[1], size=r[2], created_at=r[3], updated_at=r[4])
-
-
-async def count_lists(db: Db, *, account_id: str) -> int:
-    """The account's lists."""
-    return int(await db.fetchval(_LIST_COUNT, account_id))
-
-
-async def insert_list(db: Db, *, list_id: str, account_id: str, name: str) -> None:
-    """A new, empty list."""
-    await db.execute(_LIST_INSERT, list_id, account_id, name)
-
-
-async def get_list(db: Db, *, account_id: str, list_id: str) -> ListRow | None:
-    """One list of the account with its size."""
-    row = await db.fetchrow(_LIST_GET, list_id, account_id)
-    return None if row is None else _list(row)
-
-
-async def lock_list(conn: Conn, *, account_id: str, list_id: str) -> bool:
-    """Lock the account's list until the caller's transaction ends (member changes and list
-    sends of one list queue up); False when there is no such list."""
-    return await conn.fetchval(_LIST_LOCK, list_id, account_id) is not None
-
-
-async def list_lists(db: Db, *, account_id: str, cursor: str, limit: int) -> list[ListRow]:
-    """Up to ``limit`` lists after ``cursor`` in id order."""
-    return [_list(r) for r in await db.fetch(_LIST_LIST, account_id, cursor, limit)]
-
-
-async def rename_list(db: Db, *, account_id: str, list_id: str, name: str) -> bool:
-    """Rename a list; False when the account has no such list."""
-    return await db.fetchval(_LIST_RENAME, list_id, account_id, name) is not None
-
-
-async def touch_list(conn: Conn, *, list_id: str) -> None:
-    """Mark the list changed now."""
-    await conn.execute(_LIST_TOUCH, list_id)
-
-
-async def delete_list(db: Db, *, account_id: str, list_id: str) -> bool:
-    """Remove a list (not its recipients); False when there was none."""
-    return await db.fetchval(_LIST_DELETE, list_id, account_id) is not None
-
-
-async def add_members(conn: Conn, *, list_id: str, recipient_ids: list[str]) -> int:
-    """Add recipients (already checked to be the list's account's); how many were new."""
-    return int(await conn.fetchval(_LIST_ADD, list_id, recipient_ids))
-
-
-async def remove_members(conn: Conn, *, list_id: str, recipient_ids: list[str]) -> int:
-    """Take recipients out of the list; how many were members."""
-    return int(await conn.fetchval(_LIST_REMOVE, list_id, recipient_ids))
-
-
-async def members(db: Db, *, list_id: str, cursor: str, limit: int) -> list[RecipientRow]:
-    """Up to ``limit`` members after ``cursor`` in recipient id order."""
-    return [_recipient(r) for r in await db.fetch(_LIST_MEMBERS, list_id, cursor, limit)]

@@ -19,8 +19,10 @@ from gateway.limits import MAX_WEBHOOK_ENDPOINTS, too_many
 from gateway.services import Services
 from gateway.webhooks.signing import EVENT_TYPES, EventType, new_secret
 from gateway.webhooks.ssrf import resolve_checked, validate_url
+from store import deliveries
 from store import webhooks as store
-from store.webhooks import DeliveryRow, EndpointRow
+from store.deliveries import DeliveryRow
+from store.webhooks import EndpointRow
 
 __all__ = [
     "create",
@@ -352,7 +354,7 @@ async def send_test(call: Call[None, None]) -> TestQueued:
         data = WebhookTestData(webhook_id=endpoint_id, message="relaygate test event")
         event_id = await emit(conn, call.account_id, "webhook.test", data)
         # this one endpoint only, so the event skips fan-out
-        await store.insert_test_delivery(
+        await deliveries.insert_test_delivery(
             conn,
             delivery_id=delivery_id,
             account_id=call.account_id,
@@ -366,7 +368,7 @@ async def send_test(call: Call[None, None]) -> TestQueued:
 async def list_deliveries(call: Call[None, DeliveryListQuery]) -> DeliveryList:
     """Deliveries, newest first, filtered by webhook_id, event_type, status and request_id."""
     query = call.query
-    rows = await store.list_deliveries(
+    rows = await deliveries.list_deliveries(
         call.services.pool,
         account_id=call.account_id,
         before=query.cursor,
@@ -391,12 +393,12 @@ async def get_delivery(call: Call[None, None]) -> DeliveryDetail:
     """One delivery with its payload and every attempt."""
     delivery_id = _delivery_id(call)
     pool = call.services.pool
-    found = await store.get_delivery(pool, delivery_id=delivery_id, account_id=call.account_id)
+    found = await deliveries.get_delivery(pool, delivery_id=delivery_id, account_id=call.account_id)
     if found is None:
         raise ApiError("not_found", "no such delivery")
     attempts = [
         DeliveryAttempt(**msgspec.structs.asdict(a))
-        for a in await store.delivery_attempts(pool, delivery_id=delivery_id)
+        for a in await deliveries.delivery_attempts(pool, delivery_id=delivery_id)
     ]
     payload = {"type": found.delivery.event_type, "data": found.data}
     return DeliveryDetail(delivery=_delivery(found.delivery), payload=payload, attempts_log=attempts)
@@ -406,10 +408,10 @@ async def retry_delivery(call: Call[None, None]) -> DeliveryResponse:
     """Redeliver now, with the same ``webhook-id``; the attempt is logged as manual."""
     delivery_id = _delivery_id(call)
     svc = call.services
-    if not await store.retry_delivery_now(svc.pool, delivery_id=delivery_id, account_id=call.account_id):
+    if not await deliveries.retry_delivery_now(svc.pool, delivery_id=delivery_id, account_id=call.account_id):
         raise ApiError("not_found", "no such delivery")
     svc.webhooks.wake()
-    found = await store.get_delivery(svc.pool, delivery_id=delivery_id, account_id=call.account_id)
+    found = await deliveries.get_delivery(svc.pool, delivery_id=delivery_id, account_id=call.account_id)
     if found is None:  # deleted in between (its account or endpoint went away)
         raise ApiError("not_found", "no such delivery")
     return DeliveryResponse(delivery=_delivery(found.delivery))

@@ -37,9 +37,8 @@ from gateway.sending.messages import is_blank
 from gateway.sending.sms_text import GSM_BASIC, GSM_EXTENDED, analyse
 from scheduler import Priority
 from store import batches as store
-from store import recipients as directory_store
-from store.database import Conn
-from store.recipients import Db
+from store import lists as lists_store
+from store.database import Conn, Db
 
 __all__ = [
     "MAX_SKIPPED_SHOWN",
@@ -184,7 +183,7 @@ async def queue_list(
     literals, keys = parse_template(spec.text)
     if is_blank("".join(literals)):
         raise _invalid("message", "must have text besides placeholders")
-    if not await directory_store.lock_list(conn, account_id=account.id, list_id=spec.list_id):
+    if not await lists_store.lock_list(conn, account_id=account.id, list_id=spec.list_id):
         raise ApiError("not_found", "no such list", {"list_id": spec.list_id[:64]})
     wanted = sorted({k for k in keys if k and k not in ("name", "phone")})
     if wanted:

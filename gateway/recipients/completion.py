@@ -6,9 +6,8 @@ from __future__ import annotations
 
 from gateway.events import BatchCompletedData, BatchCounts, event_row
 from store import batches as store
-from store.database import Conn
+from store.database import Conn, Db
 from store.outbox import insert_events
-from store.recipients import Db
 
 __all__ = ["batch_counts", "complete_batches"]
 

@@ -12,8 +12,7 @@ from gateway.ids import new_id
 from gateway.recipients.model import MAX_RECIPIENTS, Recipient, recipient_from_row
 from gateway.recipients.search import name_key, plan_search, search_grams
 from store import recipients as store
-from store.database import Conn
-from store.recipients import Db
+from store.database import Conn, Db
 
 __all__ = [
     "Db",

@@ -14,9 +14,10 @@ from gateway.limits import too_many
 from gateway.recipients.directory import too_many_recipients
 from gateway.recipients.model import MAX_LISTS, MAX_RECIPIENTS, Recipient, recipient_from_row
 from gateway.recipients.search import search_grams
+from store import lists as lists_store
 from store import recipients as store
-from store.database import Conn
-from store.recipients import Db, ListRow
+from store.database import Conn, Db
+from store.lists import ListRow
 
 __all__ = [
     "RecipientList",
@@ -86,38 +87,40 @@ async def _ids_of_phones(conn: Conn, account_id: str, phones: list[str]) -> list
 async def create_list(conn: Conn, account_id: str, name: str, recipient_ids: list[str]) -> RecipientList:
     """A new list, optionally with members; validation_error at the account's ceiling."""
     async with conn.transaction():
-        if await store.count_lists(conn, account_id=account_id) >= MAX_LISTS:
+        if await lists_store.count_lists(conn, account_id=account_id) >= MAX_LISTS:
             raise too_many("recipient_lists", MAX_LISTS, "recipient lists")
         ids = await _owned_ids(conn, account_id, recipient_ids)
         list_id = new_id("lst")
-        await store.insert_list(conn, list_id=list_id, account_id=account_id, name=name)
+        await lists_store.insert_list(conn, list_id=list_id, account_id=account_id, name=name)
         if ids:
-            await store.add_members(conn, list_id=list_id, recipient_ids=ids)
-        row = await store.get_list(conn, account_id=account_id, list_id=list_id)
+            await lists_store.add_members(conn, list_id=list_id, recipient_ids=ids)
+        row = await lists_store.get_list(conn, account_id=account_id, list_id=list_id)
     return _list(row)
 
 
 async def get_list(db: Db, account_id: str, list_id: str) -> RecipientList | None:
     """One list of the account, or None."""
-    row = await store.get_list(db, account_id=account_id, list_id=list_id)
+    row = await lists_store.get_list(db, account_id=account_id, list_id=list_id)
     return None if row is None else _list(row)
 
 
 async def list_lists(db: Db, account_id: str, cursor: str, limit: int) -> list[RecipientList]:
     """Up to ``limit`` lists after ``cursor``, in id order."""
-    return [_list(r) for r in await store.list_lists(db, account_id=account_id, cursor=cursor, limit=limit)]
+    return [
+        _list(r) for r in await lists_store.list_lists(db, account_id=account_id, cursor=cursor, limit=limit)
+    ]
 
 
 async def rename_list(db: Db, account_id: str, list_id: str, name: str) -> RecipientList | None:
     """Give a list a new name; None when the account has no such list."""
-    if not await store.rename_list(db, account_id=account_id, list_id=list_id, name=name):
+    if not await lists_store.rename_list(db, account_id=account_id, list_id=list_id, name=name):
         return None
     return await get_list(db, account_id, list_id)
 
 
 async def delete_list(db: Db, account_id: str, list_id: str) -> bool:
     """Remove a list (its recipients stay in the directory); False when there was none."""
-    return await store.delete_list(db, account_id=account_id, list_id=list_id)
+    return await lists_store.delete_list(db, account_id=account_id, list_id=list_id)
 
 
 async def add_members(
@@ -126,13 +129,13 @@ async def add_members(
     """Add directory entries and numbers (E.164; new ones join the directory) to a list;
     ``(list, how many were not members yet)``, or None when there is no such list."""
     async with conn.transaction():
-        if not await store.lock_list(conn, account_id=account_id, list_id=list_id):
+        if not await lists_store.lock_list(conn, account_id=account_id, list_id=list_id):
             return None
         ids = await _owned_ids(conn, account_id, recipient_ids)
         ids += await _ids_of_phones(conn, account_id, phones)
-        added = await store.add_members(conn, list_id=list_id, recipient_ids=list(dict.fromkeys(ids)))
-        await store.touch_list(conn, list_id=list_id)
-        row = await store.get_list(conn, account_id=account_id, list_id=list_id)
+        added = await lists_store.add_members(conn, list_id=list_id, recipient_ids=list(dict.fromkeys(ids)))
+        await lists_store.touch_list(conn, list_id=list_id)
+        row = await lists_store.get_list(conn, account_id=account_id, list_id=list_id)
     return _list(row), added
 
 
@@ -142,19 +145,21 @@ async def remove_members(
     """Take recipients (by id or E.164 number) out of a list; they stay in the directory.
     Ids and numbers that are not members are ignored. ``(list, how many left)`` or None."""
     async with conn.transaction():
-        if not await store.lock_list(conn, account_id=account_id, list_id=list_id):
+        if not await lists_store.lock_list(conn, account_id=account_id, list_id=list_id):
             return None
         ids = list(recipient_ids)
         if phones:
             ids += await store.ids_by_phones(conn, account_id=account_id, phones=phones)
-        removed = await store.remove_members(conn, list_id=list_id, recipient_ids=list(dict.fromkeys(ids)))
-        await store.touch_list(conn, list_id=list_id)
-        row = await store.get_list(conn, account_id=account_id, list_id=list_id)
+        removed = await lists_store.remove_members(
+            conn, list_id=list_id, recipient_ids=list(dict.fromkeys(ids))
+        )
+        await lists_store.touch_list(conn, list_id=list_id)
+        row = await lists_store.get_list(conn, account_id=account_id, list_id=list_id)
     return _list(row), removed
 
 
 async def list_members(db: Db, list_id: str, cursor: str, limit: int) -> list[Recipient]:
     """Up to ``limit`` members after ``cursor`` (recipient id order); the caller checked that
     the list is the account's."""
-    rows = await store.members(db, list_id=list_id, cursor=cursor, limit=limit)
+    rows = await lists_store.members(db, list_id=list_id, cursor=cursor, limit=limit)
     return [recipient_from_row(r) for r in rows]

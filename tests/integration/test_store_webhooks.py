@@ -6,6 +6,7 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 from gateway.events import WebhookTestData, emit
+from store import deliveries
 from store import webhooks as store
 from store.database import connect
 from tests.harness import make_account
@@ -88,10 +89,10 @@ async def test_fan_out_take_and_record_in_batches(database_url: str) -> None:
         ]
         assert await store.record_attempts(conn, [records[:1], records[1:]]) == [None, None]
         for due, record in zip(taken, records, strict=True):
-            found = await store.get_delivery(conn, delivery_id=due.id, account_id=account_id)
+            found = await deliveries.get_delivery(conn, delivery_id=due.id, account_id=account_id)
             assert found is not None and found.delivery.status == record.status
             assert found.delivery.attempts == 1 and found.delivery.next_attempt_at == record.next_attempt_at
-            [attempt] = await store.delivery_attempts(conn, delivery_id=due.id)
+            [attempt] = await deliveries.delivery_attempts(conn, delivery_id=due.id)
             assert (attempt.attempt, attempt.outcome, attempt.http_status, attempt.error) == (
                 1,
                 record.outcome,
