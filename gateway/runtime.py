@@ -56,7 +56,7 @@ from gateway.fleet.listener import RelayListener
 from gateway.limits import MAX_IDEMPOTENCY_KEYS_PER_DAY, DailyBudget
 from gateway.logs import get_logger
 from gateway.metrics import watch_loop_lag
-from gateway.otp.service import send_batcher, verify_batcher
+from gateway.otp.writers import send_batcher, verify_batcher
 from gateway.secret import load_secret
 from gateway.sending.caps import SendCaps
 from gateway.sending.pipeline import Pipeline

@@ -15,7 +15,7 @@ from gateway.fleet.devices import DeviceRecord
 from gateway.fleet.hub import RelayHub
 from gateway.fleet.inbound import InboundDesk
 from gateway.limits import DailyBudget
-from gateway.otp.service import SendBatcher, VerifyBatcher
+from gateway.otp.writers import SendBatcher, VerifyBatcher
 from gateway.secret import ServerSecret
 from gateway.sending.caps import SendCaps
 from gateway.sending.pipeline import Pipeline

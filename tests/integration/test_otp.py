@@ -24,8 +24,9 @@ from structlog.testing import capture_logs
 from gateway.access.accounts import Account, get_account
 from gateway.errors import ApiError
 from gateway.ids import new_id
-from gateway.otp.service import OtpPolicy, OtpRequest, OtpService, SendItem, generate_code, write_sends
+from gateway.otp.service import OtpRequest, OtpService, generate_code
 from gateway.otp.templates import TEMPLATES, render
+from gateway.otp.writers import OtpPolicy, SendItem, write_sends
 from gateway.sending.messages import MessageSpec, build_message
 from gateway.sim.relay import RelayFleet, SimOptions
 from gateway.timefmt import utcnow
