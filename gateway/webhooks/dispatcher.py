@@ -34,9 +34,7 @@ import random
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from email.utils import parsedate_to_datetime
 from typing import Any
-from urllib.parse import urlsplit
 
 import aiohttp
 import asyncpg
@@ -46,8 +44,9 @@ from gateway.ids import id_time
 from gateway.logs import get_logger
 from gateway.metrics import METRICS
 from gateway.webhooks.payloads import batch_body, batch_webhook_id, event_body
+from gateway.webhooks.request import Outcome, post
 from gateway.webhooks.signing import signature_headers
-from gateway.webhooks.ssrf import BlockedAddress, GuardedResolver, check_address
+from gateway.webhooks.ssrf import GuardedResolver
 from store import webhooks as store
 from store.batcher import Batcher
 from store.database import CONNECT_TIMEOUT, DATABASE_DOWN, connect
@@ -57,8 +56,6 @@ __all__ = ["DEFAULT_SCHEDULE", "WebhookDispatcher"]
 log = get_logger("gateway.webhooks")
 
 DEFAULT_SCHEDULE: tuple[float, ...] = (0, 5, 300, 1800, 7200, 18000, 36000, 36000)
-EXCERPT_BYTES = 512
-MAX_RETRY_AFTER = 24 * 3600.0
 FAN_OUT_BATCH = 500
 SAFETY_WAKE = 5.0  # seconds: re-check even if a NOTIFY was missed (e.g. the listener reconnected)
 DATABASE_RETRY = 1.0  # seconds between rounds while the database is unreachable
@@ -97,16 +94,6 @@ class _Pending:
     items: list[_Due] = field(default_factory=list)
 
 
-@dataclass(frozen=True, slots=True)
-class _Outcome:
-    outcome: str  # succeeded | failed | blocked
-    http_status: int | None = None
-    error: str | None = None
-    excerpt: str | None = None
-    retry_after: float | None = None
-    gone: bool = False
-
-
 def _target(row: store.DueRow | store.TargetRow) -> _Target:
     return _Target(
         url=row.url,
@@ -115,18 +102,6 @@ def _target(row: store.DueRow | store.TargetRow) -> _Target:
         batch_max_events=row.batch_max_events,
         batch_max_wait_ms=row.batch_max_wait_ms,
     )
-
-
-def _retry_after(value: str | None, now: datetime) -> float | None:
-    if not value:
-        return None
-    if value.strip().isdigit():
-        return min(float(value.strip()), MAX_RETRY_AFTER)
-    try:
-        moment = parsedate_to_datetime(value)
-    except (TypeError, ValueError):
-        return None
-    return min(max(0.0, (moment - now).total_seconds()), MAX_RETRY_AFTER)
 
 
 class WebhookDispatcher:
@@ -349,7 +324,7 @@ class WebhookDispatcher:
                     target = await self._fresh_target(endpoint_id)
                 started = self._clock.now()
                 if target is None or not target.active:
-                    result, duration_ms, final = _Outcome("failed", error="endpoint_disabled"), 0, True
+                    result, duration_ms, final = Outcome("failed", error="endpoint_disabled"), 0, True
                 else:
                     posted_at = self._clock.monotonic()
                     batched = target.batch_max_events is not None or len(group) > 1
@@ -386,51 +361,22 @@ class WebhookDispatcher:
 
     async def _post(
         self, url: str, group: list[_Due], secrets_in_use: list[str], *, batched: bool
-    ) -> _Outcome:
+    ) -> Outcome:
         """One request: the event, or (``batched``: always for a batched endpoint, even with one
         event) the envelope of the group's events."""
         assert self._session is not None
-        host = urlsplit(url).hostname or ""
         if not batched:
             webhook_id, body = group[0].event_id, group[0].body
         else:
             webhook_id = batch_webhook_id([d.event_id for d in group])
             events = sorted(group, key=lambda d: d.event_id)
             body = batch_body([(d.event_id, d.body) for d in events], max(d.created_at for d in group))
-        try:
-            with contextlib.suppress(ValueError):  # a literal address bypasses the resolver
-                check_address(host.strip("[]"), allow_private=self._allow_private)
-            headers = signature_headers(secrets_in_use, webhook_id, int(self._clock.time()), body)
-            async with self._session.post(url, data=body, headers=headers, allow_redirects=False) as resp:
-                # The customer's bytes: PostgreSQL cannot store U+0000 in text, so it is shown as U+FFFD.
-                raw = await resp.content.read(EXCERPT_BYTES)
-                excerpt = raw.decode("utf-8", "replace").replace("\x00", "\ufffd")
-                if 200 <= resp.status < 300:
-                    return _Outcome("succeeded", http_status=resp.status, excerpt=excerpt)
-                retry_after = (
-                    _retry_after(resp.headers.get("Retry-After"), self._clock.now())
-                    if resp.status in (429, 503)
-                    else None
-                )
-                return _Outcome(
-                    "failed",
-                    http_status=resp.status,
-                    excerpt=excerpt,
-                    retry_after=retry_after,
-                    gone=resp.status == 410,
-                )
-        except BlockedAddress as exc:
-            return _Outcome("blocked", error=f"blocked: {exc}")
-        except aiohttp.ClientConnectorError as exc:
-            if isinstance(exc.os_error, BlockedAddress):
-                return _Outcome("blocked", error=f"blocked: {exc.os_error}")
-            return _Outcome("failed", error=f"connection_error: {type(exc).__name__}")
-        except TimeoutError:
-            return _Outcome("failed", error="timeout")
-        except aiohttp.ClientError as exc:
-            return _Outcome("failed", error=f"connection_error: {type(exc).__name__}")
+        headers = signature_headers(secrets_in_use, webhook_id, int(self._clock.time()), body)
+        return await post(
+            self._session, url, body, headers, allow_private=self._allow_private, now=self._clock.now
+        )
 
-    def _next_attempt(self, attempts_done: int, result: _Outcome, jitter: float) -> datetime | None:
+    def _next_attempt(self, attempts_done: int, result: Outcome, jitter: float) -> datetime | None:
         if result.outcome != "failed" or result.gone or attempts_done >= len(self._schedule):
             return None
         delay = self._schedule[attempts_done] * jitter
@@ -439,7 +385,7 @@ class WebhookDispatcher:
         return self._clock.now() + timedelta(seconds=delay)
 
     async def _record(
-        self, group: list[_Due], result: _Outcome, started: datetime, duration_ms: int, *, final: bool
+        self, group: list[_Due], result: Outcome, started: datetime, duration_ms: int, *, final: bool
     ) -> None:
         """Write the attempt of every delivery in ``group`` (group-committed with other attempts)."""
         jitter = self._rng.uniform(0.9, 1.1)  # one draw per request: a batch stays together
