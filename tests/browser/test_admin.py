@@ -4,6 +4,7 @@ message."""
 
 from __future__ import annotations
 
+import asyncio
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -38,11 +39,13 @@ async def test_retry_a_failed_webhook_delivery(database_url: str, page: Page, tm
         await expect(page.locator("#attempts tbody tr")).to_have_count(1)
         await expect(page.locator("#attempts")).to_contain_text("500")
         await page.get_by_role("button", name="Retry now").click()
+        await page.wait_for_url("**notice=retry-queued")  # the form's redirect, before any reload
         await receiver.wait_for("/hook", 2)
         for _ in range(50):  # the attempt is recorded right after the answer: reload until then
-            await page.reload()
+            await page.reload(wait_until="load")
             if await page.locator("#attempts tbody tr").count() == 2:
                 break
+            await asyncio.sleep(0.1)
         await expect(page.locator("#attempts tbody tr")).to_have_count(2)
         await expect(page.locator("#delivery-status")).to_have_text("succeeded")
         await expect(page.locator("#attempts")).to_contain_text("manual")
