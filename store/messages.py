@@ -19,10 +19,10 @@ from store.rows import many, one
 
 __all__ = [
     "AttemptRow",
-    "BatchItemRow",
     "MessageRow",
     "NewMessageRow",
     "QueueRecentRow",
+    "QueuedRow",
     "UnfinishedRow",
     "account_sends_since",
     "attempts_of",
@@ -120,8 +120,9 @@ class QueueRecentRow(msgspec.Struct, frozen=True):
     failed: int
 
 
-class BatchItemRow(msgspec.Struct, frozen=True):
-    """A queued list item as the feed hands it to the scheduler."""
+class QueuedRow(msgspec.Struct, frozen=True):
+    """A stored message as the scheduler takes it in: a queued list item as the feed reads it,
+    and the fields every row of a message on its way to a relay starts with."""
 
     id: str
     account_id: str
@@ -133,19 +134,11 @@ class BatchItemRow(msgspec.Struct, frozen=True):
     expires_at: datetime
 
 
-class UnfinishedRow(msgspec.Struct, frozen=True):
+class UnfinishedRow(QueuedRow, frozen=True):
     """A ``queued`` or ``dispatched`` message as restart recovery reads it."""
 
-    id: str
-    account_id: str
-    to_number: str
-    body: str
     sealed_body: bytes | None
-    priority: int
-    pinned_device_id: str | None
-    sim_slot: int | None
     attempts: int
-    expires_at: datetime
     device_id: str | None
     acked_at: datetime | None
     cancel_requested_at: datetime | None
@@ -271,9 +264,9 @@ SELECT DISTINCT batch_id FROM messages WHERE id = ANY ($1::text[]) AND batch_id 
 """
 
 
-async def batch_items(conn: Db, *, batch_id: str, after: str, limit: int) -> list[BatchItemRow]:
+async def batch_items(conn: Db, *, batch_id: str, after: str, limit: int) -> list[QueuedRow]:
     """Up to ``limit`` queued items of the batch after the id ``after``, in id order."""
-    return many(await conn.fetch(_BATCH_ITEMS, batch_id, after, limit), BatchItemRow)
+    return many(await conn.fetch(_BATCH_ITEMS, batch_id, after, limit), QueuedRow)
 
 
 async def release_batch(conn: Db, *, batch_id: str) -> None:

@@ -16,6 +16,7 @@ from typing import Any
 import msgspec
 
 from store.database import Conn, Db
+from store.messages import QueuedRow
 from store.rows import many
 
 __all__ = [
@@ -39,18 +40,10 @@ __all__ = [
 ]
 
 
-class ScheduledRow(msgspec.Struct, frozen=True):
+class ScheduledRow(QueuedRow, frozen=True):
     """A ``scheduled`` message due by the look-ahead horizon."""
 
-    id: str
-    account_id: str
-    to_number: str
-    body: str
     sealed_body: bytes | None
-    priority: int
-    pinned_device_id: str | None
-    sim_slot: int | None
-    expires_at: datetime
     not_before: datetime
 
 

@@ -14,7 +14,6 @@ import asyncio
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Protocol
 
 import asyncpg
 
@@ -22,26 +21,9 @@ from gateway.fleet.devices import DeviceRecord
 from gateway.sending.transitions import Transition
 from scheduler import DeviceLimits, Priority, Scheduler, Work
 from store.batcher import Batcher, ItemRejected, is_data_error
+from store.messages import QueuedRow
 
 __all__ = ["Books", "Unavailable", "Unfinished", "is_unavailable", "limits_of", "work_from_row"]
-
-
-class StoredWork(Protocol):
-    """What a stored message row says of its routing (the rows of :mod:`store.messages` and
-    :mod:`store.transitions` that carry a message)."""
-
-    @property
-    def id(self) -> str: ...
-    @property
-    def account_id(self) -> str: ...
-    @property
-    def priority(self) -> int: ...
-    @property
-    def expires_at(self) -> datetime: ...
-    @property
-    def pinned_device_id(self) -> str | None: ...
-    @property
-    def sim_slot(self) -> int | None: ...
 
 
 class Unavailable(Exception):
@@ -68,7 +50,7 @@ class Unfinished:
     expires_at: datetime
 
 
-def work_from_row(r: StoredWork, *, attempts: int = 0, failures: int = 0) -> Work:
+def work_from_row(r: QueuedRow, *, attempts: int = 0, failures: int = 0) -> Work:
     """The scheduler's record of a stored message (a row of restart recovery, the scheduled
     releases or the list feed)."""
     return Work(
