@@ -14,10 +14,12 @@ extra statements, not ``n``). Any other failure (connection lost, server shuttin
 the batch with that exception: nothing is reported as stored unless its transaction committed.
 
 Items submitted with ``urgent=True`` (a ``dispatched`` transition of an OTP or a ``high`` send,
-while a list's items flood the same writer) go in a lane of their own: the writer takes a batch
-of urgent items, alone, before the next batch of the others, so they wait for at most the batch
-being written and never behind a backlog. With a ``key`` (the message id), an urgent item whose
-key still has an ordinary item waiting goes behind it, so one key's items keep their order.
+while a list's items flood the same writer) go in a lane of their own, with its own writer and
+its own transaction: they never wait behind the backlog, nor for the ordinary batch being
+written (under a list's load that batch takes tens of milliseconds). With a ``key`` (the message
+id), one key's items keep their order: an urgent item whose key still has an ordinary item
+waiting or being written goes behind it in the ordinary lane, and an ordinary batch holding a key
+of the urgent lane waits until that urgent item is written.
 """
 
 from __future__ import annotations
@@ -84,11 +86,16 @@ class Batcher(Generic[T, R]):
         self._max_batch = max_batch
         self._pending: list[tuple[T, asyncio.Future[R]]] = []
         self._urgent: list[tuple[T, asyncio.Future[R]]] = []
-        """Items written before ``_pending``, in batches of their own."""
+        """Items of the urgent lane, written by a writer of their own."""
         self._key = key
         self._waiting: Counter[Hashable] = Counter()
-        """Keys of the items in ``_pending`` (with a ``key`` only)."""
+        """Keys of the ordinary items waiting or being written (with a ``key`` only)."""
+        self._urgent_keys: Counter[Hashable] = Counter()
+        """Keys of the urgent items waiting or being written (with a ``key`` only)."""
+        self._urgent_written = asyncio.Event()
+        """Set (and replaced) each time an urgent batch is done."""
         self._wake = asyncio.Event()
+        self._wake_urgent = asyncio.Event()
         self.batches = 0
         """Transactions committed."""
         self.items = 0
@@ -112,11 +119,14 @@ class Batcher(Generic[T, R]):
         key = self._key
         if urgent and (key is None or not self._waiting or key(item) not in self._waiting):
             self._urgent.append((item, future))
+            if key is not None:
+                self._urgent_keys[key(item)] += 1
+            self._wake_urgent.set()
         else:
             self._pending.append((item, future))
             if key is not None:
                 self._waiting[key(item)] += 1
-        self._wake.set()
+            self._wake.set()
 
     @property
     def backlog(self) -> int:
@@ -124,18 +134,33 @@ class Batcher(Generic[T, R]):
         return len(self._pending) + len(self._urgent)
 
     async def run(self) -> None:
-        """The writer task: write batches until cancelled (what is pending stays for ``close``)."""
+        """The writer task: write batches until cancelled (what is pending stays for ``close``);
+        the urgent lane's writer runs beside the ordinary one."""
+        async with asyncio.TaskGroup() as lanes:
+            lanes.create_task(self._run_urgent())
+            lanes.create_task(self._run_ordinary())
+
+    async def _run_urgent(self) -> None:
+        while True:
+            await self._wake_urgent.wait()
+            self._wake_urgent.clear()
+            while self._urgent:
+                await self._write_urgent_batch()
+
+    async def _run_ordinary(self) -> None:
         while True:
             await self._wake.wait()
             self._wake.clear()
-            while self._urgent or self._pending:
-                await self._write_one_batch()
+            while self._pending:
+                await self._write_ordinary_batch()
 
     async def close(self) -> None:
         """At shutdown, after the writer task stopped: write what is pending, fail the rest."""
         try:
-            while self._urgent or self._pending:
-                await self._write_one_batch()
+            while self._urgent:
+                await self._write_urgent_batch()
+            while self._pending:
+                await self._write_ordinary_batch()
         finally:
             for _, future in self._urgent + self._pending:
                 if not future.done():
@@ -143,20 +168,40 @@ class Batcher(Generic[T, R]):
             self._urgent.clear()
             self._pending.clear()
             self._waiting.clear()
+            self._urgent_keys.clear()
 
-    async def _write_one_batch(self) -> None:
-        if self._urgent:
-            batch, self._urgent = self._urgent[: self._max_batch], self._urgent[self._max_batch :]
-        else:
-            batch, self._pending = self._pending[: self._max_batch], self._pending[self._max_batch :]
+    async def _write_urgent_batch(self) -> None:
+        batch, self._urgent = self._urgent[: self._max_batch], self._urgent[self._max_batch :]
+        try:
+            await self._write_batch(batch)
+        finally:
+            self._release_keys(self._urgent_keys, batch)
+            written, self._urgent_written = self._urgent_written, asyncio.Event()
+            written.set()
+
+    async def _write_ordinary_batch(self) -> None:
+        batch, self._pending = self._pending[: self._max_batch], self._pending[self._max_batch :]
+        try:
             if self._key is not None:
-                waiting, key = self._waiting, self._key
-                for item, _ in batch:
-                    k = key(item)
-                    if waiting[k] <= 1:
-                        waiting.pop(k, None)
-                    else:
-                        waiting[k] -= 1
+                key = self._key
+                while self._urgent_keys and any(key(item) in self._urgent_keys for item, _ in batch):
+                    await self._urgent_written.wait()  # that key's urgent item goes first
+            await self._write_batch(batch)
+        finally:
+            self._release_keys(self._waiting, batch)
+
+    def _release_keys(self, keys: Counter[Hashable], batch: list[tuple[T, asyncio.Future[R]]]) -> None:
+        if self._key is None:
+            return
+        key = self._key
+        for item, _ in batch:
+            k = key(item)
+            if keys[k] <= 1:
+                keys.pop(k, None)
+            else:
+                keys[k] -= 1
+
+    async def _write_batch(self, batch: list[tuple[T, asyncio.Future[R]]]) -> None:
         items = [item for item, _ in batch]
         try:
             async with self._pool.acquire() as conn, conn.transaction():

@@ -110,20 +110,61 @@ async def test_a_lost_connection_fails_the_whole_batch(database_url: str) -> Non
         await conn.close()
 
 
-async def test_urgent_items_are_written_first_in_a_batch_of_their_own(pool: asyncpg.Pool[Any]) -> None:
-    """Urgent items jump a backlog and commit alone, before it; one whose key still has an
-    ordinary item waiting stays behind that item (one key's items keep their order)."""
-    batcher: Batcher[str, int] = Batcher(pool, _insert, name="scratch", max_batch=50, key=lambda s: s[:1])
-    bulk = [batcher.submit_nowait(f"b{i}") for i in range(120)]
-    urgent = [batcher.submit_nowait(f"u{i}", urgent=True) for i in range(3)]
-    behind = batcher.submit_nowait("b-after", urgent=True)  # key "b" has ordinary items waiting
-    assert batcher.backlog == 124
+class _Gate:
+    """A write function that inserts like ``_insert`` but holds a batch containing a label that
+    starts with ``hold`` until ``release`` is set (``held`` says one is waiting)."""
+
+    def __init__(self) -> None:
+        self.held = asyncio.Event()
+        self.release = asyncio.Event()
+
+    async def __call__(self, conn: Any, items: Sequence[str]) -> list[int]:
+        if any(item.startswith("hold") for item in items):
+            self.held.set()
+            await self.release.wait()
+        return await _insert(conn, items)
+
+
+async def test_urgent_items_do_not_wait_for_the_ordinary_batch_being_written(pool: asyncpg.Pool[Any]) -> None:
+    """Urgent items are written by a writer of their own, in their own transaction: they commit
+    while an ordinary batch is still being written and before the backlog behind it; one whose
+    key still has an ordinary item waiting stays behind that item (one key's items keep their
+    order)."""
+    gate = _Gate()
+    batcher: Batcher[str, int] = Batcher(pool, gate, name="scratch", max_batch=50, key=lambda s: s[:1])
+    bulk = [batcher.submit_nowait("hold")] + [batcher.submit_nowait(f"b{i}") for i in range(120)]
     writer = asyncio.create_task(batcher.run())
     try:
-        await asyncio.gather(*bulk, *urgent, behind)
+        await asyncio.wait_for(gate.held.wait(), 5)  # the first ordinary batch is being written
+        urgent = [batcher.submit_nowait(f"u{i}", urgent=True) for i in range(3)]
+        behind = batcher.submit_nowait("b-after", urgent=True)  # key "b" has ordinary items waiting
+        await asyncio.wait_for(asyncio.gather(*urgent), 5)
+        assert await _labels(pool) == ["u0", "u1", "u2"]
+        assert not any(f.done() for f in bulk) and not behind.done()
+        gate.release.set()
+        await asyncio.gather(*bulk, behind)
     finally:
         writer.cancel()
     labels = await _labels(pool)
     assert labels[:3] == ["u0", "u1", "u2"] and labels[-1] == "b-after"
-    assert labels[3:-1] == [f"b{i}" for i in range(120)]
+    assert labels[3:-1] == ["hold"] + [f"b{i}" for i in range(120)]
     assert batcher.batches == 1 + 3  # the urgent batch, then 50 + 50 + 21 ordinary items
+
+
+async def test_an_ordinary_item_waits_for_the_urgent_item_of_its_key(pool: asyncpg.Pool[Any]) -> None:
+    """An ordinary item whose key has an urgent item being written is written after it, not in
+    the ordinary writer's concurrent transaction."""
+    gate = _Gate()
+    batcher: Batcher[str, int] = Batcher(pool, gate, name="scratch", key=lambda s: s.split("-")[-1])
+    writer = asyncio.create_task(batcher.run())
+    try:
+        first = batcher.submit_nowait("hold-x", urgent=True)
+        await asyncio.wait_for(gate.held.wait(), 5)
+        later = batcher.submit_nowait("then-x")
+        await asyncio.sleep(0.2)
+        assert not later.done() and await _labels(pool) == []
+        gate.release.set()
+        await asyncio.gather(first, later)
+    finally:
+        writer.cancel()
+    assert await _labels(pool) == ["hold-x", "then-x"]
