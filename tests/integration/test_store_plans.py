@@ -1,0 +1,85 @@
+"""The hot transition statements look their ids up in the primary key even when the table's
+statistics are stale: a list of 20,000 items queued after the last ANALYZE, when the statistics
+say almost nothing is queued (what autovacuum leaves for up to a minute after every big list)."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime
+from typing import Any
+
+import asyncpg
+import pytest
+
+from store import transitions as sql
+from tests.harness import DatabaseFactory
+
+ITEMS = 20_000
+
+
+def _scans(plan: Any) -> list[tuple[str, str | None]]:
+    """(index or relation scanned, its index condition) of every scan node on ``messages``."""
+    found: list[tuple[str, str | None]] = []
+    stack = [plan]
+    while stack:
+        node = stack.pop()
+        if node.get("Relation Name") == "messages" and "Scan" in node["Node Type"]:
+            found.append((node.get("Index Name") or node["Node Type"], node.get("Index Cond")))
+        stack.extend(node.get("Plans", []))
+    return found
+
+
+async def _plan(conn: asyncpg.Connection[Any], statement: str, *args: Any) -> list[tuple[str, str | None]]:
+    async with conn.transaction():
+        plan = await conn.fetchval("EXPLAIN (FORMAT JSON) " + statement, *args)
+    return _scans(json.loads(plan)[0]["Plan"])
+
+
+@pytest.fixture
+async def stale(databases: DatabaseFactory) -> AsyncIterator[asyncpg.Connection[Any]]:
+    """A database whose statistics were taken before 20,000 list items were queued."""
+    conn = await asyncpg.connect(await databases.create())
+    await conn.execute(
+        """INSERT INTO messages (id, account_id, kind, to_number, body, encoding, segments, priority, status,
+               expires_at, queued_at)
+           SELECT 'req_done' || i, 'acc_1', 'sms', '+998901234567', 'x', 'GSM-7', 1, 2, 'delivered',
+               now() + interval '1 day', now() FROM generate_series(1, 2000) i"""
+    )
+    await conn.execute("ANALYZE messages")
+    await conn.execute(
+        """INSERT INTO messages (id, account_id, kind, to_number, body, encoding, segments, priority,
+               expires_at, queued_at, batch_id)
+           SELECT 'req_list' || lpad(i::text, 6, '0'), 'acc_1', 'list', '+998901234567', 'x', 'GSM-7', 1, 3,
+               now() + interval '1 day', now(), 'bat_1' FROM generate_series(1, $1::int) i""",
+        ITEMS,
+    )
+    yield conn
+    await conn.close()
+
+
+async def test_transitions_probe_the_primary_key_with_stale_statistics(
+    stale: asyncpg.Connection[Any],
+) -> None:
+    """dispatched, acked, requeued and sent each probe ``messages_pkey`` per id; the same guard
+    written as a plain ``IN`` (the control) reads the whole unfinished index instead, which is
+    what made a dispatch take 70-500 ms while a 100,000-item list drained."""
+    ids = [f"req_list{i:06d}" for i in (5, 500, 5000, 10_000, 19_999)]
+    devices = ["dev_1"] * len(ids)
+    now = [datetime.now(UTC)] * len(ids)
+    plans = {
+        "dispatched": await _plan(stale, sql._DISPATCHED, ids, devices, [1] * len(ids), now),
+        "acked": await _plan(stale, sql._ACKED, ids, devices, now),
+        "requeued": await _plan(stale, sql._REQUEUED, ids, devices, now, [None] * 5, [None] * 5),
+        "sent": await _plan(stale, sql._SENT, ids, devices, now, [None] * 5),
+        "released": await _plan(stale, sql._RELEASE, ids),
+    }
+    for name, scans in plans.items():
+        assert [index for index, _ in scans] == ["messages_pkey"] and scans[0][1] is not None, (name, scans)
+
+    control = sql._SENT.replace(
+        sql._status_in("queued", "dispatched"), "m.status IN ('queued', 'dispatched')"
+    )
+    assert control != sql._SENT
+    scans = await _plan(stale, control, ids, devices, now, [None] * 5)
+    assert scans == [("messages_unfinished_idx", None)], scans  # the whole index, joined afterwards
