@@ -24,6 +24,7 @@ from gateway.fleet.hub import RelayHub
 from gateway.fleet.link import CancelOutcome
 from gateway.logs import get_logger
 from gateway.sending.books import Books
+from gateway.sending.feed import ListFeed
 from gateway.sending.held import HeldMessages
 from gateway.sending.transitions import Transition
 from protocol import CancelResult, ProtocolStateError
@@ -41,11 +42,14 @@ message is not on a relay (any more), its relay is offline, or its relay speaks 
 class Cancels:
     """Every way a message ends ``cancelled``."""
 
-    def __init__(self, pool: asyncpg.Pool[Any], books: Books, hub: RelayHub, held: HeldMessages[Any]) -> None:
+    def __init__(
+        self, pool: asyncpg.Pool[Any], books: Books, hub: RelayHub, held: HeldMessages[Any], feed: ListFeed
+    ) -> None:
         self._pool = pool
         self._books = books
         self._hub = hub
         self._held = held
+        self._feed = feed
 
     async def cancel_queued(self, message_ids: Sequence[str], reason: str) -> list[str]:
         """Cancel those of ``message_ids`` that are still scheduled or waiting in the queue (not
@@ -76,6 +80,7 @@ class Cancels:
                 cancelled.append(item.message_id)
         if cancelled:
             log.info("pipeline.cancelled", messages=len(cancelled), reason=reason)
+            await self._feed.let_go(cancelled)
         if failure is not None:
             raise failure
         return cancelled

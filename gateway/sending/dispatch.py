@@ -4,8 +4,11 @@ Each pass fails what expired, reads list items in (:mod:`gateway.sending.feed`),
 scheduler for decisions, commits each ``dispatched`` transition and only then writes the
 ``send`` frame to the relay's link, so a crash never leaves a message on a phone that the
 database does not know about. The ``dispatched`` of an OTP or a ``high`` send goes in the
-transitions writer's urgent lane, so it does not wait behind a list's backlog. Then it sleeps until the next event or the next time-based
-change the scheduler knows of (an expiry, a rate window, the end of a reclaim grace).
+transitions writer's urgent lane (its own writer and transaction), and the pass waits only for
+those: the frames of the other decisions go out from a task of their own when their commit is
+done, so an OTP accepted meanwhile is decided in the next pass instead of waiting behind a list's
+commit. Then it sleeps until the next event or the next time-based change the scheduler knows of
+(an expiry, a rate window, the end of a reclaim grace).
 """
 
 from __future__ import annotations
@@ -41,6 +44,10 @@ class DispatchLoop:
         self._feed = feed
         self._unstored_expiries: list[Expiry] = []
         """Expiries the database could not take; written again on the next pass."""
+        self._sending: set[asyncio.Task[None]] = set()
+        """Tasks sending the frames of ordinary decisions once their commit is done."""
+        self._send_failures: list[BaseException] = []
+        """What those tasks raised: re-raised by the loop."""
 
     async def run(self) -> None:
         """Background task ``pipeline.dispatch``: expire, decide, record, send; sleep until the
@@ -50,23 +57,36 @@ class DispatchLoop:
         loop; a database that cannot be reached puts the decisions back and retries after
         ``UNAVAILABLE_RETRY`` seconds. Neither ends the task."""
         books = self._books
-        while True:
-            wakeup = books.scheduler.next_wakeup()
-            timeout = None if wakeup is None else max(0.0, wakeup - books.clock())
-            try:
-                async with asyncio.timeout(timeout):
-                    await books.wake.wait()
-            except TimeoutError:
-                pass
-            books.wake.clear()
-            try:
-                await self._expire()
-                while await self._feed.feed() | await self._dispatch_once():
+        try:
+            while True:
+                wakeup = books.scheduler.next_wakeup()
+                timeout = None if wakeup is None else max(0.0, wakeup - books.clock())
+                try:
+                    async with asyncio.timeout(timeout):
+                        await books.wake.wait()
+                except TimeoutError:
                     pass
-            except Unavailable as exc:
-                log.warning("pipeline.database_unavailable", error=repr(exc.__cause__))
-                await asyncio.sleep(UNAVAILABLE_RETRY)
-                books.wake.set()
+                books.wake.clear()
+                try:
+                    self._raise_send_failures()
+                    await self._expire()
+                    while await self._feed.feed() | await self._dispatch_once():
+                        pass
+                except Unavailable as exc:
+                    log.warning("pipeline.database_unavailable", error=repr(exc.__cause__))
+                    await asyncio.sleep(UNAVAILABLE_RETRY)
+                    books.wake.set()
+        finally:
+            for task in self._sending:
+                task.cancel()
+
+    def _raise_send_failures(self) -> None:
+        failures, self._send_failures = self._send_failures, []
+        for exc in failures:
+            if not isinstance(exc, Unavailable):
+                raise exc
+        if failures:
+            raise failures[0]
 
     async def _expire(self) -> None:
         books = self._books
@@ -119,18 +139,52 @@ class DispatchLoop:
             )
             for d, flag in zip(decisions, urgent, strict=True)
         ]
-        # OTP and high sends first: their frames go out as soon as their own commit is done, not
-        # after the list items decided in the same pass.
-        unavailable: BaseException | None = None
-        for lane in (True, False):
-            group = [i for i, flag in enumerate(urgent) if flag is lane]
-            if group:
-                stored = await asyncio.gather(*(futures[i] for i in group), return_exceptions=True)
-                failed = await self._send_stored([decisions[i] for i in group], stored, sessions)
-                unavailable = failed or unavailable
+        group = [i for i, flag in enumerate(urgent) if flag]
+        urgent_sent = asyncio.Event() if group else None
+        ordinary = [i for i, flag in enumerate(urgent) if not flag]
+        if ordinary:
+            task = asyncio.create_task(
+                self._send_when_stored(
+                    [decisions[i] for i in ordinary],
+                    [futures[i] for i in ordinary],
+                    sessions,
+                    after=urgent_sent,
+                )
+            )
+            self._sending.add(task)
+            task.add_done_callback(self._sent)
+        if urgent_sent is not None:
+            try:
+                await self._send_when_stored(
+                    [decisions[i] for i in group], [futures[i] for i in group], sessions
+                )
+            finally:
+                urgent_sent.set()
+        return len(decisions) == DISPATCH_BATCH
+
+    async def _send_when_stored(
+        self,
+        decisions: list[Dispatch],
+        futures: list[asyncio.Future[bool]],
+        sessions: dict[str, RelayLink | None],
+        *,
+        after: asyncio.Event | None = None,
+    ) -> None:
+        """Once their commits are done (and, ``after`` given, once the same pass's urgent frames
+        went out, so a pass's OTP and high frames always go first), send the decisions' frames."""
+        stored = await asyncio.gather(*futures, return_exceptions=True)
+        if after is not None:
+            await after.wait()
+        unavailable = await self._send_stored(decisions, stored, sessions)
         if unavailable is not None:
             raise Unavailable from unavailable
-        return len(decisions) == DISPATCH_BATCH
+
+    def _sent(self, task: asyncio.Task[None]) -> None:
+        """A frame-sending task ended: what it raised goes to the loop (woken for it)."""
+        self._sending.discard(task)
+        if not task.cancelled() and (exc := task.exception()) is not None:
+            self._send_failures.append(exc)
+            self._books.wake.set()
 
     async def _send_stored(
         self,
@@ -144,6 +198,7 @@ class DispatchLoop:
         books = self._books
         touched: set[RelayLink] = set()
         unavailable: BaseException | None = None
+        finished: list[str] = []
         for decision, ok in zip(decisions, stored, strict=True):
             unfinished = books.texts.get(decision.message_id)
             if isinstance(ok, BaseException):
@@ -151,6 +206,7 @@ class DispatchLoop:
                 continue
             if not ok or unfinished is None:
                 books.forget(decision.message_id)  # finished (or cancelled) meanwhile
+                finished.append(decision.message_id)
                 continue
             conn = self._hub.connection(decision.device_id)
             if conn is None or conn is not sessions[decision.device_id] or not conn.is_open:
@@ -168,6 +224,8 @@ class DispatchLoop:
                 await conn.flush()
             except ConnectionClosed:
                 pass  # the listener notices and reports the relay offline
+        if finished:
+            await self._feed.let_go(finished)
         return unavailable
 
     def _dispatch_not_stored(self, decision: Dispatch, exc: BaseException) -> BaseException | None:

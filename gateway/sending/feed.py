@@ -193,6 +193,23 @@ class ListFeed:
             await complete_batches(conn, batches)
         return changed
 
+    async def let_go(self, message_ids: Sequence[str]) -> None:
+        """List items the scheduler let go of because they had finished without a change of
+        theirs written here: cancelled while the feed was reading them in (the read saw them
+        queued, the cancel saw them not yet held), so the cancel's transaction could not count
+        them. Completes their batch if they were its last items; if the database cannot be
+        reached for that, the batch is completed at the next start."""
+        done = self._last_items_done([m for m in message_ids if m in self._batch_of])
+        if not done:
+            return
+        try:
+            async with self._pool.acquire() as conn, conn.transaction():
+                await complete_batches(conn, done)
+        except Exception as exc:
+            if not is_unavailable(exc):
+                raise
+            log.warning("pipeline.batch_completion_deferred", batches=done, error=repr(exc))
+
     def _last_items_done(self, message_ids: list[str]) -> list[str]:
         """Forget these list items; the batches that may be complete now: read to their end,
         none of their items held any more. (If the transaction fails, the batch is completed

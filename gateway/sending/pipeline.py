@@ -98,7 +98,7 @@ class Pipeline:
         )
         """Scheduled messages due within the horizon; run its task as ``pipeline.holds``."""
         self._feed = ListFeed(pool, self._books, list_rate=list_rate)
-        self._cancels = Cancels(pool, self._books, hub, self.held)
+        self._cancels = Cancels(pool, self._books, hub, self.held, self._feed)
         self._relays = RelayHappenings(self._books, hub, self._cancels)
         self._dispatch = DispatchLoop(self._books, hub, self._feed)
         hub.serve(self)  # the hub's one receiver of relay happenings, from here on

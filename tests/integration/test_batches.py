@@ -366,3 +366,52 @@ async def test_list_items_are_taken_in_at_the_list_rate(databases: Any) -> None:
     finally:
         await fleet.stop()
         await running.stop()
+
+
+async def test_batch_completes_when_an_item_read_in_had_finished_meanwhile(
+    api: ApiClient, gateway: RunningGateway, database_url: str
+) -> None:
+    """An item the feed read in as queued, but that a cancel finished in the database before the
+    scheduler held it (the cancel's transaction could not count it for the batch), is let go when
+    its dispatch changes nothing: no frame for it, and the batch still completes."""
+    ids = [await add_recipient(api, f"Q{i}", f"+99890123460{i}") for i in range(2)]
+    list_id = await make_list(api, ids)
+    status, answer = await queue(api, list_id, "hello {name}")
+    assert status == 200 and answer["queued"] == 2, answer
+    batch_id = answer["batch_id"]
+
+    async def read_in() -> bool:
+        status, body, _ = await api.get("/v1/queue")
+        return status == 200 and body["queue"]["depth"]["low"] == 2
+
+    await eventually(read_in)  # no relay yet: both wait in the scheduler
+    status, page, _ = await api.get("/v1/messages", params={"batch_id": batch_id})
+    first, _ = sorted(m["request_id"] for m in page["messages"])
+    conn = await asyncpg.connect(database_url)
+    try:  # the end state of that race: cancelled in the database, held in memory, not counted
+        await conn.execute(
+            "UPDATE messages SET status = 'cancelled', cancelled_at = now(), cancel_reason = 'batch_cancelled'"
+            " WHERE id = $1",
+            first,
+        )
+    finally:
+        await conn.close()
+    status, body, _ = await api.post(f"/v1/batches/{batch_id}/cancel")
+    assert status == 200 and body["cancelled"] == 1 and body["batch"]["completed_at"] is None, body
+
+    paired = await pair_relay(api)
+    relay = await RawRelay.connect(gateway.relay_url, paired["device_token"])
+    try:
+
+        async def completed() -> dict[str, Any] | None:
+            b = await batch(api, batch_id)
+            return b if b["completed_at"] is not None else None
+
+        done = await eventually(completed)
+        assert done["counts"]["cancelled"] == 2, done
+        with pytest.raises(TimeoutError):
+            await asyncio.wait_for(relay.recv(), 0.3)  # nothing was sent for either
+    finally:
+        await relay.close()
+    events = [e for e in await events_of(database_url, "batch.completed") if e["batch_id"] == batch_id]
+    assert len(events) == 1
