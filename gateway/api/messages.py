@@ -12,7 +12,6 @@ from gateway.api.common import PageQuery, idempotency_key, invalid_query, page
 from gateway.api.routing import Call, Reply
 from gateway.errors import ApiError
 from gateway.ids import has_prefix
-from gateway.recipients import check_not_opted_out
 from gateway.sending.messages import Accepted, MessageSpec, accept_message, build_message, normalise_number
 from scheduler import Priority
 from store import messages as store
@@ -220,7 +219,7 @@ async def send_sms(call: Call[SendRequest, None]) -> Accepted:
         svc.pipeline,
         max_queue=svc.settings.max_queue_per_account,
     )
-    await check_not_opted_out(svc.pool, call.account_id, message.to, transactional=spec.transactional)
+    await svc.opt_outs.check(call.account_id, message.to, transactional=spec.transactional)
     async with svc.caps.admit(call.principal.account, message.to) as hold:
         answer = await accept_message(
             svc.pool, svc.pipeline, message, idempotency_key=key, request_body=call.raw_body

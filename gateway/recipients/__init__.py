@@ -10,6 +10,6 @@
 
 from __future__ import annotations
 
-from gateway.recipients.directory import check_not_opted_out, is_opted_out
+from gateway.recipients.directory import OptOutCheck, is_opted_out
 
-__all__ = ["check_not_opted_out", "is_opted_out"]
+__all__ = ["OptOutCheck", "is_opted_out"]

@@ -34,6 +34,7 @@ from gateway.errors import ApiError
 from gateway.ids import id_floor, id_time
 from gateway.sending.queue_control import QueueControl
 from store import messages as store
+from store.batched_read import BatchedRead
 
 __all__ = ["Hold", "SendCaps"]
 
@@ -108,6 +109,10 @@ class SendCaps:
         self._clock = clock
         self._accounts: dict[str, _AccountCount] = {}
         self._recipients: dict[tuple[str, str], deque[float]] = {}
+        self._recipient_reads: BatchedRead[store.RecipientFloor, tuple[str, ...]] = BatchedRead(
+            pool, store.recipient_sends_since, missing=()
+        )
+        """The windows not in memory, read for concurrent sends with one statement."""
         self._loading: dict[Any, asyncio.Event] = {}
 
     def recipient_limit(self, account: Account) -> int | None:
@@ -221,9 +226,7 @@ class SendCaps:
             if await self._once(key):
                 break
         try:
-            ids = await store.recipient_sends_since(
-                self._pool, account_id=account_id, to=to, floor=id_floor("req", self._clock() - HOUR)
-            )
+            ids = await self._recipient_reads.get((account_id, to, id_floor("req", self._clock() - HOUR)))
             window = deque(id_time(message_id) for message_id in ids)
             self._remember(key, window)
             return window

@@ -10,6 +10,7 @@ from typing import Any
 import asyncpg
 import pytest
 
+from store.batched_read import BatchedRead
 from store.batcher import Batcher, ItemRejected, is_data_error
 from tests.harness import TcpProxy
 
@@ -168,3 +169,28 @@ async def test_an_ordinary_item_waits_for_the_urgent_item_of_its_key(pool: async
     finally:
         writer.cancel()
     assert await _labels(pool) == ["hold-x", "then-x"]
+
+
+async def test_batched_reads_share_a_query_and_a_failure_stays_in_its_batch(pool: asyncpg.Pool[Any]) -> None:
+    """Keys asked while a read runs are read together by the next query (one lone key first, at
+    once); a query that fails fails only its own batch's callers, and the next batch reads."""
+    await pool.execute("INSERT INTO scratch (label) SELECT 'k' || i FROM generate_series(1, 20) i")
+    calls: list[list[str]] = []
+
+    async def labels(db: Any, keys: Sequence[str]) -> dict[str, int]:
+        calls.append(list(keys))
+        if "boom" in keys:
+            raise ConnectionError("database went away")
+        rows = await db.fetch("SELECT label, id FROM scratch WHERE label = ANY($1::text[])", list(keys))
+        return {r["label"]: r["id"] for r in rows}
+
+    reads: BatchedRead[str, int] = BatchedRead(pool, labels, missing=0)
+    first = asyncio.ensure_future(reads.get("k1"))
+    await asyncio.sleep(0)  # its read is under way
+    doomed = [asyncio.ensure_future(reads.get(k)) for k in ("k2", "boom")]
+    await asyncio.wait(doomed)
+    later = await asyncio.gather(*(reads.get(f"k{i}") for i in range(3, 21)), reads.get("nope"))
+    assert await first == 1
+    assert all(isinstance(f.exception(), ConnectionError) for f in doomed)
+    assert later == [*range(3, 21), 0]
+    assert calls[:2] == [["k1"], ["k2", "boom"]] and len(calls) == 3 and reads.queries == 3

@@ -7,6 +7,7 @@ each other's recipients."""
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Any
@@ -16,7 +17,7 @@ import asyncpg
 import pytest
 
 from gateway.errors import ApiError
-from gateway.recipients import check_not_opted_out, is_opted_out
+from gateway.recipients import OptOutCheck, is_opted_out
 from store import recipients as store_recipients
 from tests.harness import ApiClient, DatabaseFactory, RunningGateway, make_account, start_gateway
 
@@ -398,8 +399,9 @@ async def test_list_refuses_unknown_recipient_ids(env: Env) -> None:
 
 
 async def test_opt_out_and_the_send_path_check(env: Env) -> None:
-    """``opted_out`` is set by PATCH and read by is_opted_out; check_not_opted_out refuses with
-    reason opted_out unless the message is transactional."""
+    """``opted_out`` is set by PATCH and read by is_opted_out; the send path's OptOutCheck refuses
+    with reason opted_out unless the message is transactional, also when many sends check at
+    once (their lookups share one query, each gets its own answer)."""
     api = await env.client()
     r = await add(api, "Shahlo", "+998901230000")
     account_id = (await api.get("/v1/account"))[1]["account"]["id"]
@@ -412,11 +414,22 @@ async def test_opt_out_and_the_send_path_check(env: Env) -> None:
         assert await is_opted_out(pool, account_id, "+998901230000")
         assert not await is_opted_out(pool, account_id, "+998901230001")
         assert not await is_opted_out(pool, "acc_other", "+998901230000")
+        check = OptOutCheck(pool)
         with pytest.raises(ApiError) as caught:
-            await check_not_opted_out(pool, account_id, "+998901230000", transactional=False)
+            await check.check(account_id, "+998901230000", transactional=False)
         assert caught.value.code == "validation_error" and caught.value.details["reason"] == "opted_out"
-        await check_not_opted_out(pool, account_id, "+998901230000", transactional=True)
-        await check_not_opted_out(pool, account_id, "+998901230001", transactional=False)
+        await check.check(account_id, "+998901230000", transactional=True)
+        await check.check(account_id, "+998901230001", transactional=False)
+        numbers = [f"+99890123{i:04d}" for i in range(50)]  # +998901230000 among them
+        queries = check._reads.queries
+        results = await asyncio.gather(
+            *(check.check(account_id, n, transactional=False) for n in numbers),
+            check.check("acc_other", "+998901230000", transactional=False),
+            return_exceptions=True,
+        )
+        refused = [n for n, r in zip([*numbers, "other"], results, strict=True) if isinstance(r, ApiError)]
+        assert refused == ["+998901230000"] and results[-1] is None, results
+        assert check._reads.queries - queries <= 2  # the first alone, then all the others together
         status, body, _ = await api.request("PATCH", f"/v1/recipients/{r['id']}", json={"opted_out": False})
         assert status == 200 and not await is_opted_out(pool, account_id, "+998901230000")
     finally:
