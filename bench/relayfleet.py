@@ -24,6 +24,7 @@ import random
 import socket
 import sys
 import time
+from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
@@ -134,6 +135,8 @@ class Fleet:
         self.duplicate_sends = 0
         self.retries = 0
         self.errors: list[str] = []
+        self.closed_with: Counter[str] = Counter()
+        """Close codes of the sockets that ended (``None``: no close frame), for the runner."""
         self.stopping = False
         self.echo_count = 0
         self._record: IO[bytes] | None = open(config.record, "ab") if config.record else None  # noqa: SIM115
@@ -236,6 +239,7 @@ class Fleet:
         if relay.ws is not client:
             return
         relay.ws = None
+        self.closed_with[str(client.close_code)] += 1
         if relay.heartbeat is not None:
             relay.heartbeat.cancel()
             relay.heartbeat = None
@@ -353,6 +357,7 @@ class Fleet:
             "outbox": sum(len(r.outbox) for r in self.relays),
             "stopped": sum(r.stopped for r in self.relays),
             "reconnects": self.retries,
+            "closed_with": dict(self.closed_with),
             "errors": self.errors[:10],
         }
 

@@ -52,7 +52,7 @@ from gateway.config import Settings
 from gateway.dashboard.live import LiveFeed
 from gateway.fleet.hub import RelayHub
 from gateway.fleet.inbound import InboundDesk
-from gateway.fleet.listener import RelayListener
+from gateway.fleet.listener import LISTEN_BACKLOG, RelayListener
 from gateway.limits import MAX_IDEMPOTENCY_KEYS_PER_DAY, DailyBudget
 from gateway.logs import get_logger
 from gateway.metrics import watch_loop_lag
@@ -108,7 +108,7 @@ def bind_socket(host: str, port: int, *, setting: str = "the port setting") -> s
             f"cannot listen on {host}:{port} ({exc.strerror or exc}); another program may use it: "
             f"choose another port with {setting}"
         ) from None
-    sock.listen(2048)
+    sock.listen(LISTEN_BACKLOG)
     sock.setblocking(False)
     return sock
 
@@ -248,6 +248,7 @@ class Gateway:
             http="httptools",
             ws="none",
             server_header=False,
+            backlog=LISTEN_BACKLOG,
             timeout_graceful_shutdown=int(s.shutdown_timeout),
             # Forwarded headers only from the operator's own proxies (uvicorn trusts 127.0.0.1
             # by default, which let any local client choose its address).

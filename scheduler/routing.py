@@ -10,7 +10,8 @@ invalidation) and re-ranked one at a time as they are assigned work.
 
 Cost per decision, for an account with d relays and p pinned queues:
 O(log d + p) plus the amortised O(log n) of peeking at queue heads; the first
-decision of a pass for an account adds O(d). Messages that must avoid relays
+decision of a pass for an account adds O(u), u the relays usable now (online, enabled, a SIM
+ready: the scheduler keeps that set, so thousands of offline relays cost nothing). Messages that must avoid relays
 (after a retryable failure) or that ask for one SIM slot add O(d log d) while
 they wait. Never a scan of a queue.
 """
@@ -41,10 +42,11 @@ class RelayRanking:
     def __init__(self, account: AccountRecord, now: float) -> None:
         self._now = now
         self._relays = account.relays
+        relays = account.relays
         self._current: dict[str, Preference] = {
-            relay.device_id: _preference(relay, now)
-            for relay in account.relays.values()
-            if relay.can_take(now)
+            device_id: _preference(relay, now)
+            for device_id in account.usable_relays
+            if (relay := relays[device_id]).can_take(now)
         }
         self._heap = list(self._current.values())
         heapq.heapify(self._heap)
@@ -130,14 +132,15 @@ def rate_window_opening(account: AccountRecord, now: float) -> float | None:
     an event (connect, enable, a freed slot), not time. A SIM at its daily limit
     counts too. None if there is none.
     """
+    usable = [account.relays[device_id] for device_id in account.usable_relays]
     opens = [
         relay.rate.available_at(now, relay.limits)
-        for relay in account.relays.values()
-        if relay.usable and relay.has_room() and not relay.rate.allows(now, relay.limits)
+        for relay in usable
+        if relay.has_room() and not relay.rate.allows(now, relay.limits)
     ]
     # A SIM at its daily limit opens again by time too (work may wait for that very SIM).
-    for relay in account.relays.values():
-        if relay.limits.sim_per_day and relay.usable and relay.has_room():
+    for relay in usable:
+        if relay.limits.sim_per_day and relay.has_room():
             sim_opens = relay.sim_opens_at(now)
             if sim_opens is not None:
                 opens.append(sim_opens)

@@ -71,6 +71,10 @@ async def run(bench: Bench) -> Outcome:
         "send_errors": result.errors,
         "sends_unanswered": unanswered,
         "reconnected": len(times),
+        "reconnect_attempts_failed": sum(a.get("reconnects", 0) for a in stats),
+        "fleet_errors": [e for a in stats for e in a.get("errors", [])][:10],
+        "closed_with": _summed([a.get("closed_with", {}) for a in stats]),
+        "back_by_second": _histogram(times),
         "welcomed_at_end": welcomed,
         "seconds_to_99_percent": round(t99, 3) if t99 is not None else None,
         "seconds_to_100_percent": round(t100, 3) if t100 is not None else None,
@@ -94,3 +98,19 @@ async def run(bench: Bench) -> Outcome:
         out.status = "partial"
         out.reason = "not all relays back, or messages lost/duplicated"
     return out
+
+
+def _histogram(times: list[float]) -> dict[str, int]:
+    """Relays welcomed again per whole second after the drop."""
+    counts: dict[str, int] = {}
+    for t in times:
+        counts[str(int(t))] = counts.get(str(int(t)), 0) + 1
+    return counts
+
+
+def _summed(counts: list[dict[str, int]]) -> dict[str, int]:
+    total: dict[str, int] = {}
+    for c in counts:
+        for k, v in c.items():
+            total[k] = total.get(k, 0) + v
+    return total

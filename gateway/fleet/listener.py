@@ -52,9 +52,16 @@ from store.batcher import ItemRejected
 from store.database import DATABASE_DOWN
 from store.devices import device_by_token
 
-__all__ = ["RelayListener"]
+__all__ = ["LISTEN_BACKLOG", "RelayListener"]
 
 log = get_logger("gateway.fleet")
+
+LISTEN_BACKLOG = 4096
+"""Connections the kernel queues before the gateway accepts them (capped by
+``net.core.somaxconn``). asyncio's ``create_server`` listens again with its own backlog (100
+unless told), and in a reconnect storm thousands of phones connect within a second: with 100,
+the SYNs beyond it were dropped and retried by the phones' TCP after 1, 3, 7, 15 and 31 s, which
+was most of S5's time to 99 % back."""
 
 RELAY_PATH = "/relay/v1"
 _NOT_STORED: tuple[type[BaseException], ...] = (ItemRejected, *DATABASE_DOWN)
@@ -107,6 +114,7 @@ class RelayListener:
             ping_interval=None,  # self.keepalive pings, instead of a task per socket
             close_timeout=5,
             server_header=None,
+            backlog=LISTEN_BACKLOG,
         )
 
     def stop_accepting(self) -> None:
