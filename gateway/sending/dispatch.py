@@ -33,12 +33,13 @@ log = get_logger("gateway.sending.pipeline")
 DISPATCH_BATCH = 500
 UNAVAILABLE_RETRY = 1.0
 """Seconds the dispatch loop waits before retrying when the database cannot be reached."""
-REST_FACTOR = 2.0
+REST_FACTOR = 4.0
 """After the scheduler took ``t`` seconds to decide, the next decision waits ``REST_FACTOR · t``
 at least (events meanwhile are taken together by it): deciding costs O(usable relays) per account
 with work, and in a reconnect storm every hello woke the loop, so 5,000 phones coming back made
 it decide thousands of times over 5,000 relays and left the CPU no time for their handshakes.
-A decision over 400 relays takes well under a millisecond, so this adds nothing there."""
+A decision over 400 relays takes well under a millisecond, so this adds little there. Measured
+in S5: factor 0 (none) 35 s to 99 % back, 2 -> 15.3 s, 4 -> 8.8 to 9.3 s, 8 -> 9.0 s."""
 
 
 class DispatchLoop:
