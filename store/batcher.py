@@ -137,22 +137,17 @@ class Batcher(Generic[T, R]):
         """The writer task: write batches until cancelled (what is pending stays for ``close``);
         the urgent lane's writer runs beside the ordinary one."""
         async with asyncio.TaskGroup() as lanes:
-            lanes.create_task(self._run_urgent())
-            lanes.create_task(self._run_ordinary())
+            lanes.create_task(self._run_lane(urgent=True))
+            lanes.create_task(self._run_lane(urgent=False))
 
-    async def _run_urgent(self) -> None:
+    async def _run_lane(self, *, urgent: bool) -> None:
+        wake = self._wake_urgent if urgent else self._wake
+        write = self._write_urgent_batch if urgent else self._write_ordinary_batch
         while True:
-            await self._wake_urgent.wait()
-            self._wake_urgent.clear()
-            while self._urgent:
-                await self._write_urgent_batch()
-
-    async def _run_ordinary(self) -> None:
-        while True:
-            await self._wake.wait()
-            self._wake.clear()
-            while self._pending:
-                await self._write_ordinary_batch()
+            await wake.wait()
+            wake.clear()
+            while self._urgent if urgent else self._pending:
+                await write()
 
     async def close(self) -> None:
         """At shutdown, after the writer task stopped: write what is pending, fail the rest."""
