@@ -10,8 +10,8 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from gateway.api import routes
-from gateway.api.guard import InputGuard
+from gateway.api import ENDPOINTS, routes
+from gateway.api.front_door import FrontDoor
 from gateway.dashboard import install as install_dashboard
 from gateway.dashboard import routes as dashboard_routes
 from gateway.errors import ApiError, error_body
@@ -92,11 +92,20 @@ async def _internal(request: Request, exc: Exception) -> Response:
     return _response(ApiError("internal", "internal error; the gateway logged the details"))
 
 
+async def error_response(request: Request, exc: Exception) -> Response:
+    """The answer to any exception of a handler: what the exception handlers below give."""
+    if isinstance(exc, ApiError):
+        return await _api_error(request, exc)
+    if isinstance(exc, HTTPException):
+        return await _http_error(request, exc)
+    return await _internal(request, exc)
+
+
 def build_app(services: Services) -> Starlette:
     """The ASGI app for one running gateway. Resources come from ``services``, never globals."""
     app = Starlette(
         routes=[*routes, *mobile_routes, *dashboard_routes()],
-        middleware=[Middleware(InputGuard)],
+        middleware=[Middleware(FrontDoor, endpoints=ENDPOINTS, on_error=error_response)],
         exception_handlers={
             ApiError: _api_error,
             HTTPException: _http_error,

@@ -5,14 +5,28 @@ Ids are global (never per-process counters) so several gateway processes can sha
 
 from __future__ import annotations
 
+import os
+import time
+
 from ulid import ULID
 
 __all__ = ["has_prefix", "id_floor", "id_time", "new_id"]
 
 
+_CROCKFORD = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
+_PAIRS = [a + b for a in _CROCKFORD for b in _CROCKFORD]
+"""Two Crockford base32 characters per 10 bits."""
+_SHIFTS = tuple(range(120, -1, -10))
+
+
 def new_id(prefix: str) -> str:
-    """A new id ``<prefix>_<ULID>``."""
-    return f"{prefix}_{ULID()}"
+    """A new id ``<prefix>_<ULID>``: 48 bits of Unix milliseconds, then 80 random bits, in the
+    ULID's 26 Crockford base32 characters (the 128 bits with 2 zero bits on top, 10 bits per
+    table lookup). Encoded here because every accepted message and event makes one:
+    python-ulid's ``str(ULID())`` costs ~13 µs, this ~5 µs (a unit test checks both agree)."""
+    value = (time.time_ns() // 1_000_000) << 80 | int.from_bytes(os.urandom(10))
+    pairs = _PAIRS
+    return prefix + "_" + "".join([pairs[(value >> shift) & 1023] for shift in _SHIFTS])
 
 
 def has_prefix(value: str, prefix: str) -> bool:

@@ -10,7 +10,7 @@ and encodes what it returns. The same table generates the OpenAPI document
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Generic, TypeVar
 
@@ -26,7 +26,7 @@ from gateway.errors import ApiError
 from gateway.metrics import METRICS
 from gateway.services import Services
 
-__all__ = ["Call", "Endpoint", "Reply", "adapt", "decode_query", "starlette_routes"]
+__all__ = ["Call", "Endpoint", "Reply", "adapt", "decode_query", "direct_table", "starlette_routes"]
 
 B = TypeVar("B")
 Q = TypeVar("Q")
@@ -140,6 +140,8 @@ def decode_query(params: QueryParams, shape: type[Q]) -> Q:
 def adapt(endpoint: Endpoint) -> Callable[[Request], Awaitable[Response]]:
     """The Starlette handler of ``endpoint``: authenticate, decode, call, encode."""
 
+    path_params = endpoint.path_params
+
     async def run(request: Request) -> Response:
         svc: Services = request.app.state.services
         started = svc.clock.monotonic()
@@ -150,7 +152,7 @@ def adapt(endpoint: Endpoint) -> Callable[[Request], Awaitable[Response]]:
                 request.headers.get("authorization"), endpoint.scope, sending=endpoint.sending
             )
         try:
-            path = {name: str(request.path_params[name]) for name in endpoint.path_params}
+            path = {name: str(request.path_params[name]) for name in path_params}
             query = decode_query(request.query_params, endpoint.query) if endpoint.query is not None else None
             if endpoint.before_body is not None:
                 endpoint.before_body(request, svc)
@@ -182,3 +184,11 @@ def adapt(endpoint: Endpoint) -> Callable[[Request], Awaitable[Response]]:
 def starlette_routes(endpoints: list[Endpoint]) -> list[Route]:
     """One Starlette route per endpoint (405 ``Allow`` is computed from the whole table)."""
     return [Route(e.path, adapt(e), methods=[e.method]) for e in endpoints]
+
+
+def direct_table(
+    endpoints: Sequence[Endpoint],
+) -> dict[tuple[str, str], Callable[[Request], Awaitable[Response]]]:
+    """``(method, path)`` → handler of every endpoint without path parameters (the front door
+    runs these without Starlette's route scan: :mod:`gateway.api.front_door`)."""
+    return {(e.method, e.path): adapt(e) for e in endpoints if not e.path_params}

@@ -17,7 +17,7 @@ from starlette.responses import Response
 
 from gateway.access.tokens import hash_token
 from gateway.api.devices import pairing_rate_limit
-from gateway.api.guard import UNSAFE_CHARACTERS
+from gateway.api.front_door import UNSAFE_CHARACTERS
 from gateway.bodies import decode_json, nul_field, read_body
 from gateway.errors import ApiError, error_body
 from gateway.fleet.devices import DeviceRecord, LiveTelemetry, device_from_row

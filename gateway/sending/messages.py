@@ -1,8 +1,9 @@
 """Turning a send request into a validated, stored, queued message.
 
-Numbers are parsed with ``phonenumbers`` (national numbers use the account's default region)
-and stored in E.164, after the account's destination policy (:mod:`gateway.sending.number_policy`)
-accepted them. A text of only invisible characters is blank (:func:`is_blank`). The text's
+Numbers are parsed with ``phonenumbers`` (national numbers use the account's default region;
+``+<digits>`` takes the directory's fast path, :mod:`gateway.recipients.numbers`, with the same
+verdicts) and stored in E.164, after the account's destination policy
+(:mod:`gateway.sending.number_policy`) accepted them. A text of only invisible characters is blank (:func:`is_blank`). The text's
 encoding and segment count are computed here. A message with ``send_at`` in the future, or
 one the account's quiet hours hold (:mod:`gateway.sending.quiet_hours`), is stored
 ``scheduled`` until then, and its ``ttl_seconds`` count from that time. A request with
@@ -25,6 +26,7 @@ import phonenumbers
 from gateway.access.accounts import Account
 from gateway.errors import ApiError
 from gateway.ids import new_id
+from gateway.recipients.numbers import InvalidNumber, e164, refused_numbers
 from gateway.sending.idempotency import replay, store_answer
 from gateway.sending.new_message import NewMessage, write_messages
 from gateway.sending.number_policy import check_destination
@@ -40,7 +42,6 @@ __all__ = [
     "check_pinned_device",
     "is_blank",
     "normalise_number",
-    "parse_number",
 ]
 
 MAX_METADATA_BYTES = 1024
@@ -107,24 +108,12 @@ def _field_error(field: str, reason: str) -> ApiError:
 
 
 def normalise_number(raw: str, region: str | None) -> str:
-    """E.164 form of ``raw``; validation_error naming ``to`` when it is not a valid number."""
-    return phonenumbers.format_number(parse_number(raw, region), phonenumbers.PhoneNumberFormat.E164)
-
-
-def parse_number(raw: str, region: str | None) -> phonenumbers.PhoneNumber:
-    """``raw`` parsed; validation_error naming ``to`` when it is not a valid number."""
+    """E.164 form of ``raw`` (:func:`gateway.recipients.numbers.e164`: fast for ``+<digits>``);
+    validation_error naming ``to`` when it is not a valid number."""
     try:
-        number = phonenumbers.parse(raw, region)
-    except phonenumbers.NumberParseException:
-        hint = (
-            ""
-            if raw.strip().startswith("+") or region
-            else " (use +E.164 or set the account's default region)"
-        )
-        raise _field_error("to", f"not a phone number{hint}") from None
-    if not phonenumbers.is_valid_number(number):
-        raise _field_error("to", "not a valid phone number")
-    return number
+        return e164(raw, region)
+    except InvalidNumber as exc:
+        raise _field_error("to", str(exc)) from None
 
 
 def check_metadata(metadata: dict[str, Any] | None) -> None:
@@ -176,9 +165,11 @@ def build_message(account: Account, spec: MessageSpec, pipeline: Pipeline, *, ma
     """Validate ``spec`` for ``account`` and build the row to store (no I/O)."""
     if is_blank(spec.text):
         raise _field_error("message", "must not be empty or blank")
-    number = parse_number(spec.to, account.default_region)
-    check_destination(number, account.allowed_number_types, account.allowed_countries)
-    to = phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
+    to = normalise_number(spec.to, account.default_region)
+    if refused_numbers([to], account.allowed_number_types, account.allowed_countries):
+        # the refusal's own words (the fast check says only yes or no)
+        check_destination(phonenumbers.parse(to), account.allowed_number_types, account.allowed_countries)
+        raise _field_error("to", "not allowed for this account")
     check_metadata(spec.metadata)
     pinned = spec.device_id
     check_pinned_device(account, pipeline, pinned, spec.sim_slot)

@@ -1,0 +1,50 @@
+"""Our ULID encoder against python-ulid's: the same 26 characters for the same bits."""
+
+from __future__ import annotations
+
+import os
+import time
+
+import pytest
+from ulid import ULID
+
+from gateway.ids import has_prefix, id_floor, id_time, new_id
+
+
+@pytest.mark.parametrize(
+    ("millis", "randomness"),
+    [
+        (0, bytes(10)),
+        (2**48 - 1, b"\xff" * 10),
+        (1_764_000_000_123, bytes(range(10))),
+        (1_764_000_000_123, b"\x80" + bytes(9)),
+    ],
+)
+def test_new_id_is_the_ulid_of_its_time_and_randomness(
+    monkeypatch: pytest.MonkeyPatch, millis: int, randomness: bytes
+) -> None:
+    monkeypatch.setattr(time, "time_ns", lambda: millis * 1_000_000 + 999_999)
+    monkeypatch.setattr(os, "urandom", lambda n: randomness[:n])
+    expected = ULID.from_int(millis << 80 | int.from_bytes(randomness))
+    made = new_id("req")
+    assert made == f"req_{expected}"
+    assert has_prefix(made, "req")
+    assert ULID.from_str(made[4:]).milliseconds == millis
+
+
+def test_random_ids_round_trip_through_python_ulid() -> None:
+    for _ in range(2_000):
+        made = new_id("msg")
+        assert str(ULID.from_str(made[4:])) == made[4:]
+
+
+def test_ids_sort_like_their_times_and_floors_bound_them(monkeypatch: pytest.MonkeyPatch) -> None:
+    now = time.time()
+    monkeypatch.setattr(time, "time_ns", lambda: int(now * 1e9))
+    first = new_id("req")
+    monkeypatch.setattr(time, "time_ns", lambda: int((now + 0.002) * 1e9))
+    monkeypatch.setattr(os, "urandom", lambda n: bytes(n))  # the smallest randomness
+    second = new_id("req")
+    assert first < second
+    assert id_floor("req", now + 0.002) <= second
+    assert abs(id_time(second) - (now + 0.002)) < 0.001
