@@ -28,16 +28,15 @@ import asyncpg
 import msgspec
 from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
-from ulid import ULID
 
 from gateway.dashboard.sessions import signed_in
-from gateway.ids import has_prefix
+from gateway.ids import has_prefix, id_floor
 from gateway.logs import get_logger
 from gateway.services import Services
 from store.dashboard import LiveEventRow, events_since
 from store.database import CONNECT_TIMEOUT, DATABASE_DOWN, connect
 
-__all__ = ["LiveFeed", "event_stream", "floor_id"]
+__all__ = ["LiveFeed", "event_stream"]
 
 log = get_logger("gateway.dashboard")
 
@@ -108,11 +107,6 @@ class LiveFeed:
                     listener.terminate()
 
 
-def floor_id(at: float) -> str:
-    """The smallest event id of the millisecond ``at`` (events after it have greater ids)."""
-    return "evt_" + str(ULID.from_bytes(int(at * 1000).to_bytes(6, "big") + bytes(10)))
-
-
 def _frame(row: LiveEventRow) -> str:
     data = _encode({"type": row.type, "data": msgspec.Raw(row.data)}).decode()
     return f"id: {row.id}\ndata: {data}\n\n"
@@ -128,7 +122,7 @@ async def event_stream(request: Request) -> Response:
     account_id = session.principal.account.id
     # After the last event the page saw (a reconnect), else after the page was rendered.
     resume = request.headers.get("last-event-id", "") or request.query_params.get("since", "")
-    cursor = resume if has_prefix(resume, "evt") else floor_id(svc.clock.time())
+    cursor = resume if has_prefix(resume, "evt") else id_floor("evt", svc.clock.time())
 
     async def frames() -> AsyncIterator[str]:
         nonlocal cursor

@@ -24,9 +24,9 @@ from starlette.templating import Jinja2Templates
 from gateway.bodies import read_body
 from gateway.dashboard.calls import NotAvailable, call_api, has_endpoint
 from gateway.dashboard.i18n import LANGUAGES, choose_language, translator
-from gateway.dashboard.live import floor_id
 from gateway.dashboard.sessions import Session, check_csrf, signed_in
 from gateway.errors import ApiError
+from gateway.ids import id_floor
 from gateway.services import Services
 
 __all__ = ["NAV", "Page", "Part", "action", "page", "security_headers", "templates"]
@@ -190,7 +190,7 @@ class Page:
                 "csrf": self.session.csrf,
                 "can": self.can,
                 "has_endpoint": has_endpoint,
-                "events_since": floor_id(self.services.clock.time() - 1.0),
+                "events_since": id_floor("evt", self.services.clock.time() - 1.0),
                 **context,
             },
             status_code=status,

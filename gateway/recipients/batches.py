@@ -25,7 +25,6 @@ from datetime import datetime, timedelta
 from typing import Any, Literal
 
 import msgspec
-from ulid import ULID
 
 from gateway.access.accounts import Account
 from gateway.errors import ApiError
@@ -209,7 +208,7 @@ async def queue_list(
     write = asyncio.ensure_future(
         store.queue_items(
             conn,
-            id_prefix=id_prefix or f"req_{str(ULID())[:19]}",
+            id_prefix=id_prefix or new_id("req")[:23],
             account_id=account.id,
             list_id=spec.list_id,
             literals=literals,

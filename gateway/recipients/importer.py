@@ -20,9 +20,9 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 import msgspec
-from ulid import ULID
 
 from gateway.errors import ApiError
+from gateway.ids import new_id
 from gateway.recipients.directory import too_many_recipients
 from gateway.recipients.model import (
     MAX_METADATA_BYTES,
@@ -230,7 +230,7 @@ def _chunk_ids() -> Callable[[int], str]:
     """Ids for one chunk of rows: ``rcp_`` and the first 19 characters of one new ULID (its
     time and 45 random bits), then a 7-digit sequence — the shape of any other id, without a
     ULID per row (list items get their ids the same way)."""
-    base = f"rcp_{str(ULID())[:19]}"
+    base = new_id("rcp")[:23]
     return lambda n: f"{base}{n:07d}"
 
 

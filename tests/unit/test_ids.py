@@ -11,6 +11,12 @@ from ulid import ULID
 from gateway.ids import has_prefix, id_floor, id_time, new_id
 
 
+@pytest.fixture(autouse=True)
+def _fresh_process(monkeypatch: pytest.MonkeyPatch) -> None:
+    """No id made before the test (the patched clocks go anywhere)."""
+    monkeypatch.setattr("gateway.ids._last", -1)
+
+
 @pytest.mark.parametrize(
     ("millis", "randomness"),
     [
@@ -48,3 +54,21 @@ def test_ids_sort_like_their_times_and_floors_bound_them(monkeypatch: pytest.Mon
     assert first < second
     assert id_floor("req", now + 0.002) <= second
     assert abs(id_time(second) - (now + 0.002)) < 0.001
+
+
+def test_ids_of_one_millisecond_keep_their_order(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Like python-ulid's monotonic generator: later ids sort after earlier ones, even with the
+    randomness falling or the clock stepping back."""
+    randomness = iter([b"\xff" * 10, b"\x00" * 10, b"\x80" * 10, b"\x00" * 10])
+    monkeypatch.setattr(os, "urandom", lambda n: next(randomness))
+    monkeypatch.setattr(time, "time_ns", lambda: 1_764_000_000_123_000_000)
+    made = [new_id("evt") for _ in range(3)]
+    monkeypatch.setattr(time, "time_ns", lambda: 1_764_000_000_100_000_000)  # 23 ms back
+    made.append(new_id("evt"))
+    assert made == sorted(made) and len(set(made)) == 4
+
+
+@pytest.mark.parametrize("at", [0.0, -5.0, 1.0005, 1_764_000_000.1234, 1_764_000_000.9999, 2.0**47 / 1000])
+def test_id_floor_is_python_ulids_timestamp_prefix(at: float) -> None:
+    expected = str(ULID.from_timestamp(max(at, 0.0)))[:10]
+    assert id_floor("req", at) == f"req_{expected}{'0' * 16}"
