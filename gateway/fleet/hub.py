@@ -102,7 +102,9 @@ class RelayHub:
         self._unpaired: set[str] = set()
         self.closing = False
         """Set by :meth:`close_all`: links opening from now on are refused."""
-        self.event_writer: Batcher[EventRow, None] = Batcher(pool, insert_events, name="relay.events")
+        self.event_writer: Batcher[EventRow, None] = Batcher(
+            pool, insert_events, name="relay.events", one_statement=True
+        )
 
     def serve(self, events: RelayEvents) -> None:
         """Take ``events`` (the send pipeline, which calls this as it is built) as the one

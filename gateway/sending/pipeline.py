@@ -85,7 +85,9 @@ class Pipeline:
         """The relay hub: live links, and the one registry of paired devices."""
         self._clock = clock
         self.scheduler = Scheduler(clock, max_attempts=max_attempts)
-        self.accepts: Batcher[NewMessage, None] = Batcher(pool, write_messages, name="messages.accept")
+        self.accepts: Batcher[NewMessage, None] = Batcher(
+            pool, write_messages, name="messages.accept", one_statement=True
+        )
         self.transitions: Batcher[Transition, bool] = Batcher(
             pool, self._write_transitions, name="messages.transitions", key=_message_of
         )

@@ -143,7 +143,7 @@ class WebhookDispatcher:
         self._session: aiohttp.ClientSession | None = None
         self._listener: asyncpg.Connection[Any] | None = None
         self._recorder: Batcher[list[store.AttemptRecord], None] = Batcher(
-            pool, store.record_attempts, name="webhooks.record"
+            pool, store.record_attempts, name="webhooks.record", one_statement=True
         )
 
     @property

@@ -62,6 +62,30 @@ async def test_one_bad_item_fails_alone_and_the_others_commit(pool: asyncpg.Pool
     assert batcher.batches == 1 and batcher.items == 199
 
 
+@pytest.mark.parametrize("one_statement", [False, True])
+async def test_a_one_statement_writer_runs_without_a_transaction(
+    pool: asyncpg.Pool[Any], one_statement: bool
+) -> None:
+    """``one_statement``: the write runs outside BEGIN/COMMIT (its statement commits by itself,
+    before submit returns); a refused item still fails alone, the rest commit."""
+    in_transaction: list[bool] = []
+
+    async def insert(conn: Any, items: Sequence[str]) -> list[int]:
+        in_transaction.append(conn.is_in_transaction())
+        return await _insert(conn, items)
+
+    batcher: Batcher[str, int] = Batcher(pool, insert, name="scratch", one_statement=one_statement)
+    results = await _run_batch(batcher, ["a", "b", "c"])
+    assert all(isinstance(r, int) for r in results)
+    assert in_transaction == [not one_statement]
+    assert await _labels(pool) == ["a", "b", "c"]  # read on another connection: committed
+    results = await _run_batch(batcher, ["d", "refused", "e"])
+    assert (
+        isinstance(results[1], ItemRejected) and isinstance(results[0], int) and isinstance(results[2], int)
+    )
+    assert await _labels(pool) == ["a", "b", "c", "d", "e"]
+
+
 async def test_several_bad_items_in_one_batch(pool: asyncpg.Pool[Any]) -> None:
     """Every refused item is found (first, last and adjacent ones), every good one commits."""
     batcher: Batcher[str, int] = Batcher(pool, _insert, name="scratch")
