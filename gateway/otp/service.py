@@ -28,7 +28,6 @@ Nothing here logs a code or an SMS text.
 
 from __future__ import annotations
 
-import dataclasses
 import secrets
 from collections.abc import Callable
 from contextlib import AbstractAsyncContextManager, nullcontext
@@ -212,7 +211,7 @@ class OtpService:
             max_queue=self._max_queue,
         )
         now = self._now()
-        message = dataclasses.replace(
+        message = msgspec.structs.replace(
             built,  # its encoding and segments are the text's: the masked copy has as many characters
             body=masked,
             secret_text=text,

@@ -196,6 +196,37 @@ def e164(raw: str, region: str | None) -> str:
     return phonenumbers.format_number(number, PhoneNumberFormat.E164)
 
 
+def _fast_permitted(phone: str, allowed: set[str], countries: set[str]) -> bool | None:
+    """The policy's verdict on ``phone`` (E.164) without asking ``phonenumbers``: True
+    (permitted: its national number matches the general pattern and an allowed type's pattern and
+    no refused type's), False (its country is not allowed), None (only the exact check can say:
+    a shared country code, a national prefix after the code, no or a refused type's match)."""
+    digits = phone[1:]
+    for size in (1, 2, 3):
+        prefix = digits[:size]
+        if prefix in _CODES:
+            descs = _kind_descs(int(prefix))
+            if descs is None:
+                return None
+            region, general, kinds = descs
+            if countries and region not in countries:
+                return False
+            national = digits[size:]  # the national significant number (see _split_e164)
+            national_prefix = _national_prefix(int(prefix))
+            if not national or (national_prefix is not None and national_prefix.match(national)):
+                return None
+            if not _matches(general, national):
+                return None
+            permitted = False
+            for kind, desc in kinds.items():
+                if _matches(desc, national):
+                    if kind not in allowed:
+                        return None
+                    permitted = True
+            return permitted or None
+    return None
+
+
 def refused_numbers(phones: list[str], allowed_types: list[str], allowed_countries: list[str]) -> list[str]:
     """The numbers of ``phones`` (E.164) that the destination policy refuses, or that are not
     valid numbers (any more: the library's data changes with its releases)."""
@@ -203,25 +234,11 @@ def refused_numbers(phones: list[str], allowed_types: list[str], allowed_countri
     countries = set(allowed_countries)
     refused: list[str] = []
     for phone in phones:
-        number = _split_e164(phone[1:]) if _E164.fullmatch(phone) else None
-        descs = _kind_descs(number.country_code or 0) if number is not None else None
-        if number is not None and descs is not None:
-            region, general, kinds = descs
-            if countries and region not in countries:
+        verdict = _fast_permitted(phone, allowed, countries) if _E164.fullmatch(phone) else None
+        if verdict is not None:
+            if not verdict:
                 refused.append(phone)
-                continue
-            nsn = phonenumbers.national_significant_number(number)
-            if _matches(general, nsn):
-                permitted = refusable = False
-                for kind, desc in kinds.items():
-                    if _matches(desc, nsn):
-                        if kind in allowed:
-                            permitted = True
-                        else:
-                            refusable = True
-                            break
-                if permitted and not refusable:
-                    continue
+            continue
         try:
             parsed = phonenumbers.parse(phone, None)
             if not phonenumbers.is_valid_number(parsed):

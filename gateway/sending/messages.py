@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import json
 import unicodedata
-from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any, Literal
 
@@ -71,8 +70,7 @@ def is_blank(text: str) -> bool:
     )
 
 
-@dataclass(frozen=True, slots=True)
-class MessageSpec:
+class MessageSpec(msgspec.Struct, frozen=True, kw_only=True):
     """What a caller asks to send (already shape-checked by the HTTP layer)."""
 
     to: str
