@@ -8,8 +8,6 @@ from __future__ import annotations
 import os
 import time
 
-from ulid import ULID
-
 __all__ = ["has_prefix", "id_floor", "id_time", "new_id"]
 
 
@@ -17,6 +15,7 @@ _CROCKFORD = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
 _PAIRS = [a + b for a in _CROCKFORD for b in _CROCKFORD]
 """Two Crockford base32 characters per 10 bits."""
 _SHIFTS = tuple(range(120, -1, -10))
+_VALUES = {char: value for value, char in enumerate(_CROCKFORD)}
 _last = -1
 """The last id's 128 bits: each new id is above it (ids made in one millisecond keep their order)."""
 
@@ -58,5 +57,9 @@ def id_floor(prefix: str, at: float) -> str:
 
 
 def id_time(value: str) -> float:
-    """Unix time (ms precision) at which the prefixed ULID ``value`` was made."""
-    return float(ULID.from_str(value.split("_", 1)[1]).timestamp)
+    """Unix time (ms precision) at which the prefixed ULID ``value`` was made: its first 10
+    characters (``KeyError`` for a character outside Crockford's alphabet)."""
+    millis = 0
+    for char in value.split("_", 1)[1][:10]:
+        millis = millis * 32 + _VALUES[char]
+    return millis / 1000

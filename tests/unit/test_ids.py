@@ -72,3 +72,10 @@ def test_ids_of_one_millisecond_keep_their_order(monkeypatch: pytest.MonkeyPatch
 def test_id_floor_is_python_ulids_timestamp_prefix(at: float) -> None:
     expected = str(ULID.from_timestamp(max(at, 0.0)))[:10]
     assert id_floor("req", at) == f"req_{expected}{'0' * 16}"
+
+
+def test_id_time_reads_the_milliseconds_python_ulid_reads() -> None:
+    for _ in range(500):
+        made = new_id("req")
+        assert id_time(made) == ULID.from_str(made[4:]).timestamp
+    assert id_time(f"req_{ULID.from_int((2**48 - 1) << 80)}") == (2**48 - 1) / 1000
