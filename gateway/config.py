@@ -105,7 +105,7 @@ class Settings:
     """RELAYGATE_WEBHOOK_TIMEOUT: seconds per webhook request."""
     webhook_concurrency: int = 32
     """RELAYGATE_WEBHOOK_CONCURRENCY: webhook requests in flight at once (per endpoint: 4)."""
-    db_pool_size: int = 10
+    db_pool_size: int = 20
     """RELAYGATE_DB_POOL_SIZE: maximum PostgreSQL connections held by the gateway."""
     mobile_keepalive: float = 15.0
     """RELAYGATE_MOBILE_KEEPALIVE: seconds between ``:keepalive`` comments on an SMSGate phone's event stream."""

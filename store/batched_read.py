@@ -17,6 +17,8 @@ from typing import Any, Generic, TypeVar
 
 import asyncpg
 
+from store.held import HeldConnection
+
 __all__ = ["BatchedRead"]
 
 K = TypeVar("K", bound=Hashable)
@@ -32,7 +34,8 @@ class BatchedRead(Generic[K, V]):
     def __init__(
         self, pool: asyncpg.Pool[Any], read: ReadFn[K, V], *, missing: V, max_batch: int = 500
     ) -> None:
-        self._pool = pool
+        self._held = HeldConnection(pool)
+        """The reader's connection, kept between its queries (:mod:`store.held`)."""
         self._read = read
         self._missing = missing
         self._max_batch = max_batch
@@ -55,7 +58,8 @@ class BatchedRead(Generic[K, V]):
                 batch, self._waiting = self._waiting[: self._max_batch], self._waiting[self._max_batch :]
                 keys = list(dict.fromkeys(key for key, _ in batch))
                 try:
-                    values = await self._read(self._pool, keys)
+                    async with self._held.use() as conn:
+                        values = await self._read(conn, keys)
                 except Exception as exc:
                     for _, future in batch:
                         if not future.done():

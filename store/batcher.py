@@ -37,6 +37,8 @@ import asyncpg
 import asyncpg.exceptions._base
 import structlog
 
+from store.held import HeldConnection
+
 __all__ = ["Batcher", "ItemRejected", "is_data_error", "rejected", "write_isolating"]
 
 T = TypeVar("T")
@@ -90,7 +92,8 @@ class Batcher(Generic[T, R]):
         """``write`` runs exactly one statement, atomic by itself: a batch is written without
         ``BEGIN``/``COMMIT`` around it (one round trip instead of three; the statement's own
         commit is done when it returns). Isolating refused items still uses a transaction."""
-        self._pool = pool
+        self._held = {True: HeldConnection(pool), False: HeldConnection(pool)}
+        """Each lane's connection, kept between its batches (:mod:`store.held`)."""
         self._write = write
         self._max_batch = max_batch
         self._pending: list[tuple[T, asyncio.Future[R]]] = []
@@ -159,13 +162,16 @@ class Batcher(Generic[T, R]):
                 await write()
 
     async def close(self) -> None:
-        """At shutdown, after the writer task stopped: write what is pending, fail the rest."""
+        """At shutdown, after the writer task stopped: write what is pending, fail the rest,
+        give the lanes' connections back."""
         try:
             while self._urgent:
                 await self._write_urgent_batch()
             while self._pending:
                 await self._write_ordinary_batch()
         finally:
+            for held in self._held.values():
+                await held.release()
             for _, future in self._urgent + self._pending:
                 if not future.done():
                     future.set_exception(ConnectionError(f"{self.name}: writer stopped"))
@@ -177,7 +183,7 @@ class Batcher(Generic[T, R]):
     async def _write_urgent_batch(self) -> None:
         batch, self._urgent = self._urgent[: self._max_batch], self._urgent[self._max_batch :]
         try:
-            await self._write_batch(batch)
+            await self._write_batch(batch, self._held[True])
         finally:
             self._release_keys(self._urgent_keys, batch)
             written, self._urgent_written = self._urgent_written, asyncio.Event()
@@ -190,7 +196,7 @@ class Batcher(Generic[T, R]):
                 key = self._key
                 while self._urgent_keys and any(key(item) in self._urgent_keys for item, _ in batch):
                     await self._urgent_written.wait()  # that key's urgent item goes first
-            await self._write_batch(batch)
+            await self._write_batch(batch, self._held[False])
         finally:
             self._release_keys(self._waiting, batch)
 
@@ -205,10 +211,10 @@ class Batcher(Generic[T, R]):
             else:
                 keys[k] -= 1
 
-    async def _write_batch(self, batch: list[tuple[T, asyncio.Future[R]]]) -> None:
+    async def _write_batch(self, batch: list[tuple[T, asyncio.Future[R]]], held: HeldConnection) -> None:
         items = [item for item, _ in batch]
         try:
-            async with self._pool.acquire() as conn:
+            async with held.use() as conn:
                 if self._one_statement:
                     results = await self._write(conn, items)
                 else:
@@ -220,7 +226,7 @@ class Batcher(Generic[T, R]):
             elif len(batch) == 1:
                 _fail(batch, rejected(self.name, exc))
             else:
-                await self._write_isolating(batch)
+                await self._write_isolating(batch, held)
             return
         self.batches += 1
         self.items += len(items)
@@ -228,11 +234,11 @@ class Batcher(Generic[T, R]):
             if not future.done():
                 future.set_result(result)
 
-    async def _write_isolating(self, batch: list[tuple[T, asyncio.Future[R]]]) -> None:
+    async def _write_isolating(self, batch: list[tuple[T, asyncio.Future[R]]], held: HeldConnection) -> None:
         """After a data error: find the offending items by halving the batch, each half in its own
         savepoint, all in one transaction; the items that pass commit together."""
         try:
-            async with self._pool.acquire() as conn, conn.transaction():
+            async with held.use() as conn, conn.transaction():
                 outcomes = await write_isolating(conn, self._write, [i for i, _ in batch], name=self.name)
         except Exception as exc:
             _fail(batch, exc)
