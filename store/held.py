@@ -74,7 +74,10 @@ class HeldConnection:
             yield conn
         except BaseException:
             self._conn = None
-            await self._pool.release(conn)
+            try:
+                await self._pool.release(conn)
+            except Exception as exc:  # the use's own error is the one to raise
+                log.warning("held_connection.release_failed", error=repr(exc))
             raise
         finally:
             self._busy = False

@@ -19,7 +19,6 @@ import re
 from collections.abc import Awaitable, Callable, Sequence
 from urllib.parse import parse_qsl
 
-from starlette._utils import get_route_path
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.types import ASGIApp, Receive, Scope, Send
@@ -54,7 +53,7 @@ class FrontDoor:
         if error is not None:
             await _refuse(error, send)
             return
-        run = self._direct.get((scope["method"], get_route_path(scope)))
+        run = self._direct.get((scope["method"], _route_path(scope)))
         if run is None:
             await self.app(scope, receive, send)
             return
@@ -64,6 +63,14 @@ class FrontDoor:
         except Exception as exc:
             response = await self._on_error(request, exc)
         await response(scope, receive, send)
+
+
+def _route_path(scope: Scope) -> str:
+    """The path the routes see: without the ``root_path`` of an app mounted under a prefix
+    (what Starlette's router matches)."""
+    path: str = scope["path"]
+    root: str = scope.get("root_path", "")
+    return path[len(root) :] if root and path.startswith(root + "/") else path
 
 
 async def _refuse(error: ApiError, send: Send) -> None:
