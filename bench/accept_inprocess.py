@@ -104,7 +104,6 @@ async def run(sends: int, concurrency: int, rounds: int) -> None:
         host="127.0.0.1", http_port=0, relay_port=0, database_url=url, data_dir=Path(tmp) / "data",
         api_rate_per_second=1e9, api_rate_burst=1_000_000_000, max_queue_per_account=100_000_000,
     )  # fmt: skip
-    configure_logging(level="warning")
     gateway = Gateway(settings, announce=lambda _: None)
     await gateway.start()
     try:
@@ -130,6 +129,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--concurrency", type=int, default=100)
     parser.add_argument("--rounds", type=int, default=3)
     args = parser.parse_args(argv)
+    configure_logging(level="warning")
     uvloop.run(run(args.sends, args.concurrency, args.rounds))
     return 0
 
