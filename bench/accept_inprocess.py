@@ -6,8 +6,9 @@ makes an account, and calls its ASGI app directly: ``C`` tasks each send their s
 ``POST /api/v1/sms/send`` requests (a new number each, as S3 does) one after the other, so that
 about ``C`` are in flight at once and the group-commit writers see real batches. Every answer
 must be 200. The settings are the defaults (the per-number cap window and the opt-out check run
-for every new number) but for the API rate limit and the queue cap. Prints, per round, this process's CPU µs per send (the app, its writers and the
-asyncpg client; PostgreSQL runs in its own processes) and the sends per second.
+for every new number) but for the API rate limit and the queue cap. Prints, per round, this
+process's CPU µs per send (the app, its writers and the asyncpg client; PostgreSQL runs in its
+own processes) and the sends per second.
 
 S3 measures the same path end to end, where uvicorn, the client's sockets and two cores shared
 with PostgreSQL and the load generator add their costs and their noise; this isolates what the

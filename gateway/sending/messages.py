@@ -4,11 +4,12 @@ Numbers are parsed with ``phonenumbers`` (national numbers use the account's def
 ``+<digits>`` takes the directory's fast path, :mod:`gateway.recipients.numbers`, with the same
 verdicts) and stored in E.164, after the account's destination policy
 (:mod:`gateway.sending.number_policy`) accepted them. A text of only invisible characters is
-blank (:func:`is_blank`). The text's encoding and segment count are computed here. A message with ``send_at`` in the future, or
-one the account's quiet hours hold (:mod:`gateway.sending.quiet_hours`), is stored
-``scheduled`` until then, and its ``ttl_seconds`` count from that time. A request with
-an ``Idempotency-Key`` is stored in its own transaction together with the key and its answer,
-so concurrent requests with one key make exactly one message.
+blank (:func:`is_blank`). The text's encoding and segment count are computed here. A message
+with ``send_at`` in the future, or one the account's quiet hours hold
+(:mod:`gateway.sending.quiet_hours`), is stored ``scheduled`` until then, and its
+``ttl_seconds`` count from that time. A request with an ``Idempotency-Key`` is stored in its
+own transaction together with the key and its answer, so concurrent requests with one key make
+exactly one message.
 """
 
 from __future__ import annotations
