@@ -2,14 +2,17 @@
 
 A malformed token (wrong prefix, length or checksum) is refused without touching the
 database. Valid lookups are cached for ``cache_ttl`` seconds, at most ``cache_size`` of them
-(least recently used go first). A revocation or account change through this process's API
+(least recently used go first). Concurrent requests with the same uncached token share one
+lookup (under load a token's expiry would otherwise send every request of the next
+milliseconds to the database). A revocation or account change through this process's API
 drops the entries at once — a lookup that was in flight meanwhile answers its own request but
-is not cached; one made by the CLI or another gateway process takes effect within the TTL
+is not cached, and requests that arrive after it start a lookup of their own; one made by the CLI or another gateway process takes effect within the TTL
 (several processes would need a ``NOTIFY`` on revocation to drop it at once everywhere).
 """
 
 from __future__ import annotations
 
+import asyncio
 from collections import OrderedDict
 from dataclasses import dataclass
 from typing import Any
@@ -73,6 +76,10 @@ class Authenticator:
         self._keys_of_account: dict[str, set[bytes]] = {}
         self._forgets = 0
         """Bumped by every forget: a lookup that overlapped one is not cached."""
+        self._lookups: dict[bytes, asyncio.Task[Principal | None]] = {}
+        """Token hash → the database lookup in flight that requests for it wait on."""
+        self.lookups = 0
+        """Database lookups made (for tests and metrics)."""
         self._rates = Gcra(rate, burst, clock.monotonic)
 
     async def authenticate(self, header: str | None) -> Principal:
@@ -92,14 +99,32 @@ class Authenticator:
             self._drop(key)
         if not is_well_formed(token, ACCESS_PREFIX):
             raise ApiError("unauthorized", _UNAUTHORIZED)
+        lookup = self._lookups.get(key)
+        if lookup is None:
+            lookup = asyncio.ensure_future(self._look_up(key, now))
+            self._lookups[key] = lookup
+            lookup.add_done_callback(lambda done: self._lookup_done(key, done))
+        principal = await asyncio.shield(lookup)  # one caller gone does not cancel the others' lookup
+        if principal is None:
+            raise ApiError("unauthorized", _UNAUTHORIZED)
+        return principal
+
+    async def _look_up(self, key: bytes, now: float) -> Principal | None:
+        self.lookups += 1
         forgets = self._forgets
         row = await store.authenticate(self._pool, token_hash=key)
         if row is None:
-            raise ApiError("unauthorized", _UNAUTHORIZED)
+            return None
         principal = principal_from_row(row)
         if forgets == self._forgets:  # no revocation or account change since the lookup began
             self._remember(key, principal, now + self._ttl)
         return principal
+
+    def _lookup_done(self, key: bytes, lookup: asyncio.Task[Principal | None]) -> None:
+        if self._lookups.get(key) is lookup:
+            del self._lookups[key]
+        if not lookup.cancelled():
+            lookup.exception()  # retrieved here: every waiter may have gone
 
     def _remember(self, key: bytes, principal: Principal, until: float) -> None:
         self._drop(key)
@@ -126,16 +151,20 @@ class Authenticator:
         """Tokens in the cache now."""
         return len(self._cache)
 
+    def _forget(self) -> None:
+        self._forgets += 1
+        self._lookups.clear()  # a lookup that began before the change answers only its own waiters
+
     def forget_token(self, token_id: str) -> None:
         """Drop cached lookups of a token (after revocation), at once."""
-        self._forgets += 1
+        self._forget()
         key = self._key_of_token.get(token_id)
         if key is not None:
             self._drop(key)
 
     def forget_account(self, account_id: str) -> None:
         """Drop cached lookups of an account's tokens (after the account changed), at once."""
-        self._forgets += 1
+        self._forget()
         for key in list(self._keys_of_account.get(account_id, ())):
             self._drop(key)
 

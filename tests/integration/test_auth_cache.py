@@ -12,7 +12,7 @@ import pytest
 
 from gateway.access.auth import Authenticator
 from gateway.errors import ApiError
-from store.database import create_pool
+from store.database import Db, create_pool
 from tests.harness import make_account
 
 
@@ -24,7 +24,7 @@ async def pool(database_url: str) -> AsyncIterator[asyncpg.Pool[Any]]:
     await pool.close()
 
 
-async def _revoke(pool: asyncpg.Pool[Any], account_id: str) -> str:
+async def _revoke(pool: Db, account_id: str) -> str:
     """Revoke the account's token in the database; its id."""
     token_id: str = await pool.fetchval(
         "UPDATE access_tokens SET revoked_at = now() WHERE account_id = $1 RETURNING id", account_id
@@ -84,3 +84,61 @@ async def test_a_lookup_in_flight_during_a_revocation_is_not_cached(
     await _revoke(pool, account_id)
     with pytest.raises(ApiError):
         await auth.authenticate(f"Bearer {token}")
+
+
+async def test_concurrent_requests_share_one_lookup(pool: asyncpg.Pool[Any], database_url: str) -> None:
+    """Fifty concurrent requests with one uncached token make one database lookup; an unknown
+    (well-formed) token shared by many is refused for each of them after one lookup too."""
+    auth = Authenticator(pool, rate=1000, burst=1000)
+    account_id, token = await make_account(database_url)
+    principals = await asyncio.gather(*(auth.authenticate(f"Bearer {token}") for _ in range(50)))
+    assert {p.account.id for p in principals} == {account_id}
+    assert auth.lookups == 1
+    await _revoke(pool, account_id)
+    auth.forget_account(account_id)
+    refused = await asyncio.gather(
+        *(auth.authenticate(f"Bearer {token}") for _ in range(20)), return_exceptions=True
+    )
+    assert all(isinstance(r, ApiError) and r.code == "unauthorized" for r in refused)
+    assert auth.lookups == 2
+
+
+async def test_a_caller_gone_does_not_cancel_the_shared_lookup(
+    pool: asyncpg.Pool[Any], database_url: str
+) -> None:
+    """The request that started a lookup is cancelled (its client went away): the others
+    waiting on the same lookup still get their answer."""
+    auth = Authenticator(pool, rate=1000, burst=1000)
+    account_id, token = await make_account(database_url)
+    first = asyncio.create_task(auth.authenticate(f"Bearer {token}"))
+    await asyncio.sleep(0)
+    second = asyncio.create_task(auth.authenticate(f"Bearer {token}"))
+    await asyncio.sleep(0)
+    first.cancel()
+    assert (await second).account.id == account_id
+    assert first.cancelled()
+    assert auth.lookups == 1
+
+
+async def test_a_request_after_a_revocation_does_not_join_the_earlier_lookup(database_url: str) -> None:
+    """A request that arrives after a revocation does not wait on a lookup that began before
+    it: it asks the database itself. The pool's only connection is held so that the first
+    lookup is surely still in flight when the token is revoked."""
+    pool = await create_pool(database_url, min_size=1, max_size=1)
+    try:
+        auth = Authenticator(pool, rate=1000, burst=1000, cache_ttl=3600)
+        account_id, token = await make_account(database_url)
+        conn = await pool.acquire()
+        before = asyncio.create_task(auth.authenticate(f"Bearer {token}"))
+        await asyncio.sleep(0.05)  # waiting for the pool
+        assert auth.lookups == 1 and not before.done()
+        auth.forget_token(await _revoke(conn, account_id))
+        after = asyncio.create_task(auth.authenticate(f"Bearer {token}"))
+        await asyncio.sleep(0.05)
+        assert auth.lookups == 2
+        await pool.release(conn)
+        for request in (before, after):
+            with pytest.raises(ApiError):
+                await request  # both read the revoked token
+    finally:
+        await pool.close()
