@@ -57,7 +57,6 @@ from gateway.limits import MAX_IDEMPOTENCY_KEYS_PER_DAY, DailyBudget
 from gateway.logs import get_logger
 from gateway.metrics import watch_loop_lag
 from gateway.otp.writers import send_batcher, verify_batcher
-from gateway.recipients import OptOutCheck
 from gateway.secret import load_secret
 from gateway.sending.caps import SendCaps
 from gateway.sending.pipeline import Pipeline
@@ -228,7 +227,6 @@ class Gateway:
             caps=SendCaps(
                 self.pool, queue, default_recipient_hour=s.recipient_hourly_limit, clock=self.clock.time
             ),
-            opt_outs=OptOutCheck(self.pool),
             http_port=self.http_port,
             relay_port=self.relay_port,
             inbound=InboundDesk(

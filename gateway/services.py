@@ -16,7 +16,6 @@ from gateway.fleet.hub import RelayHub
 from gateway.fleet.inbound import InboundDesk
 from gateway.limits import DailyBudget
 from gateway.otp.writers import SendBatcher, VerifyBatcher
-from gateway.recipients import OptOutCheck
 from gateway.secret import ServerSecret
 from gateway.sending.caps import SendCaps
 from gateway.sending.pipeline import Pipeline
@@ -48,9 +47,8 @@ class Services:
     queue: QueueControl
     """Pause state and blocking policies of the accounts' queues."""
     caps: SendCaps
-    """Per-account send caps (day, month, per recipient per hour); admits every send."""
-    opt_outs: OptOutCheck
-    """The send path's opt-out check (directory lookups batched)."""
+    """Admits every send: queue state, the number's opt-out, per-account caps (day, month, per
+    recipient per hour)."""
     http_port: int = 0
     relay_port: int = 0
     inbound: InboundDesk | None = None

@@ -23,7 +23,6 @@ __all__ = [
     "NewMessageRow",
     "QueueRecentRow",
     "QueuedRow",
-    "RecipientFloor",
     "UnfinishedRow",
     "account_sends_since",
     "attempts_of",
@@ -34,7 +33,6 @@ __all__ = [
     "message",
     "queue_paused_accounts",
     "queue_recent",
-    "recipient_sends_since",
     "release_batch",
     "set_queue_paused",
     "unfinished",
@@ -288,16 +286,6 @@ FROM messages WHERE account_id = $1 AND id >= $3
 """
 # Per (account, number, id floor): the ids of the account's messages to that number since the
 # floor, oldest first (the per-recipient caps of many sends, read with one statement).
-_RECIPIENT_SENDS_SINCE = """
-SELECT v.account_id, v.to_number, v.floor, s.id
-FROM unnest($1::text[], $2::text[], $3::text[]) AS v(account_id, to_number, floor)
-CROSS JOIN LATERAL (
-    SELECT m.id FROM messages m
-    WHERE m.account_id = v.account_id AND m.to_number = v.to_number AND m.id >= v.floor
-    ORDER BY m.id LIMIT 100000
-) s
-ORDER BY v.account_id, v.to_number, v.floor, s.id
-"""
 # Queue pause, durable per account ($2 true = pause, false = resume).
 _SET_QUEUE_PAUSED = """
 UPDATE accounts SET queue_paused_at = CASE WHEN $2 THEN coalesce(queue_paused_at, now()) END
@@ -313,24 +301,6 @@ async def account_sends_since(
     row = await conn.fetchrow(_ACCOUNT_SENDS_SINCE, account_id, day_floor, month_floor)
     assert row is not None
     return int(row["day"]), int(row["month"])
-
-
-RecipientFloor = tuple[str, str, str]
-"""(account id, number, id floor) of a per-recipient cap window."""
-
-
-async def recipient_sends_since(
-    conn: Db, keys: Sequence[RecipientFloor]
-) -> dict[RecipientFloor, tuple[str, ...]]:
-    """Per key, the ids of the account's messages to the number since the id floor, oldest first
-    (a key with none is left out). A :class:`store.batched_read.BatchedRead` read function."""
-    rows = await conn.fetch(
-        _RECIPIENT_SENDS_SINCE, [k[0] for k in keys], [k[1] for k in keys], [k[2] for k in keys]
-    )
-    found: dict[RecipientFloor, list[str]] = {}
-    for r in rows:
-        found.setdefault((r[0], r[1], r[2]), []).append(r[3])
-    return {key: tuple(ids) for key, ids in found.items()}
 
 
 async def set_queue_paused(conn: Db, *, account_id: str, paused: bool) -> None:

@@ -34,7 +34,6 @@ __all__ = [
     "import_rows",
     "insert",
     "is_opted_out",
-    "opted_out_among",
     "owned_ids",
     "recipient_row",
     "search",
@@ -105,13 +104,6 @@ _GET = f"SELECT {COLUMNS} FROM recipients WHERE id = $1 AND account_id = $2"
 _GET_FOR_UPDATE = f"SELECT {COLUMNS} FROM recipients WHERE id = $1 AND account_id = $2 FOR UPDATE"
 _ID_BY_PHONE = "SELECT id FROM recipients WHERE account_id = $1 AND phone = $2"
 _OPTED_OUT = "SELECT opted_out FROM recipients WHERE account_id = $1 AND phone = $2"
-# Which of these (account, number) pairs are opted out: the send path's check, batched.
-_OPTED_OUT_AMONG = """
-SELECT v.account_id, v.phone
-FROM unnest($1::text[], $2::text[]) AS v(account_id, phone)
-JOIN recipients r ON r.account_id = v.account_id AND r.phone = v.phone
-WHERE r.opted_out
-"""
 # Every column a PATCH may change, set at once (the caller merged the old row and the change).
 _SET = f"""
 UPDATE recipients SET name = $3, phone = $4, tags = $5, locale = $6, metadata = $7::text::jsonb,
@@ -193,12 +185,6 @@ async def id_by_phone(db: Db, *, account_id: str, phone: str) -> str | None:
 async def is_opted_out(db: Db, *, account_id: str, phone: str) -> bool:
     """Whether the account's directory marks this number (E.164) as opted out."""
     return bool(await db.fetchval(_OPTED_OUT, account_id, phone))
-
-
-async def opted_out_among(db: Db, pairs: Sequence[tuple[str, str]]) -> dict[tuple[str, str], bool]:
-    """Of these (account id, E.164 number) pairs, those the directory marks opted out (True)."""
-    rows = await db.fetch(_OPTED_OUT_AMONG, [a for a, _ in pairs], [p for _, p in pairs])
-    return {(r[0], r[1]): True for r in rows}
 
 
 async def set_all(

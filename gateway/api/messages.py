@@ -219,8 +219,7 @@ async def send_sms(call: Call[SendRequest, None]) -> Accepted:
         svc.pipeline,
         max_queue=svc.settings.max_queue_per_account,
     )
-    await svc.opt_outs.check(call.account_id, message.to, transactional=spec.transactional)
-    async with svc.caps.admit(call.principal.account, message.to) as hold:
+    async with svc.caps.admit(call.principal.account, message.to, opt_out=not spec.transactional) as hold:
         answer = await accept_message(
             svc.pool, svc.pipeline, message, idempotency_key=key, request_body=call.raw_body
         )

@@ -286,7 +286,7 @@ class OtpService:
         """The account's send caps (none without a :class:`SendCaps`)."""
         if self._caps is None:
             return nullcontext(Hold(None, None, 0.0))
-        return self._caps.admit(account, to)
+        return self._caps.admit(account, to, opt_out=False)  # login codes are transactional
 
     async def _store(self, item: SendItem) -> list[str]:
         """Store the code and its SMS (group-committed when the service has a

@@ -3,13 +3,13 @@
 * :mod:`.model`: the wire shape of a recipient, field rules and per-account ceilings;
 * :mod:`.numbers`: E.164 normalisation, fast for numbers already written ``+<digits>``;
 * :mod:`.search`: folded names and their grams, and what a query matches;
-* :mod:`.directory`: create, read, change, delete, search; the opt-out check of the send path;
+* :mod:`.directory`: create, read, change, delete, search; the send path's opt-out refusal;
 * :mod:`.importer`: CSV parsing and the COPY-based bulk upsert;
 * :mod:`.lists`: lists and their members.
 """
 
 from __future__ import annotations
 
-from gateway.recipients.directory import OptOutCheck, is_opted_out
+from gateway.recipients.directory import is_opted_out, opted_out_error
 
-__all__ = ["OptOutCheck", "is_opted_out"]
+__all__ = ["is_opted_out", "opted_out_error"]

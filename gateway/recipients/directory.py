@@ -12,16 +12,15 @@ from gateway.ids import new_id
 from gateway.recipients.model import MAX_RECIPIENTS, Recipient, recipient_from_row
 from gateway.recipients.search import name_key, plan_search, search_grams
 from store import recipients as store
-from store.batched_read import BatchedRead
 from store.database import Conn, Db
 
 __all__ = [
     "Db",
-    "OptOutCheck",
     "create_recipient",
     "delete_recipient",
     "get_recipient",
     "is_opted_out",
+    "opted_out_error",
     "search_recipients",
     "set_opt_out",
     "update_recipient",
@@ -159,26 +158,15 @@ async def is_opted_out(db: Db, account_id: str, e164: str) -> bool:
     return await store.is_opted_out(db, account_id=account_id, phone=e164)
 
 
-class OptOutCheck:
-    """The send path's opt-out check, its lookups batched (:class:`store.batched_read.BatchedRead`):
-    concurrent sends ask the directory with one query. Nothing is cached: an opt-out stored a
-    moment ago (API, CLI, an inbound STOP) holds for the next send."""
-
-    def __init__(self, pool: asyncpg.Pool[Any]) -> None:
-        self._reads: BatchedRead[tuple[str, str], bool] = BatchedRead(
-            pool, store.opted_out_among, missing=False
-        )
-
-    async def check(self, account_id: str, e164: str, *, transactional: bool) -> None:
-        """``validation_error`` with reason ``opted_out`` for an opted-out number, unless the
-        message is transactional (login codes, receipts)."""
-        if not transactional and await self._reads.get((account_id, e164)):
-            raise ApiError(
-                "validation_error",
-                'this number opted out of messages from this account (send with "transactional": true '
-                "for login codes and receipts)",
-                {"reason": "opted_out", "fields": {"to": "opted out"}},
-            )
+def opted_out_error() -> ApiError:
+    """The refusal of a non-transactional send to a number the directory marks opted out (the
+    send path reads the flag: :class:`gateway.sending.caps.SendCaps`)."""
+    return ApiError(
+        "validation_error",
+        'this number opted out of messages from this account (send with "transactional": true '
+        "for login codes and receipts)",
+        {"reason": "opted_out", "fields": {"to": "opted out"}},
+    )
 
 
 async def set_opt_out(db: Db, account_id: str, e164: str, opted_out: bool) -> Recipient:

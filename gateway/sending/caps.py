@@ -1,8 +1,15 @@
-"""Sending caps per account: messages per UTC day and per UTC calendar month, and messages to
-one number per rolling hour (anti-abuse). A send over a cap is refused with ``rate_limited``
-(429), ``Retry-After`` and ``details.reason`` naming the cap: ``daily_send_limit``,
+"""Admission of a send: the queue's state, the number's opt-out, and the sending caps per
+account — messages per UTC day and per UTC calendar month, and messages to one number per
+rolling hour (anti-abuse). A send over a cap is refused with ``rate_limited`` (429),
+``Retry-After`` and ``details.reason`` naming the cap: ``daily_send_limit``,
 ``monthly_send_limit`` or ``per_recipient_hour_limit``. Every send path (SMS, OTP) admits its
 message here after validation and before its commit.
+
+Reading. A number's opt-out (which is never cached: an opt-out stored a moment ago by the API,
+the CLI or an inbound STOP holds for the next send) and, for a number not counted in memory
+yet, its last hour of messages come from one statement (:mod:`store.send_checks`), which
+concurrent sends share (:class:`store.batched_read.BatchedRead`): one round trip per batch of
+sends, not two.
 
 Counting. The truth is the ``messages`` table: every accepted message is a row, whatever
 became of it, and its ULID id carries the time it was accepted, so "this day's messages of the
@@ -32,9 +39,11 @@ import asyncpg
 from gateway.access.accounts import Account
 from gateway.errors import ApiError
 from gateway.ids import id_floor, id_time
+from gateway.recipients.directory import opted_out_error
 from gateway.sending.queue_control import QueueControl
 from store import messages as store
 from store.batched_read import BatchedRead
+from store.send_checks import NO_FACTS, NumberFacts, NumberKey, number_facts
 
 __all__ = ["Hold", "SendCaps"]
 
@@ -93,7 +102,8 @@ class Hold:
 
 
 class SendCaps:
-    """Admits sends against the account's caps and the queue's state (see the module docstring)."""
+    """Admits sends against the queue's state, the opt-outs and the caps (see the module
+    docstring)."""
 
     def __init__(
         self,
@@ -109,10 +119,8 @@ class SendCaps:
         self._clock = clock
         self._accounts: dict[str, _AccountCount] = {}
         self._recipients: dict[tuple[str, str], deque[float]] = {}
-        self._recipient_reads: BatchedRead[store.RecipientFloor, tuple[str, ...]] = BatchedRead(
-            pool, store.recipient_sends_since, missing=()
-        )
-        """The windows not in memory, read for concurrent sends with one statement."""
+        self.reads: BatchedRead[NumberKey, NumberFacts] = BatchedRead(pool, number_facts, missing=NO_FACTS)
+        """Opt-outs and the windows not in memory, read for concurrent sends with one statement."""
         self._loading: dict[Any, asyncio.Event] = {}
 
     def recipient_limit(self, account: Account) -> int | None:
@@ -123,25 +131,37 @@ class SendCaps:
         return limit
 
     @asynccontextmanager
-    async def admit(self, account: Account, to: str) -> AsyncIterator[Hold]:
-        """Check the queue and the caps and reserve one send to ``to`` for the body of the
-        ``with``; raises ``queue_blocked`` or ``rate_limited``. An exception in the body gives
-        the unit back; so does ``hold.release()`` (e.g. an idempotent replay stored nothing)."""
+    async def admit(self, account: Account, to: str, *, opt_out: bool) -> AsyncIterator[Hold]:
+        """Check the queue, the number's opt-out (when ``opt_out``: not for transactional
+        messages) and the caps, and reserve one send to ``to`` for the body of the ``with``;
+        raises ``queue_blocked``, ``validation_error`` (reason ``opted_out``) or
+        ``rate_limited``. An exception in the body gives the unit back; so does
+        ``hold.release()`` (e.g. an idempotent replay stored nothing)."""
         self.queue.check(account.id)
-        hold = await self._reserve(account, to)
+        hold = await self._reserve(account, to, opt_out)
         try:
             yield hold
         except BaseException:
             hold.release()
             raise
 
-    async def _reserve(self, account: Account, to: str) -> Hold:
+    async def _reserve(self, account: Account, to: str, opt_out: bool) -> Hold:
         capped = account.daily_send_limit is not None or account.monthly_send_limit is not None
         recipient_limit = self.recipient_limit(account)
         count = await self._account_count(account.id) if capped else None
         if not capped:
             self._accounts.pop(account.id, None)  # a cap set later loads a fresh count
-        window = await self._window(account.id, to) if recipient_limit is not None else None
+        key = (account.id, to)
+        window = self._recipients.get(key) if recipient_limit is not None else None
+        if opt_out or (recipient_limit is not None and window is None):
+            facts = await self.reads.get((account.id, to, id_floor("req", self._clock() - HOUR)))
+            if opt_out and facts.opted_out:
+                raise opted_out_error()
+            if recipient_limit is not None:
+                window = self._recipients.get(key)  # a concurrent send to it may have counted it
+                if window is None:
+                    window = deque(id_time(message_id) for message_id in facts.recent)
+                    self._remember(key, window)
         # From here to the end: no await, so the check and the reservation are one step.
         now = self._clock()
         if count is not None:
@@ -215,23 +235,6 @@ class SendCaps:
             return count
         finally:
             self._loaded(account_id)
-
-    async def _window(self, account_id: str, to: str) -> deque[float]:
-        """Times of the last hour's messages of the account to ``to``."""
-        key = (account_id, to)
-        while True:
-            window = self._recipients.get(key)
-            if window is not None:
-                return window
-            if await self._once(key):
-                break
-        try:
-            ids = await self._recipient_reads.get((account_id, to, id_floor("req", self._clock() - HOUR)))
-            window = deque(id_time(message_id) for message_id in ids)
-            self._remember(key, window)
-            return window
-        finally:
-            self._loaded(key)
 
     def _remember(self, key: tuple[str, str], window: deque[float]) -> None:
         recipients = self._recipients

@@ -17,7 +17,7 @@ import asyncpg
 import pytest
 
 from gateway.errors import ApiError
-from gateway.recipients import OptOutCheck, is_opted_out
+from gateway.recipients import is_opted_out
 from store import recipients as store_recipients
 from tests.harness import ApiClient, DatabaseFactory, RunningGateway, make_account, start_gateway
 
@@ -399,14 +399,23 @@ async def test_list_refuses_unknown_recipient_ids(env: Env) -> None:
 
 
 async def test_opt_out_and_the_send_path_check(env: Env) -> None:
-    """``opted_out`` is set by PATCH and read by is_opted_out; the send path's OptOutCheck refuses
+    """``opted_out`` is set by PATCH and read by is_opted_out; the send path's admission refuses
     with reason opted_out unless the message is transactional, also when many sends check at
     once (their lookups share one query, each gets its own answer)."""
     api = await env.client()
     r = await add(api, "Shahlo", "+998901230000")
     account_id = (await api.get("/v1/account"))[1]["account"]["id"]
+    services = env.running.gateway.services
+    assert services is not None
+    caps = services.caps
+    account = (await services.authenticator.authenticate(f"Bearer {api.token}")).account
     pool = await asyncpg.create_pool(env.database_url, min_size=1, max_size=2)
     assert pool is not None
+
+    async def admit(number: str, *, opt_out: bool = True) -> None:
+        async with caps.admit(account, number, opt_out=opt_out) as hold:
+            hold.release()  # nothing is stored here
+
     try:
         assert not await is_opted_out(pool, account_id, "+998901230000")
         status, body, _ = await api.request("PATCH", f"/v1/recipients/{r['id']}", json={"opted_out": True})
@@ -414,24 +423,25 @@ async def test_opt_out_and_the_send_path_check(env: Env) -> None:
         assert await is_opted_out(pool, account_id, "+998901230000")
         assert not await is_opted_out(pool, account_id, "+998901230001")
         assert not await is_opted_out(pool, "acc_other", "+998901230000")
-        check = OptOutCheck(pool)
         with pytest.raises(ApiError) as caught:
-            await check.check(account_id, "+998901230000", transactional=False)
+            await admit("+998901230000")
         assert caught.value.code == "validation_error" and caught.value.details["reason"] == "opted_out"
-        await check.check(account_id, "+998901230000", transactional=True)
-        await check.check(account_id, "+998901230001", transactional=False)
+        await admit("+998901230000", opt_out=False)
+        await admit("+998901230001")
+        status, body, _ = await api.post("/v1/sms/send", json={"to": "+998901230000", "message": "hi"})
+        assert status == 422 and body["error"]["details"]["reason"] == "opted_out", body
+        sent = {"to": "+998901230000", "message": "code 1234", "transactional": True}
+        status, body, _ = await api.post("/v1/sms/send", json=sent)
+        assert status == 200, body
         numbers = [f"+99890123{i:04d}" for i in range(50)]  # +998901230000 among them
-        queries = check._reads.queries
-        results = await asyncio.gather(
-            *(check.check(account_id, n, transactional=False) for n in numbers),
-            check.check("acc_other", "+998901230000", transactional=False),
-            return_exceptions=True,
-        )
-        refused = [n for n, r in zip([*numbers, "other"], results, strict=True) if isinstance(r, ApiError)]
-        assert refused == ["+998901230000"] and results[-1] is None, results
-        assert check._reads.queries - queries <= 2  # the first alone, then all the others together
+        queries = caps.reads.queries
+        results = await asyncio.gather(*(admit(n) for n in numbers), return_exceptions=True)
+        refused = [n for n, r in zip(numbers, results, strict=True) if isinstance(r, ApiError)]
+        assert refused == ["+998901230000"], results
+        assert caps.reads.queries - queries <= 2  # the first alone, then all the others together
         status, body, _ = await api.request("PATCH", f"/v1/recipients/{r['id']}", json={"opted_out": False})
         assert status == 200 and not await is_opted_out(pool, account_id, "+998901230000")
+        await admit("+998901230000")
     finally:
         await pool.close()
 
