@@ -58,8 +58,15 @@ def id_floor(prefix: str, at: float) -> str:
 
 def id_time(value: str) -> float:
     """Unix time (ms precision) at which the prefixed ULID ``value`` was made: its first 10
-    characters (``KeyError`` for a character outside Crockford's alphabet)."""
+    characters. ``ValueError`` for a value that is not one (no prefix, a character outside
+    Crockford's alphabet, fewer than 10 characters)."""
+    _, _, ulid = value.partition("_")
+    if len(ulid) < 10:
+        raise ValueError(f"not a prefixed ULID: {value[:40]!r}")
     millis = 0
-    for char in value.split("_", 1)[1][:10]:
-        millis = millis * 32 + _VALUES[char]
+    try:
+        for char in ulid[:10]:
+            millis = millis * 32 + _VALUES[char]
+    except KeyError:
+        raise ValueError(f"not a prefixed ULID: {value[:40]!r}") from None
     return millis / 1000

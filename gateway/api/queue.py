@@ -77,12 +77,10 @@ class QueueResponse(msgspec.Struct, kw_only=True):
 
 
 async def queue_health(svc: Services, account_id: str) -> QueueHealth:
-    """The account's queue health (one database round trip for the last minute)."""
+    """The account's queue health (one database round trip for the last minute). Memory is read
+    after that round trip, so that a message the database shows delivered is no longer counted
+    in flight (unless it leaves memory at that very moment: reports are committed first)."""
     control = svc.queue
-    otp, high, normal, low = svc.pipeline.scheduler.queue_depths(account_id)
-    waiting = otp + high + normal + low
-    capacity = control.capacity(account_id)
-    blocked = control.blocked(account_id)
     now = svc.clock.time()
     recent = await store.queue_recent(
         svc.pool,
@@ -90,6 +88,10 @@ async def queue_health(svc: Services, account_id: str) -> QueueHealth:
         accepted_since=id_floor("req", now - 60),
         events_since=id_floor("evt", now - 60),
     )
+    otp, high, normal, low = svc.pipeline.scheduler.queue_depths(account_id)
+    waiting = otp + high + normal + low
+    capacity = control.capacity(account_id)
+    blocked = control.blocked(account_id)
     paused = control.paused(account_id)
     eta: int | None = 0
     if waiting:

@@ -418,7 +418,7 @@ class WebhookDispatcher:
             if result.outcome == "succeeded" and not due.manual:
                 # an event id not made by the gateway (an import, a test fixture) carries no time;
                 # the metric must never keep the attempt from being recorded
-                with contextlib.suppress(ValueError, IndexError):
+                with contextlib.suppress(ValueError):
                     METRICS.event_to_webhook.observe(max(0.0, self._clock.time() - id_time(due.event_id)))
         await self._recorder.submit(records)
         for due, record in zip(group, records, strict=True):

@@ -193,7 +193,8 @@ async def test_queue_health_after_traffic(database_url: str, session: aiohttp.Cl
 
             async def drained() -> dict[str, Any] | None:
                 state = await queue(api)
-                return state if state["last_minute"]["delivered"] == 5 else None
+                # the reports are committed before the messages leave memory: wait for both
+                return state if state["last_minute"]["delivered"] == 5 and state["in_flight"] == 0 else None
 
             state = await eventually(drained, timeout=20, what="all five delivered")
             assert state["relays_online"] == 2 and state["capacity_per_minute"] == 60

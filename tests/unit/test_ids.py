@@ -79,3 +79,13 @@ def test_id_time_reads_the_milliseconds_python_ulid_reads() -> None:
         made = new_id("req")
         assert id_time(made) == ULID.from_str(made[4:]).timestamp
     assert id_time(f"req_{ULID.from_int((2**48 - 1) << 80)}") == (2**48 - 1) / 1000
+
+
+@pytest.mark.parametrize(
+    "value", ["evt_ooooooooooooo", "evt_", "req", "", "evt_01ARZ3N", "evt_01arz3ndek-tsv4rrffq69g5fav"]
+)
+def test_id_time_refuses_what_is_not_a_prefixed_ulid_with_value_error(value: str) -> None:
+    """Lower case, short, missing prefix or outside Crockford's alphabet: ValueError, the one
+    error a caller (the webhook latency metric, for ids an import made) has to expect."""
+    with pytest.raises(ValueError):
+        id_time(value)
