@@ -42,11 +42,12 @@ for a SIM slot, at most a handful)
 
 from __future__ import annotations
 
-import dataclasses
 import heapq
 import itertools
 from collections import deque
 from collections.abc import Callable
+
+import msgspec
 
 from .model import DeviceLimits, Dispatch, Expiry, Work
 from .records import AccountRecord, MessageRecord, MessageState, RelayRecord
@@ -273,7 +274,7 @@ class Scheduler:
         accepted = record.unheld or record.work
         if accepted.pinned_device not in (None, device_id):
             return False
-        held = self._retrack(record, dataclasses.replace(accepted, pinned_device=device_id))
+        held = self._retrack(record, msgspec.structs.replace(accepted, pinned_device=device_id))
         held.unheld, held.held_for, held.held_until = accepted, device_id, until
         heapq.heappush(self._holds, (until, held.seq, held))
         return True
@@ -416,7 +417,7 @@ class Scheduler:
     def _track(self, work: Work, state: MessageState) -> MessageRecord:
         if work.message_id in self._messages:
             raise ValueError(f"message {work.message_id!r} is already scheduled")
-        record = MessageRecord(work, next(self._seq), state)
+        record = MessageRecord(work, next(self._seq), state, work.attempts, work.failures)
         record.queued_since = self._clock()
         self._messages[work.message_id] = record
         heapq.heappush(self._expiries, (work.expires_at, record.seq, record))
@@ -472,7 +473,7 @@ class Scheduler:
         """Forget ``record`` and queue ``work`` in its stead (at the back), counters kept."""
         attempts, failures = record.attempts, record.failures
         self._forget(record)
-        self.enqueue(dataclasses.replace(work, attempts=attempts, failures=failures))
+        self.enqueue(msgspec.structs.replace(work, attempts=attempts, failures=failures))
         return self._messages[work.message_id]
 
     def _end_holds(self, now: float) -> None:

@@ -13,6 +13,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from enum import IntEnum
 
+import msgspec
+
 __all__ = [
     "RETRYABLE_REASONS",
     "SIM_POLICIES",
@@ -81,9 +83,9 @@ class DeviceLimits:
             raise ValueError(f"per_day must be at least 1 or None, not {self.per_day}")
 
 
-@dataclass(frozen=True, slots=True)
-class Work:
-    """One SMS message to schedule."""
+class Work(msgspec.Struct, frozen=True, gc=False):
+    """One SMS message to schedule. Not tracked by the garbage collector (it holds no
+    container), so a queue of a million costs no collector pass anything."""
 
     message_id: str
     account_id: str

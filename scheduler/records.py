@@ -23,6 +23,8 @@ import itertools
 import math
 from enum import Enum
 
+import msgspec
+
 from .model import DeviceLimits, Work
 from .rate_window import SendRateWindow
 
@@ -52,50 +54,39 @@ class MessageState(Enum):
     """The relay took it; waiting for its sent/failed report."""
 
 
-class MessageRecord:
-    """The scheduler's view of one message."""
+_NO_RELAYS: frozenset[str] = frozenset()
+"""The relays a message that never failed must avoid (one set shared by all of them)."""
 
-    __slots__ = (
-        "attempts",
-        "device_id",
-        "excluded",
-        "failures",
-        "held_for",
-        "held_until",
-        "queued_since",
-        "seq",
-        "state",
-        "ticket",
-        "tracked",
-        "unheld",
-        "work",
-    )
 
-    def __init__(self, work: Work, seq: int, state: MessageState) -> None:
-        self.work = work
-        self.seq = seq
-        """Enqueue order; kept when the message returns to the queue."""
-        self.state = state
-        self.device_id: str | None = None
-        """Relay holding the message while ASSIGNED or ACKED."""
-        self.attempts = work.attempts
-        self.failures = work.failures
-        """Retryable failures so far; the message gives up at ``max_attempts`` of them."""
-        self.excluded: frozenset[str] = frozenset()
-        """Relays that failed this message and must not get it again."""
-        self.ticket = 0
-        """Number of this record's live :class:`MessageQueue` entry; 0 when not queued."""
-        self.tracked = True
-        """False once the scheduler forgot the message (its expiry entry is stale)."""
-        self.queued_since = 0.0
-        """Clock time at which the scheduler started tracking it (a requeue keeps it)."""
-        self.held_for: str | None = None
-        """The relay that may already hold the message (its ack was lost), while the message
-        waits for it (see :meth:`scheduler.core.Scheduler.hold_for`); None once dispatched."""
-        self.held_until = 0.0
-        """When that hold ends and the message may go to any relay."""
-        self.unheld: Work | None = None
-        """The message as accepted while a hold pins ``work`` to ``held_for``; None otherwise."""
+class MessageRecord(msgspec.Struct, gc=False):
+    """The scheduler's view of one message. Not tracked by the garbage collector: it refers to
+    no object that refers back to it, and a queue of a million records would otherwise make
+    every full collection walk all of them."""
+
+    work: Work
+    seq: int
+    """Enqueue order; kept when the message returns to the queue."""
+    state: MessageState
+    attempts: int
+    failures: int
+    """Retryable failures so far; the message gives up at ``max_attempts`` of them."""
+    device_id: str | None = None
+    """Relay holding the message while ASSIGNED or ACKED."""
+    excluded: frozenset[str] = _NO_RELAYS
+    """Relays that failed this message and must not get it again."""
+    ticket: int = 0
+    """Number of this record's live :class:`MessageQueue` entry; 0 when not queued."""
+    tracked: bool = True
+    """False once the scheduler forgot the message (its expiry entry is stale)."""
+    queued_since: float = 0.0
+    """Clock time at which the scheduler started tracking it (a requeue keeps it)."""
+    held_for: str | None = None
+    """The relay that may already hold the message (its ack was lost), while the message
+    waits for it (see :meth:`scheduler.core.Scheduler.hold_for`); None once dispatched."""
+    held_until: float = 0.0
+    """When that hold ends and the message may go to any relay."""
+    unheld: Work | None = None
+    """The message as accepted while a hold pins ``work`` to ``held_for``; None otherwise."""
 
     @property
     def sort_key(self) -> tuple[int, int]:

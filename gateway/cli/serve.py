@@ -7,6 +7,7 @@ import asyncio
 import signal
 import sys
 
+from gateway.collector import tune_collector
 from gateway.config import Settings
 from gateway.runtime import Gateway, ListenError
 
@@ -30,6 +31,7 @@ async def serve(settings: Settings) -> int:
         loop.add_signal_handler(sig, gateway.request_stop)
     try:
         await gateway.start()
+        tune_collector()
         await gateway.wait()
     except ListenError as exc:
         print(f"relaygate: {exc}", file=sys.stderr)

@@ -12,10 +12,10 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable
-from dataclasses import dataclass
 from datetime import UTC, datetime
 
 import asyncpg
+import msgspec
 
 from gateway.fleet.devices import DeviceRecord
 from gateway.sending.transitions import Transition
@@ -37,9 +37,10 @@ def is_unavailable(exc: BaseException) -> bool:
     )
 
 
-@dataclass(slots=True)
-class Unfinished:
-    """The text and addressing of an unfinished message (its counters are the scheduler's)."""
+class Unfinished(msgspec.Struct, gc=False):
+    """The text and addressing of an unfinished message (its counters are the scheduler's).
+    Not tracked by the garbage collector, like the scheduler's records (one per queued
+    message)."""
 
     work: Work
     """The message as accepted (its own pin, priority, expiry)."""

@@ -13,11 +13,11 @@
 from __future__ import annotations
 
 import asyncio
-import dataclasses
 from collections.abc import Sequence
 from typing import Any, Literal
 
 import asyncpg
+import msgspec
 from websockets.exceptions import ConnectionClosed
 
 from gateway.fleet.hub import RelayHub
@@ -176,7 +176,7 @@ class Cancels:
                 return
             if books.scheduler.location(message_id) is None and message_id in books.texts:
                 books.scheduler.enqueue(
-                    dataclasses.replace(unfinished.work, attempts=attempts, failures=failures)
+                    msgspec.structs.replace(unfinished.work, attempts=attempts, failures=failures)
                 )
                 books.hold_for_relay(message_id, device_id)
 

@@ -27,7 +27,6 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections import deque
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
@@ -35,6 +34,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 import asyncpg
+import msgspec
 
 from gateway.access.accounts import Account
 from gateway.errors import ApiError
@@ -75,12 +75,20 @@ class _AccountCount:
     month: int
 
 
+class _Window(msgspec.Struct, gc=False):
+    """The times of the account's messages to one number in the last hour, oldest first. A
+    tuple of floats, which the garbage collector leaves alone (a deque per number it would walk
+    in every full collection)."""
+
+    times: tuple[float, ...]
+
+
 class Hold:
     """One send admitted against the caps; :meth:`release` if the message was not stored."""
 
     __slots__ = ("_at", "_count", "_released", "_window")
 
-    def __init__(self, count: _AccountCount | None, window: deque[float] | None, at: float) -> None:
+    def __init__(self, count: _AccountCount | None, window: _Window | None, at: float) -> None:
         self._count = count
         self._window = window
         self._at = at
@@ -95,10 +103,10 @@ class Hold:
             self._count.day -= 1
             self._count.month -= 1
         if self._window is not None:
-            try:
-                self._window.remove(self._at)
-            except ValueError:
-                pass  # already left the window
+            times = self._window.times
+            if self._at in times:  # not yet left the window
+                at = times.index(self._at)
+                self._window.times = times[:at] + times[at + 1 :]
 
 
 class SendCaps:
@@ -118,7 +126,7 @@ class SendCaps:
         self._default_recipient_hour = default_recipient_hour
         self._clock = clock
         self._accounts: dict[str, _AccountCount] = {}
-        self._recipients: dict[tuple[str, str], deque[float]] = {}
+        self._recipients: dict[tuple[str, str], _Window] = {}
         self.reads: BatchedRead[NumberKey, NumberFacts] = BatchedRead(pool, number_facts, missing=NO_FACTS)
         """Opt-outs and the windows not in memory, read for concurrent sends with one statement."""
         self._loading: dict[Any, asyncio.Event] = {}
@@ -160,23 +168,24 @@ class SendCaps:
             if recipient_limit is not None:
                 window = self._recipients.get(key)  # a concurrent send to it may have counted it
                 if window is None:
-                    window = deque(id_time(message_id) for message_id in facts.recent)
+                    window = _Window(tuple(id_time(message_id) for message_id in facts.recent))
                     self._remember(key, window)
         # From here to the end: no await, so the check and the reservation are one step.
         now = self._clock()
         if count is not None:
             self._check_account(account, count, now)
         if window is not None and recipient_limit is not None:
-            while window and window[0] <= now - HOUR:
-                window.popleft()
-            if len(window) >= recipient_limit:
+            times = window.times
+            if times and times[0] <= now - HOUR:
+                times = window.times = tuple(t for t in times if t > now - HOUR)
+            if len(times) >= recipient_limit:
                 raise ApiError.rate_limited(
-                    window[0] + HOUR - now,
+                    times[0] + HOUR - now,
                     f"this account sent {recipient_limit} messages to this number in the last hour",
                     reason="per_recipient_hour_limit",
                     limit=recipient_limit,
                 )
-            window.append(now)
+            window.times = (*times, now)
         if count is not None:
             count.day += 1
             count.month += 1
@@ -236,11 +245,11 @@ class SendCaps:
         finally:
             self._loaded(account_id)
 
-    def _remember(self, key: tuple[str, str], window: deque[float]) -> None:
+    def _remember(self, key: tuple[str, str], window: _Window) -> None:
         recipients = self._recipients
         if len(recipients) >= MAX_TRACKED_RECIPIENTS:
             horizon = self._clock() - HOUR
-            for old in [k for k, w in recipients.items() if not w or w[-1] <= horizon]:
+            for old in [k for k, w in recipients.items() if not w.times or w.times[-1] <= horizon]:
                 del recipients[old]
             while len(recipients) >= MAX_TRACKED_RECIPIENTS:
                 del recipients[next(iter(recipients))]
