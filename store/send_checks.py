@@ -28,19 +28,8 @@ class NumberFacts(msgspec.Struct, frozen=True):
 NO_FACTS = NumberFacts(False, ())
 """A number the directory does not mark and the account did not send to since the floor."""
 
-# Only the keys with a fact come back, by their position in the arrays.
-_NUMBER_FACTS = """
-SELECT n, opted_out, recent FROM (
-    SELECT v.n,
-           EXISTS (SELECT 1 FROM recipients r
-                   WHERE r.account_id = v.account_id AND r.phone = v.phone AND r.opted_out) AS opted_out,
-           ARRAY (SELECT m.id FROM messages m
-                  WHERE m.account_id = v.account_id AND m.to_number = v.phone AND m.id >= v.floor
-                  ORDER BY m.id LIMIT 100000) AS recent
-    FROM unnest($1::text[], $2::text[], $3::text[]) WITH ORDINALITY AS v(account_id, phone, floor, n)
-) f
-WHERE opted_out OR cardinality(recent) > 0
-"""
+# The statement is the function relaygate_number_facts in schema.sql (planned once per connection).
+_NUMBER_FACTS = "SELECT n, opted_out, recent FROM relaygate_number_facts($1::text[], $2::text[], $3::text[])"
 
 
 async def number_facts(conn: Db, keys: Sequence[NumberKey]) -> dict[NumberKey, NumberFacts]:

@@ -324,24 +324,11 @@ def _due_row(r: Any) -> DueRow:
 
 # --- attempts -----------------------------------------------------------------------------------
 
-# One statement per batch of finished attempts: the deliveries' new state and their attempt rows.
+# One statement per batch of finished attempts: the deliveries' new state and their attempt rows
+# (the function relaygate_record_attempts in schema.sql, planned once per connection).
 _RECORD_ATTEMPTS = """
-WITH finished AS (
-    SELECT * FROM unnest($1::text[], $2::text[], $3::timestamptz[], $4::timestamptz[], $5::text[],
-                         $6::integer[], $7::integer[], $8::text[], $9::text[], $10::text[])
-        AS f(delivery_id, status, next_attempt_at, started_at, trigger, duration_ms, http_status, error,
-             response_excerpt, outcome)
-), updated AS (
-    UPDATE webhook_deliveries d SET attempts = d.attempts + 1, status = f.status,
-        next_attempt_at = f.next_attempt_at, last_attempt_at = f.started_at, manual = false
-    FROM finished f WHERE d.id = f.delivery_id
-    RETURNING d.id, d.attempts
-)
-INSERT INTO webhook_attempts (delivery_id, attempt, trigger, started_at, duration_ms, http_status, error,
-                              response_excerpt, outcome, next_attempt_at)
-SELECT u.id, u.attempts, f.trigger, f.started_at, f.duration_ms, f.http_status, f.error, f.response_excerpt,
-       f.outcome, f.next_attempt_at
-FROM updated u JOIN finished f ON f.delivery_id = u.id
+SELECT relaygate_record_attempts($1::text[], $2::text[], $3::timestamptz[], $4::timestamptz[], $5::text[],
+                                 $6::integer[], $7::integer[], $8::text[], $9::text[], $10::text[])
 """
 
 

@@ -13,6 +13,7 @@ import asyncpg
 import pytest
 
 from store import transitions as sql
+from store.database import schema_sql
 from tests.harness import DatabaseFactory
 
 ITEMS = 20_000
@@ -83,3 +84,54 @@ async def test_transitions_probe_the_primary_key_with_stale_statistics(
     assert control != sql._SENT
     scans = await _plan(stale, control, ids, devices, now, [None] * 5)
     assert scans == [("messages_unfinished_idx", None)], scans  # the whole index, joined afterwards
+
+
+def _indexes(plan: Any) -> dict[str, set[str]]:
+    """Relation → the scans of it in ``plan`` (index names, or the node type of other scans)."""
+    found: dict[str, set[str]] = {}
+    stack = [plan]
+    while stack:
+        node = stack.pop()
+        if "Relation Name" in node and "Scan" in node["Node Type"]:
+            found.setdefault(node["Relation Name"], set()).add(node.get("Index Name") or node["Node Type"])
+        stack.extend(node.get("Plans", []))
+    return found
+
+
+async def test_the_send_checks_generic_plan_probes_the_indexes(databases: DatabaseFactory) -> None:
+    """relaygate_number_facts runs one generic plan per connection (schema.sql). That plan looks
+    each number up in the directory's unique (account, phone) index and in the messages'
+    (account, number, id) index: never a scan or a hash of every opted-out recipient, which a
+    generic plan makes of an ``EXISTS`` when it cannot see how few numbers are asked."""
+    conn = await asyncpg.connect(await databases.create())
+    try:
+        await conn.execute(
+            """INSERT INTO recipients (id, account_id, name, phone, name_key, opted_out)
+               SELECT 'rcp_' || i, 'acc_' || (i % 20), 'n', '+99890' || lpad(i::text, 7, '0'), 'n', i % 3 = 0
+               FROM generate_series(1, 5000) i"""
+        )
+        await conn.execute("ANALYZE recipients")
+        body = schema_sql().split("FUNCTION relaygate_number_facts", 1)[1]
+        query = body.split("RETURN QUERY", 1)[1].split(";\nEND;", 1)[0]
+        query = query.replace(
+            "unnest(accounts, phones, floors)", "unnest($1::text[], $2::text[], $3::text[])"
+        )
+        await conn.execute("SET plan_cache_mode = force_generic_plan")
+        await conn.execute(f"PREPARE facts(text[], text[], text[]) AS {query}")
+        plan = await conn.fetchval(
+            "EXPLAIN (FORMAT JSON) EXECUTE facts('{acc_1}', '{+998900000001}', '{req_0}')"
+        )
+        scans = _indexes(json.loads(plan)[0]["Plan"])
+        assert scans == {
+            "recipients": {"recipients_account_id_phone_key"},
+            "messages": {"messages_account_to_idx"},
+        }, scans
+        rows = await conn.fetch(
+            "SELECT * FROM relaygate_number_facts($1, $2, $3)",
+            ["acc_3", "acc_1", "acc_2"],
+            ["+998900000003", "+998900000001", "+998900000041"],
+            ["req_0"] * 3,
+        )
+        assert [(r["n"], r["opted_out"], list(r["recent"])) for r in rows] == [(1, True, [])]
+    finally:
+        await conn.close()
