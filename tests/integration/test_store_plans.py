@@ -12,8 +12,8 @@ from typing import Any
 import asyncpg
 import pytest
 
+from store import send_checks
 from store import transitions as sql
-from store.database import schema_sql
 from tests.harness import DatabaseFactory
 
 ITEMS = 20_000
@@ -98,11 +98,10 @@ def _indexes(plan: Any) -> dict[str, set[str]]:
     return found
 
 
-async def test_the_send_checks_generic_plan_probes_the_indexes(databases: DatabaseFactory) -> None:
-    """relaygate_number_facts runs one generic plan per connection (schema.sql). That plan looks
-    each number up in the directory's unique (account, phone) index and in the messages'
-    (account, number, id) index: never a scan or a hash of every opted-out recipient, which a
-    generic plan makes of an ``EXISTS`` when it cannot see how few numbers are asked."""
+async def test_the_send_checks_probe_the_indexes(databases: DatabaseFactory) -> None:
+    """The send checks' read looks each number up in the directory's unique (account, phone)
+    index and in the messages' (account, number, id) index: never a scan or a hash of every
+    opted-out recipient (what an ``EXISTS`` became), and it answers only the keys with a fact."""
     conn = await asyncpg.connect(await databases.create())
     try:
         await conn.execute(
@@ -111,27 +110,23 @@ async def test_the_send_checks_generic_plan_probes_the_indexes(databases: Databa
                FROM generate_series(1, 5000) i"""
         )
         await conn.execute("ANALYZE recipients")
-        body = schema_sql().split("FUNCTION relaygate_number_facts", 1)[1]
-        query = body.split("RETURN QUERY", 1)[1].split(";\nEND;", 1)[0]
-        query = query.replace(
-            "unnest(accounts, phones, floors)", "unnest($1::text[], $2::text[], $3::text[])"
+        for keys in (1, 40):
+            args = (["acc_1"] * keys, [f"+99890{k:07d}" for k in range(keys)], ["req_0"] * keys)
+            plan = await conn.fetchval("EXPLAIN (FORMAT JSON) " + send_checks._NUMBER_FACTS, *args)
+            scans = _indexes(json.loads(plan)[0]["Plan"])
+            expected = {
+                "recipients": {"recipients_account_id_phone_key"},
+                "messages": {"messages_account_to_idx"},
+            }
+            assert scans == expected, (keys, scans)
+        facts = await send_checks.number_facts(
+            conn,
+            [
+                ("acc_3", "+998900000003", "req_0"),
+                ("acc_1", "+998900000001", "req_0"),
+                ("acc_2", "+998900000041", "req_0"),
+            ],
         )
-        await conn.execute("SET plan_cache_mode = force_generic_plan")
-        await conn.execute(f"PREPARE facts(text[], text[], text[]) AS {query}")
-        plan = await conn.fetchval(
-            "EXPLAIN (FORMAT JSON) EXECUTE facts('{acc_1}', '{+998900000001}', '{req_0}')"
-        )
-        scans = _indexes(json.loads(plan)[0]["Plan"])
-        assert scans == {
-            "recipients": {"recipients_account_id_phone_key"},
-            "messages": {"messages_account_to_idx"},
-        }, scans
-        rows = await conn.fetch(
-            "SELECT * FROM relaygate_number_facts($1, $2, $3)",
-            ["acc_3", "acc_1", "acc_2"],
-            ["+998900000003", "+998900000001", "+998900000041"],
-            ["req_0"] * 3,
-        )
-        assert [(r["n"], r["opted_out"], list(r["recent"])) for r in rows] == [(1, True, [])]
+        assert facts == {("acc_3", "+998900000003", "req_0"): send_checks.NumberFacts(True, ())}
     finally:
         await conn.close()
