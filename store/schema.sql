@@ -451,36 +451,12 @@ $$;
 ALTER TABLE webhook_endpoints ADD COLUMN IF NOT EXISTS batch_max_events integer;
 ALTER TABLE webhook_endpoints ADD COLUMN IF NOT EXISTS batch_max_wait_ms integer;
 
--- The send path's check of its numbers (store/send_checks.py): for each (account, number, cap
--- window floor) given, by position, whether the directory marks the number opted out and the
--- account's messages to it since the floor; only the positions with a fact come back. A
--- function, so that its plan is made once per connection: as a plain statement PostgreSQL
--- planned it again at every call (its plan for one key always looks cheaper than a generic
--- one), ~220 us of the server's CPU each time, more than running it. Both lookups are correlated
--- subqueries, which the generic plan cannot turn into a hash of every opted-out recipient
--- (tests/integration/test_store_plans.py checks that they probe their indexes).
-CREATE OR REPLACE FUNCTION relaygate_number_facts(accounts text[], phones text[], floors text[])
-RETURNS TABLE (n bigint, opted_out boolean, recent text[])
-LANGUAGE plpgsql STABLE SET plan_cache_mode = force_generic_plan AS $$
-BEGIN
-    RETURN QUERY
-    SELECT f.n, f.opted_out, f.recent FROM (
-        SELECT v.n,
-               coalesce((SELECT r.opted_out FROM recipients r
-                         WHERE r.account_id = v.account_id AND r.phone = v.phone), false) AS opted_out,
-               ARRAY (SELECT m.id FROM messages m
-                      WHERE m.account_id = v.account_id AND m.to_number = v.phone AND m.id >= v.floor
-                      ORDER BY m.id LIMIT 100000) AS recent
-        FROM unnest(accounts, phones, floors) WITH ORDINALITY AS v(account_id, phone, floor, n)
-        OFFSET 0  -- each row's two lookups once (not again for the filter)
-    ) f
-    WHERE f.opted_out OR cardinality(f.recent) > 0;
-END;
-$$;
-
 -- The webhook dispatcher's log of a batch of finished attempts (store/webhooks.py): each
--- delivery's new state and its attempt row, in one statement. A function for the same reason
--- as relaygate_number_facts: planned once per connection, not at every call (~120 us each).
+-- delivery's new state and its attempt row, in one statement. A function declared with a
+-- generic plan, so that its query is planned once per connection: as a plain statement
+-- PostgreSQL planned it again at every call (its plan for a batch of one or two always looks
+-- cheaper than a generic one), ~120 us of the server's CPU each time, about what running it
+-- costs. Its lookups are by primary key, so no statistics can make that plan a bad one.
 CREATE OR REPLACE FUNCTION relaygate_record_attempts(
     p_delivery_ids text[], p_statuses text[], p_next_attempts timestamptz[], p_started timestamptz[],
     p_triggers text[], p_durations integer[], p_http_statuses integer[], p_errors text[],
