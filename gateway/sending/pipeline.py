@@ -91,7 +91,7 @@ class Pipeline:
         self.transitions: Batcher[Transition, bool] = Batcher(
             pool, self._write_transitions, name="messages.transitions", key=_message_of
         )
-        """Every state change; ``dispatched`` of OTP and high sends in its urgent lane."""
+        """Every state change; ``dispatched`` of all but low-priority work in its urgent lane."""
         self._books = Books(self.scheduler, self.transitions, clock=clock, reclaim_grace=reclaim_grace)
         self.accepted = 0
         """Messages committed and queued by this process, whatever the send path."""
