@@ -5,9 +5,10 @@ database. Valid lookups are cached for ``cache_ttl`` seconds, at most ``cache_si
 (least recently used go first). Concurrent requests with the same uncached token share one
 lookup (under load a token's expiry would otherwise send every request of the next
 milliseconds to the database). A revocation or account change through this process's API
-drops the entries at once — a lookup that was in flight meanwhile answers its own request but
-is not cached, and requests that arrive after it start a lookup of their own; one made by the CLI or another gateway process takes effect within the TTL
-(several processes would need a ``NOTIFY`` on revocation to drop it at once everywhere).
+drops the entries at once — a lookup that was in flight meanwhile answers the requests waiting
+on it but is not cached, and requests that arrive after the change start a lookup of their
+own; one made by the CLI or another gateway process takes effect within the TTL (several
+processes would need a ``NOTIFY`` on revocation to drop it at once everywhere).
 """
 
 from __future__ import annotations

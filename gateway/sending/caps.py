@@ -129,7 +129,8 @@ class SendCaps:
         self._recipients: dict[tuple[str, str], _Window] = {}
         self.reads: BatchedRead[NumberKey, NumberFacts] = BatchedRead(pool, number_facts, missing=NO_FACTS)
         """Opt-outs and the windows not in memory, read for concurrent sends with one statement."""
-        self._loading: dict[Any, asyncio.Event] = {}
+        self._loading: dict[str, asyncio.Event] = {}
+        """Accounts whose day and month counts are being loaded."""
 
     def recipient_limit(self, account: Account) -> int | None:
         """Messages to one number per hour for ``account``; None: no such cap."""
@@ -208,7 +209,7 @@ class SendCaps:
                 limit=daily,
             )
 
-    async def _once(self, key: Any) -> bool:
+    async def _once(self, key: str) -> bool:
         """Wait while another task loads ``key``; True when the caller must load it itself."""
         event = self._loading.get(key)
         if event is None:
@@ -217,7 +218,7 @@ class SendCaps:
         await event.wait()
         return False
 
-    def _loaded(self, key: Any) -> None:
+    def _loaded(self, key: str) -> None:
         event = self._loading.pop(key, None)
         if event is not None:
             event.set()
