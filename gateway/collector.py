@@ -11,7 +11,7 @@ dicts and heaps. What remains is tuned here:
   not what was allocated; with 700 it ran over a thousand times a second under load and moved
   those survivors on, and every 25 % of growth of the old generation that way started a full
   collection, which walks the large dicts and heaps: 50 to 70 ms, every half second at 5,000
-  sends/s (bench/README.md, "The collector").
+  sends/s (bench/README.md, "2026-12-02, late").
 * **What the start allocated is frozen** (:func:`gc.freeze`): the modules, the settings, the
   state loaded from PostgreSQL are never collected and stay out of every full collection.
 """
