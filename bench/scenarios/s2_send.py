@@ -158,7 +158,7 @@ async def run(bench: Bench) -> Outcome:
     best = max((s["accepted_per_s"] for s in sustained), default=0)
     out.figures = {
         "relays": relay_count(bench),
-        "webhook_leg": "measured (message.sent; message.delivered also subscribed)" if webhook else "n/a: /v1/webhooks not implemented",
+        "webhook_leg": "measured (message.sent, of two)" if webhook else "n/a: /v1/webhooks not implemented",
         "steps": steps,
         "max_sustained_accepted_per_s": best,
     }
