@@ -30,6 +30,11 @@ def main(argv: list[str] | None = None) -> int:
     run.add_argument("--duration", type=float, help="seconds of the soak's send load (default 600, quick 20)")
     run.add_argument("--max-relays", type=int, default=20000, help="largest S1 fleet (50000 adds that step)")
     run.add_argument("--profile", action="store_true", help="py-spy the gateway during an S2-style step")
+    run.add_argument(
+        "--webhook-batch",
+        type=int,
+        help="S2/S4's webhook endpoint batches up to N events per request (default: one per request)",
+    )
     run.add_argument("--out", type=Path, default=Path(__file__).parent / "results", help="result folder")
     args = parser.parse_args(argv)
     options = Options(
@@ -40,6 +45,7 @@ def main(argv: list[str] | None = None) -> int:
         profile=args.profile,
         database_url=os.environ.get("DATABASE_URL") or None,
         duration=args.duration,
+        webhook_batch=args.webhook_batch,
     )
     _, result = uvloop.run(run_bench(options))
     failed = [k for k, s in result["scenarios"].items() if s["status"] == "failed"]

@@ -39,6 +39,8 @@ class Options:
     database_url: str | None
     duration: float | None = None
     """The soak's length in seconds (None: its default)."""
+    webhook_batch: int | None = None
+    """S2/S4's webhook endpoint batches up to this many events per request (None: one each)."""
 
 
 @dataclass

@@ -1,5 +1,6 @@
 """The webhook receiver: a real HTTP endpoint (aiohttp) on 127.0.0.1 that notes when each
-``message.*`` event arrives, by request id, on the shared monotonic clock."""
+``message.*`` event arrives (one per request, or a batch of them), by request id, on the
+shared monotonic clock."""
 
 from __future__ import annotations
 
@@ -65,15 +66,17 @@ class WebhookReceiver:
     async def _hook(self, request: web.Request) -> web.Response:
         now = time.monotonic()
         try:
-            event = json.loads(await request.read())
-            key = (str(event["type"]), str(event["data"]["request_id"]))
+            body = json.loads(await request.read())
+            events = body["data"]["events"] if body["type"] == "batch" else [body]
+            keys = [(str(e["type"]), str(e["data"]["request_id"])) for e in events]
         except (ValueError, KeyError, TypeError):
             return web.Response(status=200)
-        self.received += 1
-        if key in self.arrivals:
-            self.duplicates += 1
-        else:
-            self.arrivals[key] = now
-            if len(self.arrivals) >= self._wanted:
-                self._arrived.set()
+        for key in keys:
+            self.received += 1
+            if key in self.arrivals:
+                self.duplicates += 1
+            else:
+                self.arrivals[key] = now
+        if len(self.arrivals) >= self._wanted:
+            self._arrived.set()
         return web.Response(status=200)

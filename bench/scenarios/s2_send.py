@@ -55,7 +55,9 @@ async def setup(bench: Bench, record: Path | None = None) -> str | None:
     await bench.send_api.set_limits([c.id for c in creds])
     webhook = None
     if not bench.send_webhook:
-        webhook = await bench.send_api.register_webhook(bench.receiver.url, WEBHOOK_EVENTS)
+        webhook = await bench.send_api.register_webhook(
+            bench.receiver.url, WEBHOOK_EVENTS, bench.options.webhook_batch
+        )
         bench.send_webhook = webhook or "n/a"
     elif bench.send_webhook != "n/a":
         webhook = bench.send_webhook
