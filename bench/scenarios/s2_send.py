@@ -3,7 +3,8 @@
 A fleet of fast relays (``per_minute_limit`` 1000, ``max_in_flight`` 50; each acks, reports
 ``sent`` and ``delivered`` at once) takes everything. A webhook receiver subscribed to
 ``message.sent`` and ``message.delivered`` (two webhooks per message, as issue 18 defines S2;
-runs before 2026-12-02 evening subscribed ``message.sent`` only) notes arrivals. For each step:
+runs before the late 2026-12-02 session subscribed ``message.sent`` only) notes arrivals; with
+``--webhook-batch N`` its endpoint gets them in batches of up to N. For each step:
 
 * accepted messages/s (HTTP 200 answers per second of schedule);
 * latency legs, all on the machine's monotonic clock, shared by the processes:
