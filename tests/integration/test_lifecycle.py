@@ -15,10 +15,11 @@ TO = "+998901234567"
 
 
 async def _refused(port: int) -> bool:
-    """True once nothing listens on ``port`` any more."""
+    """True once nothing listens on ``port`` any more: the connect is refused, or reset when it
+    reached the accept queue of a listener that closed before taking it."""
     try:
         _, writer = await asyncio.open_connection("127.0.0.1", port)
-    except ConnectionRefusedError:
+    except (ConnectionRefusedError, ConnectionResetError):
         return True
     writer.close()
     return False
