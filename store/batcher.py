@@ -17,13 +17,14 @@ A writer whose ``write`` is one statement (``one_statement=True``: the accepts, 
 events, the webhook attempt log) runs it without ``BEGIN``/``COMMIT``: a single statement is
 atomic and committed by itself, so a batch costs one round trip, not three.
 
-Items submitted with ``urgent=True`` (a ``dispatched`` transition of anything but list work,
-while a list's items and the relays' reports flood the same writer) go in a lane of their own, with its own writer and
-its own transaction: they never wait behind the backlog, nor for the ordinary batch being
-written (under a list's load that batch takes tens of milliseconds). With a ``key`` (the message
-id), one key's items keep their order: an urgent item whose key still has an ordinary item
-waiting or being written goes behind it in the ordinary lane, and an ordinary batch holding a key
-of the urgent lane waits until that urgent item is written.
+Items submitted with ``urgent=True`` (a ``dispatched`` transition of anything but
+low-priority work, while a list's items and the relays' reports flood the same writer) go in a
+lane of their own, with its own writer and its own transaction: they never wait behind the
+backlog, nor for the ordinary batch being written (under a list's load that batch takes tens of
+milliseconds). With a ``key`` (the message id), one key's items keep their order: an urgent
+item whose key still has an ordinary item waiting or being written goes behind it in the
+ordinary lane, and an ordinary batch holding a key of the urgent lane waits until that urgent
+item is written.
 """
 
 from __future__ import annotations

@@ -13,8 +13,9 @@ from store.database import Db
 
 __all__ = ["NO_FACTS", "NumberFacts", "NumberKey", "number_facts"]
 
-NumberKey = tuple[str, str, str]
-"""(account id, E.164 number, id floor of the per-recipient cap window)."""
+NumberKey = tuple[str, str, str | None]
+"""(account id, E.164 number, id floor of the per-recipient cap window; None: the window is
+not wanted, only the opt-out, and no message is read)."""
 
 
 class NumberFacts(msgspec.Struct, frozen=True):
@@ -38,7 +39,7 @@ SELECT f.n, f.opted_out, f.recent FROM (
     SELECT v.n,
            coalesce((SELECT r.opted_out FROM recipients r
                      WHERE r.account_id = v.account_id AND r.phone = v.phone), false) AS opted_out,
-           ARRAY (SELECT m.id FROM messages m
+           ARRAY (SELECT m.id FROM messages m  -- a NULL floor matches no message
                   WHERE m.account_id = v.account_id AND m.to_number = v.phone AND m.id >= v.floor
                   ORDER BY m.id LIMIT 100000) AS recent
     FROM unnest($1::text[], $2::text[], $3::text[]) WITH ORDINALITY AS v(account_id, phone, floor, n)

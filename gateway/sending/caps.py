@@ -162,8 +162,10 @@ class SendCaps:
             self._accounts.pop(account.id, None)  # a cap set later loads a fresh count
         key = (account.id, to)
         window = self._recipients.get(key) if recipient_limit is not None else None
-        if opt_out or (recipient_limit is not None and window is None):
-            facts = await self.reads.get((account.id, to, id_floor("req", self._clock() - HOUR)))
+        wants_window = recipient_limit is not None and window is None
+        if opt_out or wants_window:
+            floor = id_floor("req", self._clock() - HOUR) if wants_window else None
+            facts = await self.reads.get((account.id, to, floor))
             if opt_out and facts.opted_out:
                 raise opted_out_error()
             if recipient_limit is not None:

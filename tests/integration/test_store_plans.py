@@ -101,7 +101,8 @@ def _indexes(plan: Any) -> dict[str, set[str]]:
 async def test_the_send_checks_probe_the_indexes(databases: DatabaseFactory) -> None:
     """The send checks' read looks each number up in the directory's unique (account, phone)
     index and in the messages' (account, number, id) index: never a scan or a hash of every
-    opted-out recipient (what an ``EXISTS`` became), and it answers only the keys with a fact."""
+    opted-out recipient (what an ``EXISTS`` became). It answers only the keys with a fact, and
+    reads the messages only of a key with a window floor."""
     conn = await asyncpg.connect(await databases.create())
     try:
         await conn.execute(
@@ -128,5 +129,15 @@ async def test_the_send_checks_probe_the_indexes(databases: DatabaseFactory) -> 
             ],
         )
         assert facts == {("acc_3", "+998900000003", "req_0"): send_checks.NumberFacts(True, ())}
+        await conn.execute(
+            """INSERT INTO messages (id, account_id, kind, to_number, body, encoding, segments, priority,
+                   expires_at, queued_at)
+               VALUES ('req_01M8W00000000000000000000A', 'acc_1', 'sms', '+998900000001', 'x', 'GSM-7', 1, 2,
+                   now() + interval '1 day', now())"""
+        )
+        with_window, opt_out_only = ("acc_1", "+998900000001", "req_0"), ("acc_1", "+998900000001", None)
+        facts = await send_checks.number_facts(conn, [with_window, opt_out_only])
+        # the window is read only when asked for (a floor): an opt-out check alone reads no message
+        assert facts == {with_window: send_checks.NumberFacts(False, ("req_01M8W00000000000000000000A",))}
     finally:
         await conn.close()
